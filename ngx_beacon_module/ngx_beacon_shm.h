@@ -1,0 +1,191 @@
+
+/*
+ * Copyright (C) 2026 the ngx_beacon_module authors
+ *
+ * The beacon zone: the only code that touches the shared memory and its
+ * lock.  Callers ask questions and get plain values back; nobody holds
+ * the lock or a pointer into the zone across a syscall.
+ */
+
+
+#ifndef _NGX_BEACON_SHM_H_INCLUDED_
+#define _NGX_BEACON_SHM_H_INCLUDED_
+
+
+#include <ngx_config.h>
+#include <ngx_core.h>
+
+#include "ngx_beacon_proto.h"
+
+
+#define NGX_BEACON_ZONE_MAGIC        0x6e626331   /* "nbc1" */
+
+#define NGX_BEACON_SLOTS             64           /* per-worker counter slots */
+
+/* node flags */
+#define NGX_BEACON_NODE_DEST         0x01         /* DISCOVER_EX: wants 0x09 */
+#define NGX_BEACON_NODE_KEY          0x02         /* key[] is set */
+#define NGX_BEACON_NODE_LV6          0x04         /* talked to an AF_INET6 socket */
+
+
+/* results of state operations */
+typedef enum {
+    NGX_BEACON_REG_NEW = 0,
+    NGX_BEACON_REG_REFRESHED,
+    NGX_BEACON_REG_MOVED,
+    NGX_BEACON_REG_THROTTLED,
+    NGX_BEACON_REG_REFUSED,         /* zone full or max_nodes reached */
+    NGX_BEACON_REG_RATE_LIMITED,    /* new-node budget of the source IP */
+    NGX_BEACON_REG_PROBE            /* node_id 0: never registered */
+} ngx_beacon_reg_e;
+
+
+typedef enum {
+    NGX_BEACON_RELAY_OK = 0,
+    NGX_BEACON_RELAY_SENDER_MISMATCH,
+    NGX_BEACON_RELAY_NOT_FOUND,
+    NGX_BEACON_RELAY_RATE_LIMITED
+} ngx_beacon_relay_e;
+
+
+typedef enum {
+    NGX_BEACON_PUNCH_OK = 0,
+    NGX_BEACON_PUNCH_NOT_FOUND,
+    NGX_BEACON_PUNCH_MISMATCH
+} ngx_beacon_punch_e;
+
+
+/* counters: one array per worker slot, summed by the status page */
+typedef enum {
+    NGX_BEACON_C_DATAGRAMS = 0,
+    NGX_BEACON_C_MALFORMED,
+    NGX_BEACON_C_UNKNOWN_TYPE,
+    NGX_BEACON_C_TRUNCATED,
+    NGX_BEACON_C_DISCOVER,
+    NGX_BEACON_C_DISCOVER_REPLIES,
+    NGX_BEACON_C_DISCOVER_THROTTLED,
+    NGX_BEACON_C_PROBES,
+    NGX_BEACON_C_REFUSED_CAPACITY,
+    NGX_BEACON_C_REGISTER_RATE_LIMITED,
+    NGX_BEACON_C_REPLY_RATE_LIMITED,
+    NGX_BEACON_C_PUNCH_REQUESTS,
+    NGX_BEACON_C_PUNCH_COORDINATED,
+    NGX_BEACON_C_PUNCH_RATE_LIMITED,
+    NGX_BEACON_C_PUNCH_GRANT_REJECTED,
+    NGX_BEACON_C_PUNCH_NOT_FOUND,
+    NGX_BEACON_C_PUNCH_MISMATCH,
+    NGX_BEACON_C_SYNC_IGNORED,
+    NGX_BEACON_C_RELAY_RECEIVED,
+    NGX_BEACON_C_RELAY_FORWARDED,
+    NGX_BEACON_C_RELAY_NOT_FOUND,
+    NGX_BEACON_C_RELAY_RATE_LIMITED,
+    NGX_BEACON_C_RELAY_OVERSIZE,
+    NGX_BEACON_C_RELAY_MALFORMED,
+    NGX_BEACON_C_RELAY_SENDER_MISMATCH,
+    NGX_BEACON_C_RELAY_SEND_FAILED,
+    NGX_BEACON_C_SEND_ERRORS,
+    NGX_BEACON_C_EXPIRED,
+    NGX_BEACON_C_LAST
+} ngx_beacon_counter_e;
+
+
+typedef struct {
+    ngx_atomic_t             c[NGX_BEACON_C_LAST];
+    /* padded so two workers never share a cache line */
+    u_char                   pad[64 - (NGX_BEACON_C_LAST * sizeof(ngx_atomic_t))
+                                      % 64];
+} ngx_beacon_slot_t;
+
+
+/* a node's endpoint as the sender needs it */
+typedef struct {
+    ngx_beacon_addr_t        addr;      /* the node's observed address */
+    ngx_beacon_addr_t        local;     /* the beacon address it talked to */
+    ngx_uint_t               flags;     /* NGX_BEACON_NODE_* */
+} ngx_beacon_ep_t;
+
+
+/* a token bucket: rate per second, burst; rate 0 = unlimited */
+typedef struct {
+    ngx_uint_t               rate;
+    ngx_uint_t               burst;
+} ngx_beacon_rate_t;
+
+
+typedef struct ngx_beacon_sh_s  ngx_beacon_sh_t;
+
+
+typedef struct {
+    ngx_beacon_sh_t         *sh;
+    ngx_slab_pool_t         *shpool;
+    ngx_shm_zone_t          *shm_zone;
+    ngx_str_t                name;
+    ngx_uint_t               max_nodes;
+    time_t                   ttl;              /* seconds */
+} ngx_beacon_zone_t;
+
+
+/* what a DISCOVER asks of the node table */
+typedef struct {
+    uint32_t                 node_id;
+    ngx_beacon_addr_t        src;
+    ngx_beacon_addr_t        local;
+    unsigned                 lv6:1;
+    unsigned                 ex:1;
+    unsigned                 learn_key:1;
+    const uint8_t           *key;
+    ngx_msec_t               throttle;
+    ngx_beacon_rate_t        reg_limit;
+} ngx_beacon_reg_t;
+
+
+ngx_int_t ngx_beacon_shm_init_zone(ngx_shm_zone_t *shm_zone, void *data);
+
+ngx_beacon_reg_e ngx_beacon_shm_register(ngx_beacon_zone_t *z,
+    ngx_beacon_reg_t *reg);
+ngx_beacon_relay_e ngx_beacon_shm_relay(ngx_beacon_zone_t *z,
+    uint32_t sender, uint32_t dest, const ngx_beacon_addr_t *src,
+    ngx_uint_t bind_sender, ngx_uint_t limit, ngx_beacon_ep_t *ep);
+ngx_beacon_punch_e ngx_beacon_shm_punch(ngx_beacon_zone_t *z,
+    ngx_beacon_reg_t *requester, uint32_t target, ngx_beacon_ep_t *req_ep,
+    ngx_beacon_ep_t *tgt_ep);
+ngx_int_t ngx_beacon_shm_get_key(ngx_beacon_zone_t *z, uint32_t node_id,
+    uint8_t *key);
+ngx_int_t ngx_beacon_shm_lookup(ngx_beacon_zone_t *z, uint32_t node_id,
+    ngx_beacon_ep_t *ep);
+
+/* per-IP (IPv6: /64) token bucket; NGX_OK or NGX_BUSY */
+ngx_int_t ngx_beacon_shm_reply_allowed(ngx_beacon_zone_t *z,
+    const ngx_beacon_addr_t *dst, ngx_beacon_rate_t *rate);
+/* punch budgets: per source IP, then global; NGX_OK or NGX_BUSY */
+ngx_int_t ngx_beacon_shm_punch_ip_allowed(ngx_beacon_zone_t *z,
+    const ngx_beacon_addr_t *src, ngx_uint_t per_ip);
+ngx_int_t ngx_beacon_shm_punch_global_allowed(ngx_beacon_zone_t *z,
+    ngx_uint_t global);
+/* records a grant; NGX_OK the first time, NGX_DECLINED when replayed */
+ngx_int_t ngx_beacon_shm_grant_once(ngx_beacon_zone_t *z,
+    const uint8_t *sig, int64_t expiry);
+
+/* reaping: only the lease holder does it */
+ngx_int_t ngx_beacon_shm_lease(ngx_beacon_zone_t *z, ngx_msec_t ttl);
+void ngx_beacon_shm_release(ngx_beacon_zone_t *z);
+ngx_uint_t ngx_beacon_shm_expire(ngx_beacon_zone_t *z, ngx_uint_t max);
+
+/* counters */
+void ngx_beacon_count(ngx_beacon_zone_t *z, ngx_beacon_counter_e c);
+void ngx_beacon_count_n(ngx_beacon_zone_t *z, ngx_beacon_counter_e c,
+    ngx_atomic_int_t n);
+
+typedef struct {
+    uint64_t                 c[NGX_BEACON_C_LAST];
+    uint64_t                 worker_datagrams[NGX_BEACON_SLOTS];
+    ngx_uint_t               nodes;
+    size_t                   size;
+    size_t                   used;
+    size_t                   free;
+} ngx_beacon_stats_t;
+
+void ngx_beacon_shm_stats(ngx_beacon_zone_t *z, ngx_beacon_stats_t *st);
+
+
+#endif /* _NGX_BEACON_SHM_H_INCLUDED_ */

@@ -1,0 +1,465 @@
+
+/*
+ * Copyright (C) 2026 the ngx_beacon_module authors
+ *
+ * The http face of the beacon: "beacon_status" serves the counters and
+ * gauges of the beacon zones as JSON.
+ */
+
+
+#include <ngx_config.h>
+#include <ngx_core.h>
+#include <ngx_http.h>
+
+#include "ngx_beacon.h"
+#include "ngx_beacon_shm.h"
+
+
+typedef struct {
+    ngx_flag_t                    status;
+    ngx_str_t                     zone;       /* empty: every beacon zone */
+    u_char                       *file;
+    ngx_uint_t                    line;
+} ngx_http_beacon_loc_conf_t;
+
+
+typedef struct {
+    ngx_array_t                   refs;       /* ngx_http_beacon_loc_conf_t * */
+} ngx_http_beacon_main_conf_t;
+
+
+typedef struct {
+    const char                   *name;
+    ngx_beacon_counter_e          counter;
+} ngx_http_beacon_field_t;
+
+
+static ngx_int_t ngx_http_beacon_status_handler(ngx_http_request_t *r);
+static u_char *ngx_http_beacon_zone_json(u_char *p, u_char *last,
+    ngx_shm_zone_t *shm_zone);
+static void *ngx_http_beacon_create_main_conf(ngx_conf_t *cf);
+static void *ngx_http_beacon_create_loc_conf(ngx_conf_t *cf);
+static char *ngx_http_beacon_status(ngx_conf_t *cf, ngx_command_t *cmd,
+    void *conf);
+static ngx_int_t ngx_http_beacon_init_module(ngx_cycle_t *cycle);
+
+
+#define NGX_HTTP_BEACON_ZONE_JSON_LEN   4096
+
+
+static ngx_http_beacon_field_t  ngx_http_beacon_fields[] = {
+    { "datagrams", NGX_BEACON_C_DATAGRAMS },
+    { "malformed", NGX_BEACON_C_MALFORMED },
+    { "unknown_type", NGX_BEACON_C_UNKNOWN_TYPE },
+    { "discover", NGX_BEACON_C_DISCOVER },
+    { "discover_replies", NGX_BEACON_C_DISCOVER_REPLIES },
+    { "discover_throttled", NGX_BEACON_C_DISCOVER_THROTTLED },
+    { "probes", NGX_BEACON_C_PROBES },
+    { "refused_capacity", NGX_BEACON_C_REFUSED_CAPACITY },
+    { "register_rate_limited", NGX_BEACON_C_REGISTER_RATE_LIMITED },
+    { "reply_rate_limited", NGX_BEACON_C_REPLY_RATE_LIMITED },
+    { "expired", NGX_BEACON_C_EXPIRED },
+    { "punch_requests", NGX_BEACON_C_PUNCH_REQUESTS },
+    { "punch_coordinated", NGX_BEACON_C_PUNCH_COORDINATED },
+    { "punch_rate_limited", NGX_BEACON_C_PUNCH_RATE_LIMITED },
+    { "punch_grant_rejected", NGX_BEACON_C_PUNCH_GRANT_REJECTED },
+    { "punch_not_found", NGX_BEACON_C_PUNCH_NOT_FOUND },
+    { "punch_endpoint_mismatch", NGX_BEACON_C_PUNCH_MISMATCH },
+    { "sync_ignored", NGX_BEACON_C_SYNC_IGNORED },
+    { "relay_received", NGX_BEACON_C_RELAY_RECEIVED },
+    { "relay_forwarded", NGX_BEACON_C_RELAY_FORWARDED },
+    { "relay_not_found", NGX_BEACON_C_RELAY_NOT_FOUND },
+    { "send_errors", NGX_BEACON_C_SEND_ERRORS },
+    { NULL, 0 }
+};
+
+
+static ngx_http_beacon_field_t  ngx_http_beacon_drop_fields[] = {
+    { "rate_limited", NGX_BEACON_C_RELAY_RATE_LIMITED },
+    { "oversize", NGX_BEACON_C_RELAY_OVERSIZE },
+    { "malformed", NGX_BEACON_C_RELAY_MALFORMED },
+    { "sender_mismatch", NGX_BEACON_C_RELAY_SENDER_MISMATCH },
+    { "send_failed", NGX_BEACON_C_RELAY_SEND_FAILED },
+    { NULL, 0 }
+};
+
+
+static ngx_command_t  ngx_http_beacon_commands[] = {
+
+    { ngx_string("beacon_status"),
+      NGX_HTTP_LOC_CONF|NGX_CONF_NOARGS|NGX_CONF_TAKE1,
+      ngx_http_beacon_status,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      0,
+      NULL },
+
+      ngx_null_command
+};
+
+
+static ngx_http_module_t  ngx_http_beacon_module_ctx = {
+    NULL,                                  /* preconfiguration */
+    NULL,                                  /* postconfiguration */
+
+    ngx_http_beacon_create_main_conf,      /* create main configuration */
+    NULL,                                  /* init main configuration */
+
+    NULL,                                  /* create server configuration */
+    NULL,                                  /* merge server configuration */
+
+    ngx_http_beacon_create_loc_conf,       /* create location configuration */
+    NULL                                   /* merge location configuration */
+};
+
+
+ngx_module_t  ngx_http_beacon_module = {
+    NGX_MODULE_V1,
+    &ngx_http_beacon_module_ctx,           /* module context */
+    ngx_http_beacon_commands,              /* module directives */
+    NGX_HTTP_MODULE,                       /* module type */
+    NULL,                                  /* init master */
+    ngx_http_beacon_init_module,           /* init module */
+    NULL,                                  /* init process */
+    NULL,                                  /* init thread */
+    NULL,                                  /* exit thread */
+    NULL,                                  /* exit process */
+    NULL,                                  /* exit master */
+    NGX_MODULE_V1_PADDING
+};
+
+
+static ngx_int_t
+ngx_http_beacon_status_handler(ngx_http_request_t *r)
+{
+    size_t                       len;
+    u_char                      *p, *last;
+    ngx_int_t                    rc;
+    ngx_buf_t                   *b;
+    ngx_uint_t                   i, n, first;
+    ngx_chain_t                  out;
+    ngx_list_part_t             *part;
+    ngx_shm_zone_t              *shm_zone;
+    ngx_http_beacon_loc_conf_t  *blcf;
+
+    if (!(r->method & (NGX_HTTP_GET|NGX_HTTP_HEAD))) {
+        return NGX_HTTP_NOT_ALLOWED;
+    }
+
+    rc = ngx_http_discard_request_body(r);
+
+    if (rc != NGX_OK) {
+        return rc;
+    }
+
+    blcf = ngx_http_get_module_loc_conf(r, ngx_http_beacon_module);
+
+    /* count the zones to size the buffer */
+
+    n = 0;
+    part = (ngx_list_part_t *) &ngx_cycle->shared_memory.part;
+    shm_zone = part->elts;
+
+    for (i = 0; /* void */ ; i++) {
+
+        if (i >= part->nelts) {
+            if (part->next == NULL) {
+                break;
+            }
+
+            part = part->next;
+            shm_zone = part->elts;
+            i = 0;
+        }
+
+        if (shm_zone[i].tag == &ngx_stream_beacon_module) {
+            n++;
+        }
+    }
+
+    len = sizeof("{\"version\":\"\",\"zones\":{}}\n") + sizeof(NGX_BEACON_VERSION)
+          + n * NGX_HTTP_BEACON_ZONE_JSON_LEN;
+
+    b = ngx_create_temp_buf(r->pool, len);
+    if (b == NULL) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    p = b->pos;
+    last = b->end;
+
+    p = ngx_slprintf(p, last, "{\"version\":\"%s\",\"zones\":{",
+                     NGX_BEACON_VERSION);
+
+    first = 1;
+    part = (ngx_list_part_t *) &ngx_cycle->shared_memory.part;
+    shm_zone = part->elts;
+
+    for (i = 0; /* void */ ; i++) {
+
+        if (i >= part->nelts) {
+            if (part->next == NULL) {
+                break;
+            }
+
+            part = part->next;
+            shm_zone = part->elts;
+            i = 0;
+        }
+
+        if (shm_zone[i].tag != &ngx_stream_beacon_module
+            || shm_zone[i].data == NULL)
+        {
+            continue;
+        }
+
+        if (blcf->zone.len
+            && (blcf->zone.len != shm_zone[i].shm.name.len
+                || ngx_strncmp(blcf->zone.data, shm_zone[i].shm.name.data,
+                               blcf->zone.len) != 0))
+        {
+            continue;
+        }
+
+        if (!first) {
+            p = ngx_slprintf(p, last, ",");
+        }
+
+        first = 0;
+        p = ngx_http_beacon_zone_json(p, last, &shm_zone[i]);
+    }
+
+    p = ngx_slprintf(p, last, "}}\n");
+
+    b->last = p;
+    b->last_buf = (r == r->main) ? 1 : 0;
+    b->last_in_chain = 1;
+
+    r->headers_out.status = NGX_HTTP_OK;
+    r->headers_out.content_length_n = b->last - b->pos;
+
+    ngx_str_set(&r->headers_out.content_type, "application/json");
+    r->headers_out.content_type_len = r->headers_out.content_type.len;
+    r->headers_out.content_type_lowcase = NULL;
+
+    if (r->method == NGX_HTTP_HEAD) {
+        r->header_only = 1;
+    }
+
+    rc = ngx_http_send_header(r);
+
+    if (rc == NGX_ERROR || rc > NGX_OK || r->header_only) {
+        return rc;
+    }
+
+    out.buf = b;
+    out.next = NULL;
+
+    return ngx_http_output_filter(r, &out);
+}
+
+
+static u_char *
+ngx_http_beacon_zone_json(u_char *p, u_char *last, ngx_shm_zone_t *shm_zone)
+{
+    uint64_t                  total;
+    ngx_uint_t                i, first;
+    ngx_beacon_zone_t        *z;
+    ngx_beacon_stats_t        st;
+    ngx_http_beacon_field_t  *f;
+
+    z = shm_zone->data;
+
+    ngx_beacon_shm_stats(z, &st);
+
+    p = ngx_slprintf(p, last,
+                     "\"%V\":{\"size\":%uz,\"used\":%uz,\"free\":%uz,"
+                     "\"nodes\":%ui,\"max_nodes\":%ui,\"node_ttl\":%T",
+                     &shm_zone->shm.name, st.size, st.used, st.free,
+                     st.nodes, z->max_nodes, z->ttl);
+
+    for (f = ngx_http_beacon_fields; f->name; f++) {
+        p = ngx_slprintf(p, last, ",\"%s\":%uL", f->name, st.c[f->counter]);
+    }
+
+    total = 0;
+
+    for (f = ngx_http_beacon_drop_fields; f->name; f++) {
+        total += st.c[f->counter];
+    }
+
+    p = ngx_slprintf(p, last, ",\"relay_dropped\":{\"total\":%uL", total);
+
+    for (f = ngx_http_beacon_drop_fields; f->name; f++) {
+        p = ngx_slprintf(p, last, ",\"%s\":%uL", f->name, st.c[f->counter]);
+    }
+
+    p = ngx_slprintf(p, last, "},\"workers\":[");
+
+    first = 1;
+
+    for (i = 0; i < NGX_BEACON_SLOTS; i++) {
+        if (st.worker_datagrams[i] == 0) {
+            continue;
+        }
+
+        p = ngx_slprintf(p, last, "%s{\"worker\":%ui,\"datagrams\":%uL}",
+                         first ? "" : ",", i, st.worker_datagrams[i]);
+        first = 0;
+    }
+
+    return ngx_slprintf(p, last, "]}");
+}
+
+
+static void *
+ngx_http_beacon_create_main_conf(ngx_conf_t *cf)
+{
+    ngx_http_beacon_main_conf_t  *bmcf;
+
+    bmcf = ngx_pcalloc(cf->pool, sizeof(ngx_http_beacon_main_conf_t));
+    if (bmcf == NULL) {
+        return NULL;
+    }
+
+    if (ngx_array_init(&bmcf->refs, cf->pool, 2,
+                       sizeof(ngx_http_beacon_loc_conf_t *))
+        != NGX_OK)
+    {
+        return NULL;
+    }
+
+    return bmcf;
+}
+
+
+static void *
+ngx_http_beacon_create_loc_conf(ngx_conf_t *cf)
+{
+    ngx_http_beacon_loc_conf_t  *blcf;
+
+    blcf = ngx_pcalloc(cf->pool, sizeof(ngx_http_beacon_loc_conf_t));
+    if (blcf == NULL) {
+        return NULL;
+    }
+
+    return blcf;
+}
+
+
+static char *
+ngx_http_beacon_status(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
+{
+    ngx_http_beacon_loc_conf_t *blcf = conf;
+
+    ngx_str_t                    *value;
+    ngx_http_core_loc_conf_t     *clcf;
+    ngx_http_beacon_loc_conf_t  **ref;
+    ngx_http_beacon_main_conf_t  *bmcf;
+
+    if (blcf->status) {
+        return "is duplicate";
+    }
+
+    value = cf->args->elts;
+
+    if (cf->args->nelts == 2) {
+        if (ngx_strncmp(value[1].data, "zone=", 5) != 0 || value[1].len == 5)
+        {
+            ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                               "invalid parameter \"%V\", expected "
+                               "\"zone=NAME\"", &value[1]);
+            return NGX_CONF_ERROR;
+        }
+
+        blcf->zone.data = value[1].data + 5;
+        blcf->zone.len = value[1].len - 5;
+    }
+
+    blcf->status = 1;
+    blcf->file = cf->conf_file->file.name.data;
+    blcf->line = cf->conf_file->line;
+
+    /* the zone may be declared in a stream block parsed later: checked
+     * once the whole configuration is read */
+
+    bmcf = ngx_http_conf_get_module_main_conf(cf, ngx_http_beacon_module);
+
+    ref = ngx_array_push(&bmcf->refs);
+    if (ref == NULL) {
+        return NGX_CONF_ERROR;
+    }
+
+    *ref = blcf;
+
+    clcf = ngx_http_conf_get_module_loc_conf(cf, ngx_http_core_module);
+    clcf->handler = ngx_http_beacon_status_handler;
+
+    return NGX_CONF_OK;
+}
+
+
+static ngx_int_t
+ngx_http_beacon_init_module(ngx_cycle_t *cycle)
+{
+    ngx_uint_t                     i, j, found;
+    ngx_list_part_t               *part;
+    ngx_shm_zone_t                *shm_zone;
+    ngx_http_beacon_loc_conf_t   **refs;
+    ngx_http_beacon_main_conf_t   *bmcf;
+
+    if (ngx_http_module.index >= ngx_max_module
+        || cycle->conf_ctx[ngx_http_module.index] == NULL)
+    {
+        return NGX_OK;
+    }
+
+    bmcf = ngx_http_cycle_get_module_main_conf(cycle, ngx_http_beacon_module);
+    if (bmcf == NULL) {
+        return NGX_OK;
+    }
+
+    refs = bmcf->refs.elts;
+
+    for (j = 0; j < bmcf->refs.nelts; j++) {
+
+        if (refs[j]->zone.len == 0) {
+            continue;
+        }
+
+        found = 0;
+        part = &cycle->shared_memory.part;
+        shm_zone = part->elts;
+
+        for (i = 0; /* void */ ; i++) {
+
+            if (i >= part->nelts) {
+                if (part->next == NULL) {
+                    break;
+                }
+
+                part = part->next;
+                shm_zone = part->elts;
+                i = 0;
+            }
+
+            if (shm_zone[i].tag == &ngx_stream_beacon_module
+                && shm_zone[i].shm.name.len == refs[j]->zone.len
+                && ngx_strncmp(shm_zone[i].shm.name.data,
+                               refs[j]->zone.data, refs[j]->zone.len) == 0)
+            {
+                found = 1;
+                break;
+            }
+        }
+
+        if (!found) {
+            ngx_log_error(NGX_LOG_EMERG, cycle->log, 0,
+                          "\"beacon_status\" directive in %s:%ui: unknown "
+                          "zone \"%V\" (not declared by \"beacon_zone\")",
+                          refs[j]->file, refs[j]->line, &refs[j]->zone);
+            return NGX_ERROR;
+        }
+    }
+
+    return NGX_OK;
+}

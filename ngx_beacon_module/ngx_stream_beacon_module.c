@@ -1,0 +1,1683 @@
+
+/*
+ * Copyright (C) 2026 the ngx_beacon_module authors
+ *
+ * The Pilot Protocol beacon as an nginx stream module: configuration,
+ * the datagram dispatcher, and the periodic reaper.
+ */
+
+
+#include <ngx_config.h>
+#include <ngx_core.h>
+#include <ngx_event.h>
+#include <ngx_stream.h>
+
+#include <sodium.h>
+
+#include "ngx_beacon.h"
+#include "ngx_beacon_proto.h"
+#include "ngx_beacon_shm.h"
+#include "ngx_beacon_udp.h"
+
+
+#define NGX_STREAM_BEACON_BATCHED    0
+#define NGX_STREAM_BEACON_SESSIONS   1
+
+#define NGX_STREAM_BEACON_REAP_INTERVAL   1000
+#define NGX_STREAM_BEACON_LEASE_TTL       5000
+#define NGX_STREAM_BEACON_REAP_MAX        20000
+
+
+typedef struct {
+    uint32_t                      id;
+    uint8_t                       key[NGX_BEACON_KEY_LEN];
+} ngx_stream_beacon_key_t;
+
+
+typedef struct {
+    ngx_array_t                   zones;      /* ngx_shm_zone_t * */
+    ngx_event_t                   reap_event;
+} ngx_stream_beacon_main_conf_t;
+
+
+typedef struct {
+    ngx_flag_t                    enable;
+    ngx_str_t                     zone_name;
+    ngx_shm_zone_t               *shm_zone;
+    u_char                       *file;
+    ngx_uint_t                    line;
+
+    ngx_int_t                     beacon_id;
+    ngx_msec_t                    throttle;
+    ngx_int_t                     relay_limit;
+    ngx_flag_t                    bind_sender;
+    ngx_int_t                     punch_global;
+    ngx_int_t                     punch_per_ip;
+    ngx_array_t                  *whitelist;  /* ngx_cidr_t */
+    ngx_flag_t                    whitelist_all;
+    ngx_flag_t                    grants;
+    time_t                        grant_lifetime;
+    ngx_array_t                  *keys;       /* ngx_stream_beacon_key_t */
+    ngx_beacon_rate_t             reply_limit;
+    ngx_beacon_rate_t             register_limit;
+    ngx_uint_t                    datapath;
+} ngx_stream_beacon_srv_conf_t;
+
+
+static void ngx_stream_beacon_handler(ngx_stream_session_t *s);
+static void ngx_stream_beacon_datagram(ngx_beacon_sock_t *bs,
+    const struct sockaddr *sa, const ngx_beacon_addr_t *local, u_char *buf,
+    size_t len);
+static void ngx_stream_beacon_process(ngx_stream_beacon_srv_conf_t *bscf,
+    ngx_beacon_sock_t *bs, const struct sockaddr *sa,
+    const ngx_beacon_addr_t *local, u_char *buf, size_t len);
+static void ngx_stream_beacon_discover(ngx_stream_beacon_srv_conf_t *bscf,
+    ngx_beacon_zone_t *z, ngx_beacon_sock_t *bs, ngx_beacon_msg_t *msg,
+    ngx_beacon_addr_t *src, const ngx_beacon_addr_t *local);
+static void ngx_stream_beacon_punch(ngx_stream_beacon_srv_conf_t *bscf,
+    ngx_beacon_zone_t *z, ngx_beacon_sock_t *bs, ngx_beacon_msg_t *msg,
+    ngx_beacon_addr_t *src, const ngx_beacon_addr_t *local);
+static ngx_int_t ngx_stream_beacon_grant_ok(
+    ngx_stream_beacon_srv_conf_t *bscf, ngx_beacon_zone_t *z,
+    ngx_beacon_msg_t *msg);
+static void ngx_stream_beacon_relay(ngx_stream_beacon_srv_conf_t *bscf,
+    ngx_beacon_zone_t *z, ngx_beacon_msg_t *msg, ngx_beacon_addr_t *src,
+    u_char *buf);
+static void ngx_stream_beacon_send_addr_msg(ngx_beacon_zone_t *z,
+    ngx_beacon_sock_t *bs, uint8_t type, const ngx_beacon_addr_t *dst,
+    const ngx_beacon_addr_t *local, const ngx_beacon_addr_t *named);
+static ngx_uint_t ngx_stream_beacon_whitelisted(
+    ngx_stream_beacon_srv_conf_t *bscf, ngx_beacon_addr_t *src);
+static const uint8_t *ngx_stream_beacon_file_key(
+    ngx_stream_beacon_srv_conf_t *bscf, uint32_t id);
+static void ngx_stream_beacon_refused(ngx_beacon_zone_t *z);
+static void ngx_stream_beacon_reap_handler(ngx_event_t *ev);
+
+static ngx_stream_beacon_srv_conf_t *ngx_stream_beacon_ls_conf(
+    ngx_listening_t *ls, ngx_uint_t *mixed);
+
+static void *ngx_stream_beacon_create_main_conf(ngx_conf_t *cf);
+static void *ngx_stream_beacon_create_srv_conf(ngx_conf_t *cf);
+static char *ngx_stream_beacon_merge_srv_conf(ngx_conf_t *cf, void *parent,
+    void *child);
+static ngx_int_t ngx_stream_beacon_init(ngx_conf_t *cf);
+static ngx_int_t ngx_stream_beacon_init_module(ngx_cycle_t *cycle);
+static ngx_int_t ngx_stream_beacon_init_process(ngx_cycle_t *cycle);
+static void ngx_stream_beacon_exit_process(ngx_cycle_t *cycle);
+
+static char *ngx_stream_beacon(ngx_conf_t *cf, ngx_command_t *cmd,
+    void *conf);
+static char *ngx_stream_beacon_zone(ngx_conf_t *cf, ngx_command_t *cmd,
+    void *conf);
+static char *ngx_stream_beacon_punch_limit(ngx_conf_t *cf, ngx_command_t *cmd,
+    void *conf);
+static char *ngx_stream_beacon_whitelist(ngx_conf_t *cf, ngx_command_t *cmd,
+    void *conf);
+static char *ngx_stream_beacon_grants(ngx_conf_t *cf, ngx_command_t *cmd,
+    void *conf);
+static char *ngx_stream_beacon_key_file(ngx_conf_t *cf, ngx_command_t *cmd,
+    void *conf);
+static char *ngx_stream_beacon_rate(ngx_conf_t *cf, ngx_command_t *cmd,
+    void *conf);
+static int ngx_stream_beacon_key_cmp(const void *one, const void *two);
+
+
+static ngx_conf_num_bounds_t  ngx_stream_beacon_id_bounds = {
+    ngx_conf_check_num_bounds, 0, 0xffffffff
+};
+
+
+static ngx_conf_enum_t  ngx_stream_beacon_datapaths[] = {
+    { ngx_string("batched"), NGX_STREAM_BEACON_BATCHED },
+    { ngx_string("sessions"), NGX_STREAM_BEACON_SESSIONS },
+    { ngx_null_string, 0 }
+};
+
+
+static ngx_command_t  ngx_stream_beacon_commands[] = {
+
+    { ngx_string("beacon_zone"),
+      NGX_STREAM_MAIN_CONF|NGX_CONF_1MORE,
+      ngx_stream_beacon_zone,
+      NGX_STREAM_MAIN_CONF_OFFSET,
+      0,
+      NULL },
+
+    { ngx_string("beacon"),
+      NGX_STREAM_SRV_CONF|NGX_CONF_TAKE1,
+      ngx_stream_beacon,
+      NGX_STREAM_SRV_CONF_OFFSET,
+      0,
+      NULL },
+
+    { ngx_string("beacon_id"),
+      NGX_STREAM_MAIN_CONF|NGX_STREAM_SRV_CONF|NGX_CONF_TAKE1,
+      ngx_conf_set_num_slot,
+      NGX_STREAM_SRV_CONF_OFFSET,
+      offsetof(ngx_stream_beacon_srv_conf_t, beacon_id),
+      &ngx_stream_beacon_id_bounds },
+
+    { ngx_string("beacon_endpoint_throttle"),
+      NGX_STREAM_MAIN_CONF|NGX_STREAM_SRV_CONF|NGX_CONF_TAKE1,
+      ngx_conf_set_msec_slot,
+      NGX_STREAM_SRV_CONF_OFFSET,
+      offsetof(ngx_stream_beacon_srv_conf_t, throttle),
+      NULL },
+
+    { ngx_string("beacon_relay_limit"),
+      NGX_STREAM_MAIN_CONF|NGX_STREAM_SRV_CONF|NGX_CONF_TAKE1,
+      ngx_conf_set_num_slot,
+      NGX_STREAM_SRV_CONF_OFFSET,
+      offsetof(ngx_stream_beacon_srv_conf_t, relay_limit),
+      NULL },
+
+    { ngx_string("beacon_relay_bind_sender"),
+      NGX_STREAM_MAIN_CONF|NGX_STREAM_SRV_CONF|NGX_CONF_FLAG,
+      ngx_conf_set_flag_slot,
+      NGX_STREAM_SRV_CONF_OFFSET,
+      offsetof(ngx_stream_beacon_srv_conf_t, bind_sender),
+      NULL },
+
+    { ngx_string("beacon_punch_limit"),
+      NGX_STREAM_MAIN_CONF|NGX_STREAM_SRV_CONF|NGX_CONF_1MORE,
+      ngx_stream_beacon_punch_limit,
+      NGX_STREAM_SRV_CONF_OFFSET,
+      0,
+      NULL },
+
+    { ngx_string("beacon_punch_whitelist"),
+      NGX_STREAM_MAIN_CONF|NGX_STREAM_SRV_CONF|NGX_CONF_1MORE,
+      ngx_stream_beacon_whitelist,
+      NGX_STREAM_SRV_CONF_OFFSET,
+      0,
+      NULL },
+
+    { ngx_string("beacon_punch_grants"),
+      NGX_STREAM_MAIN_CONF|NGX_STREAM_SRV_CONF|NGX_CONF_TAKE12,
+      ngx_stream_beacon_grants,
+      NGX_STREAM_SRV_CONF_OFFSET,
+      0,
+      NULL },
+
+    { ngx_string("beacon_key_file"),
+      NGX_STREAM_MAIN_CONF|NGX_STREAM_SRV_CONF|NGX_CONF_TAKE1,
+      ngx_stream_beacon_key_file,
+      NGX_STREAM_SRV_CONF_OFFSET,
+      0,
+      NULL },
+
+    { ngx_string("beacon_reply_limit"),
+      NGX_STREAM_MAIN_CONF|NGX_STREAM_SRV_CONF|NGX_CONF_TAKE12,
+      ngx_stream_beacon_rate,
+      NGX_STREAM_SRV_CONF_OFFSET,
+      offsetof(ngx_stream_beacon_srv_conf_t, reply_limit),
+      NULL },
+
+    { ngx_string("beacon_register_limit"),
+      NGX_STREAM_MAIN_CONF|NGX_STREAM_SRV_CONF|NGX_CONF_TAKE12,
+      ngx_stream_beacon_rate,
+      NGX_STREAM_SRV_CONF_OFFSET,
+      offsetof(ngx_stream_beacon_srv_conf_t, register_limit),
+      NULL },
+
+    { ngx_string("beacon_datapath"),
+      NGX_STREAM_MAIN_CONF|NGX_STREAM_SRV_CONF|NGX_CONF_TAKE1,
+      ngx_conf_set_enum_slot,
+      NGX_STREAM_SRV_CONF_OFFSET,
+      offsetof(ngx_stream_beacon_srv_conf_t, datapath),
+      &ngx_stream_beacon_datapaths },
+
+      ngx_null_command
+};
+
+
+static ngx_stream_module_t  ngx_stream_beacon_module_ctx = {
+    NULL,                                  /* preconfiguration */
+    ngx_stream_beacon_init,                /* postconfiguration */
+
+    ngx_stream_beacon_create_main_conf,    /* create main configuration */
+    NULL,                                  /* init main configuration */
+
+    ngx_stream_beacon_create_srv_conf,     /* create server configuration */
+    ngx_stream_beacon_merge_srv_conf       /* merge server configuration */
+};
+
+
+ngx_module_t  ngx_stream_beacon_module = {
+    NGX_MODULE_V1,
+    &ngx_stream_beacon_module_ctx,         /* module context */
+    ngx_stream_beacon_commands,            /* module directives */
+    NGX_STREAM_MODULE,                     /* module type */
+    NULL,                                  /* init master */
+    ngx_stream_beacon_init_module,         /* init module */
+    ngx_stream_beacon_init_process,        /* init process */
+    NULL,                                  /* init thread */
+    NULL,                                  /* exit thread */
+    ngx_stream_beacon_exit_process,        /* exit process */
+    NULL,                                  /* exit master */
+    NGX_MODULE_V1_PADDING
+};
+
+
+/* the "sessions" datapath: one nginx UDP session per datagram */
+
+static void
+ngx_stream_beacon_handler(ngx_stream_session_t *s)
+{
+    size_t                         len;
+    ngx_connection_t              *c;
+    ngx_beacon_addr_t              local;
+    ngx_beacon_sock_t             *bs;
+    ngx_stream_beacon_srv_conf_t  *bscf;
+
+    c = s->connection;
+    c->log->action = "handling beacon datagram";
+
+    bscf = ngx_stream_get_module_srv_conf(s, ngx_stream_beacon_module);
+    bs = ngx_beacon_udp_sock_by_fd(c->fd);
+
+    if (c->type != SOCK_DGRAM || c->buffer == NULL || bs == NULL) {
+        ngx_stream_finalize_session(s, NGX_STREAM_INTERNAL_SERVER_ERROR);
+        return;
+    }
+
+    ngx_beacon_udp_local(bs, c->local_sockaddr, &local);
+
+    len = c->buffer->last - c->buffer->pos;
+
+    ngx_stream_beacon_process(bscf, bs, c->sockaddr, &local, c->buffer->pos,
+                              len);
+
+    ngx_beacon_udp_flush();
+
+    ngx_stream_finalize_session(s, NGX_STREAM_OK);
+}
+
+
+/* the "batched" datapath: called from the recvmmsg loop */
+
+static void
+ngx_stream_beacon_datagram(ngx_beacon_sock_t *bs, const struct sockaddr *sa,
+    const ngx_beacon_addr_t *local, u_char *buf, size_t len)
+{
+    ngx_stream_beacon_process(bs->conf, bs, sa, local, buf, len);
+}
+
+
+static void
+ngx_stream_beacon_process(ngx_stream_beacon_srv_conf_t *bscf,
+    ngx_beacon_sock_t *bs, const struct sockaddr *sa,
+    const ngx_beacon_addr_t *local, u_char *buf, size_t len)
+{
+    int                 rc;
+    ngx_beacon_msg_t    msg;
+    ngx_beacon_addr_t   src;
+    ngx_beacon_zone_t  *z;
+
+    z = bscf->shm_zone->data;
+
+    ngx_beacon_count(z, NGX_BEACON_C_DATAGRAMS);
+
+    if (ngx_beacon_addr_from_sockaddr(&src, sa) != 0) {
+        ngx_beacon_count(z, NGX_BEACON_C_MALFORMED);
+        return;
+    }
+
+    rc = ngx_beacon_parse(buf, len, &msg);
+
+    if (rc != NGX_BEACON_PARSE_OK) {
+
+        if (rc == NGX_BEACON_PARSE_UNKNOWN) {
+            ngx_beacon_count(z, NGX_BEACON_C_UNKNOWN_TYPE);
+
+        } else {
+            ngx_beacon_count(z, NGX_BEACON_C_MALFORMED);
+
+            if (msg.type == NGX_BEACON_RELAY) {
+                ngx_beacon_count(z, NGX_BEACON_C_RELAY_RECEIVED);
+                ngx_beacon_count(z, NGX_BEACON_C_RELAY_MALFORMED);
+            }
+        }
+
+        ngx_log_debug2(NGX_LOG_DEBUG_STREAM, ngx_cycle->log, 0,
+                       "beacon dropped datagram: type 0x%02xd len %uz",
+                       len ? buf[0] : 0, len);
+        return;
+    }
+
+    switch (msg.type) {
+
+    case NGX_BEACON_DISCOVER:
+    case NGX_BEACON_DISCOVER_EX:
+        ngx_stream_beacon_discover(bscf, z, bs, &msg, &src, local);
+        break;
+
+    case NGX_BEACON_PUNCH_REQUEST:
+        ngx_stream_beacon_punch(bscf, z, bs, &msg, &src, local);
+        break;
+
+    case NGX_BEACON_RELAY:
+        ngx_stream_beacon_relay(bscf, z, &msg, &src, buf);
+        break;
+
+    default: /* NGX_BEACON_SYNC: gossip is not part of this version */
+        ngx_beacon_count(z, NGX_BEACON_C_SYNC_IGNORED);
+        break;
+    }
+}
+
+
+static void
+ngx_stream_beacon_discover(ngx_stream_beacon_srv_conf_t *bscf,
+    ngx_beacon_zone_t *z, ngx_beacon_sock_t *bs, ngx_beacon_msg_t *msg,
+    ngx_beacon_addr_t *src, const ngx_beacon_addr_t *local)
+{
+    ngx_beacon_reg_t  reg;
+
+    ngx_beacon_count(z, NGX_BEACON_C_DISCOVER);
+
+    /* not a reflector: replies toward one address are budgeted */
+
+    if (ngx_beacon_shm_reply_allowed(z, src, &bscf->reply_limit) != NGX_OK) {
+        ngx_beacon_count(z, NGX_BEACON_C_REPLY_RATE_LIMITED);
+        return;
+    }
+
+    reg.node_id = msg->node_id;
+    reg.src = *src;
+    reg.local = *local;
+    reg.lv6 = (bs->family == AF_INET6);
+    reg.ex = (msg->type == NGX_BEACON_DISCOVER_EX);
+    reg.learn_key = (bscf->keys == NULL);
+    reg.key = msg->pubkey;
+    reg.throttle = bscf->throttle;
+    reg.reg_limit = bscf->register_limit;
+
+    switch (ngx_beacon_shm_register(z, &reg)) {
+
+    case NGX_BEACON_REG_PROBE:
+        ngx_beacon_count(z, NGX_BEACON_C_PROBES);
+        break;
+
+    case NGX_BEACON_REG_THROTTLED:
+        ngx_beacon_count(z, NGX_BEACON_C_DISCOVER_THROTTLED);
+        break;
+
+    case NGX_BEACON_REG_REFUSED:
+        ngx_stream_beacon_refused(z);
+        return;
+
+    case NGX_BEACON_REG_RATE_LIMITED:
+        ngx_beacon_count(z, NGX_BEACON_C_REGISTER_RATE_LIMITED);
+        return;
+
+    default:
+        break;
+    }
+
+    ngx_stream_beacon_send_addr_msg(z, bs, NGX_BEACON_DISCOVER_REPLY, src,
+                                    local, src);
+    ngx_beacon_count(z, NGX_BEACON_C_DISCOVER_REPLIES);
+}
+
+
+static void
+ngx_stream_beacon_punch(ngx_stream_beacon_srv_conf_t *bscf,
+    ngx_beacon_zone_t *z, ngx_beacon_sock_t *bs, ngx_beacon_msg_t *msg,
+    ngx_beacon_addr_t *src, const ngx_beacon_addr_t *local)
+{
+    ngx_uint_t          whitelisted;
+    ngx_beacon_ep_t     rep, tep;
+    ngx_beacon_reg_t    reg;
+    ngx_beacon_sock_t  *ts;
+
+    ngx_beacon_count(z, NGX_BEACON_C_PUNCH_REQUESTS);
+
+    whitelisted = ngx_stream_beacon_whitelisted(bscf, src);
+
+    /* per source IP first, so one noisy source cannot drain the global */
+
+    if (!whitelisted
+        && ngx_beacon_shm_punch_ip_allowed(z, src, bscf->punch_per_ip)
+           != NGX_OK)
+    {
+        ngx_beacon_count(z, NGX_BEACON_C_PUNCH_RATE_LIMITED);
+        return;
+    }
+
+    /* invalid grants are refused before they consume the global budget */
+
+    if (bscf->grants && ngx_stream_beacon_grant_ok(bscf, z, msg) != NGX_OK) {
+        ngx_beacon_count(z, NGX_BEACON_C_PUNCH_GRANT_REJECTED);
+        return;
+    }
+
+    if (!whitelisted
+        && ngx_beacon_shm_punch_global_allowed(z, bscf->punch_global)
+           != NGX_OK)
+    {
+        ngx_beacon_count(z, NGX_BEACON_C_PUNCH_RATE_LIMITED);
+        return;
+    }
+
+    if (ngx_beacon_shm_reply_allowed(z, src, &bscf->reply_limit) != NGX_OK) {
+        ngx_beacon_count(z, NGX_BEACON_C_REPLY_RATE_LIMITED);
+        return;
+    }
+
+    reg.node_id = msg->requester;
+    reg.src = *src;
+    reg.local = *local;
+    reg.lv6 = (bs->family == AF_INET6);
+    reg.ex = 0;
+    reg.learn_key = 0;
+    reg.key = NULL;
+    reg.throttle = bscf->throttle;
+    reg.reg_limit = bscf->register_limit;
+
+    switch (ngx_beacon_shm_punch(z, &reg, msg->target, &rep, &tep)) {
+
+    case NGX_BEACON_PUNCH_OK:
+        break;
+
+    case NGX_BEACON_PUNCH_MISMATCH:
+        ngx_beacon_count(z, NGX_BEACON_C_PUNCH_MISMATCH);
+        return;
+
+    default:
+        ngx_beacon_count(z, NGX_BEACON_C_PUNCH_NOT_FOUND);
+        return;
+    }
+
+    /* requester first, then target, each from the address it talked to */
+
+    ngx_stream_beacon_send_addr_msg(z, bs, NGX_BEACON_PUNCH_COMMAND,
+                                    &rep.addr, &rep.local, &tep.addr);
+
+    if (ngx_beacon_shm_reply_allowed(z, &tep.addr, &bscf->reply_limit)
+        != NGX_OK)
+    {
+        ngx_beacon_count(z, NGX_BEACON_C_REPLY_RATE_LIMITED);
+
+    } else {
+        ts = ngx_beacon_udp_sock_for(&tep);
+
+        if (ts == NULL) {
+            ngx_beacon_count(z, NGX_BEACON_C_SEND_ERRORS);
+
+        } else {
+            ngx_stream_beacon_send_addr_msg(z, ts, NGX_BEACON_PUNCH_COMMAND,
+                                            &tep.addr, &tep.local, &rep.addr);
+        }
+    }
+
+    ngx_beacon_count(z, NGX_BEACON_C_PUNCH_COORDINATED);
+}
+
+
+static ngx_int_t
+ngx_stream_beacon_grant_ok(ngx_stream_beacon_srv_conf_t *bscf,
+    ngx_beacon_zone_t *z, ngx_beacon_msg_t *msg)
+{
+    time_t          now;
+    uint8_t         key[NGX_BEACON_KEY_LEN];
+    const uint8_t  *k;
+
+    if (msg->grant == NULL) {
+        return NGX_DECLINED;
+    }
+
+    now = ngx_time();
+
+    /* expired, or valid for longer than we accept (W5) */
+
+    if (msg->grant_expiry < (int64_t) now
+        || msg->grant_expiry > (int64_t) now + bscf->grant_lifetime)
+    {
+        return NGX_DECLINED;
+    }
+
+    if (bscf->keys) {
+        k = ngx_stream_beacon_file_key(bscf, msg->target);
+
+        if (k == NULL) {
+            return NGX_DECLINED;
+        }
+
+    } else {
+        if (ngx_beacon_shm_get_key(z, msg->target, key) != NGX_OK) {
+            return NGX_DECLINED;
+        }
+
+        k = key;
+    }
+
+    if (ngx_beacon_grant_verify(k, msg->requester, msg->target,
+                                msg->grant_expiry, msg->grant_sig)
+        != 0)
+    {
+        return NGX_DECLINED;
+    }
+
+    /* a grant opens one punch: replays are refused until it expires */
+
+    return ngx_beacon_shm_grant_once(z, msg->grant_sig, msg->grant_expiry);
+}
+
+
+static void
+ngx_stream_beacon_relay(ngx_stream_beacon_srv_conf_t *bscf,
+    ngx_beacon_zone_t *z, ngx_beacon_msg_t *msg, ngx_beacon_addr_t *src,
+    u_char *buf)
+{
+    u_char              hdr[NGX_BEACON_DELIVER_DEST_HDR_LEN];
+    size_t              hlen;
+    ngx_beacon_ep_t     ep;
+    ngx_beacon_sock_t  *ds;
+
+    ngx_beacon_count(z, NGX_BEACON_C_RELAY_RECEIVED);
+
+    if (msg->payload_len > NGX_BEACON_MAX_PAYLOAD) {
+        ngx_beacon_count(z, NGX_BEACON_C_RELAY_OVERSIZE);
+        return;
+    }
+
+    switch (ngx_beacon_shm_relay(z, msg->sender, msg->dest, src,
+                                 bscf->bind_sender,
+                                 (ngx_uint_t) bscf->relay_limit, &ep))
+    {
+    case NGX_BEACON_RELAY_OK:
+        break;
+
+    case NGX_BEACON_RELAY_SENDER_MISMATCH:
+        ngx_beacon_count(z, NGX_BEACON_C_RELAY_SENDER_MISMATCH);
+        return;
+
+    case NGX_BEACON_RELAY_NOT_FOUND:
+        ngx_beacon_count(z, NGX_BEACON_C_RELAY_NOT_FOUND);
+        return;
+
+    default: /* NGX_BEACON_RELAY_RATE_LIMITED */
+        ngx_beacon_count(z, NGX_BEACON_C_RELAY_RATE_LIMITED);
+        return;
+    }
+
+    ds = ngx_beacon_udp_sock_for(&ep);
+
+    if (ds == NULL) {
+        /* the listener that node talked to is gone (reload) */
+        ngx_beacon_count(z, NGX_BEACON_C_RELAY_SEND_FAILED);
+        ngx_beacon_count(z, NGX_BEACON_C_SEND_ERRORS);
+        return;
+    }
+
+    if (ep.flags & NGX_BEACON_NODE_DEST) {
+        hlen = ngx_beacon_encode_deliver_dest_hdr(hdr, msg->sender, msg->dest);
+
+    } else {
+        hlen = ngx_beacon_encode_deliver_hdr(hdr, msg->sender);
+    }
+
+    ngx_beacon_udp_send(z, NGX_BEACON_OUT_RELAY, ds, &ep.addr, &ep.local,
+                        hdr, hlen, msg->payload, msg->payload_len);
+}
+
+
+static void
+ngx_stream_beacon_send_addr_msg(ngx_beacon_zone_t *z, ngx_beacon_sock_t *bs,
+    uint8_t type, const ngx_beacon_addr_t *dst,
+    const ngx_beacon_addr_t *local, const ngx_beacon_addr_t *named)
+{
+    u_char  out[NGX_BEACON_ADDR_MSG_MAX];
+    size_t  n;
+
+    n = ngx_beacon_encode_addr_msg(out, type, named);
+
+    ngx_beacon_udp_send(z, NGX_BEACON_OUT_REPLY, bs, dst, local, out, n,
+                        NULL, 0);
+}
+
+
+static ngx_uint_t
+ngx_stream_beacon_whitelisted(ngx_stream_beacon_srv_conf_t *bscf,
+    ngx_beacon_addr_t *src)
+{
+    ngx_uint_t   i, j;
+    ngx_cidr_t  *cidr;
+    in_addr_t    a;
+
+    if (bscf->whitelist_all) {
+        return 1;
+    }
+
+    if (bscf->whitelist == NULL) {
+        return 0;
+    }
+
+    cidr = bscf->whitelist->elts;
+
+    for (i = 0; i < bscf->whitelist->nelts; i++) {
+
+        if (ngx_beacon_addr_is_v4(src)) {
+            if (cidr[i].family != AF_INET) {
+                continue;
+            }
+
+            ngx_memcpy(&a, src->ip + 12, 4);
+
+            if ((a & cidr[i].u.in.mask) == cidr[i].u.in.addr) {
+                return 1;
+            }
+
+            continue;
+        }
+
+#if (NGX_HAVE_INET6)
+        if (cidr[i].family != AF_INET6) {
+            continue;
+        }
+
+        for (j = 0; j < 16; j++) {
+            if ((src->ip[j] & cidr[i].u.in6.mask.s6_addr[j])
+                != cidr[i].u.in6.addr.s6_addr[j])
+            {
+                break;
+            }
+        }
+
+        if (j == 16) {
+            return 1;
+        }
+#else
+        (void) j;
+#endif
+    }
+
+    return 0;
+}
+
+
+static const uint8_t *
+ngx_stream_beacon_file_key(ngx_stream_beacon_srv_conf_t *bscf, uint32_t id)
+{
+    ngx_uint_t                lo, hi, mid;
+    ngx_stream_beacon_key_t  *keys;
+
+    keys = bscf->keys->elts;
+    lo = 0;
+    hi = bscf->keys->nelts;
+
+    while (lo < hi) {
+        mid = lo + (hi - lo) / 2;
+
+        if (keys[mid].id == id) {
+            return keys[mid].key;
+        }
+
+        if (keys[mid].id < id) {
+            lo = mid + 1;
+
+        } else {
+            hi = mid;
+        }
+    }
+
+    return NULL;
+}
+
+
+static void
+ngx_stream_beacon_refused(ngx_beacon_zone_t *z)
+{
+    static time_t  last;
+
+    ngx_beacon_count(z, NGX_BEACON_C_REFUSED_CAPACITY);
+
+    if (ngx_time() - last < 60) {
+        return;
+    }
+
+    last = ngx_time();
+
+    ngx_log_error(NGX_LOG_WARN, ngx_cycle->log, 0,
+                  "beacon zone \"%V\" is full (max_nodes %ui): new nodes "
+                  "are refused, live ones are kept (counted in "
+                  "refused_capacity; logged at most once a minute)",
+                  &z->name, z->max_nodes);
+}
+
+
+static void
+ngx_stream_beacon_reap_handler(ngx_event_t *ev)
+{
+    ngx_uint_t                      i, n, total;
+    ngx_shm_zone_t                **zones;
+    ngx_beacon_zone_t              *z;
+    ngx_stream_beacon_main_conf_t  *bmcf;
+
+    bmcf = ev->data;
+
+    if (ngx_exiting || ngx_terminate || ngx_quit) {
+        return;
+    }
+
+    zones = bmcf->zones.elts;
+
+    for (i = 0; i < bmcf->zones.nelts; i++) {
+        z = zones[i]->data;
+
+        /* one worker at a time reaps a zone; another takes over if it dies */
+
+        if (ngx_beacon_shm_lease(z, NGX_STREAM_BEACON_LEASE_TTL) != NGX_OK) {
+            continue;
+        }
+
+        total = 0;
+
+        do {
+            n = ngx_beacon_shm_expire(z, 256);
+            total += n;
+        } while (n == 256 && total < NGX_STREAM_BEACON_REAP_MAX);
+
+        if (total) {
+            ngx_log_debug2(NGX_LOG_DEBUG_STREAM, ev->log, 0,
+                           "beacon zone \"%V\": %ui nodes expired",
+                           &z->name, total);
+        }
+    }
+
+    ngx_add_timer(ev, NGX_STREAM_BEACON_REAP_INTERVAL);
+}
+
+
+static ngx_stream_beacon_srv_conf_t *
+ngx_stream_beacon_ls_conf(ngx_listening_t *ls, ngx_uint_t *mixed)
+{
+    ngx_uint_t                     i;
+    ngx_stream_port_t             *port;
+    ngx_stream_conf_ctx_t         *ctx;
+    ngx_stream_beacon_srv_conf_t  *bscf, *found;
+
+    port = ls->servers;
+    found = NULL;
+    *mixed = 0;
+
+    for (i = 0; i < port->naddrs; i++) {
+
+#if (NGX_HAVE_INET6)
+        if (ls->sockaddr->sa_family == AF_INET6) {
+#if (nginx_version >= 1025005)
+            ctx = ((ngx_stream_in6_addr_t *) port->addrs)[i]
+                      .conf.default_server->ctx;
+#else
+            ctx = ((ngx_stream_in6_addr_t *) port->addrs)[i].conf.ctx;
+#endif
+        } else
+#endif
+        {
+#if (nginx_version >= 1025005)
+            ctx = ((ngx_stream_in_addr_t *) port->addrs)[i]
+                      .conf.default_server->ctx;
+#else
+            ctx = ((ngx_stream_in_addr_t *) port->addrs)[i].conf.ctx;
+#endif
+        }
+
+        bscf = ctx->srv_conf[ngx_stream_beacon_module.ctx_index];
+
+        if (bscf->enable != 1) {
+            *mixed = 1;
+            continue;
+        }
+
+        if (found && found != bscf) {
+            *mixed = 1;
+        }
+
+        found = bscf;
+    }
+
+    return found;
+}
+
+
+static void *
+ngx_stream_beacon_create_main_conf(ngx_conf_t *cf)
+{
+    ngx_stream_beacon_main_conf_t  *bmcf;
+
+    bmcf = ngx_pcalloc(cf->pool, sizeof(ngx_stream_beacon_main_conf_t));
+    if (bmcf == NULL) {
+        return NULL;
+    }
+
+    if (ngx_array_init(&bmcf->zones, cf->pool, 2, sizeof(ngx_shm_zone_t *))
+        != NGX_OK)
+    {
+        return NULL;
+    }
+
+    return bmcf;
+}
+
+
+static void *
+ngx_stream_beacon_create_srv_conf(ngx_conf_t *cf)
+{
+    ngx_stream_beacon_srv_conf_t  *bscf;
+
+    bscf = ngx_pcalloc(cf->pool, sizeof(ngx_stream_beacon_srv_conf_t));
+    if (bscf == NULL) {
+        return NULL;
+    }
+
+    /*
+     * set by ngx_pcalloc():
+     *
+     *     bscf->zone_name = { 0, NULL };
+     *     bscf->shm_zone = NULL;
+     *     bscf->whitelist_all = 0;
+     */
+
+    bscf->enable = NGX_CONF_UNSET;
+    bscf->beacon_id = NGX_CONF_UNSET;
+    bscf->throttle = NGX_CONF_UNSET_MSEC;
+    bscf->relay_limit = NGX_CONF_UNSET;
+    bscf->bind_sender = NGX_CONF_UNSET;
+    bscf->punch_global = NGX_CONF_UNSET;
+    bscf->punch_per_ip = NGX_CONF_UNSET;
+    bscf->whitelist = NGX_CONF_UNSET_PTR;
+    bscf->grants = NGX_CONF_UNSET;
+    bscf->grant_lifetime = NGX_CONF_UNSET;
+    bscf->keys = NGX_CONF_UNSET_PTR;
+    bscf->reply_limit.rate = NGX_CONF_UNSET_UINT;
+    bscf->reply_limit.burst = NGX_CONF_UNSET_UINT;
+    bscf->register_limit.rate = NGX_CONF_UNSET_UINT;
+    bscf->register_limit.burst = NGX_CONF_UNSET_UINT;
+    bscf->datapath = NGX_CONF_UNSET_UINT;
+
+    return bscf;
+}
+
+
+static char *
+ngx_stream_beacon_merge_srv_conf(ngx_conf_t *cf, void *parent, void *child)
+{
+    ngx_stream_beacon_srv_conf_t *prev = parent;
+    ngx_stream_beacon_srv_conf_t *conf = child;
+
+    ngx_conf_merge_value(conf->enable, prev->enable, 0);
+    ngx_conf_merge_value(conf->beacon_id, prev->beacon_id, 0);
+    ngx_conf_merge_msec_value(conf->throttle, prev->throttle, 30000);
+    ngx_conf_merge_value(conf->relay_limit, prev->relay_limit, 4000);
+    ngx_conf_merge_value(conf->bind_sender, prev->bind_sender, 1);
+    ngx_conf_merge_value(conf->punch_global, prev->punch_global, 10);
+    ngx_conf_merge_value(conf->punch_per_ip, prev->punch_per_ip, 1);
+    ngx_conf_merge_ptr_value(conf->whitelist, prev->whitelist, NULL);
+    ngx_conf_merge_value(conf->whitelist_all, prev->whitelist_all, 0);
+    ngx_conf_merge_value(conf->grants, prev->grants, 0);
+    ngx_conf_merge_value(conf->grant_lifetime, prev->grant_lifetime, 300);
+    ngx_conf_merge_ptr_value(conf->keys, prev->keys, NULL);
+    ngx_conf_merge_uint_value(conf->reply_limit.rate, prev->reply_limit.rate,
+                              100);
+    ngx_conf_merge_uint_value(conf->reply_limit.burst,
+                              prev->reply_limit.burst, 200);
+    ngx_conf_merge_uint_value(conf->register_limit.rate,
+                              prev->register_limit.rate, 10);
+    ngx_conf_merge_uint_value(conf->register_limit.burst,
+                              prev->register_limit.burst, 100);
+    ngx_conf_merge_uint_value(conf->datapath, prev->datapath,
+                              NGX_STREAM_BEACON_BATCHED);
+
+    if (conf->relay_limit < 0) {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "\"beacon_relay_limit\" must not be negative");
+        return NGX_CONF_ERROR;
+    }
+
+    if (conf->throttle > 24 * 3600 * 1000) {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "\"beacon_endpoint_throttle\" must not exceed 1d");
+        return NGX_CONF_ERROR;
+    }
+
+    return NGX_CONF_OK;
+}
+
+
+static ngx_int_t
+ngx_stream_beacon_init(ngx_conf_t *cf)
+{
+    ngx_uint_t                      i, j;
+    ngx_shm_zone_t                **zones;
+    ngx_stream_listen_t            *listen;
+    ngx_stream_conf_ctx_t          *ctx;
+    ngx_stream_core_srv_conf_t    **cscfp;
+    ngx_stream_core_main_conf_t    *cmcf;
+    ngx_stream_beacon_srv_conf_t   *bscf;
+    ngx_stream_beacon_main_conf_t  *bmcf;
+
+    cmcf = ngx_stream_conf_get_module_main_conf(cf, ngx_stream_core_module);
+    bmcf = ngx_stream_conf_get_module_main_conf(cf, ngx_stream_beacon_module);
+
+    zones = bmcf->zones.elts;
+    cscfp = cmcf->servers.elts;
+
+    /* every "beacon" server gets its zone, now that all are declared */
+
+    for (i = 0; i < cmcf->servers.nelts; i++) {
+        ctx = cscfp[i]->ctx;
+        bscf = ctx->srv_conf[ngx_stream_beacon_module.ctx_index];
+
+        if (bscf->enable != 1) {
+            continue;
+        }
+
+        if (bscf->zone_name.len == 0) {
+            if (bmcf->zones.nelts == 1) {
+                bscf->shm_zone = zones[0];
+                continue;
+            }
+
+            ngx_log_error(NGX_LOG_EMERG, cf->log, 0,
+                          bmcf->zones.nelts
+                          ? "\"beacon\" directive in %s:%ui must name its "
+                            "zone with \"zone=\" when several "
+                            "\"beacon_zone\" are declared"
+                          : "\"beacon\" directive in %s:%ui requires a "
+                            "\"beacon_zone\" in the stream block",
+                          bscf->file, bscf->line);
+            return NGX_ERROR;
+        }
+
+        for (j = 0; j < bmcf->zones.nelts; j++) {
+            if (zones[j]->shm.name.len == bscf->zone_name.len
+                && ngx_strncmp(zones[j]->shm.name.data, bscf->zone_name.data,
+                               bscf->zone_name.len) == 0)
+            {
+                bscf->shm_zone = zones[j];
+                break;
+            }
+        }
+
+        if (bscf->shm_zone == NULL) {
+            ngx_log_error(NGX_LOG_EMERG, cf->log, 0,
+                          "\"beacon\" directive in %s:%ui: unknown zone "
+                          "\"%V\" (not declared by \"beacon_zone\")",
+                          bscf->file, bscf->line, &bscf->zone_name);
+            return NGX_ERROR;
+        }
+    }
+
+#if (nginx_version < 1025005)
+
+    /* the beacon speaks UDP only */
+
+    listen = cmcf->listen.elts;
+
+    for (i = 0; i < cmcf->listen.nelts; i++) {
+        bscf = listen[i].ctx->srv_conf[ngx_stream_beacon_module.ctx_index];
+
+        if (bscf->enable == 1 && listen[i].type != SOCK_DGRAM) {
+            ngx_log_error(NGX_LOG_EMERG, cf->log, 0,
+                          "\"beacon\" directive in %s:%ui requires "
+                          "\"listen ... udp\", but \"%V\" is TCP",
+                          bscf->file, bscf->line, &listen[i].addr_text);
+            return NGX_ERROR;
+        }
+    }
+
+#else
+    (void) listen;
+#endif
+
+    return NGX_OK;
+}
+
+
+static ngx_int_t
+ngx_stream_beacon_init_module(ngx_cycle_t *cycle)
+{
+    if (sodium_init() < 0) {
+        ngx_log_error(NGX_LOG_EMERG, cycle->log, 0, "sodium_init() failed");
+        return NGX_ERROR;
+    }
+
+    return NGX_OK;
+}
+
+
+static ngx_int_t
+ngx_stream_beacon_init_process(ngx_cycle_t *cycle)
+{
+    ngx_uint_t                      i, mixed, batched;
+    ngx_listening_t                *ls;
+    ngx_stream_beacon_srv_conf_t   *bscf;
+    ngx_stream_beacon_main_conf_t  *bmcf;
+
+    if (ngx_process != NGX_PROCESS_WORKER
+        && ngx_process != NGX_PROCESS_SINGLE)
+    {
+        return NGX_OK;
+    }
+
+    if (ngx_stream_module.index >= ngx_max_module
+        || cycle->conf_ctx[ngx_stream_module.index] == NULL)
+    {
+        return NGX_OK;
+    }
+
+    bmcf = ngx_stream_cycle_get_module_main_conf(cycle,
+                                                 ngx_stream_beacon_module);
+    if (bmcf == NULL || bmcf->zones.nelts == 0) {
+        return NGX_OK;
+    }
+
+    if (ngx_beacon_udp_init_worker(cycle) != NGX_OK) {
+        return NGX_ERROR;
+    }
+
+    ls = cycle->listening.elts;
+
+    for (i = 0; i < cycle->listening.nelts; i++) {
+
+        if (ls[i].handler != ngx_stream_init_connection
+            || ls[i].type != SOCK_DGRAM
+            || ls[i].connection == NULL)
+        {
+            continue;
+        }
+
+        bscf = ngx_stream_beacon_ls_conf(&ls[i], &mixed);
+
+        if (bscf == NULL) {
+            continue;
+        }
+
+        /*
+         * A socket shared with non-beacon servers keeps nginx's sessions,
+         * which pick the server by local address; ours are read in batches.
+         */
+
+        batched = !mixed && bscf->datapath == NGX_STREAM_BEACON_BATCHED;
+
+        if (ngx_beacon_udp_add_sock(cycle, &ls[i], mixed ? NULL : bscf,
+                                    ngx_stream_beacon_datagram, batched)
+            != NGX_OK)
+        {
+            return NGX_ERROR;
+        }
+    }
+
+    bmcf->reap_event.handler = ngx_stream_beacon_reap_handler;
+    bmcf->reap_event.data = bmcf;
+    bmcf->reap_event.log = cycle->log;
+    bmcf->reap_event.cancelable = 1;
+
+    ngx_add_timer(&bmcf->reap_event,
+                  NGX_STREAM_BEACON_REAP_INTERVAL / 2
+                  + ngx_random() % NGX_STREAM_BEACON_REAP_INTERVAL);
+
+    return NGX_OK;
+}
+
+
+static void
+ngx_stream_beacon_exit_process(ngx_cycle_t *cycle)
+{
+    ngx_uint_t                      i;
+    ngx_shm_zone_t                **zones;
+    ngx_stream_beacon_main_conf_t  *bmcf;
+
+    if (ngx_stream_module.index >= ngx_max_module
+        || cycle->conf_ctx[ngx_stream_module.index] == NULL)
+    {
+        return;
+    }
+
+    bmcf = ngx_stream_cycle_get_module_main_conf(cycle,
+                                                 ngx_stream_beacon_module);
+    if (bmcf == NULL) {
+        return;
+    }
+
+    zones = bmcf->zones.elts;
+
+    for (i = 0; i < bmcf->zones.nelts; i++) {
+        if (zones[i]->data && ((ngx_beacon_zone_t *) zones[i]->data)->sh) {
+            ngx_beacon_shm_release(zones[i]->data);
+        }
+    }
+}
+
+
+static char *
+ngx_stream_beacon(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
+{
+    ngx_stream_beacon_srv_conf_t *bscf = conf;
+
+    ngx_str_t                   *value;
+    ngx_stream_core_srv_conf_t  *cscf;
+
+    if (bscf->enable != NGX_CONF_UNSET) {
+        return "is duplicate";
+    }
+
+    value = cf->args->elts;
+
+    if (ngx_strcmp(value[1].data, "off") == 0) {
+        bscf->enable = 0;
+        return NGX_CONF_OK;
+    }
+
+    if (ngx_strcmp(value[1].data, "on") == 0) {
+        /* the zone is found in postconfiguration */
+
+    } else if (ngx_strncmp(value[1].data, "zone=", 5) == 0
+               && value[1].len > 5)
+    {
+        bscf->zone_name.data = value[1].data + 5;
+        bscf->zone_name.len = value[1].len - 5;
+
+    } else {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "invalid parameter \"%V\", expected \"on\", "
+                           "\"off\" or \"zone=NAME\"", &value[1]);
+        return NGX_CONF_ERROR;
+    }
+
+    bscf->enable = 1;
+    bscf->file = cf->conf_file->file.name.data;
+    bscf->line = cf->conf_file->line;
+
+    cscf = ngx_stream_conf_get_module_srv_conf(cf, ngx_stream_core_module);
+    cscf->handler = ngx_stream_beacon_handler;
+
+    return NGX_CONF_OK;
+}
+
+
+static char *
+ngx_stream_beacon_zone(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
+{
+    ngx_stream_beacon_main_conf_t *bmcf = conf;
+
+    u_char              *p;
+    ssize_t              size;
+    ngx_int_t            n;
+    ngx_str_t           *value, name, s;
+    ngx_uint_t           i;
+    ngx_shm_zone_t      *shm_zone, **zp;
+    ngx_beacon_zone_t   *zone;
+
+    value = cf->args->elts;
+
+    p = (u_char *) ngx_strchr(value[1].data, ':');
+
+    if (p == NULL || p == value[1].data) {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "invalid zone \"%V\", expected NAME:SIZE",
+                           &value[1]);
+        return NGX_CONF_ERROR;
+    }
+
+    name.data = value[1].data;
+    name.len = p - value[1].data;
+
+    s.data = p + 1;
+    s.len = value[1].data + value[1].len - s.data;
+
+    size = ngx_parse_size(&s);
+
+    if (size == NGX_ERROR) {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "invalid zone size \"%V\"", &value[1]);
+        return NGX_CONF_ERROR;
+    }
+
+    if (size < (ssize_t) (256 * 1024)) {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "zone \"%V\" is too small (at least 256k)",
+                           &value[1]);
+        return NGX_CONF_ERROR;
+    }
+
+    zone = ngx_pcalloc(cf->pool, sizeof(ngx_beacon_zone_t));
+    if (zone == NULL) {
+        return NGX_CONF_ERROR;
+    }
+
+    zone->name = name;
+    zone->max_nodes = 500000;
+    zone->ttl = 600;
+
+    for (i = 2; i < cf->args->nelts; i++) {
+
+        if (ngx_strncmp(value[i].data, "max_nodes=", 10) == 0) {
+            n = ngx_atoi(value[i].data + 10, value[i].len - 10);
+
+            if (n == NGX_ERROR || n < 1 || n > 0x7fffffff) {
+                ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                                   "invalid max_nodes \"%V\"", &value[i]);
+                return NGX_CONF_ERROR;
+            }
+
+            zone->max_nodes = n;
+            continue;
+        }
+
+        if (ngx_strncmp(value[i].data, "node_ttl=", 9) == 0) {
+            s.data = value[i].data + 9;
+            s.len = value[i].len - 9;
+
+            n = ngx_parse_time(&s, 1);
+
+            if (n == NGX_ERROR || n < 1 || n > 86400) {
+                ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                                   "invalid node_ttl \"%V\" (1s to 1d)",
+                                   &value[i]);
+                return NGX_CONF_ERROR;
+            }
+
+            zone->ttl = n;
+            continue;
+        }
+
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "invalid parameter \"%V\"", &value[i]);
+        return NGX_CONF_ERROR;
+    }
+
+    shm_zone = ngx_shared_memory_add(cf, &name, size,
+                                     &ngx_stream_beacon_module);
+    if (shm_zone == NULL) {
+        return NGX_CONF_ERROR;
+    }
+
+    if (shm_zone->data) {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "zone \"%V\" is already declared", &name);
+        return NGX_CONF_ERROR;
+    }
+
+    zone->shm_zone = shm_zone;
+    shm_zone->init = ngx_beacon_shm_init_zone;
+    shm_zone->data = zone;
+
+    zp = ngx_array_push(&bmcf->zones);
+    if (zp == NULL) {
+        return NGX_CONF_ERROR;
+    }
+
+    *zp = shm_zone;
+
+    return NGX_CONF_OK;
+}
+
+
+static char *
+ngx_stream_beacon_punch_limit(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
+{
+    ngx_stream_beacon_srv_conf_t *bscf = conf;
+
+    ngx_int_t   n;
+    ngx_str_t  *value;
+    ngx_uint_t  i;
+
+    if (bscf->punch_global != NGX_CONF_UNSET) {
+        return "is duplicate";
+    }
+
+    value = cf->args->elts;
+    bscf->punch_global = 10;
+    bscf->punch_per_ip = 1;
+
+    for (i = 1; i < cf->args->nelts; i++) {
+
+        if (ngx_strncmp(value[i].data, "global=", 7) == 0) {
+            n = ngx_atoi(value[i].data + 7, value[i].len - 7);
+
+            if (n == NGX_ERROR || n > 1000000) {
+                goto invalid;
+            }
+
+            bscf->punch_global = n;
+            continue;
+        }
+
+        if (ngx_strncmp(value[i].data, "per_ip=", 7) == 0) {
+            n = ngx_atoi(value[i].data + 7, value[i].len - 7);
+
+            if (n == NGX_ERROR || n > 1000000) {
+                goto invalid;
+            }
+
+            bscf->punch_per_ip = n;
+            continue;
+        }
+
+        goto invalid;
+    }
+
+    return NGX_CONF_OK;
+
+invalid:
+
+    ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                       "invalid parameter \"%V\", expected \"global=N\" or "
+                       "\"per_ip=N\" (per second, 0 = unlimited)",
+                       &value[i]);
+
+    return NGX_CONF_ERROR;
+}
+
+
+static char *
+ngx_stream_beacon_whitelist(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
+{
+    ngx_stream_beacon_srv_conf_t *bscf = conf;
+
+    ngx_int_t    rc;
+    ngx_str_t   *value;
+    ngx_uint_t   i;
+    ngx_cidr_t  *cidr;
+
+    value = cf->args->elts;
+
+    if (bscf->whitelist == NGX_CONF_UNSET_PTR) {
+        bscf->whitelist = ngx_array_create(cf->pool, 4, sizeof(ngx_cidr_t));
+        if (bscf->whitelist == NULL) {
+            return NGX_CONF_ERROR;
+        }
+    }
+
+    for (i = 1; i < cf->args->nelts; i++) {
+
+        if (ngx_strcmp(value[i].data, "all") == 0
+            || ngx_strcmp(value[i].data, "*") == 0)
+        {
+            bscf->whitelist_all = 1;
+            continue;
+        }
+
+        cidr = ngx_array_push(bscf->whitelist);
+        if (cidr == NULL) {
+            return NGX_CONF_ERROR;
+        }
+
+        rc = ngx_ptocidr(&value[i], cidr);
+
+        if (rc == NGX_ERROR) {
+            ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                               "invalid address \"%V\"", &value[i]);
+            return NGX_CONF_ERROR;
+        }
+
+        if (rc == NGX_DONE) {
+            ngx_conf_log_error(NGX_LOG_WARN, cf, 0,
+                               "low address bits of %V are meaningless",
+                               &value[i]);
+        }
+    }
+
+    return NGX_CONF_OK;
+}
+
+
+static char *
+ngx_stream_beacon_grants(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
+{
+    ngx_stream_beacon_srv_conf_t *bscf = conf;
+
+    time_t      t;
+    ngx_str_t  *value, s;
+
+    if (bscf->grants != NGX_CONF_UNSET) {
+        return "is duplicate";
+    }
+
+    value = cf->args->elts;
+
+    if (ngx_strcmp(value[1].data, "on") == 0) {
+        bscf->grants = 1;
+
+    } else if (ngx_strcmp(value[1].data, "off") == 0) {
+        bscf->grants = 0;
+
+    } else {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "invalid value \"%V\", expected \"on\" or \"off\"",
+                           &value[1]);
+        return NGX_CONF_ERROR;
+    }
+
+    if (cf->args->nelts == 3) {
+        if (ngx_strncmp(value[2].data, "max_lifetime=", 13) != 0) {
+            ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                               "invalid parameter \"%V\"", &value[2]);
+            return NGX_CONF_ERROR;
+        }
+
+        s.data = value[2].data + 13;
+        s.len = value[2].len - 13;
+
+        t = ngx_parse_time(&s, 1);
+
+        if (t == (time_t) NGX_ERROR || t < 1) {
+            ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                               "invalid max_lifetime \"%V\"", &value[2]);
+            return NGX_CONF_ERROR;
+        }
+
+        bscf->grant_lifetime = t;
+    }
+
+    return NGX_CONF_OK;
+}
+
+
+static char *
+ngx_stream_beacon_key_file(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
+{
+    ngx_stream_beacon_srv_conf_t *bscf = conf;
+
+    u_char                   *buf, *p, *last, *eol;
+    int                       rc;
+    ssize_t                   n;
+    ngx_fd_t                  fd;
+    ngx_str_t                *value, file;
+    ngx_uint_t                line, i;
+    ngx_file_info_t           fi;
+    ngx_stream_beacon_key_t  *k, *keys;
+
+    if (bscf->keys != NGX_CONF_UNSET_PTR) {
+        return "is duplicate";
+    }
+
+    value = cf->args->elts;
+    file = value[1];
+
+    if (ngx_conf_full_name(cf->cycle, &file, 1) != NGX_OK) {
+        return NGX_CONF_ERROR;
+    }
+
+    fd = ngx_open_file(file.data, NGX_FILE_RDONLY, NGX_FILE_OPEN, 0);
+
+    if (fd == NGX_INVALID_FILE) {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, ngx_errno,
+                           ngx_open_file_n " \"%s\" failed", file.data);
+        return NGX_CONF_ERROR;
+    }
+
+    if (ngx_fd_info(fd, &fi) == NGX_FILE_ERROR
+        || ngx_file_size(&fi) > 64 * 1024 * 1024)
+    {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, ngx_errno,
+                           "key file \"%s\" is unreadable or too large",
+                           file.data);
+        (void) ngx_close_file(fd);
+        return NGX_CONF_ERROR;
+    }
+
+    buf = ngx_pnalloc(cf->temp_pool, (size_t) ngx_file_size(&fi) + 1);
+    if (buf == NULL) {
+        (void) ngx_close_file(fd);
+        return NGX_CONF_ERROR;
+    }
+
+    n = ngx_read_fd(fd, buf, (size_t) ngx_file_size(&fi));
+    (void) ngx_close_file(fd);
+
+    if (n == -1 || n != (ssize_t) ngx_file_size(&fi)) {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, ngx_errno,
+                           "could not read key file \"%s\"", file.data);
+        return NGX_CONF_ERROR;
+    }
+
+    bscf->keys = ngx_array_create(cf->pool, 16,
+                                  sizeof(ngx_stream_beacon_key_t));
+    if (bscf->keys == NULL) {
+        return NGX_CONF_ERROR;
+    }
+
+    p = buf;
+    last = buf + n;
+    line = 0;
+
+    while (p < last) {
+        line++;
+
+        eol = ngx_strlchr(p, last, '\n');
+        if (eol == NULL) {
+            eol = last;
+        }
+
+        k = ngx_array_push(bscf->keys);
+        if (k == NULL) {
+            return NGX_CONF_ERROR;
+        }
+
+        rc = ngx_beacon_keyline_parse((const char *) p, eol - p, &k->id,
+                                      k->key);
+
+        if (rc < 0) {
+            ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                               "key file \"%s\", line %ui: expected "
+                               "\"<node_id> <base64 Ed25519 key>\"",
+                               file.data, line);
+            return NGX_CONF_ERROR;
+        }
+
+        if (rc > 0) {
+            bscf->keys->nelts--;
+        }
+
+        p = eol + 1;
+    }
+
+    keys = bscf->keys->elts;
+
+    ngx_qsort(keys, bscf->keys->nelts, sizeof(ngx_stream_beacon_key_t),
+              ngx_stream_beacon_key_cmp);
+
+    for (i = 1; i < bscf->keys->nelts; i++) {
+        if (keys[i].id == keys[i - 1].id) {
+            ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                               "key file \"%s\": node %uD is listed twice",
+                               file.data, keys[i].id);
+            return NGX_CONF_ERROR;
+        }
+    }
+
+    ngx_explicit_memzero(buf, n);
+
+    return NGX_CONF_OK;
+}
+
+
+static int
+ngx_stream_beacon_key_cmp(const void *one, const void *two)
+{
+    const ngx_stream_beacon_key_t  *a = one;
+    const ngx_stream_beacon_key_t  *b = two;
+
+    return (a->id > b->id) - (a->id < b->id);
+}
+
+
+static char *
+ngx_stream_beacon_rate(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
+{
+    char  *p = conf;
+
+    ngx_int_t           n;
+    ngx_str_t          *value;
+    ngx_uint_t          i;
+    ngx_beacon_rate_t  *rate;
+
+    rate = (ngx_beacon_rate_t *) (p + cmd->offset);
+
+    if (rate->rate != NGX_CONF_UNSET_UINT) {
+        return "is duplicate";
+    }
+
+    value = cf->args->elts;
+
+    if (ngx_strcmp(value[1].data, "off") == 0) {
+        if (cf->args->nelts != 2) {
+            return "takes \"off\" alone";
+        }
+
+        rate->rate = 0;
+        rate->burst = 0;
+        return NGX_CONF_OK;
+    }
+
+    rate->burst = NGX_CONF_UNSET_UINT;
+
+    for (i = 1; i < cf->args->nelts; i++) {
+
+        if (ngx_strncmp(value[i].data, "rate=", 5) == 0) {
+            n = ngx_atoi(value[i].data + 5, value[i].len - 5);
+
+            if (n == NGX_ERROR || n < 1 || n > 10000000) {
+                goto invalid;
+            }
+
+            rate->rate = n;
+            continue;
+        }
+
+        if (ngx_strncmp(value[i].data, "burst=", 6) == 0) {
+            n = ngx_atoi(value[i].data + 6, value[i].len - 6);
+
+            if (n == NGX_ERROR || n < 1 || n > 4000000) {
+                goto invalid;
+            }
+
+            rate->burst = n;
+            continue;
+        }
+
+        goto invalid;
+    }
+
+    if (rate->rate == NGX_CONF_UNSET_UINT) {
+        return "requires \"rate=N\" or \"off\"";
+    }
+
+    if (rate->burst == NGX_CONF_UNSET_UINT) {
+        rate->burst = rate->rate;
+    }
+
+    return NGX_CONF_OK;
+
+invalid:
+
+    ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                       "invalid parameter \"%V\", expected \"rate=N\" "
+                       "(per second, at least 1), \"burst=N\" or \"off\"",
+                       &value[i]);
+
+    return NGX_CONF_ERROR;
+}

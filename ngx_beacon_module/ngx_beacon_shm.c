@@ -484,11 +484,14 @@ ngx_beacon_alloc_locked(ngx_beacon_zone_t *z)
 static ngx_uint_t
 ngx_beacon_node_same_ep(ngx_beacon_node_t *n, ngx_beacon_reg_t *reg)
 {
+    /*
+     * The node's own address decides; which beacon address it talks to
+     * may change freely (deliveries then follow it), since only the node
+     * itself sends from its address.
+     */
+
     return n->port == reg->src.port
-           && n->lport == reg->local.port
-           && ((n->flags & NGX_BEACON_NODE_LV6) != 0) == (reg->lv6 != 0)
-           && ngx_memcmp(n->ip, reg->src.ip, 16) == 0
-           && ngx_memcmp(n->lip, reg->local.ip, 16) == 0;
+           && ngx_memcmp(n->ip, reg->src.ip, 16) == 0;
 }
 
 
@@ -606,6 +609,8 @@ ngx_beacon_upsert_locked(ngx_beacon_zone_t *z, ngx_beacon_reg_t *reg,
 
     if (ngx_beacon_node_same_ep(n, reg)) {
         rc = NGX_BEACON_REG_REFRESHED;
+
+        ngx_beacon_node_set_ep(n, reg);
 
         if (reg->ex) {
             n->flags |= NGX_BEACON_NODE_DEST;

@@ -25,7 +25,7 @@
 /* node flags */
 #define NGX_BEACON_NODE_DEST         0x01         /* DISCOVER_EX: wants 0x09 */
 #define NGX_BEACON_NODE_KEY          0x02         /* key[] is set */
-#define NGX_BEACON_NODE_LV6          0x04         /* talked to an AF_INET6 socket */
+#define NGX_BEACON_NODE_LV6          0x04         /* via an AF_INET6 socket */
 
 
 /* results of state operations */

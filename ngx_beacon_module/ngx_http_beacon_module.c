@@ -176,8 +176,8 @@ ngx_http_beacon_status_handler(ngx_http_request_t *r)
         }
     }
 
-    len = sizeof("{\"version\":\"\",\"zones\":{}}\n") + sizeof(NGX_BEACON_VERSION)
-          + n * NGX_HTTP_BEACON_ZONE_JSON_LEN;
+    len = sizeof("{\"version\":\"\",\"zones\":{}}\n")
+          + sizeof(NGX_BEACON_VERSION) + n * NGX_HTTP_BEACON_ZONE_JSON_LEN;
 
     b = ngx_create_temp_buf(r->pool, len);
     if (b == NULL) {
@@ -366,8 +366,9 @@ ngx_http_beacon_status(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
         if (ngx_strncmp(value[1].data, "zone=", 5) != 0 || value[1].len == 5)
         {
             ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
-                               "invalid parameter \"%V\", expected "
-                               "\"zone=NAME\"", &value[1]);
+                               "\"beacon_status\" directive: invalid "
+                               "parameter \"%V\", expected \"zone=NAME\"",
+                               &value[1]);
             return NGX_CONF_ERROR;
         }
 

@@ -119,18 +119,15 @@ static char *ngx_stream_beacon_key_file(ngx_conf_t *cf, ngx_command_t *cmd,
     void *conf);
 static char *ngx_stream_beacon_rate(ngx_conf_t *cf, ngx_command_t *cmd,
     void *conf);
+static char *ngx_stream_beacon_datapath(ngx_conf_t *cf, ngx_command_t *cmd,
+    void *conf);
 static int ngx_stream_beacon_key_cmp(const void *one, const void *two);
+static void ngx_stream_beacon_conf_error(ngx_conf_t *cf, ngx_command_t *cmd,
+    const char *fmt, ...);
 
 
 static ngx_conf_num_bounds_t  ngx_stream_beacon_id_bounds = {
     ngx_conf_check_num_bounds, 0, 0xffffffff
-};
-
-
-static ngx_conf_enum_t  ngx_stream_beacon_datapaths[] = {
-    { ngx_string("batched"), NGX_STREAM_BEACON_BATCHED },
-    { ngx_string("sessions"), NGX_STREAM_BEACON_SESSIONS },
-    { ngx_null_string, 0 }
 };
 
 
@@ -222,10 +219,10 @@ static ngx_command_t  ngx_stream_beacon_commands[] = {
 
     { ngx_string("beacon_datapath"),
       NGX_STREAM_MAIN_CONF|NGX_STREAM_SRV_CONF|NGX_CONF_TAKE1,
-      ngx_conf_set_enum_slot,
+      ngx_stream_beacon_datapath,
       NGX_STREAM_SRV_CONF_OFFSET,
-      offsetof(ngx_stream_beacon_srv_conf_t, datapath),
-      &ngx_stream_beacon_datapaths },
+      0,
+      NULL },
 
       ngx_null_command
 };
@@ -1180,7 +1177,7 @@ ngx_stream_beacon(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
         bscf->zone_name.len = value[1].len - 5;
 
     } else {
-        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+        ngx_stream_beacon_conf_error(cf, cmd,
                            "invalid parameter \"%V\", expected \"on\", "
                            "\"off\" or \"zone=NAME\"", &value[1]);
         return NGX_CONF_ERROR;
@@ -1215,7 +1212,7 @@ ngx_stream_beacon_zone(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
     p = (u_char *) ngx_strchr(value[1].data, ':');
 
     if (p == NULL || p == value[1].data) {
-        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+        ngx_stream_beacon_conf_error(cf, cmd,
                            "invalid zone \"%V\", expected NAME:SIZE",
                            &value[1]);
         return NGX_CONF_ERROR;
@@ -1230,13 +1227,13 @@ ngx_stream_beacon_zone(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
     size = ngx_parse_size(&s);
 
     if (size == NGX_ERROR) {
-        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+        ngx_stream_beacon_conf_error(cf, cmd,
                            "invalid zone size \"%V\"", &value[1]);
         return NGX_CONF_ERROR;
     }
 
     if (size < (ssize_t) (256 * 1024)) {
-        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+        ngx_stream_beacon_conf_error(cf, cmd,
                            "zone \"%V\" is too small (at least 256k)",
                            &value[1]);
         return NGX_CONF_ERROR;
@@ -1257,7 +1254,7 @@ ngx_stream_beacon_zone(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
             n = ngx_atoi(value[i].data + 10, value[i].len - 10);
 
             if (n == NGX_ERROR || n < 1 || n > 0x7fffffff) {
-                ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                ngx_stream_beacon_conf_error(cf, cmd,
                                    "invalid max_nodes \"%V\"", &value[i]);
                 return NGX_CONF_ERROR;
             }
@@ -1273,7 +1270,7 @@ ngx_stream_beacon_zone(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
             n = ngx_parse_time(&s, 1);
 
             if (n == NGX_ERROR || n < 1 || n > 86400) {
-                ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                ngx_stream_beacon_conf_error(cf, cmd,
                                    "invalid node_ttl \"%V\" (1s to 1d)",
                                    &value[i]);
                 return NGX_CONF_ERROR;
@@ -1283,7 +1280,7 @@ ngx_stream_beacon_zone(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
             continue;
         }
 
-        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+        ngx_stream_beacon_conf_error(cf, cmd,
                            "invalid parameter \"%V\"", &value[i]);
         return NGX_CONF_ERROR;
     }
@@ -1295,7 +1292,7 @@ ngx_stream_beacon_zone(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
     }
 
     if (shm_zone->data) {
-        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+        ngx_stream_beacon_conf_error(cf, cmd,
                            "zone \"%V\" is already declared", &name);
         return NGX_CONF_ERROR;
     }
@@ -1363,7 +1360,7 @@ ngx_stream_beacon_punch_limit(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
 
 invalid:
 
-    ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+    ngx_stream_beacon_conf_error(cf, cmd,
                        "invalid parameter \"%V\", expected \"global=N\" or "
                        "\"per_ip=N\" (per second, 0 = unlimited)",
                        &value[i]);
@@ -1408,7 +1405,7 @@ ngx_stream_beacon_whitelist(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
         rc = ngx_ptocidr(&value[i], cidr);
 
         if (rc == NGX_ERROR) {
-            ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+            ngx_stream_beacon_conf_error(cf, cmd,
                                "invalid address \"%V\"", &value[i]);
             return NGX_CONF_ERROR;
         }
@@ -1445,7 +1442,7 @@ ngx_stream_beacon_grants(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
         bscf->grants = 0;
 
     } else {
-        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+        ngx_stream_beacon_conf_error(cf, cmd,
                            "invalid value \"%V\", expected \"on\" or \"off\"",
                            &value[1]);
         return NGX_CONF_ERROR;
@@ -1453,7 +1450,7 @@ ngx_stream_beacon_grants(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
 
     if (cf->args->nelts == 3) {
         if (ngx_strncmp(value[2].data, "max_lifetime=", 13) != 0) {
-            ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+            ngx_stream_beacon_conf_error(cf, cmd,
                                "invalid parameter \"%V\"", &value[2]);
             return NGX_CONF_ERROR;
         }
@@ -1464,7 +1461,7 @@ ngx_stream_beacon_grants(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
         t = ngx_parse_time(&s, 1);
 
         if (t == (time_t) NGX_ERROR || t < 1) {
-            ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+            ngx_stream_beacon_conf_error(cf, cmd,
                                "invalid max_lifetime \"%V\"", &value[2]);
             return NGX_CONF_ERROR;
         }
@@ -1505,6 +1502,7 @@ ngx_stream_beacon_key_file(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
 
     if (fd == NGX_INVALID_FILE) {
         ngx_conf_log_error(NGX_LOG_EMERG, cf, ngx_errno,
+                           "\"beacon_key_file\" directive: "
                            ngx_open_file_n " \"%s\" failed", file.data);
         return NGX_CONF_ERROR;
     }
@@ -1513,7 +1511,8 @@ ngx_stream_beacon_key_file(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
         || ngx_file_size(&fi) > 64 * 1024 * 1024)
     {
         ngx_conf_log_error(NGX_LOG_EMERG, cf, ngx_errno,
-                           "key file \"%s\" is unreadable or too large",
+                           "\"beacon_key_file\" directive: key file "
+                           "\"%s\" is unreadable or too large",
                            file.data);
         (void) ngx_close_file(fd);
         return NGX_CONF_ERROR;
@@ -1530,7 +1529,8 @@ ngx_stream_beacon_key_file(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
 
     if (n == -1 || n != (ssize_t) ngx_file_size(&fi)) {
         ngx_conf_log_error(NGX_LOG_EMERG, cf, ngx_errno,
-                           "could not read key file \"%s\"", file.data);
+                           "\"beacon_key_file\" directive: could not "
+                           "read key file \"%s\"", file.data);
         return NGX_CONF_ERROR;
     }
 
@@ -1561,7 +1561,7 @@ ngx_stream_beacon_key_file(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
                                       k->key);
 
         if (rc < 0) {
-            ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+            ngx_stream_beacon_conf_error(cf, cmd,
                                "key file \"%s\", line %ui: expected "
                                "\"<node_id> <base64 Ed25519 key>\"",
                                file.data, line);
@@ -1582,7 +1582,7 @@ ngx_stream_beacon_key_file(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
 
     for (i = 1; i < bscf->keys->nelts; i++) {
         if (keys[i].id == keys[i - 1].id) {
-            ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+            ngx_stream_beacon_conf_error(cf, cmd,
                                "key file \"%s\": node %uD is listed twice",
                                file.data, keys[i].id);
             return NGX_CONF_ERROR;
@@ -1674,10 +1674,59 @@ ngx_stream_beacon_rate(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
 
 invalid:
 
-    ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+    ngx_stream_beacon_conf_error(cf, cmd,
                        "invalid parameter \"%V\", expected \"rate=N\" "
                        "(per second, at least 1), \"burst=N\" or \"off\"",
                        &value[i]);
 
     return NGX_CONF_ERROR;
+}
+
+
+static char *
+ngx_stream_beacon_datapath(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
+{
+    ngx_stream_beacon_srv_conf_t *bscf = conf;
+
+    ngx_str_t  *value;
+
+    if (bscf->datapath != NGX_CONF_UNSET_UINT) {
+        return "is duplicate";
+    }
+
+    value = cf->args->elts;
+
+    if (ngx_strcmp(value[1].data, "batched") == 0) {
+        bscf->datapath = NGX_STREAM_BEACON_BATCHED;
+
+    } else if (ngx_strcmp(value[1].data, "sessions") == 0) {
+        bscf->datapath = NGX_STREAM_BEACON_SESSIONS;
+
+    } else {
+        ngx_stream_beacon_conf_error(cf, cmd, "invalid value \"%V\", "
+                                     "expected \"batched\" or \"sessions\"",
+                                     &value[1]);
+        return NGX_CONF_ERROR;
+    }
+
+    return NGX_CONF_OK;
+}
+
+/* every configuration error names its directive */
+
+static void
+ngx_stream_beacon_conf_error(ngx_conf_t *cf, ngx_command_t *cmd,
+    const char *fmt, ...)
+{
+    u_char   *p, buf[NGX_MAX_CONF_ERRSTR];
+    va_list   args;
+
+    p = ngx_snprintf(buf, NGX_MAX_CONF_ERRSTR, "\"%V\" directive: ",
+                     &cmd->name);
+
+    va_start(args, fmt);
+    p = ngx_vslprintf(p, buf + NGX_MAX_CONF_ERRSTR, fmt, args);
+    va_end(args);
+
+    ngx_conf_log_error(NGX_LOG_EMERG, cf, 0, "%*s", p - buf, buf);
 }

@@ -828,7 +828,8 @@ test_keyline(void)
     id = 0;
     memset(key, 0, sizeof(key));
     ok(keyline("  \t4242 \t 11qYAYKxCrfVS/7TyWQHOg7hcvPapiMlrwIaaPcHURo="
-               " \t\r\n", &id, key) == 0 && id == 4242 && eqhex(key, 32, rfc8032_pk),
+               " \t\r\n", &id, key) == 0 && id == 4242
+       && eqhex(key, 32, rfc8032_pk),
        "keyline with surrounding whitespace and CRLF");
 
     id = 0;

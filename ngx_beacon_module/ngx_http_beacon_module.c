@@ -35,8 +35,10 @@ typedef struct {
 
 
 static ngx_int_t ngx_http_beacon_status_handler(ngx_http_request_t *r);
+static ngx_uint_t ngx_http_beacon_zones(ngx_cycle_t *cycle, ngx_str_t *name,
+    ngx_shm_zone_t **zones, ngx_uint_t max);
 static u_char *ngx_http_beacon_zone_json(u_char *p, u_char *last,
-    ngx_shm_zone_t *shm_zone);
+    ngx_shm_zone_t *shm_zone, ngx_uint_t first_zone);
 static void *ngx_http_beacon_create_main_conf(ngx_conf_t *cf);
 static void *ngx_http_beacon_create_loc_conf(ngx_conf_t *cf);
 static char *ngx_http_beacon_status(ngx_conf_t *cf, ngx_command_t *cmd,
@@ -45,6 +47,7 @@ static ngx_int_t ngx_http_beacon_init_module(ngx_cycle_t *cycle);
 
 
 #define NGX_HTTP_BEACON_ZONE_JSON_LEN   4096
+#define NGX_HTTP_BEACON_MAX_ZONES       64
 
 
 static ngx_http_beacon_field_t  ngx_http_beacon_fields[] = {
@@ -135,10 +138,9 @@ ngx_http_beacon_status_handler(ngx_http_request_t *r)
     u_char                      *p, *last;
     ngx_int_t                    rc;
     ngx_buf_t                   *b;
-    ngx_uint_t                   i, n, first;
+    ngx_uint_t                   i, n;
     ngx_chain_t                  out;
-    ngx_list_part_t             *part;
-    ngx_shm_zone_t              *shm_zone;
+    ngx_shm_zone_t              *zones[NGX_HTTP_BEACON_MAX_ZONES];
     ngx_http_beacon_loc_conf_t  *blcf;
 
     if (!(r->method & (NGX_HTTP_GET|NGX_HTTP_HEAD))) {
@@ -153,28 +155,8 @@ ngx_http_beacon_status_handler(ngx_http_request_t *r)
 
     blcf = ngx_http_get_module_loc_conf(r, ngx_http_beacon_module);
 
-    /* count the zones to size the buffer */
-
-    n = 0;
-    part = (ngx_list_part_t *) &ngx_cycle->shared_memory.part;
-    shm_zone = part->elts;
-
-    for (i = 0; /* void */ ; i++) {
-
-        if (i >= part->nelts) {
-            if (part->next == NULL) {
-                break;
-            }
-
-            part = part->next;
-            shm_zone = part->elts;
-            i = 0;
-        }
-
-        if (shm_zone[i].tag == &ngx_stream_beacon_module) {
-            n++;
-        }
-    }
+    n = ngx_http_beacon_zones((ngx_cycle_t *) ngx_cycle, &blcf->zone, zones,
+                              NGX_HTTP_BEACON_MAX_ZONES);
 
     len = sizeof("{\"version\":\"\",\"zones\":{}}\n")
           + sizeof(NGX_BEACON_VERSION) + n * NGX_HTTP_BEACON_ZONE_JSON_LEN;
@@ -190,42 +172,8 @@ ngx_http_beacon_status_handler(ngx_http_request_t *r)
     p = ngx_slprintf(p, last, "{\"version\":\"%s\",\"zones\":{",
                      NGX_BEACON_VERSION);
 
-    first = 1;
-    part = (ngx_list_part_t *) &ngx_cycle->shared_memory.part;
-    shm_zone = part->elts;
-
-    for (i = 0; /* void */ ; i++) {
-
-        if (i >= part->nelts) {
-            if (part->next == NULL) {
-                break;
-            }
-
-            part = part->next;
-            shm_zone = part->elts;
-            i = 0;
-        }
-
-        if (shm_zone[i].tag != &ngx_stream_beacon_module
-            || shm_zone[i].data == NULL)
-        {
-            continue;
-        }
-
-        if (blcf->zone.len
-            && (blcf->zone.len != shm_zone[i].shm.name.len
-                || ngx_strncmp(blcf->zone.data, shm_zone[i].shm.name.data,
-                               blcf->zone.len) != 0))
-        {
-            continue;
-        }
-
-        if (!first) {
-            p = ngx_slprintf(p, last, ",");
-        }
-
-        first = 0;
-        p = ngx_http_beacon_zone_json(p, last, &shm_zone[i]);
+    for (i = 0; i < n; i++) {
+        p = ngx_http_beacon_zone_json(p, last, zones[i], i == 0);
     }
 
     p = ngx_slprintf(p, last, "}}\n");
@@ -258,8 +206,56 @@ ngx_http_beacon_status_handler(ngx_http_request_t *r)
 }
 
 
+/* the beacon zones of a cycle, all of them or the one named */
+
+static ngx_uint_t
+ngx_http_beacon_zones(ngx_cycle_t *cycle, ngx_str_t *name,
+    ngx_shm_zone_t **zones, ngx_uint_t max)
+{
+    ngx_uint_t        i, n;
+    ngx_list_part_t  *part;
+    ngx_shm_zone_t   *shm_zone;
+
+    n = 0;
+    part = &cycle->shared_memory.part;
+    shm_zone = part->elts;
+
+    for (i = 0; n < max; i++) {
+
+        if (i >= part->nelts) {
+            if (part->next == NULL) {
+                break;
+            }
+
+            part = part->next;
+            shm_zone = part->elts;
+            i = 0;
+        }
+
+        if (shm_zone[i].tag != &ngx_stream_beacon_module
+            || shm_zone[i].data == NULL)
+        {
+            continue;
+        }
+
+        if (name->len
+            && (name->len != shm_zone[i].shm.name.len
+                || ngx_strncmp(name->data, shm_zone[i].shm.name.data,
+                               name->len) != 0))
+        {
+            continue;
+        }
+
+        zones[n++] = &shm_zone[i];
+    }
+
+    return n;
+}
+
+
 static u_char *
-ngx_http_beacon_zone_json(u_char *p, u_char *last, ngx_shm_zone_t *shm_zone)
+ngx_http_beacon_zone_json(u_char *p, u_char *last, ngx_shm_zone_t *shm_zone,
+    ngx_uint_t first_zone)
 {
     uint64_t                  total;
     ngx_uint_t                i, first;
@@ -272,9 +268,10 @@ ngx_http_beacon_zone_json(u_char *p, u_char *last, ngx_shm_zone_t *shm_zone)
     ngx_beacon_shm_stats(z, &st);
 
     p = ngx_slprintf(p, last,
-                     "\"%V\":{\"size\":%uz,\"used\":%uz,\"free\":%uz,"
+                     "%s\"%V\":{\"size\":%uz,\"used\":%uz,\"free\":%uz,"
                      "\"nodes\":%ui,\"max_nodes\":%ui,\"node_ttl\":%T",
-                     &shm_zone->shm.name, st.size, st.used, st.free,
+                     first_zone ? "" : ",", &shm_zone->shm.name,
+                     st.size, st.used, st.free,
                      st.nodes, z->max_nodes, z->ttl);
 
     for (f = ngx_http_beacon_fields; f->name; f++) {
@@ -402,8 +399,7 @@ ngx_http_beacon_status(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
 static ngx_int_t
 ngx_http_beacon_init_module(ngx_cycle_t *cycle)
 {
-    ngx_uint_t                     i, j, found;
-    ngx_list_part_t               *part;
+    ngx_uint_t                     j;
     ngx_shm_zone_t                *shm_zone;
     ngx_http_beacon_loc_conf_t   **refs;
     ngx_http_beacon_main_conf_t   *bmcf;
@@ -423,37 +419,9 @@ ngx_http_beacon_init_module(ngx_cycle_t *cycle)
 
     for (j = 0; j < bmcf->refs.nelts; j++) {
 
-        if (refs[j]->zone.len == 0) {
-            continue;
-        }
-
-        found = 0;
-        part = &cycle->shared_memory.part;
-        shm_zone = part->elts;
-
-        for (i = 0; /* void */ ; i++) {
-
-            if (i >= part->nelts) {
-                if (part->next == NULL) {
-                    break;
-                }
-
-                part = part->next;
-                shm_zone = part->elts;
-                i = 0;
-            }
-
-            if (shm_zone[i].tag == &ngx_stream_beacon_module
-                && shm_zone[i].shm.name.len == refs[j]->zone.len
-                && ngx_strncmp(shm_zone[i].shm.name.data,
-                               refs[j]->zone.data, refs[j]->zone.len) == 0)
-            {
-                found = 1;
-                break;
-            }
-        }
-
-        if (!found) {
+        if (refs[j]->zone.len
+            && ngx_http_beacon_zones(cycle, &refs[j]->zone, &shm_zone, 1) == 0)
+        {
             ngx_log_error(NGX_LOG_EMERG, cycle->log, 0,
                           "\"beacon_status\" directive in %s:%ui: unknown "
                           "zone \"%V\" (not declared by \"beacon_zone\")",

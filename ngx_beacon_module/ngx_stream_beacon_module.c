@@ -947,8 +947,14 @@ ngx_stream_beacon_init(ngx_conf_t *cf)
 {
     ngx_uint_t                      i, j;
     ngx_shm_zone_t                **zones;
-    ngx_stream_listen_t            *listen;
     ngx_stream_conf_ctx_t          *ctx;
+#if (nginx_version < 1025005)
+    ngx_stream_listen_t            *listen;
+#else
+    ngx_uint_t                      k;
+    ngx_stream_conf_port_t         *port;
+    ngx_stream_conf_addr_t         *addr;
+#endif
     ngx_stream_core_srv_conf_t    **cscfp;
     ngx_stream_core_main_conf_t    *cmcf;
     ngx_stream_beacon_srv_conf_t   *bscf;
@@ -1006,9 +1012,9 @@ ngx_stream_beacon_init(ngx_conf_t *cf)
         }
     }
 
-#if (nginx_version < 1025005)
-
     /* the beacon speaks UDP only */
+
+#if (nginx_version < 1025005)
 
     listen = cmcf->listen.elts;
 
@@ -1025,7 +1031,36 @@ ngx_stream_beacon_init(ngx_conf_t *cf)
     }
 
 #else
-    (void) listen;
+
+    port = cmcf->ports ? cmcf->ports->elts : NULL;
+
+    for (i = 0; port && i < cmcf->ports->nelts; i++) {
+
+        if (port[i].type == SOCK_DGRAM) {
+            continue;
+        }
+
+        addr = port[i].addrs.elts;
+
+        for (j = 0; j < port[i].addrs.nelts; j++) {
+            cscfp = addr[j].servers.elts;
+
+            for (k = 0; k < addr[j].servers.nelts; k++) {
+                bscf = cscfp[k]->ctx->srv_conf[
+                                           ngx_stream_beacon_module.ctx_index];
+
+                if (bscf->enable == 1) {
+                    ngx_log_error(NGX_LOG_EMERG, cf->log, 0,
+                                  "\"beacon\" directive in %s:%ui requires "
+                                  "\"listen ... udp\", but \"%V\" is TCP",
+                                  bscf->file, bscf->line,
+                                  &addr[j].opt.addr_text);
+                    return NGX_ERROR;
+                }
+            }
+        }
+    }
+
 #endif
 
     return NGX_OK;

@@ -176,6 +176,27 @@ sub beacon_module {
         ? $ENV{TEST_NGINX_BEACON_MODULE} : undef;
 }
 
+# a binary with the module linked in statically (--add-module) knows the
+# directive without any load_module line: ask "nginx -t"
+
+sub static_beacon {
+    my ($self) = @_;
+
+    my $dir = File::Temp::tempdir('nginx-probe-XXXXXXXXXX',
+        TMPDIR => 1, CLEANUP => 1);
+
+    open my $fh, '>', "$dir/nginx.conf" or return 0;
+    print $fh "pid $dir/nginx.pid; error_log $dir/error.log;\n"
+        . "events {}\nstream { beacon_zone probe:1m; }\n";
+    close $fh;
+
+    my $bin = $NGINX;
+    system("$bin -p $dir/ -c $dir/nginx.conf -e $dir/error.log -t"
+        . " >/dev/null 2>&1");
+
+    return $? == 0 ? 1 : 0;
+}
+
 sub has_feature {
     my ($self, $feature) = @_;
 
@@ -212,7 +233,7 @@ sub has_feature {
             return 1;
         }
 
-        return $v =~ /beacon/ ? 1 : 0;
+        return $self->static_beacon();
     }
 
     if ($feature eq 'openssl') {

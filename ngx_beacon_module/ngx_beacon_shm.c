@@ -38,7 +38,9 @@ typedef struct {
     uint8_t                  ip[16];
     uint8_t                  lip[16];
     uint8_t                  key[NGX_BEACON_KEY_LEN];
-} ngx_beacon_node_t;
+    uint32_t                 owner_pid;
+    uint64_t                 owner_conn;
+} ngx_beacon_node_t;                         /* 112 bytes: 1024 in 28 pages */
 
 
 /* one entry of a set-associative limiter table */
@@ -54,6 +56,22 @@ typedef struct {
     ngx_beacon_lim_entry_t  *e;
     uint32_t                 mask;           /* sets - 1 */
 } ngx_beacon_lim_t;
+
+
+/* the bridge's key cache: node id -> Ed25519 key (or known absent) */
+typedef struct {
+    uint32_t                 node_id;
+    uint32_t                 expires;        /* ngx_time() */
+    uint32_t                 used;           /* 1 key, 2 absent */
+    uint8_t                  key[NGX_BEACON_KEY_LEN];
+} ngx_beacon_keyc_t;
+
+
+typedef struct {
+    ngx_pid_t                pid;
+    ngx_atomic_t             conns;
+    ngx_atomic_t             peers;
+} ngx_beacon_claim_t;
 
 
 struct ngx_beacon_sh_s {
@@ -78,6 +96,13 @@ struct ngx_beacon_sh_s {
     ngx_beacon_lim_t         lim_register;
     ngx_beacon_lim_t         lim_punch;
     ngx_beacon_lim_t         lim_grant;
+    ngx_beacon_lim_t         lim_wsconn;
+    ngx_beacon_lim_t         lim_authfail;
+
+    ngx_beacon_keyc_t       *keyc;
+    uint32_t                 keyc_mask;
+
+    ngx_beacon_claim_t       claims[NGX_BEACON_SLOTS];
 
     ngx_pid_t                lease_pid;
     ngx_msec_t               lease_expires;
@@ -112,6 +137,9 @@ static ngx_beacon_lim_entry_t *ngx_beacon_lim_get(ngx_beacon_sh_t *sh,
     ngx_uint_t *fresh);
 static ngx_int_t ngx_beacon_bucket_take(uint32_t *tokens, uint32_t *stamp,
     ngx_uint_t fresh, ngx_uint_t rate, ngx_uint_t burst, uint32_t now);
+static ngx_uint_t ngx_beacon_bucket_level(uint32_t tokens, uint32_t stamp,
+    ngx_uint_t fresh, ngx_uint_t rate, ngx_uint_t per, ngx_uint_t burst,
+    uint32_t now);
 static ngx_int_t ngx_beacon_lim_alloc(ngx_slab_pool_t *shpool,
     ngx_beacon_lim_t *lim, size_t bytes);
 
@@ -219,17 +247,38 @@ ngx_beacon_shm_init_zone(ngx_shm_zone_t *shm_zone, void *data)
         goto nomem;
     }
 
-    /* five limiter tables share about 1/16 of the zone */
+    /* seven limiter tables share about 1/16 of the zone */
 
-    lim_bytes = size / 16 / 5;
+    lim_bytes = size / 16 / 7;
 
     if (ngx_beacon_lim_alloc(shpool, &sh->lim_relay, lim_bytes) != NGX_OK
         || ngx_beacon_lim_alloc(shpool, &sh->lim_reply, lim_bytes) != NGX_OK
         || ngx_beacon_lim_alloc(shpool, &sh->lim_register, lim_bytes)
            != NGX_OK
         || ngx_beacon_lim_alloc(shpool, &sh->lim_punch, lim_bytes) != NGX_OK
-        || ngx_beacon_lim_alloc(shpool, &sh->lim_grant, lim_bytes) != NGX_OK)
+        || ngx_beacon_lim_alloc(shpool, &sh->lim_grant, lim_bytes) != NGX_OK
+        || ngx_beacon_lim_alloc(shpool, &sh->lim_wsconn, lim_bytes) != NGX_OK
+        || ngx_beacon_lim_alloc(shpool, &sh->lim_authfail, lim_bytes)
+           != NGX_OK)
     {
+        goto nomem;
+    }
+
+    /* the key cache: about 1/64 of the zone, 4-way sets */
+
+    sh->keyc_mask = NGX_BEACON_MIN_SETS - 1;
+
+    while (sh->keyc_mask < NGX_BEACON_MAX_SETS - 1
+           && (size_t) (sh->keyc_mask + 1) * 2 * NGX_BEACON_WAYS
+              * sizeof(ngx_beacon_keyc_t) <= size / 64)
+    {
+        sh->keyc_mask = sh->keyc_mask * 2 + 1;
+    }
+
+    sh->keyc = ngx_slab_calloc(shpool, (size_t) (sh->keyc_mask + 1)
+                                       * NGX_BEACON_WAYS
+                                       * sizeof(ngx_beacon_keyc_t));
+    if (sh->keyc == NULL) {
         goto nomem;
     }
 
@@ -385,13 +434,14 @@ static ngx_uint_t
 ngx_beacon_expire_locked(ngx_beacon_zone_t *z, ngx_uint_t max)
 {
     uint32_t            idx, now, ttl;
-    ngx_uint_t          n;
+    ngx_uint_t          n, removed;
     ngx_beacon_sh_t    *sh;
     ngx_beacon_node_t  *node;
 
     sh = z->sh;
     now = (uint32_t) ngx_current_msec;
     ttl = (uint32_t) z->ttl * 1000;
+    removed = 0;
 
     for (n = 0; n < max; n++) {
         idx = sh->lru_tail;
@@ -406,10 +456,19 @@ ngx_beacon_expire_locked(ngx_beacon_zone_t *z, ngx_uint_t max)
             break;
         }
 
+        if (node->flags & NGX_BEACON_NODE_WSS) {
+            /* connected through the bridge: alive while connected */
+            node->last_seen = now;
+            ngx_beacon_lru_unlink(sh, node);
+            ngx_beacon_lru_push(sh, node, idx);
+            continue;
+        }
+
         ngx_beacon_remove_locked(sh, idx);
+        removed++;
     }
 
-    return n;
+    return removed;
 }
 
 
@@ -520,6 +579,8 @@ ngx_beacon_node_ep(ngx_beacon_node_t *n, ngx_beacon_ep_t *ep)
     ep->addr.port = n->port;
     ep->local.port = n->lport;
     ep->flags = n->flags;
+    ep->owner_pid = (ngx_pid_t) n->owner_pid;
+    ep->owner_conn = n->owner_conn;
 }
 
 
@@ -607,7 +668,18 @@ ngx_beacon_upsert_locked(ngx_beacon_zone_t *z, ngx_beacon_reg_t *reg,
         return NGX_BEACON_REG_NEW;
     }
 
-    if (ngx_beacon_node_same_ep(n, reg)) {
+    if (n->flags & NGX_BEACON_NODE_NOUDP) {
+        /* known through the bridge only: its first UDP endpoint */
+        rc = NGX_BEACON_REG_MOVED;
+
+        ngx_beacon_node_set_ep(n, reg);
+        n->flags &= ~(NGX_BEACON_NODE_NOUDP|NGX_BEACON_NODE_DEST);
+
+        if (reg->ex) {
+            n->flags |= NGX_BEACON_NODE_DEST;
+        }
+
+    } else if (ngx_beacon_node_same_ep(n, reg)) {
         rc = NGX_BEACON_REG_REFRESHED;
 
         ngx_beacon_node_set_ep(n, reg);
@@ -694,6 +766,7 @@ ngx_beacon_shm_relay(ngx_beacon_zone_t *z, uint32_t sender, uint32_t dest,
         n = ngx_beacon_find_locked(sh, sender, NULL);
 
         if (n == NULL
+            || (n->flags & NGX_BEACON_NODE_NOUDP)
             || n->port != src->port
             || ngx_memcmp(n->ip, src->ip, 16) != 0)
         {
@@ -777,7 +850,7 @@ ngx_beacon_shm_punch(ngx_beacon_zone_t *z, ngx_beacon_reg_t *requester,
 
     t = ngx_beacon_find_locked(z->sh, target, NULL);
 
-    if (t == NULL) {
+    if (t == NULL || (t->flags & NGX_BEACON_NODE_NOUDP)) {
         rc = NGX_BEACON_PUNCH_NOT_FOUND;
         goto done;
     }
@@ -896,25 +969,36 @@ ngx_beacon_lim_get(ngx_beacon_sh_t *sh, ngx_beacon_lim_t *lim,
 }
 
 
-/* tokens are kept in thousandths */
+/* tokens are kept in thousandths; rate tokens per "per" seconds */
+
+static ngx_uint_t
+ngx_beacon_bucket_level(uint32_t tokens, uint32_t stamp, ngx_uint_t fresh,
+    ngx_uint_t rate, ngx_uint_t per, ngx_uint_t burst, uint32_t now)
+{
+    uint64_t  t, elapsed;
+
+    if (fresh) {
+        return burst * 1000;
+    }
+
+    elapsed = (uint32_t) (now - stamp);
+    t = tokens + elapsed * rate / per;
+
+    if (t > (uint64_t) burst * 1000) {
+        t = (uint64_t) burst * 1000;
+    }
+
+    return (ngx_uint_t) t;
+}
+
 
 static ngx_int_t
 ngx_beacon_bucket_take(uint32_t *tokens, uint32_t *stamp, ngx_uint_t fresh,
     ngx_uint_t rate, ngx_uint_t burst, uint32_t now)
 {
-    uint64_t  t, elapsed;
+    uint64_t  t;
 
-    if (fresh) {
-        t = (uint64_t) burst * 1000;
-
-    } else {
-        elapsed = (uint32_t) (now - *stamp);
-        t = *tokens + elapsed * rate;
-
-        if (t > (uint64_t) burst * 1000) {
-            t = (uint64_t) burst * 1000;
-        }
-    }
+    t = ngx_beacon_bucket_level(*tokens, *stamp, fresh, rate, 1, burst, now);
 
     *stamp = now;
 
@@ -1143,6 +1227,470 @@ ngx_beacon_shm_stats(ngx_beacon_zone_t *z, ngx_beacon_stats_t *st)
     st->free = z->shpool->pfree * ngx_pagesize;
     ngx_shmtx_unlock(&z->shpool->mutex);
 
+    for (i = 0; i < NGX_BEACON_SLOTS; i++) {
+        if (sh->claims[i].pid) {
+            st->ws_connections += sh->claims[i].conns;
+            st->ws_peers += sh->claims[i].peers;
+        }
+    }
+
     st->size = z->shm_zone->shm.size;
     st->used = st->size > st->free ? st->size - st->free : 0;
+}
+
+
+ngx_int_t
+ngx_beacon_shm_ws_attach(ngx_beacon_zone_t *z, uint32_t node_id,
+    ngx_beacon_owner_t *owner, ngx_beacon_owner_t *prev)
+{
+    uint32_t            idx, now, *bucket;
+    ngx_int_t           rc;
+    ngx_beacon_sh_t    *sh;
+    ngx_beacon_node_t  *n;
+
+    sh = z->sh;
+    now = (uint32_t) ngx_current_msec;
+    rc = NGX_OK;
+
+    prev->pid = 0;
+    prev->conn = 0;
+
+    ngx_shmtx_lock(&z->shpool->mutex);
+
+    n = ngx_beacon_find_locked(sh, node_id, &idx);
+
+    if (n == NULL) {
+        idx = ngx_beacon_alloc_locked(z);
+
+        if (idx == 0) {
+            rc = NGX_DECLINED;
+            goto done;
+        }
+
+        n = ngx_beacon_node(sh, idx);
+        n->node_id = node_id;
+        n->last_write = now;
+        n->flags = NGX_BEACON_NODE_NOUDP;
+
+        bucket = &sh->buckets[ngx_beacon_hash32(node_id, sh->seed)
+                              >> (32 - sh->bucket_bits)];
+        n->hnext = *bucket;
+        *bucket = idx;
+
+    } else {
+        if (n->flags & NGX_BEACON_NODE_WSS) {
+            prev->pid = (ngx_pid_t) n->owner_pid;
+            prev->conn = n->owner_conn;
+        }
+
+        ngx_beacon_lru_unlink(sh, n);
+    }
+
+    n->owner_pid = (uint32_t) owner->pid;
+    n->owner_conn = owner->conn;
+    n->flags |= NGX_BEACON_NODE_WSS;
+    n->last_seen = now;
+
+    ngx_beacon_lru_push(sh, n, idx);
+
+done:
+
+    ngx_shmtx_unlock(&z->shpool->mutex);
+
+    return rc;
+}
+
+
+void
+ngx_beacon_shm_ws_detach(ngx_beacon_zone_t *z, uint32_t node_id,
+    ngx_beacon_owner_t *owner)
+{
+    uint32_t            idx;
+    ngx_beacon_node_t  *n;
+
+    ngx_shmtx_lock(&z->shpool->mutex);
+
+    n = ngx_beacon_find_locked(z->sh, node_id, &idx);
+
+    /* compare and clear: never the replacement's record */
+
+    if (n
+        && (n->flags & NGX_BEACON_NODE_WSS)
+        && n->owner_pid == (uint32_t) owner->pid
+        && n->owner_conn == owner->conn)
+    {
+        if (n->flags & NGX_BEACON_NODE_NOUDP) {
+            ngx_beacon_remove_locked(z->sh, idx);
+
+        } else {
+            n->flags &= ~NGX_BEACON_NODE_WSS;
+            n->owner_pid = 0;
+            n->owner_conn = 0;
+        }
+    }
+
+    ngx_shmtx_unlock(&z->shpool->mutex);
+}
+
+
+ngx_int_t
+ngx_beacon_shm_ws_present(ngx_beacon_zone_t *z, uint32_t node_id,
+    ngx_beacon_owner_t *owner)
+{
+    uint32_t            idx;
+    ngx_int_t           rc;
+    ngx_beacon_node_t  *n;
+
+    rc = NGX_DECLINED;
+
+    ngx_shmtx_lock(&z->shpool->mutex);
+
+    n = ngx_beacon_find_locked(z->sh, node_id, &idx);
+
+    if (n
+        && (n->flags & NGX_BEACON_NODE_WSS)
+        && n->owner_pid == (uint32_t) owner->pid
+        && n->owner_conn == owner->conn)
+    {
+        n->last_seen = (uint32_t) ngx_current_msec;
+        ngx_beacon_lru_unlink(z->sh, n);
+        ngx_beacon_lru_push(z->sh, n, idx);
+        rc = NGX_OK;
+    }
+
+    ngx_shmtx_unlock(&z->shpool->mutex);
+
+    return rc;
+}
+
+
+ngx_int_t
+ngx_beacon_shm_key_get(ngx_beacon_zone_t *z, uint32_t node_id, uint8_t *key)
+{
+    uint32_t            now, i;
+    ngx_int_t           rc;
+    ngx_beacon_sh_t    *sh;
+    ngx_beacon_keyc_t  *set;
+
+    sh = z->sh;
+    now = (uint32_t) ngx_time();
+    rc = NGX_AGAIN;
+
+    ngx_shmtx_lock(&z->shpool->mutex);
+
+    set = &sh->keyc[(size_t) (ngx_beacon_hash32(node_id, sh->seed)
+                              & sh->keyc_mask) * NGX_BEACON_WAYS];
+
+    for (i = 0; i < NGX_BEACON_WAYS; i++) {
+        if (set[i].used && set[i].node_id == node_id
+            && (int32_t) (set[i].expires - now) > 0)
+        {
+            if (set[i].used == 1) {
+                ngx_memcpy(key, set[i].key, NGX_BEACON_KEY_LEN);
+                rc = NGX_OK;
+
+            } else {
+                rc = NGX_DECLINED;
+            }
+
+            break;
+        }
+    }
+
+    ngx_shmtx_unlock(&z->shpool->mutex);
+
+    return rc;
+}
+
+
+void
+ngx_beacon_shm_key_put(ngx_beacon_zone_t *z, uint32_t node_id,
+    const uint8_t *key, time_t ttl)
+{
+    uint32_t            now, i;
+    ngx_beacon_sh_t    *sh;
+    ngx_beacon_keyc_t  *set, *victim;
+
+    sh = z->sh;
+    now = (uint32_t) ngx_time();
+
+    ngx_shmtx_lock(&z->shpool->mutex);
+
+    set = &sh->keyc[(size_t) (ngx_beacon_hash32(node_id, sh->seed)
+                              & sh->keyc_mask) * NGX_BEACON_WAYS];
+    victim = &set[0];
+
+    for (i = 0; i < NGX_BEACON_WAYS; i++) {
+        if (set[i].used && set[i].node_id == node_id) {
+            victim = &set[i];
+            break;
+        }
+
+        /* a free or the soonest expiring entry gives way */
+
+        if (!set[i].used
+            || (victim->used
+                && (int32_t) (set[i].expires - victim->expires) < 0))
+        {
+            victim = &set[i];
+        }
+    }
+
+    victim->node_id = node_id;
+    victim->expires = now + (uint32_t) ttl;
+
+    if (key) {
+        ngx_memcpy(victim->key, key, NGX_BEACON_KEY_LEN);
+        victim->used = 1;
+
+    } else {
+        victim->used = 2;
+    }
+
+    ngx_shmtx_unlock(&z->shpool->mutex);
+}
+
+
+ngx_int_t
+ngx_beacon_shm_claim(ngx_beacon_zone_t *z)
+{
+    ngx_pid_t                pids[NGX_BEACON_SLOTS];
+    ngx_uint_t               i, j, dead[NGX_BEACON_SLOTS], slot;
+    ngx_beacon_sh_t         *sh;
+    ngx_beacon_lim_entry_t  *e;
+
+    sh = z->sh;
+
+    ngx_shmtx_lock(&z->shpool->mutex);
+
+    for (i = 0; i < NGX_BEACON_SLOTS; i++) {
+        pids[i] = sh->claims[i].pid;
+    }
+
+    ngx_shmtx_unlock(&z->shpool->mutex);
+
+    /* which holders are gone (crashed, or exited without releasing) */
+
+    for (i = 0; i < NGX_BEACON_SLOTS; i++) {
+        dead[i] = pids[i] != 0 && pids[i] != ngx_pid
+                  && kill(pids[i], 0) == -1 && ngx_errno == NGX_ESRCH;
+    }
+
+    slot = NGX_BEACON_SLOTS;
+
+    ngx_shmtx_lock(&z->shpool->mutex);
+
+    for (i = 0; i < NGX_BEACON_SLOTS; i++) {
+        if (dead[i] && sh->claims[i].pid == pids[i]) {
+            slot = i;
+            break;
+        }
+    }
+
+    if (slot == NGX_BEACON_SLOTS) {
+        for (i = 0; i < NGX_BEACON_SLOTS; i++) {
+            if (sh->claims[i].pid == 0 || sh->claims[i].pid == ngx_pid) {
+                slot = i;
+                break;
+            }
+        }
+    }
+
+    if (slot < NGX_BEACON_SLOTS) {
+        sh->claims[slot].pid = ngx_pid;
+        sh->claims[slot].conns = 0;
+        sh->claims[slot].peers = 0;
+
+        /* the per-IP connection counts of the previous holder go too */
+
+        e = sh->lim_wsconn.e;
+
+        for (j = 0; j < (size_t) (sh->lim_wsconn.mask + 1) * NGX_BEACON_WAYS;
+             j++)
+        {
+            if (e[j].used && e[j].key[16] == slot) {
+                e[j].value = 0;
+            }
+        }
+    }
+
+    ngx_shmtx_unlock(&z->shpool->mutex);
+
+    if (slot == NGX_BEACON_SLOTS) {
+        z->claim = -1;
+        return NGX_ERROR;
+    }
+
+    z->claim = slot;
+
+    return NGX_OK;
+}
+
+
+void
+ngx_beacon_shm_unclaim(ngx_beacon_zone_t *z)
+{
+    if (z->claim < 0) {
+        return;
+    }
+
+    ngx_shmtx_lock(&z->shpool->mutex);
+
+    if (z->sh->claims[z->claim].pid == ngx_pid) {
+        z->sh->claims[z->claim].pid = 0;
+    }
+
+    ngx_shmtx_unlock(&z->shpool->mutex);
+
+    z->claim = -1;
+}
+
+
+static void
+ngx_beacon_wsconn_key(uint8_t *key, const ngx_beacon_addr_t *addr,
+    ngx_uint_t slot)
+{
+    ngx_beacon_ip_key(key, addr);
+    key[16] = (uint8_t) slot;
+}
+
+
+ngx_int_t
+ngx_beacon_shm_ws_admit(ngx_beacon_zone_t *z, const ngx_beacon_addr_t *addr,
+    ngx_uint_t max_total, ngx_uint_t max_ip)
+{
+    uint8_t                  key[18];
+    uint32_t                 now;
+    ngx_int_t                rc;
+    ngx_uint_t               i, total, ip, fresh;
+    ngx_beacon_sh_t         *sh;
+    ngx_beacon_lim_entry_t  *e;
+
+    if (z->claim < 0) {
+        return NGX_BUSY;
+    }
+
+    sh = z->sh;
+    now = (uint32_t) ngx_current_msec;
+    total = 0;
+    ip = 0;
+    rc = NGX_OK;
+
+    ngx_shmtx_lock(&z->shpool->mutex);
+
+    for (i = 0; i < NGX_BEACON_SLOTS; i++) {
+        if (sh->claims[i].pid == 0) {
+            continue;
+        }
+
+        total += sh->claims[i].conns;
+
+        if (max_ip) {
+            ngx_beacon_wsconn_key(key, addr, i);
+            e = ngx_beacon_lim_get(sh, &sh->lim_wsconn, key, now, &fresh);
+            ip += e->value;
+        }
+    }
+
+    if ((max_total && total >= max_total) || (max_ip && ip >= max_ip)) {
+        rc = NGX_BUSY;
+        goto done;
+    }
+
+    sh->claims[z->claim].conns++;
+
+    ngx_beacon_wsconn_key(key, addr, z->claim);
+    e = ngx_beacon_lim_get(sh, &sh->lim_wsconn, key, now, &fresh);
+    e->value++;
+
+done:
+
+    ngx_shmtx_unlock(&z->shpool->mutex);
+
+    return rc;
+}
+
+
+void
+ngx_beacon_shm_ws_leave(ngx_beacon_zone_t *z, const ngx_beacon_addr_t *addr)
+{
+    uint8_t                  key[18];
+    ngx_uint_t               fresh;
+    ngx_beacon_sh_t         *sh;
+    ngx_beacon_lim_entry_t  *e;
+
+    if (z->claim < 0) {
+        return;
+    }
+
+    sh = z->sh;
+
+    ngx_shmtx_lock(&z->shpool->mutex);
+
+    if (sh->claims[z->claim].conns) {
+        sh->claims[z->claim].conns--;
+    }
+
+    ngx_beacon_wsconn_key(key, addr, z->claim);
+    e = ngx_beacon_lim_get(sh, &sh->lim_wsconn, key,
+                           (uint32_t) ngx_current_msec, &fresh);
+
+    if (e->value) {
+        e->value--;
+    }
+
+    ngx_shmtx_unlock(&z->shpool->mutex);
+}
+
+
+void
+ngx_beacon_shm_ws_peers(ngx_beacon_zone_t *z, ngx_int_t delta)
+{
+    if (z->claim < 0) {
+        return;
+    }
+
+    (void) ngx_atomic_fetch_add(&z->sh->claims[z->claim].peers, delta);
+}
+
+
+ngx_int_t
+ngx_beacon_shm_auth_allowed(ngx_beacon_zone_t *z,
+    const ngx_beacon_addr_t *addr, ngx_uint_t per_minute, ngx_uint_t fail)
+{
+    uint8_t                  key[18];
+    uint32_t                 now;
+    ngx_int_t                rc;
+    ngx_uint_t               fresh, level;
+    ngx_beacon_lim_entry_t  *e;
+
+    if (per_minute == 0) {
+        return NGX_OK;
+    }
+
+    ngx_beacon_ip_key(key, addr);
+    now = (uint32_t) ngx_current_msec;
+
+    ngx_shmtx_lock(&z->shpool->mutex);
+
+    e = ngx_beacon_lim_get(z->sh, &z->sh->lim_authfail, key, now, &fresh);
+
+    level = ngx_beacon_bucket_level(e->value, e->stamp, fresh, per_minute, 60,
+                                    per_minute, now);
+
+    rc = level >= 1000 ? NGX_OK : NGX_BUSY;
+
+    if (fail) {
+        /* a failure spends a token: the bucket holds per_minute of them */
+        e->value = level >= 1000 ? (uint32_t) (level - 1000) : 0;
+        e->stamp = now;
+
+    } else if (fresh) {
+        e->value = (uint32_t) level;
+        e->stamp = now;
+    }
+
+    ngx_shmtx_unlock(&z->shpool->mutex);
+
+    return rc;
 }

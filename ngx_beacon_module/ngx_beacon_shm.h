@@ -18,7 +18,7 @@
 #include "ngx_beacon_proto.h"
 
 
-#define NGX_BEACON_ZONE_MAGIC        0x6e626331   /* "nbc1" */
+#define NGX_BEACON_ZONE_MAGIC        0x6e626332   /* "nbc2" */
 
 #define NGX_BEACON_SLOTS             64           /* per-worker counter slots */
 
@@ -26,6 +26,11 @@
 #define NGX_BEACON_NODE_DEST         0x01         /* DISCOVER_EX: wants 0x09 */
 #define NGX_BEACON_NODE_KEY          0x02         /* key[] is set */
 #define NGX_BEACON_NODE_LV6          0x04         /* via an AF_INET6 socket */
+#define NGX_BEACON_NODE_WSS          0x08         /* a live compat connection */
+#define NGX_BEACON_NODE_NOUDP        0x10         /* no UDP endpoint (WSS only) */
+
+/* the synthetic "address" of a bridged node, for the relay budget */
+#define NGX_BEACON_WSS_PREFIX        "\x20\x01\x0d\xb8\xbe\xac\x00\x00"
 
 
 /* results of state operations */
@@ -85,6 +90,23 @@ typedef enum {
     NGX_BEACON_C_RELAY_SEND_FAILED,
     NGX_BEACON_C_SEND_ERRORS,
     NGX_BEACON_C_EXPIRED,
+    NGX_BEACON_C_WS_UPGRADE_OK,
+    NGX_BEACON_C_WS_UPGRADE_FAIL,
+    NGX_BEACON_C_WS_AUTH_OK,
+    NGX_BEACON_C_WS_AUTH_FAIL,
+    NGX_BEACON_C_WS_AUTH_RATE_LIMITED,
+    NGX_BEACON_C_WS_FRAMES_IN,
+    NGX_BEACON_C_WS_FRAMES_OUT,
+    NGX_BEACON_C_WS_IDLE_DISCONNECTS,
+    NGX_BEACON_C_WS_REPLACED,
+    NGX_BEACON_C_WS_KEY_LOOKUPS,
+    NGX_BEACON_C_WS_KEY_CACHE_HITS,
+    NGX_BEACON_C_WS_DROP_OVERSIZE,
+    NGX_BEACON_C_WS_DROP_QUEUE_FULL,
+    NGX_BEACON_C_WS_DROP_CHANNEL_FULL,
+    NGX_BEACON_C_WS_DROP_STALE_OWNER,
+    NGX_BEACON_C_WS_DROP_WRITE_TIMEOUT,
+    NGX_BEACON_C_WS_DROP_NOT_ALLOWED,
     NGX_BEACON_C_LAST
 } ngx_beacon_counter_e;
 
@@ -102,7 +124,16 @@ typedef struct {
     ngx_beacon_addr_t        addr;      /* the node's observed address */
     ngx_beacon_addr_t        local;     /* the beacon address it talked to */
     ngx_uint_t               flags;     /* NGX_BEACON_NODE_* */
+    ngx_pid_t                owner_pid; /* NGX_BEACON_NODE_WSS: who holds */
+    uint64_t                 owner_conn;/* its connection (c->number) */
 } ngx_beacon_ep_t;
+
+
+/* a compat connection as the zone knows it */
+typedef struct {
+    ngx_pid_t                pid;
+    uint64_t                 conn;
+} ngx_beacon_owner_t;
 
 
 /* a token bucket: rate per second, burst; rate 0 = unlimited */
@@ -122,6 +153,7 @@ typedef struct {
     ngx_str_t                name;
     ngx_uint_t               max_nodes;
     time_t                   ttl;              /* seconds */
+    ngx_int_t                claim;            /* this process's slot, -1 */
 } ngx_beacon_zone_t;
 
 
@@ -179,6 +211,8 @@ void ngx_beacon_count_n(ngx_beacon_zone_t *z, ngx_beacon_counter_e c,
 typedef struct {
     uint64_t                 c[NGX_BEACON_C_LAST];
     uint64_t                 worker_datagrams[NGX_BEACON_SLOTS];
+    ngx_uint_t               ws_connections;
+    ngx_uint_t               ws_peers;
     ngx_uint_t               nodes;
     size_t                   size;
     size_t                   used;
@@ -186,6 +220,46 @@ typedef struct {
 } ngx_beacon_stats_t;
 
 void ngx_beacon_shm_stats(ngx_beacon_zone_t *z, ngx_beacon_stats_t *st);
+
+
+/*
+ * The compat bridge.  A node's live WebSocket is an owner record in its
+ * node entry; a node known only through the bridge has no UDP endpoint.
+ */
+
+/* NGX_OK (prev set to the replaced owner, pid 0 if none), NGX_DECLINED
+ * when the zone is full */
+ngx_int_t ngx_beacon_shm_ws_attach(ngx_beacon_zone_t *z, uint32_t node_id,
+    ngx_beacon_owner_t *owner, ngx_beacon_owner_t *prev);
+/* clears the owner only if it is still this one */
+void ngx_beacon_shm_ws_detach(ngx_beacon_zone_t *z, uint32_t node_id,
+    ngx_beacon_owner_t *owner);
+/* a DISCOVER over the bridge: refreshes the node if owner holds it */
+ngx_int_t ngx_beacon_shm_ws_present(ngx_beacon_zone_t *z, uint32_t node_id,
+    ngx_beacon_owner_t *owner);
+
+/* key cache: NGX_OK (key), NGX_DECLINED (known absent), NGX_AGAIN (miss) */
+ngx_int_t ngx_beacon_shm_key_get(ngx_beacon_zone_t *z, uint32_t node_id,
+    uint8_t *key);
+void ngx_beacon_shm_key_put(ngx_beacon_zone_t *z, uint32_t node_id,
+    const uint8_t *key, time_t ttl);
+
+/*
+ * Worker claims: each worker process holds one slot, keyed by its pid, in
+ * which it counts its bridge connections; a dead worker's slot is taken
+ * over (and its counts dropped) by the next worker that starts.
+ */
+ngx_int_t ngx_beacon_shm_claim(ngx_beacon_zone_t *z);
+void ngx_beacon_shm_unclaim(ngx_beacon_zone_t *z);
+/* admits one more bridge connection from addr: NGX_OK or NGX_BUSY */
+ngx_int_t ngx_beacon_shm_ws_admit(ngx_beacon_zone_t *z,
+    const ngx_beacon_addr_t *addr, ngx_uint_t max_total, ngx_uint_t max_ip);
+void ngx_beacon_shm_ws_leave(ngx_beacon_zone_t *z,
+    const ngx_beacon_addr_t *addr);
+void ngx_beacon_shm_ws_peers(ngx_beacon_zone_t *z, ngx_int_t delta);
+/* auth failures per source IP: NGX_OK or NGX_BUSY (no budget left) */
+ngx_int_t ngx_beacon_shm_auth_allowed(ngx_beacon_zone_t *z,
+    const ngx_beacon_addr_t *addr, ngx_uint_t per_minute, ngx_uint_t fail);
 
 
 #endif /* _NGX_BEACON_SHM_H_INCLUDED_ */

@@ -18,6 +18,7 @@
 #include "ngx_beacon_proto.h"
 #include "ngx_beacon_shm.h"
 #include "ngx_beacon_udp.h"
+#include "ngx_beacon_keys.h"
 
 
 #define NGX_STREAM_BEACON_BATCHED    0
@@ -26,12 +27,6 @@
 #define NGX_STREAM_BEACON_REAP_INTERVAL   1000
 #define NGX_STREAM_BEACON_LEASE_TTL       5000
 #define NGX_STREAM_BEACON_REAP_MAX        20000
-
-
-typedef struct {
-    uint32_t                      id;
-    uint8_t                       key[NGX_BEACON_KEY_LEN];
-} ngx_stream_beacon_key_t;
 
 
 typedef struct {
@@ -57,7 +52,7 @@ typedef struct {
     ngx_flag_t                    whitelist_all;
     ngx_flag_t                    grants;
     time_t                        grant_lifetime;
-    ngx_array_t                  *keys;       /* ngx_stream_beacon_key_t */
+    ngx_array_t                  *keys;       /* ngx_beacon_key_t */
     ngx_beacon_rate_t             reply_limit;
     ngx_beacon_rate_t             register_limit;
     ngx_uint_t                    datapath;
@@ -88,8 +83,6 @@ static void ngx_stream_beacon_send_addr_msg(ngx_beacon_zone_t *z,
     const ngx_beacon_addr_t *local, const ngx_beacon_addr_t *named);
 static ngx_uint_t ngx_stream_beacon_whitelisted(
     ngx_stream_beacon_srv_conf_t *bscf, ngx_beacon_addr_t *src);
-static const uint8_t *ngx_stream_beacon_file_key(
-    ngx_stream_beacon_srv_conf_t *bscf, uint32_t id);
 static void ngx_stream_beacon_refused(ngx_beacon_zone_t *z);
 static void ngx_stream_beacon_reap_handler(ngx_event_t *ev);
 
@@ -121,7 +114,6 @@ static char *ngx_stream_beacon_rate(ngx_conf_t *cf, ngx_command_t *cmd,
     void *conf);
 static char *ngx_stream_beacon_datapath(ngx_conf_t *cf, ngx_command_t *cmd,
     void *conf);
-static int ngx_stream_beacon_key_cmp(const void *one, const void *two);
 static void ngx_stream_beacon_conf_error(ngx_conf_t *cf, ngx_command_t *cmd,
     const char *fmt, ...);
 
@@ -535,7 +527,7 @@ ngx_stream_beacon_grant_ok(ngx_stream_beacon_srv_conf_t *bscf,
     }
 
     if (bscf->keys) {
-        k = ngx_stream_beacon_file_key(bscf, msg->target);
+        k = ngx_beacon_keys_find(bscf->keys, msg->target);
 
         if (k == NULL) {
             return NGX_DECLINED;
@@ -691,35 +683,6 @@ ngx_stream_beacon_whitelisted(ngx_stream_beacon_srv_conf_t *bscf,
     }
 
     return 0;
-}
-
-
-static const uint8_t *
-ngx_stream_beacon_file_key(ngx_stream_beacon_srv_conf_t *bscf, uint32_t id)
-{
-    ngx_uint_t                lo, hi, mid;
-    ngx_stream_beacon_key_t  *keys;
-
-    keys = bscf->keys->elts;
-    lo = 0;
-    hi = bscf->keys->nelts;
-
-    while (lo < hi) {
-        mid = lo + (hi - lo) / 2;
-
-        if (keys[mid].id == id) {
-            return keys[mid].key;
-        }
-
-        if (keys[mid].id < id) {
-            lo = mid + 1;
-
-        } else {
-            hi = mid;
-        }
-    }
-
-    return NULL;
 }
 
 
@@ -1282,6 +1245,7 @@ ngx_stream_beacon_zone(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
     zone->name = name;
     zone->max_nodes = 500000;
     zone->ttl = 600;
+    zone->claim = -1;
 
     for (i = 2; i < cf->args->nelts; i++) {
 
@@ -1513,130 +1477,15 @@ ngx_stream_beacon_key_file(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
 {
     ngx_stream_beacon_srv_conf_t *bscf = conf;
 
-    u_char                   *buf, *p, *last, *eol;
-    int                       rc;
-    ssize_t                   n;
-    ngx_fd_t                  fd;
-    ngx_str_t                *value, file;
-    ngx_uint_t                line, i;
-    ngx_file_info_t           fi;
-    ngx_stream_beacon_key_t  *k, *keys;
+    ngx_str_t  *value;
 
     if (bscf->keys != NGX_CONF_UNSET_PTR) {
         return "is duplicate";
     }
 
     value = cf->args->elts;
-    file = value[1];
 
-    if (ngx_conf_full_name(cf->cycle, &file, 1) != NGX_OK) {
-        return NGX_CONF_ERROR;
-    }
-
-    fd = ngx_open_file(file.data, NGX_FILE_RDONLY, NGX_FILE_OPEN, 0);
-
-    if (fd == NGX_INVALID_FILE) {
-        ngx_conf_log_error(NGX_LOG_EMERG, cf, ngx_errno,
-                           "\"beacon_key_file\" directive: "
-                           ngx_open_file_n " \"%s\" failed", file.data);
-        return NGX_CONF_ERROR;
-    }
-
-    if (ngx_fd_info(fd, &fi) == NGX_FILE_ERROR
-        || ngx_file_size(&fi) > 64 * 1024 * 1024)
-    {
-        ngx_conf_log_error(NGX_LOG_EMERG, cf, ngx_errno,
-                           "\"beacon_key_file\" directive: key file "
-                           "\"%s\" is unreadable or too large",
-                           file.data);
-        (void) ngx_close_file(fd);
-        return NGX_CONF_ERROR;
-    }
-
-    buf = ngx_pnalloc(cf->temp_pool, (size_t) ngx_file_size(&fi) + 1);
-    if (buf == NULL) {
-        (void) ngx_close_file(fd);
-        return NGX_CONF_ERROR;
-    }
-
-    n = ngx_read_fd(fd, buf, (size_t) ngx_file_size(&fi));
-    (void) ngx_close_file(fd);
-
-    if (n == -1 || n != (ssize_t) ngx_file_size(&fi)) {
-        ngx_conf_log_error(NGX_LOG_EMERG, cf, ngx_errno,
-                           "\"beacon_key_file\" directive: could not "
-                           "read key file \"%s\"", file.data);
-        return NGX_CONF_ERROR;
-    }
-
-    bscf->keys = ngx_array_create(cf->pool, 16,
-                                  sizeof(ngx_stream_beacon_key_t));
-    if (bscf->keys == NULL) {
-        return NGX_CONF_ERROR;
-    }
-
-    p = buf;
-    last = buf + n;
-    line = 0;
-
-    while (p < last) {
-        line++;
-
-        eol = ngx_strlchr(p, last, '\n');
-        if (eol == NULL) {
-            eol = last;
-        }
-
-        k = ngx_array_push(bscf->keys);
-        if (k == NULL) {
-            return NGX_CONF_ERROR;
-        }
-
-        rc = ngx_beacon_keyline_parse((const char *) p, eol - p, &k->id,
-                                      k->key);
-
-        if (rc < 0) {
-            ngx_stream_beacon_conf_error(cf, cmd,
-                               "key file \"%s\", line %ui: expected "
-                               "\"<node_id> <base64 Ed25519 key>\"",
-                               file.data, line);
-            return NGX_CONF_ERROR;
-        }
-
-        if (rc > 0) {
-            bscf->keys->nelts--;
-        }
-
-        p = eol + 1;
-    }
-
-    keys = bscf->keys->elts;
-
-    ngx_qsort(keys, bscf->keys->nelts, sizeof(ngx_stream_beacon_key_t),
-              ngx_stream_beacon_key_cmp);
-
-    for (i = 1; i < bscf->keys->nelts; i++) {
-        if (keys[i].id == keys[i - 1].id) {
-            ngx_stream_beacon_conf_error(cf, cmd,
-                               "key file \"%s\": node %uD is listed twice",
-                               file.data, keys[i].id);
-            return NGX_CONF_ERROR;
-        }
-    }
-
-    ngx_explicit_memzero(buf, n);
-
-    return NGX_CONF_OK;
-}
-
-
-static int
-ngx_stream_beacon_key_cmp(const void *one, const void *two)
-{
-    const ngx_stream_beacon_key_t  *a = one;
-    const ngx_stream_beacon_key_t  *b = two;
-
-    return (a->id > b->id) - (a->id < b->id);
+    return ngx_beacon_keys_load(cf, &cmd->name, &value[1], &bscf->keys);
 }
 
 

@@ -19,6 +19,8 @@
 #include "ngx_beacon_shm.h"
 #include "ngx_beacon_udp.h"
 #include "ngx_beacon_keys.h"
+#include "ngx_beacon_ipc.h"
+#include "ngx_beacon_relay.h"
 
 
 #define NGX_STREAM_BEACON_BATCHED    0
@@ -559,10 +561,7 @@ ngx_stream_beacon_relay(ngx_stream_beacon_srv_conf_t *bscf,
     ngx_beacon_zone_t *z, ngx_beacon_msg_t *msg, ngx_beacon_addr_t *src,
     u_char *buf)
 {
-    u_char              hdr[NGX_BEACON_DELIVER_DEST_HDR_LEN];
-    size_t              hlen;
-    ngx_beacon_ep_t     ep;
-    ngx_beacon_sock_t  *ds;
+    ngx_beacon_ep_t  ep;
 
     ngx_beacon_count(z, NGX_BEACON_C_RELAY_RECEIVED);
 
@@ -591,24 +590,8 @@ ngx_stream_beacon_relay(ngx_stream_beacon_srv_conf_t *bscf,
         return;
     }
 
-    ds = ngx_beacon_udp_sock_for(&ep);
-
-    if (ds == NULL) {
-        /* the listener that node talked to is gone (reload) */
-        ngx_beacon_count(z, NGX_BEACON_C_RELAY_SEND_FAILED);
-        ngx_beacon_count(z, NGX_BEACON_C_SEND_ERRORS);
-        return;
-    }
-
-    if (ep.flags & NGX_BEACON_NODE_DEST) {
-        hlen = ngx_beacon_encode_deliver_dest_hdr(hdr, msg->sender, msg->dest);
-
-    } else {
-        hlen = ngx_beacon_encode_deliver_hdr(hdr, msg->sender);
-    }
-
-    ngx_beacon_udp_send(z, NGX_BEACON_OUT_RELAY, ds, &ep.addr, &ep.local,
-                        hdr, hlen, msg->payload, msg->payload_len);
+    ngx_beacon_relay_deliver(z, &ep, msg->sender, msg->dest, msg->payload,
+                             msg->payload_len);
 }
 
 
@@ -1046,6 +1029,7 @@ static ngx_int_t
 ngx_stream_beacon_init_process(ngx_cycle_t *cycle)
 {
     ngx_uint_t                      i, mixed, batched;
+    ngx_shm_zone_t                **zones;
     ngx_listening_t                *ls;
     ngx_stream_beacon_srv_conf_t   *bscf;
     ngx_stream_beacon_main_conf_t  *bmcf;
@@ -1104,6 +1088,23 @@ ngx_stream_beacon_init_process(ngx_cycle_t *cycle)
         }
     }
 
+    /* the channel to the other workers, and this process's zone claims */
+
+    if (ngx_beacon_ipc_init(cycle) != NGX_OK) {
+        return NGX_ERROR;
+    }
+
+    zones = bmcf->zones.elts;
+
+    for (i = 0; i < bmcf->zones.nelts; i++) {
+        if (ngx_beacon_shm_claim(zones[i]->data) != NGX_OK) {
+            ngx_log_error(NGX_LOG_WARN, cycle->log, 0,
+                          "beacon zone \"%V\": no free worker slot, "
+                          "the compat bridge is closed in this worker",
+                          &zones[i]->shm.name);
+        }
+    }
+
     bmcf->reap_event.handler = ngx_stream_beacon_reap_handler;
     bmcf->reap_event.data = bmcf;
     bmcf->reap_event.log = cycle->log;
@@ -1141,8 +1142,11 @@ ngx_stream_beacon_exit_process(ngx_cycle_t *cycle)
     for (i = 0; i < bmcf->zones.nelts; i++) {
         if (zones[i]->data && ((ngx_beacon_zone_t *) zones[i]->data)->sh) {
             ngx_beacon_shm_release(zones[i]->data);
+            ngx_beacon_shm_unclaim(zones[i]->data);
         }
     }
+
+    ngx_beacon_ipc_exit();
 }
 
 

@@ -721,7 +721,9 @@ ngx_beacon_json_string(const ngx_beacon_json_val_t *v, unsigned char *out,
             return NGX_BEACON_JSON_ERROR;
         }
 
-        if (cap - o <= n || cap <= o) {
+        /* o < cap holds here, and the NUL needs a byte too */
+
+        if (cap - o <= n) {
             return NGX_BEACON_JSON_RANGE;
         }
 

@@ -3,7 +3,8 @@
  * Copyright (C) 2026 the ngx_beacon_module authors
  *
  * The http face of the beacon: "beacon_status" serves the counters and
- * gauges of the beacon zones as JSON.
+ * gauges of the beacon zones as JSON; "beacon_compat" is the WebSocket
+ * bridge (ngx_http_beacon_compat.c).
  */
 
 
@@ -11,16 +12,8 @@
 #include <ngx_core.h>
 #include <ngx_http.h>
 
-#include "ngx_beacon.h"
-#include "ngx_beacon_shm.h"
-
-
-typedef struct {
-    ngx_flag_t                    status;
-    ngx_str_t                     zone;       /* empty: every beacon zone */
-    u_char                       *file;
-    ngx_uint_t                    line;
-} ngx_http_beacon_loc_conf_t;
+#include "ngx_http_beacon.h"
+#include "ngx_beacon_keys.h"
 
 
 typedef struct {
@@ -41,9 +34,22 @@ static u_char *ngx_http_beacon_zone_json(u_char *p, u_char *last,
     ngx_shm_zone_t *shm_zone, ngx_uint_t first_zone);
 static void *ngx_http_beacon_create_main_conf(ngx_conf_t *cf);
 static void *ngx_http_beacon_create_loc_conf(ngx_conf_t *cf);
+static char *ngx_http_beacon_merge_loc_conf(ngx_conf_t *cf, void *parent,
+    void *child);
 static char *ngx_http_beacon_status(ngx_conf_t *cf, ngx_command_t *cmd,
     void *conf);
+static char *ngx_http_beacon_compat(ngx_conf_t *cf, ngx_command_t *cmd,
+    void *conf);
+static char *ngx_http_beacon_health(ngx_conf_t *cf, ngx_command_t *cmd,
+    void *conf);
+static char *ngx_http_beacon_key_file(ngx_conf_t *cf, ngx_command_t *cmd,
+    void *conf);
+static char *ngx_http_beacon_registry(ngx_conf_t *cf, ngx_command_t *cmd,
+    void *conf);
+static ngx_int_t ngx_http_beacon_add_ref(ngx_conf_t *cf,
+    ngx_http_beacon_loc_conf_t *blcf);
 static ngx_int_t ngx_http_beacon_init_module(ngx_cycle_t *cycle);
+static ngx_int_t ngx_http_beacon_init_process(ngx_cycle_t *cycle);
 
 
 #define NGX_HTTP_BEACON_ZONE_JSON_LEN   4096
@@ -77,6 +83,33 @@ static ngx_http_beacon_field_t  ngx_http_beacon_fields[] = {
 };
 
 
+static ngx_http_beacon_field_t  ngx_http_beacon_compat_fields[] = {
+    { "upgrade_ok", NGX_BEACON_C_WS_UPGRADE_OK },
+    { "upgrade_fail", NGX_BEACON_C_WS_UPGRADE_FAIL },
+    { "auth_ok", NGX_BEACON_C_WS_AUTH_OK },
+    { "auth_fail", NGX_BEACON_C_WS_AUTH_FAIL },
+    { "auth_rate_limited", NGX_BEACON_C_WS_AUTH_RATE_LIMITED },
+    { "frames_in", NGX_BEACON_C_WS_FRAMES_IN },
+    { "frames_out", NGX_BEACON_C_WS_FRAMES_OUT },
+    { "idle_disconnects", NGX_BEACON_C_WS_IDLE_DISCONNECTS },
+    { "replaced", NGX_BEACON_C_WS_REPLACED },
+    { "key_lookups", NGX_BEACON_C_WS_KEY_LOOKUPS },
+    { "key_cache_hits", NGX_BEACON_C_WS_KEY_CACHE_HITS },
+    { NULL, 0 }
+};
+
+
+static ngx_http_beacon_field_t  ngx_http_beacon_compat_drop_fields[] = {
+    { "oversize", NGX_BEACON_C_WS_DROP_OVERSIZE },
+    { "queue_full", NGX_BEACON_C_WS_DROP_QUEUE_FULL },
+    { "channel_full", NGX_BEACON_C_WS_DROP_CHANNEL_FULL },
+    { "stale_owner", NGX_BEACON_C_WS_DROP_STALE_OWNER },
+    { "write_timeout", NGX_BEACON_C_WS_DROP_WRITE_TIMEOUT },
+    { "not_allowed", NGX_BEACON_C_WS_DROP_NOT_ALLOWED },
+    { NULL, 0 }
+};
+
+
 static ngx_http_beacon_field_t  ngx_http_beacon_drop_fields[] = {
     { "rate_limited", NGX_BEACON_C_RELAY_RATE_LIMITED },
     { "oversize", NGX_BEACON_C_RELAY_OVERSIZE },
@@ -96,6 +129,90 @@ static ngx_command_t  ngx_http_beacon_commands[] = {
       0,
       NULL },
 
+    { ngx_string("beacon_compat"),
+      NGX_HTTP_LOC_CONF|NGX_CONF_NOARGS|NGX_CONF_TAKE1,
+      ngx_http_beacon_compat,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      0,
+      NULL },
+
+    { ngx_string("beacon_compat_health"),
+      NGX_HTTP_LOC_CONF|NGX_CONF_NOARGS,
+      ngx_http_beacon_health,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      0,
+      NULL },
+
+    { ngx_string("beacon_compat_key_file"),
+      NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_TAKE1,
+      ngx_http_beacon_key_file,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      0,
+      NULL },
+
+    { ngx_string("beacon_compat_registry"),
+      NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_1MORE,
+      ngx_http_beacon_registry,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      0,
+      NULL },
+
+    { ngx_string("beacon_compat_max_peers"),
+      NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_TAKE1,
+      ngx_conf_set_num_slot,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      offsetof(ngx_http_beacon_loc_conf_t, max_peers),
+      NULL },
+
+    { ngx_string("beacon_compat_max_per_ip"),
+      NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_TAKE1,
+      ngx_conf_set_num_slot,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      offsetof(ngx_http_beacon_loc_conf_t, max_per_ip),
+      NULL },
+
+    { ngx_string("beacon_compat_auth_timeout"),
+      NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_TAKE1,
+      ngx_conf_set_msec_slot,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      offsetof(ngx_http_beacon_loc_conf_t, auth_timeout),
+      NULL },
+
+    { ngx_string("beacon_compat_idle_timeout"),
+      NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_TAKE1,
+      ngx_conf_set_msec_slot,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      offsetof(ngx_http_beacon_loc_conf_t, idle_timeout),
+      NULL },
+
+    { ngx_string("beacon_compat_write_timeout"),
+      NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_TAKE1,
+      ngx_conf_set_msec_slot,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      offsetof(ngx_http_beacon_loc_conf_t, write_timeout),
+      NULL },
+
+    { ngx_string("beacon_compat_queue"),
+      NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_TAKE1,
+      ngx_conf_set_size_slot,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      offsetof(ngx_http_beacon_loc_conf_t, queue),
+      NULL },
+
+    { ngx_string("beacon_compat_auth_fail_limit"),
+      NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_TAKE1,
+      ngx_conf_set_num_slot,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      offsetof(ngx_http_beacon_loc_conf_t, auth_fail_limit),
+      NULL },
+
+    { ngx_string("beacon_compat_relay_limit"),
+      NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_TAKE1,
+      ngx_conf_set_num_slot,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      offsetof(ngx_http_beacon_loc_conf_t, relay_limit),
+      NULL },
+
       ngx_null_command
 };
 
@@ -111,7 +228,7 @@ static ngx_http_module_t  ngx_http_beacon_module_ctx = {
     NULL,                                  /* merge server configuration */
 
     ngx_http_beacon_create_loc_conf,       /* create location configuration */
-    NULL                                   /* merge location configuration */
+    ngx_http_beacon_merge_loc_conf         /* merge location configuration */
 };
 
 
@@ -122,7 +239,7 @@ ngx_module_t  ngx_http_beacon_module = {
     NGX_HTTP_MODULE,                       /* module type */
     NULL,                                  /* init master */
     ngx_http_beacon_init_module,           /* init module */
-    NULL,                                  /* init process */
+    ngx_http_beacon_init_process,          /* init process */
     NULL,                                  /* init thread */
     NULL,                                  /* exit thread */
     NULL,                                  /* exit process */
@@ -290,7 +407,22 @@ ngx_http_beacon_zone_json(u_char *p, u_char *last, ngx_shm_zone_t *shm_zone,
         p = ngx_slprintf(p, last, ",\"%s\":%uL", f->name, st.c[f->counter]);
     }
 
-    p = ngx_slprintf(p, last, "},\"workers\":[");
+    p = ngx_slprintf(p, last, "},\"compat\":{\"active_peers\":%ui,"
+                     "\"connections\":%ui", st.ws_peers, st.ws_connections);
+
+    for (f = ngx_http_beacon_compat_fields; f->name; f++) {
+        p = ngx_slprintf(p, last, ",\"%s\":%uL", f->name, st.c[f->counter]);
+    }
+
+    p = ngx_slprintf(p, last, ",\"dropped\":{");
+
+    for (f = ngx_http_beacon_compat_drop_fields; f->name; f++) {
+        p = ngx_slprintf(p, last, "%s\"%s\":%uL",
+                         f == ngx_http_beacon_compat_drop_fields ? "" : ",",
+                         f->name, st.c[f->counter]);
+    }
+
+    p = ngx_slprintf(p, last, "}},\"workers\":[");
 
     first = 1;
 
@@ -339,7 +471,80 @@ ngx_http_beacon_create_loc_conf(ngx_conf_t *cf)
         return NULL;
     }
 
+    /*
+     * set by ngx_pcalloc():
+     *
+     *     blcf->zone = { 0, NULL };
+     *     blcf->compat_zone_name = { 0, NULL };
+     *     blcf->compat_zone = NULL;
+     */
+
+    blcf->keys = NGX_CONF_UNSET_PTR;
+    blcf->registry = NGX_CONF_UNSET_PTR;
+    blcf->registry_tls = NGX_CONF_UNSET;
+    blcf->registry_ttl = NGX_CONF_UNSET;
+    blcf->registry_timeout = NGX_CONF_UNSET_MSEC;
+    blcf->max_peers = NGX_CONF_UNSET;
+    blcf->max_per_ip = NGX_CONF_UNSET;
+    blcf->auth_timeout = NGX_CONF_UNSET_MSEC;
+    blcf->idle_timeout = NGX_CONF_UNSET_MSEC;
+    blcf->write_timeout = NGX_CONF_UNSET_MSEC;
+    blcf->queue = NGX_CONF_UNSET_SIZE;
+    blcf->auth_fail_limit = NGX_CONF_UNSET;
+    blcf->relay_limit = NGX_CONF_UNSET;
+
     return blcf;
+}
+
+
+static char *
+ngx_http_beacon_merge_loc_conf(ngx_conf_t *cf, void *parent, void *child)
+{
+    ngx_http_beacon_loc_conf_t *prev = parent;
+    ngx_http_beacon_loc_conf_t *conf = child;
+
+    ngx_conf_merge_ptr_value(conf->keys, prev->keys, NULL);
+    ngx_conf_merge_ptr_value(conf->registry, prev->registry, NULL);
+    ngx_conf_merge_value(conf->registry_tls, prev->registry_tls, 0);
+    ngx_conf_merge_value(conf->registry_ttl, prev->registry_ttl, 300);
+    ngx_conf_merge_msec_value(conf->registry_timeout, prev->registry_timeout,
+                              5000);
+    ngx_conf_merge_value(conf->max_peers, prev->max_peers, 0);
+    ngx_conf_merge_value(conf->max_per_ip, prev->max_per_ip, 16);
+    ngx_conf_merge_msec_value(conf->auth_timeout, prev->auth_timeout, 10000);
+    ngx_conf_merge_msec_value(conf->idle_timeout, prev->idle_timeout, 90000);
+    ngx_conf_merge_msec_value(conf->write_timeout, prev->write_timeout, 2000);
+    ngx_conf_merge_size_value(conf->queue, prev->queue, 256 * 1024);
+    ngx_conf_merge_value(conf->auth_fail_limit, prev->auth_fail_limit, 10);
+    ngx_conf_merge_value(conf->relay_limit, prev->relay_limit, 4000);
+
+    if (conf->max_peers < 0 || conf->max_per_ip < 0
+        || conf->auth_fail_limit < 0 || conf->relay_limit < 0)
+    {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "\"beacon_compat_max_peers\", "
+                           "\"beacon_compat_max_per_ip\", "
+                           "\"beacon_compat_auth_fail_limit\" and "
+                           "\"beacon_compat_relay_limit\" must not be "
+                           "negative");
+        return NGX_CONF_ERROR;
+    }
+
+    if (conf->queue < 2 * 32768) {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "\"beacon_compat_queue\" must be at least 64k");
+        return NGX_CONF_ERROR;
+    }
+
+    if (conf->compat && conf->keys == NULL && conf->registry == NULL) {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "\"beacon_compat\" needs a key source: "
+                           "\"beacon_compat_key_file\" or "
+                           "\"beacon_compat_registry\"");
+        return NGX_CONF_ERROR;
+    }
+
+    return NGX_CONF_OK;
 }
 
 
@@ -348,10 +553,8 @@ ngx_http_beacon_status(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
 {
     ngx_http_beacon_loc_conf_t *blcf = conf;
 
-    ngx_str_t                    *value;
-    ngx_http_core_loc_conf_t     *clcf;
-    ngx_http_beacon_loc_conf_t  **ref;
-    ngx_http_beacon_main_conf_t  *bmcf;
+    ngx_str_t                 *value;
+    ngx_http_core_loc_conf_t  *clcf;
 
     if (blcf->status) {
         return "is duplicate";
@@ -380,14 +583,9 @@ ngx_http_beacon_status(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
     /* the zone may be declared in a stream block parsed later: checked
      * once the whole configuration is read */
 
-    bmcf = ngx_http_conf_get_module_main_conf(cf, ngx_http_beacon_module);
-
-    ref = ngx_array_push(&bmcf->refs);
-    if (ref == NULL) {
+    if (ngx_http_beacon_add_ref(cf, blcf) != NGX_OK) {
         return NGX_CONF_ERROR;
     }
-
-    *ref = blcf;
 
     clcf = ngx_http_conf_get_module_loc_conf(cf, ngx_http_core_module);
     clcf->handler = ngx_http_beacon_status_handler;
@@ -396,11 +594,183 @@ ngx_http_beacon_status(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
 }
 
 
+/* zones named in http are checked once the stream block is read too */
+
+static ngx_int_t
+ngx_http_beacon_add_ref(ngx_conf_t *cf, ngx_http_beacon_loc_conf_t *blcf)
+{
+    ngx_http_beacon_loc_conf_t   **ref;
+    ngx_http_beacon_main_conf_t   *bmcf;
+
+    bmcf = ngx_http_conf_get_module_main_conf(cf, ngx_http_beacon_module);
+
+    ref = ngx_array_push(&bmcf->refs);
+    if (ref == NULL) {
+        return NGX_ERROR;
+    }
+
+    *ref = blcf;
+
+    return NGX_OK;
+}
+
+
+static char *
+ngx_http_beacon_compat(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
+{
+    ngx_http_beacon_loc_conf_t *blcf = conf;
+
+    ngx_str_t                 *value;
+    ngx_http_core_loc_conf_t  *clcf;
+
+    if (blcf->compat) {
+        return "is duplicate";
+    }
+
+    value = cf->args->elts;
+
+    if (cf->args->nelts == 2) {
+        if (ngx_strncmp(value[1].data, "zone=", 5) != 0 || value[1].len == 5)
+        {
+            ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                               "\"beacon_compat\" directive: invalid "
+                               "parameter \"%V\", expected \"zone=NAME\"",
+                               &value[1]);
+            return NGX_CONF_ERROR;
+        }
+
+        blcf->compat_zone_name.data = value[1].data + 5;
+        blcf->compat_zone_name.len = value[1].len - 5;
+    }
+
+    blcf->compat = 1;
+    blcf->file = cf->conf_file->file.name.data;
+    blcf->line = cf->conf_file->line;
+
+    if (ngx_http_beacon_add_ref(cf, blcf) != NGX_OK) {
+        return NGX_CONF_ERROR;
+    }
+
+    clcf = ngx_http_conf_get_module_loc_conf(cf, ngx_http_core_module);
+    clcf->handler = ngx_http_beacon_compat_handler;
+
+    return NGX_CONF_OK;
+}
+
+
+static char *
+ngx_http_beacon_health(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
+{
+    ngx_http_core_loc_conf_t  *clcf;
+
+    clcf = ngx_http_conf_get_module_loc_conf(cf, ngx_http_core_module);
+    clcf->handler = ngx_http_beacon_health_handler;
+
+    return NGX_CONF_OK;
+}
+
+
+static char *
+ngx_http_beacon_key_file(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
+{
+    ngx_http_beacon_loc_conf_t *blcf = conf;
+
+    ngx_str_t  *value;
+
+    if (blcf->keys != NGX_CONF_UNSET_PTR) {
+        return "is duplicate";
+    }
+
+    value = cf->args->elts;
+
+    return ngx_beacon_keys_load(cf, &cmd->name, &value[1], &blcf->keys);
+}
+
+
+static char *
+ngx_http_beacon_registry(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
+{
+    ngx_http_beacon_loc_conf_t *blcf = conf;
+
+    time_t       t;
+    ngx_str_t   *value, s;
+    ngx_url_t    u;
+    ngx_uint_t   i;
+    ngx_msec_t   ms;
+
+    if (blcf->registry != NGX_CONF_UNSET_PTR) {
+        return "is duplicate";
+    }
+
+    value = cf->args->elts;
+
+    ngx_memzero(&u, sizeof(ngx_url_t));
+    u.url = value[1];
+    u.no_resolve = 0;
+
+    if (ngx_parse_url(cf->pool, &u) != NGX_OK || u.naddrs == 0) {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "\"beacon_compat_registry\" directive: invalid "
+                           "address \"%V\"%s%s", &value[1],
+                           u.err ? ": " : "", u.err ? u.err : "");
+        return NGX_CONF_ERROR;
+    }
+
+    blcf->registry = &u.addrs[0];
+
+    for (i = 2; i < cf->args->nelts; i++) {
+
+        if (ngx_strcmp(value[i].data, "tls") == 0) {
+            blcf->registry_tls = 1;
+            continue;
+        }
+
+        if (ngx_strncmp(value[i].data, "ttl=", 4) == 0) {
+            s.data = value[i].data + 4;
+            s.len = value[i].len - 4;
+            t = ngx_parse_time(&s, 1);
+
+            if (t == (time_t) NGX_ERROR || t < 1) {
+                goto invalid;
+            }
+
+            blcf->registry_ttl = t;
+            continue;
+        }
+
+        if (ngx_strncmp(value[i].data, "timeout=", 8) == 0) {
+            s.data = value[i].data + 8;
+            s.len = value[i].len - 8;
+            ms = ngx_parse_time(&s, 0);
+
+            if (ms == (ngx_msec_t) NGX_ERROR || ms == 0) {
+                goto invalid;
+            }
+
+            blcf->registry_timeout = ms;
+            continue;
+        }
+
+        goto invalid;
+    }
+
+    return NGX_CONF_OK;
+
+invalid:
+
+    ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                       "\"beacon_compat_registry\" directive: invalid "
+                       "parameter \"%V\"", &value[i]);
+
+    return NGX_CONF_ERROR;
+}
+
+
 static ngx_int_t
 ngx_http_beacon_init_module(ngx_cycle_t *cycle)
 {
-    ngx_uint_t                     j;
-    ngx_shm_zone_t                *shm_zone;
+    ngx_uint_t                     j, n;
+    ngx_shm_zone_t                *shm_zone, *zones[2];
     ngx_http_beacon_loc_conf_t   **refs;
     ngx_http_beacon_main_conf_t   *bmcf;
 
@@ -419,7 +789,7 @@ ngx_http_beacon_init_module(ngx_cycle_t *cycle)
 
     for (j = 0; j < bmcf->refs.nelts; j++) {
 
-        if (refs[j]->zone.len
+        if (refs[j]->status && refs[j]->zone.len
             && ngx_http_beacon_zones(cycle, &refs[j]->zone, &shm_zone, 1) == 0)
         {
             ngx_log_error(NGX_LOG_EMERG, cycle->log, 0,
@@ -428,7 +798,43 @@ ngx_http_beacon_init_module(ngx_cycle_t *cycle)
                           refs[j]->file, refs[j]->line, &refs[j]->zone);
             return NGX_ERROR;
         }
+
+        if (!refs[j]->compat) {
+            continue;
+        }
+
+        /* the bridge serves one zone: the named one, or the only one */
+
+        n = ngx_http_beacon_zones(cycle, &refs[j]->compat_zone_name, zones,
+                                  2);
+
+        if (n != 1) {
+            ngx_log_error(NGX_LOG_EMERG, cycle->log, 0,
+                          "\"beacon_compat\" directive in %s:%ui: %s",
+                          refs[j]->file, refs[j]->line,
+                          refs[j]->compat_zone_name.len
+                          ? "unknown zone (not declared by \"beacon_zone\")"
+                          : (n ? "several beacon zones, name one with "
+                                 "\"zone=\""
+                               : "no \"beacon_zone\" in the stream block"));
+            return NGX_ERROR;
+        }
+
+        refs[j]->compat_zone = zones[0];
     }
 
     return NGX_OK;
+}
+
+
+static ngx_int_t
+ngx_http_beacon_init_process(ngx_cycle_t *cycle)
+{
+    if (ngx_process != NGX_PROCESS_WORKER
+        && ngx_process != NGX_PROCESS_SINGLE)
+    {
+        return NGX_OK;
+    }
+
+    return ngx_http_beacon_compat_init_process(cycle);
 }

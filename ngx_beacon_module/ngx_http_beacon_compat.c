@@ -1,0 +1,1614 @@
+
+/*
+ * Copyright (C) 2026 the ngx_beacon_module authors
+ *
+ * The compat bridge: Pilot daemons without UDP speak the beacon datagrams
+ * as WebSocket binary messages, over HTTP/1.1 and the TLS of the server
+ * this location lives in.  The upgrade (spec 7.2), the Ed25519 login
+ * (7.3), the hardened handling of bridged datagrams (7.8), deliveries from
+ * any worker through the per-worker channel, and the key lookups against
+ * the Pilot registry.
+ */
+
+
+#include <ngx_config.h>
+#include <ngx_core.h>
+#include <ngx_event.h>
+#include <ngx_event_connect.h>
+#include <ngx_http.h>
+
+#include <sodium.h>
+
+#include "ngx_http_beacon.h"
+#include "ngx_beacon_proto.h"
+#include "ngx_beacon_ws.h"
+#include "ngx_beacon_json.h"
+#include "ngx_beacon_keys.h"
+#include "ngx_beacon_ipc.h"
+#include "ngx_beacon_relay.h"
+#include "ngx_beacon_udp.h"
+
+
+#define NGX_HTTP_BEACON_WS_MAX_MESSAGE   65536
+#define NGX_HTTP_BEACON_WS_RBUF          4096
+#define NGX_HTTP_BEACON_WS_MBUF_KEEP     4096
+#define NGX_HTTP_BEACON_CHALLENGE_AGE    30
+#define NGX_HTTP_BEACON_REGISTRY_MAX     (1024 * 1024)
+#define NGX_HTTP_BEACON_NEGATIVE_TTL     10
+
+#define NGX_HTTP_BEACON_UPGRADE_REQUIRED 426
+
+
+typedef struct ngx_http_beacon_ws_s      ngx_http_beacon_ws_t;
+typedef struct ngx_http_beacon_lookup_s  ngx_http_beacon_lookup_t;
+
+
+struct ngx_http_beacon_ws_s {
+    ngx_rbtree_node_t             node;       /* key: c->number */
+    ngx_http_request_t           *r;
+    ngx_connection_t             *c;
+    ngx_http_beacon_loc_conf_t   *conf;
+    ngx_beacon_zone_t            *zone;
+    ngx_beacon_addr_t             addr;
+    ngx_beacon_owner_t            owner;
+    uint32_t                      node_id;    /* logged in as */
+
+    /* the login */
+    char                          nonce[65];
+    time_t                        ts;
+    uint32_t                      claimed;
+    u_char                        sig[NGX_BEACON_SIG_LEN];
+    ngx_http_beacon_lookup_t     *lookup;
+
+    /* reading */
+    u_char                       *rbuf;
+    size_t                        rlen;
+    ngx_beacon_ws_frame_t         frame;
+    uint64_t                      frame_done;
+    ngx_uint_t                    frame_kind;
+    ngx_beacon_ws_msg_t           msg;
+    u_char                       *mbuf;
+    size_t                        mcap;
+    size_t                        mlen;
+    u_char                        cbuf[NGX_BEACON_WS_CONTROL_MAX];
+    size_t                        clen;
+
+    /* writing */
+    u_char                       *obuf;
+    size_t                        ocap;
+    size_t                        opos;
+    size_t                        olen;
+
+    unsigned                      in_frame:1;
+    unsigned                      authed:1;
+    unsigned                      replied:1;
+    unsigned                      closing:1;
+    unsigned                      admitted:1;
+    unsigned                      registered:1;
+    unsigned                      done:1;
+};
+
+
+struct ngx_http_beacon_lookup_s {
+    ngx_peer_connection_t         pc;
+    ngx_http_beacon_ws_t         *ws;
+    ngx_beacon_zone_t            *zone;
+    uint32_t                      node_id;
+    time_t                        ttl;
+    u_char                       *buf;
+    size_t                        len;
+    size_t                        sent;
+    size_t                        need;
+    ngx_uint_t                    reading;
+};
+
+
+static ngx_int_t ngx_http_beacon_reject(ngx_http_request_t *r,
+    ngx_beacon_zone_t *z, ngx_uint_t status, const char *header,
+    const char *value);
+static ngx_table_elt_t *ngx_http_beacon_header(ngx_http_request_t *r,
+    const char *name, ngx_uint_t *count, const char *token);
+static ngx_int_t ngx_http_beacon_add_header(ngx_http_request_t *r,
+    const char *name, u_char *value, size_t len);
+static void ngx_http_beacon_ws_cleanup(void *data);
+static void ngx_http_beacon_ws_read_handler(ngx_event_t *rev);
+static void ngx_http_beacon_ws_write_handler(ngx_event_t *wev);
+static ngx_int_t ngx_http_beacon_ws_input(ngx_http_beacon_ws_t *ws);
+static ngx_int_t ngx_http_beacon_ws_control(ngx_http_beacon_ws_t *ws);
+static ngx_int_t ngx_http_beacon_ws_message(ngx_http_beacon_ws_t *ws,
+    ngx_uint_t opcode, u_char *p, size_t len);
+static ngx_int_t ngx_http_beacon_ws_auth(ngx_http_beacon_ws_t *ws,
+    u_char *p, size_t len);
+static ngx_int_t ngx_http_beacon_ws_auth_key(ngx_http_beacon_ws_t *ws,
+    const uint8_t *key);
+static void ngx_http_beacon_ws_datagram(ngx_http_beacon_ws_t *ws,
+    u_char *p, size_t len);
+static ngx_int_t ngx_http_beacon_ws_queue(ngx_http_beacon_ws_t *ws,
+    ngx_uint_t opcode, const u_char *hdr, size_t hlen, const u_char *payload,
+    size_t plen, ngx_uint_t control);
+static ngx_int_t ngx_http_beacon_ws_flush(ngx_http_beacon_ws_t *ws);
+static ngx_int_t ngx_http_beacon_ws_close(ngx_http_beacon_ws_t *ws,
+    ngx_uint_t code, const char *reason);
+static void ngx_http_beacon_ws_finalize(ngx_http_beacon_ws_t *ws);
+static ngx_http_beacon_ws_t *ngx_http_beacon_ws_find(uint64_t conn);
+static ngx_int_t ngx_http_beacon_ipc_handler(ngx_uint_t type,
+    uint32_t node_id, uint64_t conn, const u_char *hdr, size_t hlen,
+    const u_char *payload, size_t plen);
+
+static ngx_int_t ngx_http_beacon_lookup_start(ngx_http_beacon_ws_t *ws);
+static void ngx_http_beacon_lookup_handler(ngx_event_t *ev);
+static void ngx_http_beacon_lookup_done(ngx_http_beacon_lookup_t *lk,
+    ngx_int_t rc, const uint8_t *key);
+static void ngx_http_beacon_lookup_dummy(ngx_event_t *ev);
+
+
+/* this worker's WebSocket connections, by connection number */
+static ngx_rbtree_t           ngx_http_beacon_ws_tree;
+static ngx_rbtree_node_t      ngx_http_beacon_ws_sentinel;
+static ngx_uint_t             ngx_http_beacon_ws_tree_ready;
+
+
+ngx_int_t
+ngx_http_beacon_compat_init_process(ngx_cycle_t *cycle)
+{
+    ngx_rbtree_init(&ngx_http_beacon_ws_tree, &ngx_http_beacon_ws_sentinel,
+                    ngx_rbtree_insert_value);
+    ngx_http_beacon_ws_tree_ready = 1;
+
+    ngx_beacon_ipc_set_handler(ngx_http_beacon_ipc_handler);
+
+    return NGX_OK;
+}
+
+
+ngx_int_t
+ngx_http_beacon_health_handler(ngx_http_request_t *r)
+{
+    ngx_int_t  rc;
+
+    if (!(r->method & (NGX_HTTP_GET|NGX_HTTP_HEAD))) {
+        return NGX_HTTP_NOT_ALLOWED;
+    }
+
+    rc = ngx_http_discard_request_body(r);
+
+    if (rc != NGX_OK) {
+        return rc;
+    }
+
+    r->headers_out.status = NGX_HTTP_OK;
+    r->headers_out.content_length_n = 0;
+    r->header_only = 1;
+
+    return ngx_http_send_header(r);
+}
+
+
+ngx_int_t
+ngx_http_beacon_compat_handler(ngx_http_request_t *r)
+{
+    u_char                       accept[NGX_BEACON_WS_ACCEPT_LEN];
+    u_char                       nonce[32];
+    size_t                       n;
+    ngx_int_t                    rc;
+    ngx_uint_t                   count;
+    ngx_beacon_zone_t           *z;
+    ngx_table_elt_t             *h, *key, *proto;
+    ngx_connection_t            *c;
+    ngx_pool_cleanup_t          *cln;
+    ngx_http_beacon_ws_t        *ws;
+    ngx_http_beacon_loc_conf_t  *blcf;
+
+    c = r->connection;
+    blcf = ngx_http_get_module_loc_conf(r, ngx_http_beacon_module);
+    z = blcf->compat_zone->data;
+
+    ws = ngx_pcalloc(r->pool, sizeof(ngx_http_beacon_ws_t));
+    if (ws == NULL) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    if (ngx_beacon_addr_from_sockaddr(&ws->addr, c->sockaddr) != 0) {
+        ngx_memzero(&ws->addr, sizeof(ngx_beacon_addr_t));
+    }
+
+    /* spec 7.2, in the reference's order; capacity first */
+
+    if (r != r->main
+        || ngx_beacon_shm_ws_admit(z, &ws->addr, blcf->max_peers,
+                                   blcf->max_per_ip)
+           != NGX_OK)
+    {
+        return ngx_http_beacon_reject(r, z, NGX_HTTP_SERVICE_UNAVAILABLE,
+                                      NULL, NULL);
+    }
+
+    ngx_http_set_ctx(r, ws, ngx_http_beacon_module);
+
+    ws->admitted = 1;
+    ws->r = r;
+    ws->c = c;
+    ws->conf = blcf;
+    ws->zone = z;
+
+    /* from here on the admission is undone by the pool cleanup */
+
+    cln = ngx_pool_cleanup_add(r->pool, 0);
+    if (cln == NULL) {
+        ngx_beacon_shm_ws_leave(z, &ws->addr);
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    cln->handler = ngx_http_beacon_ws_cleanup;
+    cln->data = ws;
+
+    if (r->http_version < NGX_HTTP_VERSION_11
+        || r->http_version >= NGX_HTTP_VERSION_20)
+    {
+        return ngx_http_beacon_reject(r, z, NGX_HTTP_BEACON_UPGRADE_REQUIRED,
+                                      NULL, NULL);
+    }
+
+    /* token lists, case-insensitive; any of several header lines counts */
+
+    if (ngx_http_beacon_header(r, "Connection", &count, "upgrade") == NULL
+        || ngx_http_beacon_header(r, "Upgrade", &count, "websocket") == NULL)
+    {
+        return ngx_http_beacon_reject(r, z, NGX_HTTP_BEACON_UPGRADE_REQUIRED,
+                                      "Upgrade", "websocket");
+    }
+
+    if (r->method != NGX_HTTP_GET) {
+        return ngx_http_beacon_reject(r, z, NGX_HTTP_NOT_ALLOWED, NULL, NULL);
+    }
+
+    h = ngx_http_beacon_header(r, "Sec-WebSocket-Version", &count, NULL);
+
+    if (h == NULL || count != 1 || h->value.len != 2
+        || ngx_strncmp(h->value.data, "13", 2) != 0)
+    {
+        return ngx_http_beacon_reject(r, z, NGX_HTTP_BAD_REQUEST,
+                                      "Sec-WebSocket-Version", "13");
+    }
+
+    key = ngx_http_beacon_header(r, "Sec-WebSocket-Key", &count, NULL);
+
+    if (key == NULL || count != 1
+        || !ngx_beacon_ws_key_valid(key->value.data, key->value.len))
+    {
+        return ngx_http_beacon_reject(r, z, NGX_HTTP_BAD_REQUEST, NULL, NULL);
+    }
+
+    h = ngx_http_beacon_header(r, "Origin", &count, NULL);
+
+    if (h != NULL
+        && (r->headers_in.host == NULL
+            || !ngx_beacon_ws_origin_ok(h->value.data, h->value.len,
+                                        r->headers_in.host->value.data,
+                                        r->headers_in.host->value.len)))
+    {
+        return ngx_http_beacon_reject(r, z, NGX_HTTP_FORBIDDEN, NULL, NULL);
+    }
+
+    /* too many failed logins from this address lately (W20) */
+
+    if (ngx_beacon_shm_auth_allowed(z, &ws->addr, blcf->auth_fail_limit, 0)
+        != NGX_OK)
+    {
+        ngx_beacon_count(z, NGX_BEACON_C_WS_AUTH_RATE_LIMITED);
+        return ngx_http_beacon_reject(r, z, NGX_HTTP_TOO_MANY_REQUESTS,
+                                      NULL, NULL);
+    }
+
+    rc = ngx_http_discard_request_body(r);
+
+    if (rc != NGX_OK) {
+        return rc;
+    }
+
+    if (ngx_beacon_ws_accept(key->value.data, key->value.len, accept) != 0) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    /* 101, echoing pilot.v1 only when offered; no extensions, ever */
+
+    r->headers_out.status = NGX_HTTP_SWITCHING_PROTOCOLS;
+    ngx_str_set(&r->headers_out.status_line, "101 Switching Protocols");
+    r->headers_out.content_length_n = -1;
+    r->keepalive = 0;
+
+    if (ngx_http_beacon_add_header(r, "Upgrade", (u_char *) "websocket", 9)
+           != NGX_OK
+        || ngx_http_beacon_add_header(r, "Sec-WebSocket-Accept", accept,
+                                      NGX_BEACON_WS_ACCEPT_LEN) != NGX_OK)
+    {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    proto = ngx_http_beacon_header(r, "Sec-WebSocket-Protocol", &count,
+                                   "pilot.v1");
+
+    if (proto
+        && ngx_http_beacon_add_header(r, "Sec-WebSocket-Protocol",
+                                      (u_char *) "pilot.v1", 8)
+           != NGX_OK)
+    {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    ws->rbuf = ngx_palloc(r->pool, NGX_HTTP_BEACON_WS_RBUF);
+    if (ws->rbuf == NULL) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    rc = ngx_http_send_header(r);
+
+    if (rc == NGX_ERROR || rc > NGX_OK) {
+        return rc;
+    }
+
+    if (ngx_http_send_special(r, NGX_HTTP_FLUSH) == NGX_ERROR) {
+        return NGX_ERROR;
+    }
+
+    ngx_beacon_count(z, NGX_BEACON_C_WS_UPGRADE_OK);
+
+    /* the connection is ours now */
+
+    r->main->count++;
+    r->lingering_close = 1;
+    c->log->action = "beacon compat";
+    c->idle = 1;
+
+    if (c->read->timer_set) {
+        ngx_del_timer(c->read);
+    }
+
+    if (c->write->timer_set) {
+        ngx_del_timer(c->write);
+    }
+
+    (void) ngx_tcp_nodelay(c);
+
+    c->read->handler = ngx_http_beacon_ws_read_handler;
+    c->write->handler = ngx_http_beacon_ws_write_handler;
+
+    ws->owner.pid = ngx_pid;
+    ws->owner.conn = c->number;
+    ws->node.key = (ngx_rbtree_key_t) c->number;
+
+    if (ngx_http_beacon_ws_tree_ready) {
+        ngx_rbtree_insert(&ngx_http_beacon_ws_tree, &ws->node);
+        ws->registered = 1;
+    }
+
+    /* bytes the client sent right behind its handshake */
+
+    n = r->header_in->last - r->header_in->pos;
+
+    if (n > NGX_HTTP_BEACON_WS_RBUF) {
+        n = NGX_HTTP_BEACON_WS_RBUF;
+    }
+
+    ngx_memcpy(ws->rbuf, r->header_in->pos, n);
+    ws->rlen = n;
+    r->header_in->pos += n;
+
+    /* the challenge: 32 random bytes, hex */
+
+    randombytes_buf(nonce, sizeof(nonce));
+    (void) sodium_bin2hex(ws->nonce, sizeof(ws->nonce), nonce, sizeof(nonce));
+    ws->ts = ngx_time();
+
+    {
+        u_char  text[160];
+
+        n = ngx_beacon_compat_challenge(text, sizeof(text), ws->nonce,
+                                        (int64_t) ws->ts);
+
+        if (n == 0
+            || ngx_http_beacon_ws_queue(ws, NGX_BEACON_WS_OP_TEXT, NULL, 0,
+                                        text, n, 1)
+               != NGX_OK)
+        {
+            ngx_http_beacon_ws_finalize(ws);
+            return NGX_DONE;
+        }
+    }
+
+    ngx_add_timer(c->read, blcf->auth_timeout);
+
+    if (ngx_http_beacon_ws_flush(ws) == NGX_ERROR) {
+        ngx_http_beacon_ws_finalize(ws);
+        return NGX_DONE;
+    }
+
+    if (ws->rlen && ngx_http_beacon_ws_input(ws) == NGX_DONE) {
+        return NGX_DONE;
+    }
+
+    if (ngx_handle_read_event(c->read, 0) != NGX_OK) {
+        ngx_http_beacon_ws_finalize(ws);
+    }
+
+    return NGX_DONE;
+}
+
+
+static ngx_int_t
+ngx_http_beacon_reject(ngx_http_request_t *r, ngx_beacon_zone_t *z,
+    ngx_uint_t status, const char *header, const char *value)
+{
+    ngx_int_t    rc;
+    ngx_buf_t   *b;
+    ngx_chain_t  out;
+
+    ngx_beacon_count(z, NGX_BEACON_C_WS_UPGRADE_FAIL);
+
+    rc = ngx_http_discard_request_body(r);
+
+    if (rc != NGX_OK) {
+        return rc;
+    }
+
+    if (header) {
+        if (ngx_http_beacon_add_header(r, header, (u_char *) value,
+                                       ngx_strlen(value))
+            != NGX_OK)
+        {
+            return NGX_HTTP_INTERNAL_SERVER_ERROR;
+        }
+
+        if (status == NGX_HTTP_BEACON_UPGRADE_REQUIRED
+            && ngx_http_beacon_add_header(r, "Connection",
+                                          (u_char *) "Upgrade", 7)
+               != NGX_OK)
+        {
+            return NGX_HTTP_INTERNAL_SERVER_ERROR;
+        }
+    }
+
+    if (status == NGX_HTTP_BEACON_UPGRADE_REQUIRED) {
+        /* nginx has no status line of its own for 426 */
+        ngx_str_set(&r->headers_out.status_line, "426 Upgrade Required");
+    }
+
+    /* sent here: an nginx error page would drop the headers set above */
+
+    r->headers_out.status = status;
+
+    if (status != NGX_HTTP_SERVICE_UNAVAILABLE) {
+        r->headers_out.content_length_n = 0;
+        r->header_only = 1;
+
+        return ngx_http_send_header(r);
+    }
+
+    b = ngx_calloc_buf(r->pool);
+    if (b == NULL) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    b->pos = (u_char *) "wss: at capacity\n";
+    b->last = b->pos + sizeof("wss: at capacity\n") - 1;
+    b->memory = 1;
+    b->last_buf = 1;
+    b->last_in_chain = 1;
+
+    r->headers_out.content_length_n = b->last - b->pos;
+    ngx_str_set(&r->headers_out.content_type, "text/plain");
+
+    rc = ngx_http_send_header(r);
+
+    if (rc == NGX_ERROR || rc > NGX_OK || r->header_only) {
+        return rc;
+    }
+
+    out.buf = b;
+    out.next = NULL;
+
+    return ngx_http_output_filter(r, &out);
+}
+
+
+/*
+ * The first request header called name (with token in its value, when
+ * token is given), and how many headers are called name.
+ */
+
+static ngx_table_elt_t *
+ngx_http_beacon_header(ngx_http_request_t *r, const char *name,
+    ngx_uint_t *count, const char *token)
+{
+    size_t            len;
+    ngx_uint_t        i;
+    ngx_list_part_t  *part;
+    ngx_table_elt_t  *h, *first;
+
+    len = ngx_strlen(name);
+    first = NULL;
+    *count = 0;
+
+    part = &r->headers_in.headers.part;
+    h = part->elts;
+
+    for (i = 0; /* void */ ; i++) {
+
+        if (i >= part->nelts) {
+            if (part->next == NULL) {
+                break;
+            }
+
+            part = part->next;
+            h = part->elts;
+            i = 0;
+        }
+
+        if (h[i].key.len != len
+            || ngx_strncasecmp(h[i].key.data, (u_char *) name, len) != 0)
+        {
+            continue;
+        }
+
+        (*count)++;
+
+        if (first == NULL
+            && (token == NULL
+                || ngx_beacon_ws_has_token(h[i].value.data, h[i].value.len,
+                                           token)))
+        {
+            first = &h[i];
+        }
+    }
+
+    return first;
+}
+
+
+static ngx_int_t
+ngx_http_beacon_add_header(ngx_http_request_t *r, const char *name,
+    u_char *value, size_t len)
+{
+    ngx_table_elt_t  *h;
+
+    h = ngx_list_push(&r->headers_out.headers);
+    if (h == NULL) {
+        return NGX_ERROR;
+    }
+
+    h->hash = 1;
+    h->key.data = (u_char *) name;
+    h->key.len = ngx_strlen(name);
+    h->value.data = value;
+    h->value.len = len;
+#if (nginx_version >= 1023000)
+    h->next = NULL;
+#endif
+
+    return NGX_OK;
+}
+
+
+static void
+ngx_http_beacon_ws_read_handler(ngx_event_t *rev)
+{
+    ssize_t                n;
+    ngx_connection_t      *c;
+    ngx_http_request_t    *r;
+    ngx_http_beacon_ws_t  *ws;
+
+    c = rev->data;
+    r = c->data;
+    ws = ngx_http_get_module_ctx(r, ngx_http_beacon_module);
+
+    if (ws == NULL) {
+        return;
+    }
+
+    if (c->close) {
+        /* graceful shutdown or reload; or the shutdown timeout (error) */
+
+        if (c->error || ws->closing) {
+            ngx_http_beacon_ws_finalize(ws);
+            return;
+        }
+
+        (void) ngx_http_beacon_ws_close(ws, NGX_BEACON_WS_CLOSE_GOING_AWAY,
+                                        "beacon shutting down");
+        return;
+    }
+
+    if (rev->timedout) {
+        rev->timedout = 0;
+
+        if (ws->closing) {
+            ngx_http_beacon_ws_finalize(ws);
+            return;
+        }
+
+        if (!ws->authed) {
+            ngx_beacon_count(ws->zone, NGX_BEACON_C_WS_AUTH_FAIL);
+            (void) ngx_beacon_shm_auth_allowed(ws->zone, &ws->addr,
+                                               ws->conf->auth_fail_limit, 1);
+            (void) ngx_http_beacon_ws_close(ws, NGX_BEACON_WS_CLOSE_POLICY,
+                                            "auth failed");
+            return;
+        }
+
+        ngx_beacon_count(ws->zone, NGX_BEACON_C_WS_IDLE_DISCONNECTS);
+        (void) ngx_http_beacon_ws_close(ws, NGX_BEACON_WS_CLOSE_GOING_AWAY,
+                                        "idle timeout");
+        return;
+    }
+
+    for ( ;; ) {
+
+        if (ws->rlen == NGX_HTTP_BEACON_WS_RBUF) {
+            /* cannot happen: input always consumes whole headers */
+            ngx_http_beacon_ws_finalize(ws);
+            return;
+        }
+
+        n = c->recv(c, ws->rbuf + ws->rlen, NGX_HTTP_BEACON_WS_RBUF - ws->rlen);
+
+        if (n == NGX_AGAIN) {
+            break;
+        }
+
+        if (n == 0 || n == NGX_ERROR) {
+            ngx_http_beacon_ws_finalize(ws);
+            return;
+        }
+
+        ws->rlen += n;
+
+        if (ngx_http_beacon_ws_input(ws) == NGX_DONE) {
+            return;
+        }
+    }
+
+    if (ngx_handle_read_event(rev, 0) != NGX_OK) {
+        ngx_http_beacon_ws_finalize(ws);
+    }
+}
+
+
+static void
+ngx_http_beacon_ws_write_handler(ngx_event_t *wev)
+{
+    ngx_connection_t      *c;
+    ngx_http_request_t    *r;
+    ngx_http_beacon_ws_t  *ws;
+
+    c = wev->data;
+    r = c->data;
+    ws = ngx_http_get_module_ctx(r, ngx_http_beacon_module);
+
+    if (ws == NULL) {
+        return;
+    }
+
+    if (wev->timedout) {
+        /* a reader that does not read (spec scenario 45) */
+        wev->timedout = 0;
+        ngx_beacon_count(ws->zone, NGX_BEACON_C_WS_DROP_WRITE_TIMEOUT);
+        c->error = 1;
+        ngx_http_beacon_ws_finalize(ws);
+        return;
+    }
+
+    if (ngx_http_beacon_ws_flush(ws) == NGX_ERROR) {
+        c->error = 1;
+        ngx_http_beacon_ws_finalize(ws);
+    }
+}
+
+
+/* parses what rbuf holds: NGX_OK, or NGX_DONE when the connection ended */
+
+static ngx_int_t
+ngx_http_beacon_ws_input(ngx_http_beacon_ws_t *ws)
+{
+    u_char                 *p, *end, *nb;
+    size_t                  take, need;
+    ngx_int_t               rc;
+    ngx_beacon_ws_frame_t  *f;
+
+    p = ws->rbuf;
+    end = ws->rbuf + ws->rlen;
+    f = &ws->frame;
+
+    while (p < end) {
+
+        if (!ws->in_frame) {
+            rc = ngx_beacon_ws_parse_header(p, end - p,
+                                            NGX_HTTP_BEACON_WS_MAX_MESSAGE, f);
+
+            if (rc == NGX_BEACON_WS_AGAIN) {
+                break;
+            }
+
+            if (rc == 0) {
+                rc = ngx_beacon_ws_msg_frame(&ws->msg, f,
+                                             NGX_HTTP_BEACON_WS_MAX_MESSAGE);
+            }
+
+            if (rc != NGX_BEACON_WS_CONTROL
+                && rc != NGX_BEACON_WS_DATA_PART
+                && rc != NGX_BEACON_WS_DATA_END)
+            {
+                if (rc == NGX_BEACON_WS_CLOSE_TOO_BIG) {
+                    ngx_beacon_count(ws->zone,
+                                     NGX_BEACON_C_WS_DROP_OVERSIZE);
+                }
+
+                return ngx_http_beacon_ws_close(ws, rc,
+                                                rc == NGX_BEACON_WS_CLOSE_TOO_BIG
+                                                ? "message too big"
+                                                : "protocol error");
+            }
+
+            ws->frame_kind = rc;
+            ws->frame_done = 0;
+            ws->in_frame = 1;
+            ws->clen = 0;
+            p += f->header_len;
+
+            /* any frame, pings included, shows the peer is alive (W19) */
+
+            if (ws->authed) {
+                ngx_add_timer(ws->c->read, ws->conf->idle_timeout);
+            }
+
+            if (rc != NGX_BEACON_WS_CONTROL) {
+                need = (size_t) ws->msg.len;
+
+                if (need > ws->mcap) {
+                    nb = ngx_alloc(need, ws->c->log);
+                    if (nb == NULL) {
+                        ngx_http_beacon_ws_finalize(ws);
+                        return NGX_DONE;
+                    }
+
+                    if (ws->mbuf) {
+                        ngx_memcpy(nb, ws->mbuf, ws->mlen);
+                        ngx_free(ws->mbuf);
+                    }
+
+                    ws->mbuf = nb;
+                    ws->mcap = need;
+                }
+            }
+        }
+
+        take = end - p;
+
+        if (take > f->payload_len - ws->frame_done) {
+            take = (size_t) (f->payload_len - ws->frame_done);
+        }
+
+        ngx_beacon_ws_unmask(p, take, f->mask, ws->frame_done);
+
+        if (ws->frame_kind == NGX_BEACON_WS_CONTROL) {
+            ngx_memcpy(ws->cbuf + ws->clen, p, take);
+            ws->clen += take;
+
+        } else {
+            ngx_memcpy(ws->mbuf + ws->mlen, p, take);
+            ws->mlen += take;
+        }
+
+        ws->frame_done += take;
+        p += take;
+
+        if (ws->frame_done < f->payload_len) {
+            break;
+        }
+
+        ws->in_frame = 0;
+
+        if (ws->frame_kind == NGX_BEACON_WS_CONTROL) {
+            if (ngx_http_beacon_ws_control(ws) == NGX_DONE) {
+                return NGX_DONE;
+            }
+
+        } else if (ws->frame_kind == NGX_BEACON_WS_DATA_END) {
+            rc = ngx_http_beacon_ws_message(ws, ws->msg.opcode, ws->mbuf,
+                                            ws->mlen);
+            ws->mlen = 0;
+
+            if (rc == NGX_DONE) {
+                return NGX_DONE;
+            }
+
+            if (ws->mcap > NGX_HTTP_BEACON_WS_MBUF_KEEP) {
+                ngx_free(ws->mbuf);
+                ws->mbuf = NULL;
+                ws->mcap = 0;
+            }
+        }
+
+        if (ws->closing) {
+            break;
+        }
+    }
+
+    ws->rlen = end - p;
+
+    if (ws->rlen) {
+        ngx_memmove(ws->rbuf, p, ws->rlen);
+    }
+
+    return NGX_OK;
+}
+
+
+static ngx_int_t
+ngx_http_beacon_ws_control(ngx_http_beacon_ws_t *ws)
+{
+    unsigned  code;
+
+    switch (ws->frame.opcode) {
+
+    case NGX_BEACON_WS_OP_PING:
+        if (ngx_http_beacon_ws_queue(ws, NGX_BEACON_WS_OP_PONG, NULL, 0,
+                                     ws->cbuf, ws->clen, 1)
+            != NGX_OK
+            || ngx_http_beacon_ws_flush(ws) == NGX_ERROR)
+        {
+            ngx_http_beacon_ws_finalize(ws);
+            return NGX_DONE;
+        }
+
+        return NGX_OK;
+
+    case NGX_BEACON_WS_OP_CLOSE:
+        if (ngx_beacon_ws_close_parse(ws->cbuf, ws->clen, &code) != 0) {
+            return ngx_http_beacon_ws_close(ws, NGX_BEACON_WS_CLOSE_PROTOCOL,
+                                            "protocol error");
+        }
+
+        if (ws->closing) {
+            /* the answer to our own Close */
+            ngx_http_beacon_ws_finalize(ws);
+            return NGX_DONE;
+        }
+
+        /* echo the code (none for an empty Close) and end */
+
+        return ngx_http_beacon_ws_close(ws,
+                                        code == NGX_BEACON_WS_CLOSE_NO_STATUS
+                                        ? 0 : code, NULL);
+
+    default: /* pong: nothing to do */
+        return NGX_OK;
+    }
+}
+
+
+static ngx_int_t
+ngx_http_beacon_ws_message(ngx_http_beacon_ws_t *ws, ngx_uint_t opcode,
+    u_char *p, size_t len)
+{
+    if (ws->closing) {
+        return NGX_OK;
+    }
+
+    if (!ws->authed) {
+        return ngx_http_beacon_ws_auth(ws, opcode == NGX_BEACON_WS_OP_TEXT
+                                           ? p : NULL, len);
+    }
+
+    /* after the login: binary messages are datagrams, text is reserved */
+
+    if (opcode != NGX_BEACON_WS_OP_BINARY || len == 0) {
+        return NGX_OK;
+    }
+
+    ngx_beacon_count(ws->zone, NGX_BEACON_C_WS_FRAMES_IN);
+
+    ngx_http_beacon_ws_datagram(ws, p, len);
+
+    return ws->done ? NGX_DONE : NGX_OK;
+}
+
+
+static ngx_int_t
+ngx_http_beacon_ws_auth(ngx_http_beacon_ws_t *ws, u_char *p, size_t len)
+{
+    ngx_int_t              rc;
+    const uint8_t         *k;
+    uint8_t                key[NGX_BEACON_KEY_LEN];
+
+    /* one reply, text, well formed, within the challenge window */
+
+    if (ws->replied || p == NULL
+        || ngx_beacon_compat_parse_reply(p, len, &ws->claimed, ws->sig) != 0
+        || ngx_time() - ws->ts > NGX_HTTP_BEACON_CHALLENGE_AGE)
+    {
+        return ngx_http_beacon_ws_auth_key(ws, NULL);
+    }
+
+    ws->replied = 1;
+
+    /* the key comes from the authority, never from the reply (7.3) */
+
+    k = ngx_beacon_keys_find(ws->conf->keys, ws->claimed);
+
+    if (k != NULL || ws->conf->registry == NULL) {
+        return ngx_http_beacon_ws_auth_key(ws, k);
+    }
+
+    rc = ngx_beacon_shm_key_get(ws->zone, ws->claimed, key);
+
+    if (rc == NGX_OK) {
+        ngx_beacon_count(ws->zone, NGX_BEACON_C_WS_KEY_CACHE_HITS);
+        return ngx_http_beacon_ws_auth_key(ws, key);
+    }
+
+    if (rc == NGX_DECLINED) {
+        ngx_beacon_count(ws->zone, NGX_BEACON_C_WS_KEY_CACHE_HITS);
+        return ngx_http_beacon_ws_auth_key(ws, NULL);
+    }
+
+    if (ngx_http_beacon_lookup_start(ws) != NGX_OK) {
+        return ngx_http_beacon_ws_auth_key(ws, NULL);
+    }
+
+    /* the login resumes when the registry answers */
+
+    return NGX_OK;
+}
+
+
+static ngx_int_t
+ngx_http_beacon_ws_auth_key(ngx_http_beacon_ws_t *ws, const uint8_t *key)
+{
+    u_char               text[] = "{\"type\":\"auth_ok\"}";
+    ngx_beacon_owner_t   prev;
+    ngx_http_beacon_ws_t *old;
+
+    if (key == NULL
+        || ngx_beacon_compat_verify(key, ws->claimed, (int64_t) ws->ts,
+                                    ws->nonce, ws->sig)
+           != 0)
+    {
+        ngx_beacon_count(ws->zone, NGX_BEACON_C_WS_AUTH_FAIL);
+        (void) ngx_beacon_shm_auth_allowed(ws->zone, &ws->addr,
+                                           ws->conf->auth_fail_limit, 1);
+
+        return ngx_http_beacon_ws_close(ws, NGX_BEACON_WS_CLOSE_POLICY,
+                                        "auth failed");
+    }
+
+    /* this connection is now the node's only live one */
+
+    if (ngx_beacon_shm_ws_attach(ws->zone, ws->claimed, &ws->owner, &prev)
+        != NGX_OK)
+    {
+        ngx_beacon_count(ws->zone, NGX_BEACON_C_REFUSED_CAPACITY);
+        return ngx_http_beacon_ws_close(ws, 1013, "beacon full");
+    }
+
+    ws->node_id = ws->claimed;
+    ws->authed = 1;
+
+    ngx_beacon_count(ws->zone, NGX_BEACON_C_WS_AUTH_OK);
+    ngx_beacon_shm_ws_peers(ws->zone, 1);
+
+    if (prev.pid != 0
+        && !(prev.pid == ws->owner.pid && prev.conn == ws->owner.conn))
+    {
+        ngx_beacon_count(ws->zone, NGX_BEACON_C_WS_REPLACED);
+
+        if (prev.pid == ngx_pid) {
+            old = ngx_http_beacon_ws_find(prev.conn);
+
+            if (old && old->node_id == ws->node_id) {
+                old->node_id = 0;
+                (void) ngx_http_beacon_ws_close(old,
+                                                NGX_BEACON_WS_CLOSE_NORMAL,
+                                                "replaced");
+            }
+
+        } else {
+            (void) ngx_beacon_ipc_send(prev.pid, NGX_BEACON_IPC_REPLACED,
+                                       ws->node_id, prev.conn, NULL, 0,
+                                       NULL, 0);
+        }
+    }
+
+    ngx_add_timer(ws->c->read, ws->conf->idle_timeout);
+
+    if (ngx_http_beacon_ws_queue(ws, NGX_BEACON_WS_OP_TEXT, NULL, 0, text,
+                                 sizeof(text) - 1, 1)
+        != NGX_OK
+        || ngx_http_beacon_ws_flush(ws) == NGX_ERROR)
+    {
+        ngx_http_beacon_ws_finalize(ws);
+        return NGX_DONE;
+    }
+
+    return NGX_OK;
+}
+
+
+/* one bridged datagram, with the hardened rules of spec 7.8 */
+
+static void
+ngx_http_beacon_ws_datagram(ngx_http_beacon_ws_t *ws, u_char *p, size_t len)
+{
+    int                 rc;
+    ngx_beacon_ep_t     ep;
+    ngx_beacon_msg_t    msg;
+    ngx_beacon_addr_t   src;
+    ngx_beacon_zone_t  *z;
+
+    z = ws->zone;
+
+    ngx_beacon_count(z, NGX_BEACON_C_DATAGRAMS);
+
+    rc = ngx_beacon_parse(p, len, &msg);
+
+    if (rc != NGX_BEACON_PARSE_OK) {
+        ngx_beacon_count(z, rc == NGX_BEACON_PARSE_UNKNOWN
+                            ? NGX_BEACON_C_UNKNOWN_TYPE
+                            : NGX_BEACON_C_MALFORMED);
+        return;
+    }
+
+    switch (msg.type) {
+
+    case NGX_BEACON_DISCOVER:
+    case NGX_BEACON_DISCOVER_EX:
+        ngx_beacon_count(z, NGX_BEACON_C_DISCOVER);
+
+        /* only for itself; present via WSS, nothing goes back (W12) */
+
+        if (msg.node_id != ws->node_id
+            || ngx_beacon_shm_ws_present(z, ws->node_id, &ws->owner)
+               != NGX_OK)
+        {
+            ngx_beacon_count(z, NGX_BEACON_C_WS_DROP_NOT_ALLOWED);
+        }
+
+        return;
+
+    case NGX_BEACON_RELAY:
+        ngx_beacon_count(z, NGX_BEACON_C_RELAY_RECEIVED);
+
+        if (msg.sender != ws->node_id) {
+            ngx_beacon_count(z, NGX_BEACON_C_RELAY_SENDER_MISMATCH);
+            ngx_beacon_count(z, NGX_BEACON_C_WS_DROP_NOT_ALLOWED);
+            return;
+        }
+
+        /* the budget of a bridged node is keyed on its id (spec 5.1) */
+
+        ngx_memzero(&src, sizeof(ngx_beacon_addr_t));
+        ngx_memcpy(src.ip, NGX_BEACON_WSS_PREFIX, 8);
+        ngx_beacon_put32(src.ip + 12, ws->node_id);
+
+        switch (ngx_beacon_shm_relay(z, msg.sender, msg.dest, &src, 0,
+                                     (ngx_uint_t) ws->conf->relay_limit,
+                                     &ep))
+        {
+        case NGX_BEACON_RELAY_OK:
+            ngx_beacon_relay_deliver(z, &ep, msg.sender, msg.dest,
+                                     msg.payload, msg.payload_len);
+            ngx_beacon_udp_flush();
+            return;
+
+        case NGX_BEACON_RELAY_NOT_FOUND:
+            ngx_beacon_count(z, NGX_BEACON_C_RELAY_NOT_FOUND);
+            return;
+
+        default:
+            ngx_beacon_count(z, NGX_BEACON_C_RELAY_RATE_LIMITED);
+            return;
+        }
+
+    default:
+        /* SYNC refused, PUNCH_REQUEST ignored: compat peers cannot punch */
+        ngx_beacon_count(z, NGX_BEACON_C_WS_DROP_NOT_ALLOWED);
+        return;
+    }
+}
+
+
+static ngx_int_t
+ngx_http_beacon_ws_queue(ngx_http_beacon_ws_t *ws, ngx_uint_t opcode,
+    const u_char *hdr, size_t hlen, const u_char *payload, size_t plen,
+    ngx_uint_t control)
+{
+    u_char  *nb;
+    size_t   need, cap;
+
+    need = NGX_BEACON_WS_HEADER_MAX + hlen + plen;
+
+    /* deliveries are dropped when the queue is full; control always fits */
+
+    if (!control && ws->olen - ws->opos + need > ws->conf->queue) {
+        return NGX_BUSY;
+    }
+
+    if (ws->olen + need > ws->ocap && ws->opos) {
+        ngx_memmove(ws->obuf, ws->obuf + ws->opos, ws->olen - ws->opos);
+        ws->olen -= ws->opos;
+        ws->opos = 0;
+    }
+
+    if (ws->olen + need > ws->ocap) {
+        cap = ws->ocap ? ws->ocap * 2 : 4096;
+
+        while (cap < ws->olen + need) {
+            cap *= 2;
+        }
+
+        nb = ngx_alloc(cap, ws->c->log);
+        if (nb == NULL) {
+            return NGX_ERROR;
+        }
+
+        if (ws->obuf) {
+            ngx_memcpy(nb, ws->obuf, ws->olen);
+            ngx_free(ws->obuf);
+        }
+
+        ws->obuf = nb;
+        ws->ocap = cap;
+    }
+
+    ws->olen += ngx_beacon_ws_header(ws->obuf + ws->olen, (uint8_t) opcode,
+                                     hlen + plen);
+
+    if (hlen) {
+        ngx_memcpy(ws->obuf + ws->olen, hdr, hlen);
+        ws->olen += hlen;
+    }
+
+    if (plen) {
+        ngx_memcpy(ws->obuf + ws->olen, payload, plen);
+        ws->olen += plen;
+    }
+
+    return NGX_OK;
+}
+
+
+static ngx_int_t
+ngx_http_beacon_ws_flush(ngx_http_beacon_ws_t *ws)
+{
+    ssize_t            n;
+    ngx_event_t       *wev;
+    ngx_connection_t  *c;
+
+    c = ws->c;
+    wev = c->write;
+
+    while (ws->opos < ws->olen) {
+
+        n = c->send(c, ws->obuf + ws->opos, ws->olen - ws->opos);
+
+        if (n == NGX_ERROR) {
+            return NGX_ERROR;
+        }
+
+        if (n == NGX_AGAIN || n == 0) {
+            /* the peer is slow: it has write_timeout to make progress */
+
+            if (!wev->timer_set) {
+                ngx_add_timer(wev, ws->conf->write_timeout);
+            }
+
+            if (ngx_handle_write_event(wev, 0) != NGX_OK) {
+                return NGX_ERROR;
+            }
+
+            return NGX_AGAIN;
+        }
+
+        ws->opos += n;
+
+        if (wev->timer_set) {
+            ngx_add_timer(wev, ws->conf->write_timeout);
+        }
+    }
+
+    ws->opos = 0;
+    ws->olen = 0;
+
+    if (wev->timer_set) {
+        ngx_del_timer(wev);
+    }
+
+    if (ws->closing) {
+        ngx_http_beacon_ws_finalize(ws);
+        return NGX_DONE;
+    }
+
+    if (ws->ocap > 64 * 1024) {
+        ngx_free(ws->obuf);
+        ws->obuf = NULL;
+        ws->ocap = 0;
+    }
+
+    return NGX_OK;
+}
+
+
+/* sends a Close (code 0: without a body) and ends: always NGX_DONE */
+
+static ngx_int_t
+ngx_http_beacon_ws_close(ngx_http_beacon_ws_t *ws, ngx_uint_t code,
+    const char *reason)
+{
+    u_char  body[NGX_BEACON_WS_CONTROL_MAX];
+    size_t  n;
+
+    if (ws->closing || ws->done) {
+        return NGX_DONE;
+    }
+
+    n = code ? ngx_beacon_ws_close_body(body, code, reason) : 0;
+
+    if (ngx_http_beacon_ws_queue(ws, NGX_BEACON_WS_OP_CLOSE, NULL, 0, body,
+                                 n, 1)
+        != NGX_OK)
+    {
+        ngx_http_beacon_ws_finalize(ws);
+        return NGX_DONE;
+    }
+
+    ws->closing = 1;
+
+    /* the peer gets write_timeout to take our Close */
+
+    if (ngx_http_beacon_ws_flush(ws) == NGX_ERROR) {
+        ngx_http_beacon_ws_finalize(ws);
+    }
+
+    return NGX_DONE;
+}
+
+
+static void
+ngx_http_beacon_ws_cleanup(void *data)
+{
+    ngx_http_beacon_ws_t  *ws = data;
+
+    if (ws->registered) {
+        ngx_rbtree_delete(&ngx_http_beacon_ws_tree, &ws->node);
+        ws->registered = 0;
+    }
+
+    if (ws->lookup) {
+        ws->lookup->ws = NULL;
+        ws->lookup = NULL;
+    }
+
+    if (ws->authed) {
+        /* compare and clear: a replacement keeps its record */
+        ngx_beacon_shm_ws_detach(ws->zone, ws->claimed, &ws->owner);
+        ngx_beacon_shm_ws_peers(ws->zone, -1);
+        ws->authed = 0;
+    }
+
+    if (ws->admitted) {
+        ngx_beacon_shm_ws_leave(ws->zone, &ws->addr);
+        ws->admitted = 0;
+    }
+
+    if (ws->mbuf) {
+        ngx_free(ws->mbuf);
+        ws->mbuf = NULL;
+    }
+
+    if (ws->obuf) {
+        ngx_free(ws->obuf);
+        ws->obuf = NULL;
+    }
+
+    ws->done = 1;
+}
+
+
+static void
+ngx_http_beacon_ws_finalize(ngx_http_beacon_ws_t *ws)
+{
+    ngx_http_request_t  *r;
+
+    if (ws->done) {
+        return;
+    }
+
+    r = ws->r;
+
+    ngx_http_beacon_ws_cleanup(ws);
+
+    if (r->connection->read->timer_set) {
+        ngx_del_timer(r->connection->read);
+    }
+
+    if (r->connection->write->timer_set) {
+        ngx_del_timer(r->connection->write);
+    }
+
+    r->connection->idle = 0;
+
+    ngx_http_finalize_request(r, NGX_DONE);
+}
+
+
+static ngx_http_beacon_ws_t *
+ngx_http_beacon_ws_find(uint64_t conn)
+{
+    ngx_rbtree_key_t    key;
+    ngx_rbtree_node_t  *node, *sentinel;
+
+    if (!ngx_http_beacon_ws_tree_ready) {
+        return NULL;
+    }
+
+    key = (ngx_rbtree_key_t) conn;
+    node = ngx_http_beacon_ws_tree.root;
+    sentinel = ngx_http_beacon_ws_tree.sentinel;
+
+    while (node != sentinel) {
+
+        if (key == node->key) {
+            return (ngx_http_beacon_ws_t *) node;
+        }
+
+        node = (key < node->key) ? node->left : node->right;
+    }
+
+    return NULL;
+}
+
+
+/*
+ * A delivery for one of this worker's connections: from the channel, or
+ * directly from this worker's relay path.  NGX_OK queued; NGX_BUSY its
+ * queue is full (counted); NGX_DECLINED no such connection (any more).
+ */
+
+static ngx_int_t
+ngx_http_beacon_ipc_handler(ngx_uint_t type, uint32_t node_id, uint64_t conn,
+    const u_char *hdr, size_t hlen, const u_char *payload, size_t plen)
+{
+    ngx_int_t              rc;
+    ngx_http_beacon_ws_t  *ws;
+
+    ws = ngx_http_beacon_ws_find(conn);
+
+    if (ws == NULL || ws->done || ws->closing || !ws->authed
+        || ws->node_id != node_id)
+    {
+        return NGX_DECLINED;
+    }
+
+    if (type == NGX_BEACON_IPC_REPLACED) {
+        ws->node_id = 0;
+        (void) ngx_http_beacon_ws_close(ws, NGX_BEACON_WS_CLOSE_NORMAL,
+                                        "replaced");
+        return NGX_OK;
+    }
+
+    rc = ngx_http_beacon_ws_queue(ws, NGX_BEACON_WS_OP_BINARY, hdr, hlen,
+                                  payload, plen, 0);
+
+    if (rc == NGX_BUSY) {
+        ngx_beacon_count(ws->zone, NGX_BEACON_C_WS_DROP_QUEUE_FULL);
+        return NGX_BUSY;
+    }
+
+    if (rc != NGX_OK) {
+        return NGX_BUSY;
+    }
+
+    ngx_beacon_count(ws->zone, NGX_BEACON_C_WS_FRAMES_OUT);
+
+    /* a write already waiting for the socket will take this one along */
+
+    if (!ws->c->write->timer_set
+        && ngx_http_beacon_ws_flush(ws) == NGX_ERROR)
+    {
+        ws->c->error = 1;
+        ngx_http_beacon_ws_finalize(ws);
+    }
+
+    return NGX_OK;
+}
+
+
+/* registry key lookups: {"type":"lookup","node_id":N} over TCP (6.3) */
+
+static ngx_int_t
+ngx_http_beacon_lookup_start(ngx_http_beacon_ws_t *ws)
+{
+    ngx_int_t                    rc;
+    ngx_connection_t            *c;
+    ngx_http_beacon_lookup_t    *lk;
+    ngx_http_beacon_loc_conf_t  *conf;
+
+    conf = ws->conf;
+
+    lk = ngx_calloc(sizeof(ngx_http_beacon_lookup_t), ws->c->log);
+    if (lk == NULL) {
+        return NGX_ERROR;
+    }
+
+    lk->buf = ngx_alloc(NGX_HTTP_BEACON_REGISTRY_MAX + 4, ws->c->log);
+    if (lk->buf == NULL) {
+        ngx_free(lk);
+        return NGX_ERROR;
+    }
+
+    lk->ws = ws;
+    lk->zone = ws->zone;
+    lk->node_id = ws->claimed;
+    lk->ttl = conf->registry_ttl;
+    lk->len = ngx_beacon_registry_lookup(lk->buf, NGX_HTTP_BEACON_REGISTRY_MAX,
+                                         ws->claimed);
+
+    lk->pc.sockaddr = conf->registry->sockaddr;
+    lk->pc.socklen = conf->registry->socklen;
+    lk->pc.name = &conf->registry->name;
+    lk->pc.get = ngx_event_get_peer;
+    lk->pc.log = ngx_cycle->log;
+    lk->pc.log_error = NGX_ERROR_INFO;
+
+    ngx_beacon_count(ws->zone, NGX_BEACON_C_WS_KEY_LOOKUPS);
+
+    rc = ngx_event_connect_peer(&lk->pc);
+
+    if (rc == NGX_ERROR || rc == NGX_BUSY || rc == NGX_DECLINED) {
+        if (lk->pc.connection) {
+            ngx_close_connection(lk->pc.connection);
+        }
+
+        ngx_free(lk->buf);
+        ngx_free(lk);
+        return NGX_ERROR;
+    }
+
+    ws->lookup = lk;
+
+    c = lk->pc.connection;
+    c->data = lk;
+    c->read->handler = ngx_http_beacon_lookup_handler;
+    c->write->handler = ngx_http_beacon_lookup_handler;
+
+    ngx_add_timer(c->write, conf->registry_timeout);
+
+    if (rc == NGX_OK) {
+        ngx_http_beacon_lookup_handler(c->write);
+    }
+
+    return NGX_OK;
+}
+
+
+static void
+ngx_http_beacon_lookup_handler(ngx_event_t *ev)
+{
+    int                        rc;
+    size_t                     json_len;
+    ssize_t                    n;
+    uint8_t                    key[NGX_BEACON_KEY_LEN];
+    ngx_connection_t          *c;
+    ngx_http_beacon_lookup_t  *lk;
+
+    c = ev->data;
+    lk = c->data;
+
+    if (ev->timedout) {
+        ngx_http_beacon_lookup_done(lk, NGX_ERROR, NULL);
+        return;
+    }
+
+    while (!lk->reading) {
+        n = c->send(c, lk->buf + lk->sent, lk->len - lk->sent);
+
+        if (n == NGX_ERROR) {
+            ngx_http_beacon_lookup_done(lk, NGX_ERROR, NULL);
+            return;
+        }
+
+        if (n == NGX_AGAIN) {
+            if (ngx_handle_write_event(c->write, 0) != NGX_OK) {
+                ngx_http_beacon_lookup_done(lk, NGX_ERROR, NULL);
+            }
+
+            return;
+        }
+
+        lk->sent += n;
+
+        if (lk->sent == lk->len) {
+            lk->reading = 1;
+            lk->len = 0;
+            c->write->handler = ngx_http_beacon_lookup_dummy;
+        }
+    }
+
+    for ( ;; ) {
+        n = c->recv(c, lk->buf + lk->len,
+                    NGX_HTTP_BEACON_REGISTRY_MAX + 4 - lk->len);
+
+        if (n == NGX_AGAIN) {
+            break;
+        }
+
+        if (n == NGX_ERROR || n == 0) {
+            ngx_http_beacon_lookup_done(lk, NGX_ERROR, NULL);
+            return;
+        }
+
+        lk->len += n;
+
+        rc = ngx_beacon_registry_frame(lk->buf, lk->len,
+                                       NGX_HTTP_BEACON_REGISTRY_MAX,
+                                       &json_len);
+
+        if (rc == 1) {
+            continue;
+        }
+
+        if (rc != 0) {
+            ngx_http_beacon_lookup_done(lk, NGX_ERROR, NULL);
+            return;
+        }
+
+        rc = ngx_beacon_registry_parse_key(lk->buf + 4, json_len, key);
+
+        ngx_http_beacon_lookup_done(lk, rc == 0 ? NGX_OK
+                                        : (rc == 1 ? NGX_DECLINED
+                                                   : NGX_ERROR), key);
+        return;
+    }
+
+    if (ngx_handle_read_event(c->read, 0) != NGX_OK) {
+        ngx_http_beacon_lookup_done(lk, NGX_ERROR, NULL);
+    }
+}
+
+
+static void
+ngx_http_beacon_lookup_dummy(ngx_event_t *ev)
+{
+}
+
+
+/* caches the answer and resumes the login that asked */
+
+static void
+ngx_http_beacon_lookup_done(ngx_http_beacon_lookup_t *lk, ngx_int_t rc,
+    const uint8_t *key)
+{
+    ngx_http_beacon_ws_t  *ws;
+
+    ngx_close_connection(lk->pc.connection);
+
+    if (rc == NGX_OK) {
+        ngx_beacon_shm_key_put(lk->zone, lk->node_id, key, lk->ttl);
+
+    } else if (rc == NGX_DECLINED) {
+        ngx_beacon_shm_key_put(lk->zone, lk->node_id, NULL,
+                               ngx_min(lk->ttl, NGX_HTTP_BEACON_NEGATIVE_TTL));
+    }
+
+    ws = lk->ws;
+
+    ngx_free(lk->buf);
+    ngx_free(lk);
+
+    if (ws == NULL) {
+        return;
+    }
+
+    ws->lookup = NULL;
+
+    (void) ngx_http_beacon_ws_auth_key(ws, rc == NGX_OK ? key : NULL);
+}

@@ -50,12 +50,30 @@ $(MODULE): $(B)/nginx-src/.configured $(SRCS)
 	$(MAKE) -s -f $(B)/objs/Makefile -C $(B)/nginx-src modules
 	cp $(B)/objs/ngx_stream_beacon_module.so $@
 
-tools: $(B)/unit_proto
+tools: $(B)/unit_proto $(B)/unit_ws $(B)/unit_json $(B)/wsc
+
+TEST_CFLAGS := -O1 -g -Wall -Wextra -Werror -Ingx_beacon_module
 
 $(B)/unit_proto: t/unit/proto_test.c ngx_beacon_module/ngx_beacon_proto.c ngx_beacon_module/ngx_beacon_proto.h
 	mkdir -p $(B)
-	$(CC) -O1 -g -Wall -Wextra -Werror -Ingx_beacon_module -o $@ \
-	    t/unit/proto_test.c ngx_beacon_module/ngx_beacon_proto.c -lsodium
+	$(CC) $(TEST_CFLAGS) -o $@ t/unit/proto_test.c \
+	    ngx_beacon_module/ngx_beacon_proto.c -lsodium
+
+$(B)/unit_ws: t/unit/ws_test.c ngx_beacon_module/ngx_beacon_ws.c ngx_beacon_module/ngx_beacon_ws.h
+	mkdir -p $(B)
+	$(CC) $(TEST_CFLAGS) -o $@ t/unit/ws_test.c \
+	    ngx_beacon_module/ngx_beacon_ws.c -lcrypto
+
+$(B)/unit_json: t/unit/json_test.c ngx_beacon_module/ngx_beacon_json.c ngx_beacon_module/ngx_beacon_json.h
+	mkdir -p $(B)
+	$(CC) $(TEST_CFLAGS) -o $@ t/unit/json_test.c \
+	    ngx_beacon_module/ngx_beacon_json.c -lsodium
+
+# the WebSocket/TLS client the compat tests drive
+$(B)/wsc: t/tools/wsc.c ngx_beacon_module/ngx_beacon_ws.c ngx_beacon_module/ngx_beacon_ws.h
+	mkdir -p $(B)
+	$(CC) -O2 -g -Wall -Wextra -Werror -Ingx_beacon_module -o $@ t/tools/wsc.c \
+	    -lssl -lcrypto -lsodium
 
 deps:
 	@if ! dpkg -s $(DEB_PACKAGES) >/dev/null 2>&1; then \

@@ -606,7 +606,8 @@ size_t
 ngx_beacon_ws_close_body(unsigned char *out, unsigned code,
     const char *reason)
 {
-    size_t  n;
+    size_t                n;
+    const unsigned char  *p;
 
     if (code == 0) {
         return 0;
@@ -620,9 +621,11 @@ ngx_beacon_ws_close_body(unsigned char *out, unsigned code,
     if (n > NGX_BEACON_WS_CONTROL_MAX - 2) {
         n = NGX_BEACON_WS_CONTROL_MAX - 2;
 
-        /* do not cut a multi-byte character */
+        /* do not cut a character: back up to its lead byte, 3 at most */
 
-        while (n > 0 && (((const unsigned char *) reason)[n] & 0xc0) == 0x80)
+        p = (const unsigned char *) reason;
+
+        while (n > NGX_BEACON_WS_CONTROL_MAX - 2 - 3 && (p[n] & 0xc0) == 0x80)
         {
             n--;
         }

@@ -100,6 +100,7 @@ struct ngx_http_beacon_lookup_s {
     size_t                        sent;
     size_t                        need;
     ngx_uint_t                    reading;
+    ngx_http_beacon_registry_t   *registry;
 };
 
 
@@ -140,6 +141,8 @@ static void ngx_http_beacon_lookup_handler(ngx_event_t *ev);
 static void ngx_http_beacon_lookup_done(ngx_http_beacon_lookup_t *lk,
     ngx_int_t rc, const uint8_t *key);
 static void ngx_http_beacon_lookup_dummy(ngx_event_t *ev);
+static ngx_int_t ngx_http_beacon_lookup_tls(ngx_http_beacon_lookup_t *lk);
+static void ngx_http_beacon_lookup_tls_done(ngx_connection_t *c);
 
 
 /* this worker's WebSocket connections, by connection number */
@@ -1448,13 +1451,14 @@ ngx_http_beacon_lookup_start(ngx_http_beacon_ws_t *ws)
     lk->ws = ws;
     lk->zone = ws->zone;
     lk->node_id = ws->claimed;
-    lk->ttl = conf->registry_ttl;
+    lk->ttl = conf->registry->ttl;
+    lk->registry = conf->registry;
     lk->len = ngx_beacon_registry_lookup(lk->buf, NGX_HTTP_BEACON_REGISTRY_MAX,
                                          ws->claimed);
 
-    lk->pc.sockaddr = conf->registry->sockaddr;
-    lk->pc.socklen = conf->registry->socklen;
-    lk->pc.name = &conf->registry->name;
+    lk->pc.sockaddr = conf->registry->addr->sockaddr;
+    lk->pc.socklen = conf->registry->addr->socklen;
+    lk->pc.name = &conf->registry->addr->name;
     lk->pc.get = ngx_event_get_peer;
     lk->pc.log = ngx_cycle->log;
     lk->pc.log_error = NGX_ERROR_INFO;
@@ -1480,7 +1484,7 @@ ngx_http_beacon_lookup_start(ngx_http_beacon_ws_t *ws)
     c->read->handler = ngx_http_beacon_lookup_handler;
     c->write->handler = ngx_http_beacon_lookup_handler;
 
-    ngx_add_timer(c->write, conf->registry_timeout);
+    ngx_add_timer(c->write, conf->registry->timeout);
 
     if (rc == NGX_OK) {
         ngx_http_beacon_lookup_handler(c->write);
@@ -1505,6 +1509,16 @@ ngx_http_beacon_lookup_handler(ngx_event_t *ev)
 
     if (ev->timedout) {
         ngx_http_beacon_lookup_done(lk, NGX_ERROR, NULL);
+        return;
+    }
+
+    if (lk->registry->ssl && c->ssl == NULL) {
+        /* connected: TLS first */
+
+        if (ngx_http_beacon_lookup_tls(lk) != NGX_OK) {
+            ngx_http_beacon_lookup_done(lk, NGX_ERROR, NULL);
+        }
+
         return;
     }
 
@@ -1581,6 +1595,80 @@ ngx_http_beacon_lookup_dummy(ngx_event_t *ev)
 }
 
 
+static ngx_int_t
+ngx_http_beacon_lookup_tls(ngx_http_beacon_lookup_t *lk)
+{
+    u_char            *name;
+    ngx_int_t          rc;
+    ngx_connection_t  *c;
+
+    c = lk->pc.connection;
+
+    c->pool = ngx_create_pool(1024, c->log);
+    if (c->pool == NULL) {
+        return NGX_ERROR;
+    }
+
+    if (ngx_ssl_create_connection(lk->registry->ssl, c,
+                                  NGX_SSL_BUFFER|NGX_SSL_CLIENT)
+        != NGX_OK)
+    {
+        return NGX_ERROR;
+    }
+
+    name = ngx_pnalloc(c->pool, lk->registry->host.len + 1);
+    if (name == NULL) {
+        return NGX_ERROR;
+    }
+
+    (void) ngx_cpystrn(name, lk->registry->host.data,
+                       lk->registry->host.len + 1);
+
+    if (SSL_set_tlsext_host_name(c->ssl->connection, (char *) name) != 1) {
+        return NGX_ERROR;
+    }
+
+    c->ssl->handler = ngx_http_beacon_lookup_tls_done;
+
+    rc = ngx_ssl_handshake(c);
+
+    if (rc == NGX_AGAIN) {
+        return NGX_OK;
+    }
+
+    ngx_http_beacon_lookup_tls_done(c);
+
+    return NGX_OK;
+}
+
+
+static void
+ngx_http_beacon_lookup_tls_done(ngx_connection_t *c)
+{
+    ngx_http_beacon_lookup_t  *lk;
+
+    lk = c->data;
+
+    /* the registry must prove who it is: chain and name */
+
+    if (!c->ssl->handshaked
+        || SSL_get_verify_result(c->ssl->connection) != X509_V_OK
+        || ngx_ssl_check_host(c, &lk->registry->host) != NGX_OK)
+    {
+        ngx_log_error(NGX_LOG_ERR, c->log, 0,
+                      "beacon registry %V: TLS handshake or certificate "
+                      "verification failed", lk->pc.name);
+        ngx_http_beacon_lookup_done(lk, NGX_ERROR, NULL);
+        return;
+    }
+
+    c->read->handler = ngx_http_beacon_lookup_handler;
+    c->write->handler = ngx_http_beacon_lookup_handler;
+
+    ngx_http_beacon_lookup_handler(c->write);
+}
+
+
 /* caches the answer and resumes the login that asked */
 
 static void
@@ -1588,8 +1676,21 @@ ngx_http_beacon_lookup_done(ngx_http_beacon_lookup_t *lk, ngx_int_t rc,
     const uint8_t *key)
 {
     ngx_http_beacon_ws_t  *ws;
+    ngx_connection_t      *c;
 
-    ngx_close_connection(lk->pc.connection);
+    c = lk->pc.connection;
+
+    if (c->ssl) {
+        c->ssl->no_wait_shutdown = 1;
+        (void) ngx_ssl_shutdown(c);
+    }
+
+    if (c->pool) {
+        ngx_destroy_pool(c->pool);
+        c->pool = NULL;
+    }
+
+    ngx_close_connection(c);
 
     if (rc == NGX_OK) {
         ngx_beacon_shm_key_put(lk->zone, lk->node_id, key, lk->ttl);

@@ -481,9 +481,6 @@ ngx_http_beacon_create_loc_conf(ngx_conf_t *cf)
 
     blcf->keys = NGX_CONF_UNSET_PTR;
     blcf->registry = NGX_CONF_UNSET_PTR;
-    blcf->registry_tls = NGX_CONF_UNSET;
-    blcf->registry_ttl = NGX_CONF_UNSET;
-    blcf->registry_timeout = NGX_CONF_UNSET_MSEC;
     blcf->max_peers = NGX_CONF_UNSET;
     blcf->max_per_ip = NGX_CONF_UNSET;
     blcf->auth_timeout = NGX_CONF_UNSET_MSEC;
@@ -505,10 +502,6 @@ ngx_http_beacon_merge_loc_conf(ngx_conf_t *cf, void *parent, void *child)
 
     ngx_conf_merge_ptr_value(conf->keys, prev->keys, NULL);
     ngx_conf_merge_ptr_value(conf->registry, prev->registry, NULL);
-    ngx_conf_merge_value(conf->registry_tls, prev->registry_tls, 0);
-    ngx_conf_merge_value(conf->registry_ttl, prev->registry_ttl, 300);
-    ngx_conf_merge_msec_value(conf->registry_timeout, prev->registry_timeout,
-                              5000);
     ngx_conf_merge_value(conf->max_peers, prev->max_peers, 0);
     ngx_conf_merge_value(conf->max_per_ip, prev->max_per_ip, 16);
     ngx_conf_merge_msec_value(conf->auth_timeout, prev->auth_timeout, 10000);
@@ -692,17 +685,24 @@ ngx_http_beacon_registry(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
 {
     ngx_http_beacon_loc_conf_t *blcf = conf;
 
-    time_t       t;
-    ngx_str_t   *value, s;
-    ngx_url_t    u;
-    ngx_uint_t   i;
-    ngx_msec_t   ms;
+    time_t                       t;
+    ngx_str_t                   *value, s, ca;
+    ngx_url_t                    u;
+    ngx_uint_t                   i, tls;
+    ngx_msec_t                   ms;
+    ngx_pool_cleanup_t          *cln;
+    ngx_http_beacon_registry_t  *reg;
 
     if (blcf->registry != NGX_CONF_UNSET_PTR) {
         return "is duplicate";
     }
 
     value = cf->args->elts;
+
+    reg = ngx_pcalloc(cf->pool, sizeof(ngx_http_beacon_registry_t));
+    if (reg == NULL) {
+        return NGX_CONF_ERROR;
+    }
 
     ngx_memzero(&u, sizeof(ngx_url_t));
     u.url = value[1];
@@ -716,12 +716,34 @@ ngx_http_beacon_registry(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
         return NGX_CONF_ERROR;
     }
 
-    blcf->registry = &u.addrs[0];
+    reg->addr = &u.addrs[0];
+    reg->host = u.host;
+    reg->ttl = 300;
+    reg->timeout = 5000;
+
+    tls = 0;
+    ngx_str_null(&ca);
 
     for (i = 2; i < cf->args->nelts; i++) {
 
         if (ngx_strcmp(value[i].data, "tls") == 0) {
-            blcf->registry_tls = 1;
+            tls = 1;
+            continue;
+        }
+
+        if (ngx_strncmp(value[i].data, "tls_ca=", 7) == 0
+            && value[i].len > 7)
+        {
+            ca.data = value[i].data + 7;
+            ca.len = value[i].len - 7;
+            continue;
+        }
+
+        if (ngx_strncmp(value[i].data, "tls_name=", 9) == 0
+            && value[i].len > 9)
+        {
+            reg->host.data = value[i].data + 9;
+            reg->host.len = value[i].len - 9;
             continue;
         }
 
@@ -734,7 +756,7 @@ ngx_http_beacon_registry(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
                 goto invalid;
             }
 
-            blcf->registry_ttl = t;
+            reg->ttl = t;
             continue;
         }
 
@@ -747,12 +769,59 @@ ngx_http_beacon_registry(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
                 goto invalid;
             }
 
-            blcf->registry_timeout = ms;
+            reg->timeout = ms;
             continue;
         }
 
         goto invalid;
     }
+
+    if (ca.len && !tls) {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "\"beacon_compat_registry\" directive: "
+                           "\"tls_ca=\" requires \"tls\"");
+        return NGX_CONF_ERROR;
+    }
+
+    if (tls) {
+        /* TLS 1.2+, the registry's certificate verified, always */
+
+        reg->ssl = ngx_pcalloc(cf->pool, sizeof(ngx_ssl_t));
+        if (reg->ssl == NULL) {
+            return NGX_CONF_ERROR;
+        }
+
+        reg->ssl->log = cf->log;
+
+        if (ngx_ssl_create(reg->ssl, NGX_SSL_TLSv1_2|NGX_SSL_TLSv1_3, NULL)
+            != NGX_OK)
+        {
+            return NGX_CONF_ERROR;
+        }
+
+        cln = ngx_pool_cleanup_add(cf->pool, 0);
+        if (cln == NULL) {
+            ngx_ssl_cleanup_ctx(reg->ssl);
+            return NGX_CONF_ERROR;
+        }
+
+        cln->handler = ngx_ssl_cleanup_ctx;
+        cln->data = reg->ssl;
+
+        if (ca.len) {
+            if (ngx_ssl_trusted_certificate(cf, reg->ssl, &ca, 4) != NGX_OK) {
+                return NGX_CONF_ERROR;
+            }
+
+        } else if (SSL_CTX_set_default_verify_paths(reg->ssl->ctx) != 1) {
+            ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                               "\"beacon_compat_registry\" directive: no "
+                               "system CA certificates; use \"tls_ca=\"");
+            return NGX_CONF_ERROR;
+        }
+    }
+
+    blcf->registry = reg;
 
     return NGX_CONF_OK;
 

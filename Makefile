@@ -48,7 +48,7 @@ $(B)/nginx-src/.configured: config
 
 $(MODULE): $(B)/nginx-src/.configured $(SRCS)
 	$(MAKE) -s -f $(B)/objs/Makefile -C $(B)/nginx-src modules
-	cp $(B)/objs/ngx_stream_beacon_module.so $@
+	cp $(B)/objs/ngx_stream_beacon_module.so $@.tmp && mv -f $@.tmp $@
 
 tools: $(B)/unit_proto $(B)/unit_ws $(B)/unit_json $(B)/wsc
 

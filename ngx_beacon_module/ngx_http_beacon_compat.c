@@ -1189,6 +1189,27 @@ ngx_http_beacon_ws_flush(ngx_http_beacon_ws_t *ws)
     c = ws->c;
     wev = c->write;
 
+    /* the 101 may still sit in nginx's output (or TLS) buffers: it goes
+     * first, through the filters that hold it */
+
+    if (ws->r->out || c->buffered) {
+        if (ngx_http_output_filter(ws->r, NULL) == NGX_ERROR) {
+            return NGX_ERROR;
+        }
+
+        if (ws->r->out || c->buffered) {
+            if (!wev->timer_set) {
+                ngx_add_timer(wev, ws->conf->write_timeout);
+            }
+
+            if (ngx_handle_write_event(wev, 0) != NGX_OK) {
+                return NGX_ERROR;
+            }
+
+            return NGX_AGAIN;
+        }
+    }
+
     while (ws->opos < ws->olen) {
 
         n = c->send(c, ws->obuf + ws->opos, ws->olen - ws->opos);

@@ -479,6 +479,19 @@ ngx_beacon_keyline_parse(const char *line, size_t len, uint32_t *id,
         return -1;
     }
 
+    /* libsodium 1.0.18 takes some bytes >= 0x80 for digits: check first */
+
+    for (start = i; start < len; start++) {
+        if (!((line[start] >= 'A' && line[start] <= 'Z')
+              || (line[start] >= 'a' && line[start] <= 'z')
+              || (line[start] >= '0' && line[start] <= '9')
+              || line[start] == '+' || line[start] == '/'
+              || (line[start] == '=' && start >= len - 2)))
+        {
+            return -1;
+        }
+    }
+
     if (sodium_base642bin(key, NGX_BEACON_KEY_LEN, line + i, klen, NULL,
                           &bin_len, &end, sodium_base64_VARIANT_ORIGINAL)
         != 0

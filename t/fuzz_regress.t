@@ -1,8 +1,13 @@
 #!/usr/bin/perl
 
-# Fuzz regression: builds the libFuzzer target t/fuzz/fuzz_proto.c the way
-# t/fuzz/run.sh does and runs it once over every committed seed in
-# t/fuzz/corpus (no fuzzing; libFuzzer executes file arguments once each).
+# Fuzz regression: builds every libFuzzer target in t/fuzz/ the way
+# t/fuzz/run.sh does and runs each once over its committed seed corpus
+# (no fuzzing; libFuzzer executes file arguments once each):
+#
+#   fuzz_proto  t/fuzz/corpus
+#   fuzz_ws     t/fuzz/corpus-ws
+#   fuzz_json   t/fuzz/corpus-json
+#
 # Skipped when clang cannot build -fsanitize=fuzzer binaries.
 
 use strict;
@@ -17,6 +22,16 @@ chdir "$FindBin::Bin/.." or die "chdir: $!";
 my $build = $ENV{TEST_BEACON_BUILD} || 'build';
 my $cc = $ENV{CC_FUZZ} || 'clang';
 my @san = ('-g', '-O1', '-fsanitize=fuzzer,address,undefined');
+
+# target, codec source, libraries, seed corpus
+my @targets = (
+    [ 'proto', 'ngx_beacon_module/ngx_beacon_proto.c', '-lsodium',
+      't/fuzz/corpus' ],
+    [ 'ws', 'ngx_beacon_module/ngx_beacon_ws.c', '-lsodium -lcrypto',
+      't/fuzz/corpus-ws' ],
+    [ 'json', 'ngx_beacon_module/ngx_beacon_json.c', '-lsodium',
+      't/fuzz/corpus-json' ],
+);
 
 # probe: can this compiler link a trivial libFuzzer target?
 
@@ -39,32 +54,38 @@ if (system("$cc @san -o $tmp/probe $tmp/probe.c >/dev/null 2>&1") != 0) {
         . "(needs clang and libFuzzer, Debian: libclang-rt-14-dev)";
 }
 
-my @seeds = sort grep { -f } glob 't/fuzz/corpus/*';
-
-plan tests => 3;
-
-ok(scalar @seeds, 'seed corpus present (' . scalar(@seeds) . ' files)');
+plan tests => 3 * @targets;
 
 system('mkdir', '-p', $build) == 0 or die "mkdir $build";
 
-my $bin = "$build/fuzz_proto";
-my $out = `$cc @san -Ingx_beacon_module -o $bin t/fuzz/fuzz_proto.c \\
-           ngx_beacon_module/ngx_beacon_proto.c -lsodium 2>&1`;
+local $ENV{UBSAN_OPTIONS} = 'halt_on_error=1:print_stacktrace=1';
 
-ok($? == 0, "build $bin") or diag($out);
+for my $t (@targets) {
+    my ($name, $src, $libs, $corpus) = @$t;
 
-SKIP: {
-    skip "$bin not built", 1 if $? != 0;
+    my @seeds = sort grep { -f } glob "$corpus/*";
 
-    local $ENV{UBSAN_OPTIONS} = 'halt_on_error=1:print_stacktrace=1';
+    ok(scalar @seeds, "$name: seed corpus $corpus present ("
+       . scalar(@seeds) . ' files)');
 
-    # artifacts of a crash go to the temp dir, never into the corpus
-    $out = `$bin -artifact_prefix=$tmp/ @seeds 2>&1`;
-    my $rc = $?;
+    my $bin = "$build/fuzz_$name";
+    my $out = `$cc @san -Ingx_beacon_module -o $bin t/fuzz/fuzz_$name.c \\
+               $src $libs 2>&1`;
 
-    my $runs = () = $out =~ /^Running: /mg;
+    ok($? == 0, "$name: build $bin") or diag($out);
 
-    ok($rc == 0 && $runs == @seeds,
-       "all $runs/" . scalar(@seeds) . " seeds run clean")
-        or diag("exit status $rc\n$out");
+    SKIP: {
+        skip "$bin not built", 1 if $? != 0;
+        skip "no seeds in $corpus", 1 unless @seeds;
+
+        # artifacts of a crash go to the temp dir, never into the corpus
+        $out = `$bin -artifact_prefix=$tmp/$name- @seeds 2>&1`;
+        my $rc = $?;
+
+        my $runs = () = $out =~ /^Running: /mg;
+
+        ok($rc == 0 && $runs == @seeds,
+           "$name: all $runs/" . scalar(@seeds) . " seeds run clean")
+            or diag("exit status $rc\n$out");
+    }
 }

@@ -1,12 +1,19 @@
 #!/usr/bin/env bash
-# Builds the codec fuzz target and runs it for a bounded time.
+# Builds the libFuzzer targets and runs each for a share of a bounded time.
 #
-#   bash t/fuzz/run.sh [SECONDS]      (default 60)
+#   bash t/fuzz/run.sh [SECONDS] [TARGET...]     (default 60, all targets)
 #
-# The committed seed corpus (t/fuzz/corpus) is copied to build/fuzz-corpus
-# first, so new inputs found by the run never modify the committed files.
-# Crash reproducers are written to build/fuzz-artifacts/.
-# Exits non-zero on a crash, or if clang/libFuzzer is not available.
+# Targets, their sources and seed corpora:
+#   proto  t/fuzz/fuzz_proto.c  ngx_beacon_proto.c  t/fuzz/corpus
+#   ws     t/fuzz/fuzz_ws.c     ngx_beacon_ws.c     t/fuzz/corpus-ws
+#   json   t/fuzz/fuzz_json.c   ngx_beacon_json.c   t/fuzz/corpus-json
+#
+# SECONDS is split evenly between the targets run (at least 1 s each).
+# Each seed corpus is copied to build/fuzz-corpus-<target> first, so new
+# inputs found by the run never modify the committed files.  Crash
+# reproducers are written to build/fuzz-artifacts/<target>-crash-*.
+# Every target runs even if an earlier one crashed; the exit status is
+# non-zero on any crash, or if clang/libFuzzer is not available.
 
 set -euo pipefail
 cd "$(dirname "$0")/../.."
@@ -16,34 +23,84 @@ CC_FUZZ=${CC_FUZZ:-clang}
 B=${BUILD:-build}
 
 case "$SECONDS_TO_RUN" in
-    ''|*[!0-9]*) echo "usage: $0 [SECONDS]" >&2; exit 2 ;;
+    ''|*[!0-9]*) echo "usage: $0 [SECONDS] [TARGET...]" >&2; exit 2 ;;
 esac
+
+shift $(( $# > 0 ? 1 : 0 ))
+
+TARGETS=("$@")
+if [ ${#TARGETS[@]} -eq 0 ]; then
+    TARGETS=(proto ws json)
+fi
+
+# sets src, libs, corpus and maxlen for a target
+spec() {
+    case "$1" in
+        proto) src=ngx_beacon_module/ngx_beacon_proto.c libs="-lsodium"
+               corpus=t/fuzz/corpus maxlen=65535 ;;
+        ws)    src=ngx_beacon_module/ngx_beacon_ws.c libs="-lsodium -lcrypto"
+               corpus=t/fuzz/corpus-ws maxlen=16384 ;;
+        json)  src=ngx_beacon_module/ngx_beacon_json.c libs="-lsodium"
+               corpus=t/fuzz/corpus-json maxlen=16384 ;;
+        *)     return 1 ;;
+    esac
+}
+
+for t in "${TARGETS[@]}"; do
+    if ! spec "$t"; then
+        echo "fuzz: unknown target '$t' (proto, ws, json)" >&2
+        exit 2
+    fi
+done
 
 if ! command -v "$CC_FUZZ" >/dev/null 2>&1; then
     echo "fuzz: $CC_FUZZ not found; install clang and libclang-rt-14-dev" >&2
     exit 1
 fi
 
-mkdir -p "$B" "$B/fuzz-artifacts"
-
-if ! "$CC_FUZZ" -g -O1 -fsanitize=fuzzer,address,undefined \
-        -Ingx_beacon_module -o "$B/fuzz_proto" \
-        t/fuzz/fuzz_proto.c ngx_beacon_module/ngx_beacon_proto.c -lsodium
-then
-    echo "fuzz: building with -fsanitize=fuzzer failed; is libFuzzer" \
-         "installed (Debian: libclang-rt-14-dev) and libsodium-dev?" >&2
-    exit 1
+SHARE=$(( SECONDS_TO_RUN / ${#TARGETS[@]} ))
+if [ "$SHARE" -lt 1 ]; then
+    SHARE=1
 fi
 
-rm -rf "$B/fuzz-corpus"
-mkdir -p "$B/fuzz-corpus"
-cp t/fuzz/corpus/* "$B/fuzz-corpus/"
-
-echo "fuzz: running $B/fuzz_proto for ${SECONDS_TO_RUN}s"
+mkdir -p "$B" "$B/fuzz-artifacts"
 
 # UBSan findings abort so that they count as crashes
 export UBSAN_OPTIONS=${UBSAN_OPTIONS:-halt_on_error=1:print_stacktrace=1}
 
-"$B/fuzz_proto" -max_total_time="$SECONDS_TO_RUN" -max_len=65535 \
-    -artifact_prefix="$B/fuzz-artifacts/" -print_final_stats=1 \
-    "$B/fuzz-corpus"
+failed=()
+
+for t in "${TARGETS[@]}"; do
+    spec "$t"
+
+    # shellcheck disable=SC2086
+    if ! "$CC_FUZZ" -g -O1 -fsanitize=fuzzer,address,undefined \
+            -Ingx_beacon_module -o "$B/fuzz_$t" \
+            "t/fuzz/fuzz_$t.c" "$src" $libs
+    then
+        echo "fuzz: building fuzz_$t with -fsanitize=fuzzer failed; is" \
+             "libFuzzer installed (Debian: libclang-rt-14-dev), with" \
+             "libsodium-dev and libssl-dev?" >&2
+        exit 1
+    fi
+
+    rm -rf "$B/fuzz-corpus-$t"
+    mkdir -p "$B/fuzz-corpus-$t"
+    cp "$corpus"/* "$B/fuzz-corpus-$t/"
+
+    echo "fuzz: running $B/fuzz_$t for ${SHARE}s"
+
+    if ! "$B/fuzz_$t" -max_total_time="$SHARE" -max_len="$maxlen" \
+            -artifact_prefix="$B/fuzz-artifacts/$t-" -print_final_stats=1 \
+            "$B/fuzz-corpus-$t"
+    then
+        failed+=("$t")
+    fi
+done
+
+if [ ${#failed[@]} -gt 0 ]; then
+    echo "fuzz: crashes in: ${failed[*]} (see $B/fuzz-artifacts/)" >&2
+    exit 1
+fi
+
+echo "fuzz: ${TARGETS[*]}: no crashes"

@@ -1505,7 +1505,9 @@ ngx_http_beacon_lookup_start(ngx_http_beacon_ws_t *ws)
     c->read->handler = ngx_http_beacon_lookup_handler;
     c->write->handler = ngx_http_beacon_lookup_handler;
 
-    ngx_add_timer(c->write, conf->registry->timeout);
+    /* one deadline for the whole exchange: connect, TLS, request, reply */
+
+    ngx_add_timer(c->read, conf->registry->timeout);
 
     if (rc == NGX_OK) {
         ngx_http_beacon_lookup_handler(c->write);
@@ -1522,6 +1524,8 @@ ngx_http_beacon_lookup_handler(ngx_event_t *ev)
     size_t                     json_len;
     ssize_t                    n;
     uint8_t                    key[NGX_BEACON_KEY_LEN];
+    uint64_t                   id;
+    ngx_beacon_json_val_t      v;
     ngx_connection_t          *c;
     ngx_http_beacon_lookup_t  *lk;
 
@@ -1597,6 +1601,19 @@ ngx_http_beacon_lookup_handler(ngx_event_t *ev)
         }
 
         rc = ngx_beacon_registry_parse_key(lk->buf + 4, json_len, key);
+
+        /* an answer about another node is no answer */
+
+        if (rc == 0
+            && ngx_beacon_json_object_get(lk->buf + 4, json_len, "node_id",
+                                          &v)
+               == NGX_BEACON_JSON_OK
+            && (ngx_beacon_json_uint(&v, 0xffffffff, &id)
+                   != NGX_BEACON_JSON_OK
+                || id != lk->node_id))
+        {
+            rc = -1;
+        }
 
         ngx_http_beacon_lookup_done(lk, rc == 0 ? NGX_OK
                                         : (rc == 1 ? NGX_DECLINED

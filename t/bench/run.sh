@@ -11,6 +11,10 @@
 #   (b) RELAY deliveries/s            closed loop, median of BENCH_ROUNDS
 #   (c) loss at a fixed offered rate  BENCH_LOAD_PCT % of the lower capacity
 #   (d) zone bytes per node           after registering BENCH_NODES nodes
+#   (e) compat bridge delivery        UDP senders -> BENCH_WSS_CONNS
+#       WebSocket (TLS) receivers on the same nginx (t/bench/wsload.c):
+#       delivered messages/s in a closed loop (median of BENCH_WSS_ROUNDS),
+#       its ratio to (b) for nginx, and the loss at BENCH_LOAD_PCT % of it
 # and prints a summary with the ratios module/reference.  Reference and
 # nginx runs are interleaved so that drifts of a noisy host hit both.
 # The benchmark reports; it never fails on a target (exit 0), only on a
@@ -20,6 +24,9 @@
 # BENCH_ROUNDS=5 BENCH_LOAD_PCT=50 BENCH_NODES=500000 BENCH_SOCKS=64
 # BENCH_WINDOW=32 BENCH_DESTS=64 BENCH_PAYLOAD=64 BENCH_RCVBUF=4194304
 # BENCH_TIME_LIMIT=300 NGINX_BIN=/usr/sbin/nginx BEACON_MODULE=<path>
+# BENCH_WSS=1 (0: no compat bridge run) BENCH_WSS_CONNS=1000
+# BENCH_WSS_SENDERS=32 BENCH_WSS_WINDOW=128 BENCH_WSS_ROUNDS=3
+# BENCH_WSS_HANDSHAKES=100
 
 set -u
 
@@ -44,6 +51,14 @@ DESTS=${BENCH_DESTS:-64}
 PAYLOAD=${BENCH_PAYLOAD:-64}
 RCVBUF=${BENCH_RCVBUF:-4194304}
 TIME_LIMIT=${BENCH_TIME_LIMIT:-300}
+WSS=${BENCH_WSS:-1}
+WSS_CONNS=${BENCH_WSS_CONNS:-1000}
+WSS_SENDERS=${BENCH_WSS_SENDERS:-32}
+WSS_WINDOW=${BENCH_WSS_WINDOW:-128}
+WSS_ROUNDS=${BENCH_WSS_ROUNDS:-3}
+WSS_HANDSHAKES=${BENCH_WSS_HANDSHAKES:-100}
+WSS_NODE_BASE=$(( 0x40000000 ))      # WebSocket node ids (the key file)
+WSS_SENDER_BASE=$(( 0x50000000 ))    # its UDP senders
 
 RUN_LIMIT=$(( ${DUR%.*} + ${WARMUP%.*} + 30 ))   # per loadgen run, seconds
 
@@ -52,6 +67,8 @@ NGX_PID=
 NGX_WORKERS=
 HAVE_NGINX=0
 NGINX_NOTE=
+HAVE_WSS=0                           # wsload built, cert and keys made
+WSS_NOTE=
 RUN_NO=0
 LAST=
 
@@ -238,6 +255,8 @@ nginx_alive() {
 mkdir -p "$OUT"
 : > "$OUT/results.txt"
 : > "$OUT/loadgen.err"
+: > "$OUT/wsload.err"
+rm -f "$OUT/wsload.out" "$OUT/status-wss-0.json" "$OUT/status-wss-1.json"
 
 for prog in reflector loadgen; do
     if ! gcc -O2 -Wall -Wextra -Werror -o "$OUT/$prog" \
@@ -247,11 +266,23 @@ for prog in reflector loadgen; do
     fi
 done
 
+# the compat bridge client is optional: it needs libssl-dev, libsodium-dev
+rm -f "$OUT/wsload"
+if [ "$WSS" != 1 ]; then
+    WSS_NOTE="not run (BENCH_WSS=$WSS)"
+elif ! gcc -O2 -Wall -Wextra -Werror -o "$OUT/wsload" \
+           "$REPO/t/bench/wsload.c" -lssl -lcrypto -lsodium \
+           > "$OUT/wsload.build.log" 2>&1; then
+    WSS_NOTE="cannot build wsload (see $OUT/wsload.build.log)"
+    log "bench: $WSS_NOTE"
+fi
+
 BASE=$(pick_ports) || { log "bench: no free port block found"; exit 1; }
 REF_DISC_PORT=$BASE
 REF_RELAY_PORT=$(( BASE + 1 ))
 NGX_PORT=$(( BASE + 2 ))
 HTTP_PORT=$(( BASE + 3 ))
+WSS_PORT=$(( BASE + 4 ))
 DEST_BASE=$(( BASE + 10 ))        # destinations at DEST_BASE + 1 .. + DESTS
 
 if [ "$DESTS" -gt 85 ]; then
@@ -291,6 +322,46 @@ else
     # would kill them with SIGBUS in the middle of the benchmark
     cp "$MODULE" "$PREFIX/modules/ngx_stream_beacon_module.so"
 
+    # the compat bridge: a self-signed certificate, and the Ed25519 keys
+    # of the wsload node ids (deterministic seeds, see wsload.c)
+    if [ -x "$OUT/wsload" ] && [ -z "$WSS_NOTE" ]; then
+        if ! timeout 30 openssl req -x509 -newkey ec \
+                 -pkeyopt ec_paramgen_curve:prime256v1 -nodes -days 2 \
+                 -subj /CN=localhost -keyout "$PREFIX/conf/wss.key" \
+                 -out "$PREFIX/conf/wss.crt" -batch \
+                 > "$PREFIX/logs/openssl.log" 2>&1; then
+            WSS_NOTE="openssl req failed (see $PREFIX/logs/openssl.log)"
+        elif ! timeout 30 "$OUT/wsload" --write-keys "$PREFIX/conf/wss.keys" \
+                 -c "$WSS_CONNS" --node-base "$WSS_NODE_BASE" \
+                 --sender-base "$WSS_SENDER_BASE" -n "$WSS_SENDERS" \
+                 2>> "$OUT/wsload.err"; then
+            WSS_NOTE="wsload --write-keys failed (see $OUT/wsload.err)"
+        else
+            chmod 644 "$PREFIX/conf/wss.keys" "$PREFIX/conf/wss.crt"
+            HAVE_WSS=1
+        fi
+    fi
+
+    # write_conf 1|0: with or without the compat bridge
+    write_conf() {
+        local compat_http= compat_server=
+
+        if [ "$1" = 1 ]; then
+            compat_http="
+    beacon_compat_key_file $PREFIX/conf/wss.keys;
+    beacon_compat_max_per_ip 0;
+    beacon_compat_auth_fail_limit 0;
+    beacon_compat_queue 1m;"
+            compat_server="
+    server {
+        listen 127.0.0.1:$WSS_PORT ssl reuseport;
+        ssl_certificate $PREFIX/conf/wss.crt;
+        ssl_certificate_key $PREFIX/conf/wss.key;
+
+        location = /v1/compat { beacon_compat; }
+    }"
+        fi
+
     cat > "$PREFIX/conf/nginx.conf" <<EOF
 load_module $STREAM_MODULE;
 load_module $PREFIX/modules/ngx_stream_beacon_module.so;    # copy of $MODULE
@@ -301,7 +372,7 @@ pid logs/nginx.pid;
 daemon off;
 
 events {
-    worker_connections 4096;
+    worker_connections 8192;
     multi_accept on;
 }
 
@@ -324,16 +395,33 @@ http {
     fastcgi_temp_path temp/fastcgi;
     uwsgi_temp_path temp/uwsgi;
     scgi_temp_path temp/scgi;
+$compat_http
 
     server {
         listen 127.0.0.1:$HTTP_PORT;
         location = /status { beacon_status; }
     }
+$compat_server
 }
 EOF
+    }
 
-    if ! timeout 30 "$NGINX_BIN" -p "$PREFIX/" -c conf/nginx.conf \
-             -e logs/error.log -t > "$PREFIX/logs/test.log" 2>&1; then
+    nginx_test() {
+        timeout 30 "$NGINX_BIN" -p "$PREFIX/" -c conf/nginx.conf \
+            -e logs/error.log -t > "$PREFIX/logs/test.log" 2>&1
+    }
+
+    write_conf "$HAVE_WSS"
+
+    # a module without a working bridge still gets its UDP figures
+    if [ "$HAVE_WSS" = 1 ] && ! nginx_test; then
+        WSS_NOTE="nginx -t failed with the compat bridge:"
+        WSS_NOTE="$WSS_NOTE $(grep -m1 emerg "$PREFIX/logs/test.log")"
+        HAVE_WSS=0
+        write_conf 0
+    fi
+
+    if ! nginx_test; then
         NGINX_NOTE="nginx -t failed (module incomplete?):"
         NGINX_NOTE="$NGINX_NOTE measuring only the reference"
         sed 's/^/  nginx -t: /' "$PREFIX/logs/test.log" | tail -n 5
@@ -475,6 +563,143 @@ if [ -n "$RR" ] && [ "$RR" -gt 0 ]; then
     fi
 fi
 
+# --------------------------------- (e) compat bridge (WSS) delivery
+#
+# Runs before (d), so that the zone is not full of registered nodes.
+
+# a copy of the status JSON into file $1; fails when there is none
+status_json() {
+    local url=http://127.0.0.1:$HTTP_PORT/status
+    if command -v curl >/dev/null 2>&1; then
+        curl -s -m 10 "$url" > "$1"
+    else
+        timeout 10 bash -c "exec 3<>/dev/tcp/127.0.0.1/$HTTP_PORT;
+             printf 'GET /status HTTP/1.0\r\nHost: 127.0.0.1\r\n\r\n' >&3;
+             cat <&3" | sed '1,/^\r\{0,1\}$/d' > "$1"
+    fi
+    [ -s "$1" ]
+}
+
+# the first "name":number of a status JSON file (the names used here are
+# unique within the one zone "bench")
+status_field() {
+    tr -d ' \n\t' < "$1" | grep -o "\"$2\":[0-9]*" | head -n 1 | cut -d: -f2
+}
+
+# status_deltas BEFORE AFTER NAME...: "name=delta ..."
+status_deltas() {
+    local f a b out=
+    for f in "${@:3}"; do
+        a=$(status_field "$1" "$f")
+        b=$(status_field "$2" "$f")
+        if [ -n "$a" ] && [ -n "$b" ]; then
+            out="$out $f=$(( b - a ))"
+        else
+            out="$out $f=?"
+        fi
+    done
+    printf '%s\n' "${out# }"
+}
+
+warn_lines() {
+    local n
+    n=$(grep -cE '\[(warn|error|crit|alert|emerg)\]' \
+            "$PREFIX/logs/error.log" 2>/dev/null)
+    echo "${n:-0}"
+}
+
+WSS_LOGIN= WSS_CAP=() WSS_CAP_PC=() WSS_CAP_LOSS=() WSS_FIXED=
+WSS_ADJ=() WSS_ADJ_PC=()             # nginx RELAY runs right before/after
+WSS_LINES=() WSS_CAP_LINES=() WSS_STATUS= WSS_ACTIVE= WSS_UDP_DROPS= WSS_ERRLOG=
+WSS_LIMIT=$(( 50 + (WSS_ROUNDS + 1) * (${DUR%.*} + ${WARMUP%.*} + 4) ))
+
+nginx_check
+if [ "$HAVE_NGINX" = 1 ] && [ "$HAVE_WSS" = 1 ] \
+   && [ "$SECONDS" -ge "$TIME_LIMIT" ]; then
+    WSS_NOTE="skipped: time budget of ${TIME_LIMIT}s used up"
+    log "-- compat bridge: $WSS_NOTE"
+elif [ "$HAVE_NGINX" = 1 ] && [ "$HAVE_WSS" = 1 ]; then
+    log "-- compat bridge: $WSS_SENDERS UDP senders -> $WSS_CONNS WSS" \
+        "receivers: capacity (closed loop, window $WSS_WINDOW per sender)," \
+        "then loss at $LOAD_PCT% of it"
+
+    # an nginx UDP -> UDP RELAY run right before and right after: the
+    # "adjacent" ratio does not suffer from host drift between (b) and now
+    run_load nginx "$NGX_PORT" "$NGX_CPU" relay -w "$WINDOW" \
+            --dests "$DESTS" --dest-base "$DEST_BASE"
+    WSS_ADJ+=("$(field rate "$LAST")")
+    WSS_ADJ_PC+=("$(field per_core "$LAST")")
+
+    status_json "$OUT/status-wss-0.json"
+    e0=$(warn_lines)
+    k0=$(rcvbuf_errors)
+
+    timeout "$WSS_LIMIT" "$OUT/wsload" -p "$NGX_PORT" -P "$WSS_PORT" \
+        -T nginx -c "$WSS_CONNS" -n "$WSS_SENDERS" -w "$WSS_WINDOW" \
+        --handshakes "$WSS_HANDSHAKES" --rounds "$WSS_ROUNDS" \
+        --load-pct "$LOAD_PCT" -d "$DUR" -W "$WARMUP" --payload "$PAYLOAD" \
+        --node-base "$WSS_NODE_BASE" --sender-base "$WSS_SENDER_BASE" \
+        --rcvbuf "$RCVBUF" --login-time 30 --cpu-pids "$NGX_CPU" \
+        -t $(( WSS_LIMIT - 5 )) \
+        > "$OUT/wsload.out" 2>> "$OUT/wsload.err"
+    rc=$?
+
+    k1=$(rcvbuf_errors)
+    e1=$(warn_lines)
+    WSS_UDP_DROPS=$(( k1 - k0 ))
+
+    while read -r l; do
+        printf '%s\n' "$l" >> "$OUT/results.txt"
+        printf '  %s\n' "$l"
+        case $l in
+            *mode=wss_login*) WSS_LOGIN=$l ;;
+            *phase=capacity*)
+                WSS_LINES+=("$l")
+                WSS_CAP_LINES+=("$l")
+                WSS_CAP+=("$(field rate "$l")")
+                WSS_CAP_PC+=("$(field per_core "$l")")
+                WSS_CAP_LOSS+=("$(field loss "$l")") ;;
+            *phase=fixed*)
+                WSS_LINES+=("$l")
+                WSS_FIXED=$l ;;
+        esac
+    done < <(grep '^RESULT' "$OUT/wsload.out")
+
+    if [ "$rc" != 0 ]; then
+        log "  wsload exit status $rc; its last messages:"
+        tail -n 5 "$OUT/wsload.err" | sed 's/^/    /'
+        [ -z "$WSS_FIXED" ] && WSS_NOTE="wsload failed (exit status $rc)"
+    fi
+
+    if status_json "$OUT/status-wss-1.json" \
+       && [ -s "$OUT/status-wss-0.json" ]; then
+        WSS_STATUS=$(status_deltas "$OUT/status-wss-0.json" \
+            "$OUT/status-wss-1.json" relay_received relay_forwarded \
+            relay_not_found frames_out queue_full channel_full stale_owner \
+            write_timeout upgrade_fail auth_ok auth_fail idle_disconnects)
+        WSS_ACTIVE=$(status_field "$OUT/status-wss-1.json" active_peers)
+        log "  status deltas: $WSS_STATUS"
+    fi
+    log "  host UDP RcvbufErrors during the run: $WSS_UDP_DROPS"
+
+    WSS_ERRLOG=$(( e1 - e0 ))
+    if [ "$WSS_ERRLOG" -gt 0 ]; then
+        log "  nginx error log: $WSS_ERRLOG new lines at warn or above:"
+        grep -E '\[(warn|error|crit|alert|emerg)\]' "$PREFIX/logs/error.log" \
+            | tail -n "$WSS_ERRLOG" | head -n 5 | sed 's/^/    /'
+    fi
+
+    nginx_check
+    if [ "$HAVE_NGINX" = 1 ]; then
+        run_load nginx "$NGX_PORT" "$NGX_CPU" relay -w "$WINDOW" \
+                --dests "$DESTS" --dest-base "$DEST_BASE"
+        WSS_ADJ+=("$(field rate "$LAST")")
+        WSS_ADJ_PC+=("$(field per_core "$LAST")")
+    fi
+elif [ -z "$WSS_NOTE" ]; then
+    WSS_NOTE="nginx is not running"
+fi
+
 # ------------------------------------------------ (d) zone bytes per node
 
 # prints "used nodes" of the beacon zone from the status JSON on stdin
@@ -613,6 +838,108 @@ if [ -f "$PREFIX/logs/error.log" ] && [ -n "$NGX_PID" ]; then
         "$PREFIX/logs/error.log") lines at warn or above" \
         "($PREFIX/logs/error.log)"
 fi
+
+# compat bridge: UDP -> WSS against the UDP -> UDP relay of (b), nginx
+
+WC=$(median "${WSS_CAP[@]}")
+WCP=$(median "${WSS_CAP_PC[@]}")
+WA=$(median "${WSS_ADJ[@]}")          # the mean of the two adjacent runs
+WAP=$(median "${WSS_ADJ_PC[@]}")
+WCW=$(worst "${WSS_CAP_LOSS[@]}")
+WF_OFF=$(field offered "$WSS_FIXED")
+WF_ACH=$(field achieved "$WSS_FIXED")
+WF_LOSS=$(field loss "$WSS_FIXED")
+WF_LOST=$(field lost "$WSS_FIXED")
+WSS_LAST=$WSS_FIXED                  # corrupt, closed: running totals
+if [ -z "$WSS_LAST" ] && [ "${#WSS_LINES[@]}" -gt 0 ]; then
+    WSS_LAST=${WSS_LINES[$(( ${#WSS_LINES[@]} - 1 ))]}
+fi
+
+lat_ms() {
+    awk -v u="$1" 'BEGIN { if (u == "") { print "-" }
+                           else { printf "%.1f\n", u / 1000 } }'
+}
+
+# summed over the phases (inversions, dups are per phase)
+wss_sum() {
+    local l s= v
+    for l in "${WSS_LINES[@]}"; do
+        v=$(field "$1" "$l")
+        [ -n "$v" ] && s=$(( ${s:-0} + v ))
+    done
+    printf '%s\n' "${s:--}"
+}
+
+# CPUs busy: nginx workers / wsload / whole host, medians over RESULT lines
+wss_cpu() {
+    local l a=() b=() c=()
+    for l in "$@"; do
+        a+=("$(field srv_cpu "$l")")
+        b+=("$(field lg_cpu "$l")")
+        c+=("$(field host_cpu "$l")")
+    done
+    printf '%s/%s/%s\n' "$(fmt "$(median -f "${a[@]}")")" \
+        "$(fmt "$(median -f "${b[@]}")")" "$(fmt "$(median -f "${c[@]}")")"
+}
+
+wss_loss_verdict() {
+    if [ -z "$WF_LOST" ]; then
+        echo "-"
+    elif [ "$WF_LOST" = 0 ]; then
+        echo "met"
+    else
+        echo "NOT met ($WF_LOST lost)"
+    fi
+}
+
+WSS_HEAD="$(fmt "$(field ready "$WSS_LOGIN")")/$WSS_CONNS connections"
+if [ -n "$(field conns_w "$WSS_LOGIN")" ]; then
+    WSS_HEAD="$WSS_HEAD (per worker $(field conns_w "$WSS_LOGIN"))"
+fi
+
+log ""
+log "== compat bridge, same nginx: $WSS_SENDERS UDP senders -> $WSS_HEAD," \
+    "payload $PAYLOAD; medians of $WSS_ROUNDS x ${DUR}s =="
+[ -n "$WSS_NOTE" ] && log "   ($WSS_NOTE)"
+printf '%-34s %12s %12s %6s  %s\n' "metric" "UDP->UDP" "UDP->WSS" "ratio" \
+       "target"
+printf '%-34s %12s %12s %6s  %s\n' "delivered messages/s" "$(fmt "$NR")" \
+       "$(fmt "$WC")" "$(ratio "$WC" "$NR")" \
+       ">= 50000/s $(verdict "$(fmt "$WC")" 50000)"
+printf '%-34s %12s %12s %6s\n' "  per server CPU-second" "$(fmt "$NRP")" \
+       "$(fmt "$WCP")" "$(ratio "$WCP" "$NRP")"
+printf '%-34s %12s %12s %6s\n' "  vs RELAY right before/after" \
+       "$(fmt "$WA")" "$(fmt "$WC")" "$(ratio "$WC" "$WA")"
+printf '%-34s %12s %12s %6s\n' "    per server CPU-second" "$(fmt "$WAP")" \
+       "$(fmt "$WCP")" "$(ratio "$WCP" "$WAP")"
+printf '%-34s %12s %12s\n' "loss, closed loop (worst)" "$(fmt "$NRW")" \
+       "$(fmt "$WCW")"
+printf '%-34s %12s %12s\n' "  CPUs nginx/wsload/host (median)" "-" \
+       "$(wss_cpu "${WSS_CAP_LINES[@]}")"
+printf '%-34s %12s %12s %6s  %s\n' \
+       "loss @ $(fmt "$WF_OFF")/s ($LOAD_PCT% of cap.)" "-" \
+       "$(fmt "$WF_LOSS")" "" "zero $(wss_loss_verdict)"
+printf '%-34s %12s %12s\n' "  sent/s achieved" "-" "$(fmt "$WF_ACH")"
+printf '%-34s %12s %12s\n' "  CPUs nginx/wsload/host" "-" \
+       "$(wss_cpu "$WSS_FIXED")"
+printf '%-34s %12s %12s\n' "  latency p50/p99/max, ms" "-" \
+       "$(lat_ms "$(field lat_p50_us "$WSS_FIXED")")/$(lat_ms \
+        "$(field lat_p99_us "$WSS_FIXED")")/$(lat_ms \
+        "$(field lat_max_us "$WSS_FIXED")")"
+printf '%-34s %12s %12s\n' "order inversions/dups/corrupt" "-" \
+       "$(wss_sum inversions)/$(wss_sum dups)/$(fmt "$(field corrupt \
+        "$WSS_LAST")")"
+printf '%-34s %12s %12s\n' "conns lost/login failures" "-" \
+       "$(fmt "$(field closed "$WSS_LAST")")/$(fmt "$(field failed \
+        "$WSS_LOGIN")")"
+if [ -n "$WSS_STATUS" ]; then
+    log "status deltas: $WSS_STATUS"
+fi
+if [ -n "$WSS_UDP_DROPS" ]; then
+    log "host UDP RcvbufErrors: $WSS_UDP_DROPS; active_peers after:" \
+        "$(fmt "$WSS_ACTIVE"); new error.log lines (warn+): $(fmt "$WSS_ERRLOG")"
+fi
+
 log ""
 log "ratio = nginx/reference of the medians; paired = median of the per-round"
 log "ratios.  per server CPU-second = replies / on-CPU time of the server's"
@@ -621,6 +948,9 @@ log "they send).  Servers and load generator share the CPUs, so the raw"
 log "rate ratio understates differences: a reference slowed to ~2x CPU per"
 log "datagram (reflector --work-ns 3000) measured ~0.75 raw, ~0.51 per"
 log "CPU-second.  The per CPU-second ratio is the efficiency comparison."
+log "Compat bridge: UDP->UDP is RELAY (b) of nginx; UDP->WSS counts the"
+log "deliveries that wsload's TLS WebSocket receivers read; the client's"
+log "TLS work shares the CPUs with nginx (see t/bench/README.md)."
 log "Raw RESULT lines: $OUT/results.txt"
 
 exit 0

@@ -508,3 +508,56 @@ ngx_beacon_keyline_parse(const char *line, size_t len, uint32_t *id,
 
     return 0;
 }
+
+
+static void
+ngx_beacon_sync_mac(uint8_t *mac16, const uint8_t *msg, size_t len,
+    const uint8_t *head12, const uint8_t *key32)
+{
+    uint8_t                         mac[crypto_auth_hmacsha256_BYTES];
+    crypto_auth_hmacsha256_state    st;
+
+    crypto_auth_hmacsha256_init(&st, key32, 32);
+    crypto_auth_hmacsha256_update(&st, msg, len);
+    crypto_auth_hmacsha256_update(&st, head12, 12);
+    crypto_auth_hmacsha256_final(&st, mac);
+
+    memcpy(mac16, mac, 16);
+    sodium_memzero(&st, sizeof(st));
+}
+
+
+size_t
+ngx_beacon_sync_auth(uint8_t *out, const uint8_t *msg, size_t len,
+    const uint8_t *key32, int64_t now)
+{
+    memcpy(out, "NBG1", 4);
+    ngx_beacon_put64(out + 4, now);
+    ngx_beacon_sync_mac(out + 12, msg, len, out, key32);
+
+    return NGX_BEACON_SYNC_AUTH_LEN;
+}
+
+
+int
+ngx_beacon_sync_auth_check(const uint8_t *msg, size_t len,
+    const uint8_t *trailer, size_t tlen, const uint8_t *key32, int64_t now,
+    int64_t window)
+{
+    int64_t  t;
+    uint8_t  mac[16];
+
+    if (tlen < NGX_BEACON_SYNC_AUTH_LEN || memcmp(trailer, "NBG1", 4) != 0) {
+        return -1;
+    }
+
+    t = ngx_beacon_get64(trailer + 4);
+
+    if (t < now - window || t > now + window) {
+        return -1;
+    }
+
+    ngx_beacon_sync_mac(mac, msg, len, trailer, key32);
+
+    return sodium_memcmp(mac, trailer + 12, 16) == 0 ? 0 : -1;
+}

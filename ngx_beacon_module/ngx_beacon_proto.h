@@ -133,6 +133,21 @@ size_t ngx_beacon_grant_preimage(char *out, uint32_t requester,
 int ngx_beacon_grant_verify(const uint8_t *key, uint32_t requester,
     uint32_t target, int64_t expiry, const uint8_t *sig);
 
+/*
+ * Authenticated gossip between our own beacons (W7): a trailer after the
+ * SYNC id list, which reference receivers ignore ("trailing bytes
+ * ignored"): "NBG1", the sender's Unix time (i64), and the first 16 bytes
+ * of HMAC-SHA-256(key, datagram up to and including the time).
+ */
+#define NGX_BEACON_SYNC_AUTH_LEN       28
+
+size_t ngx_beacon_sync_auth(uint8_t *out, const uint8_t *msg, size_t len,
+    const uint8_t *key32, int64_t now);
+/* 0 when the trailer is valid and its time within window seconds of now */
+int ngx_beacon_sync_auth_check(const uint8_t *msg, size_t len,
+    const uint8_t *trailer, size_t tlen, const uint8_t *key32, int64_t now,
+    int64_t window);
+
 /* sockaddr (AF_INET/AF_INET6) <-> normalised address; -1 on other families */
 int ngx_beacon_addr_from_sockaddr(ngx_beacon_addr_t *addr,
     const void *sockaddr);

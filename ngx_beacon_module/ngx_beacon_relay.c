@@ -124,3 +124,40 @@ ngx_beacon_relay_udp(ngx_beacon_zone_t *z, ngx_beacon_ep_t *ep,
     ngx_beacon_udp_send(z, NGX_BEACON_OUT_RELAY, ds, &ep->addr, &ep->local,
                         hdr, hlen, payload, plen);
 }
+
+
+void
+ngx_beacon_relay_forward(ngx_beacon_zone_t *z, ngx_beacon_sock_t *bs,
+    const ngx_beacon_addr_t *peer, const u_char *buf, size_t len)
+{
+    int                 family;
+    ngx_uint_t          i, n;
+    ngx_beacon_sock_t  *socks;
+
+    family = ngx_beacon_addr_is_v4(peer) ? AF_INET : AF_INET6;
+
+    if (bs == NULL || bs->family != family) {
+        socks = ngx_beacon_udp_socks(&n);
+        bs = NULL;
+
+        for (i = 0; i < n; i++) {
+            if (socks[i].family == family) {
+                bs = &socks[i];
+                break;
+            }
+        }
+
+        if (bs == NULL) {
+            ngx_beacon_count(z, NGX_BEACON_C_RELAY_SEND_FAILED);
+            ngx_beacon_count(z, NGX_BEACON_C_SEND_ERRORS);
+            return;
+        }
+    }
+
+    ngx_beacon_udp_send(z, NGX_BEACON_OUT_RELAY, bs, peer, NULL, buf,
+                        NGX_BEACON_RELAY_HDR_LEN,
+                        buf + NGX_BEACON_RELAY_HDR_LEN,
+                        len - NGX_BEACON_RELAY_HDR_LEN);
+
+    ngx_beacon_count(z, NGX_BEACON_C_RELAY_PEER_FORWARDED);
+}

@@ -101,8 +101,11 @@ struct ngx_beacon_sh_s {
 
     ngx_beacon_keyc_t       *keyc;
     uint32_t                 keyc_mask;
+    uint32_t                 draining;       /* W15, under the lock */
 
     ngx_beacon_claim_t       claims[NGX_BEACON_SLOTS];
+
+    void                    *gossip;         /* ngx_beacon_gossip.c */
 
     ngx_pid_t                lease_pid;
     ngx_msec_t               lease_expires;
@@ -1225,6 +1228,7 @@ ngx_beacon_shm_stats(ngx_beacon_zone_t *z, ngx_beacon_stats_t *st)
     ngx_shmtx_lock(&z->shpool->mutex);
     st->nodes = sh->nnodes;
     st->free = z->shpool->pfree * ngx_pagesize;
+    st->draining = sh->draining;
     ngx_shmtx_unlock(&z->shpool->mutex);
 
     for (i = 0; i < NGX_BEACON_SLOTS; i++) {
@@ -1236,6 +1240,33 @@ ngx_beacon_shm_stats(ngx_beacon_zone_t *z, ngx_beacon_stats_t *st)
 
     st->size = z->shm_zone->shm.size;
     st->used = st->size > st->free ? st->size - st->free : 0;
+}
+
+
+ngx_uint_t
+ngx_beacon_shm_drain(ngx_beacon_zone_t *z, ngx_uint_t draining)
+{
+    ngx_uint_t  prev;
+
+    ngx_shmtx_lock(&z->shpool->mutex);
+    prev = z->sh->draining;
+    z->sh->draining = draining ? 1 : 0;
+    ngx_shmtx_unlock(&z->shpool->mutex);
+
+    return prev;
+}
+
+
+ngx_uint_t
+ngx_beacon_shm_draining(ngx_beacon_zone_t *z)
+{
+    ngx_uint_t  draining;
+
+    ngx_shmtx_lock(&z->shpool->mutex);
+    draining = z->sh->draining;
+    ngx_shmtx_unlock(&z->shpool->mutex);
+
+    return draining;
 }
 
 
@@ -1693,4 +1724,44 @@ ngx_beacon_shm_auth_allowed(ngx_beacon_zone_t *z,
     ngx_shmtx_unlock(&z->shpool->mutex);
 
     return rc;
+}
+
+
+/* the gossip state lives in the zone too, owned by ngx_beacon_gossip.c */
+
+void **
+ngx_beacon_shm_gossip(ngx_beacon_zone_t *z)
+{
+    return &z->sh->gossip;
+}
+
+
+ngx_int_t
+ngx_beacon_shm_has_node(ngx_beacon_zone_t *z, uint32_t node_id)
+{
+    return ngx_beacon_find_locked(z->sh, node_id, NULL) != NULL;
+}
+
+
+/* copies up to max node ids, the most recently refreshed first */
+
+ngx_uint_t
+ngx_beacon_shm_node_ids(ngx_beacon_zone_t *z, uint32_t *ids, ngx_uint_t max)
+{
+    uint32_t            idx;
+    ngx_uint_t          n;
+    ngx_beacon_node_t  *node;
+
+    n = 0;
+
+    ngx_shmtx_lock(&z->shpool->mutex);
+
+    for (idx = z->sh->lru_head; idx && n < max; idx = node->next) {
+        node = ngx_beacon_node(z->sh, idx);
+        ids[n++] = node->node_id;
+    }
+
+    ngx_shmtx_unlock(&z->shpool->mutex);
+
+    return n;
 }

@@ -79,7 +79,7 @@ typedef enum {
     NGX_BEACON_C_PUNCH_GRANT_REJECTED,
     NGX_BEACON_C_PUNCH_NOT_FOUND,
     NGX_BEACON_C_PUNCH_MISMATCH,
-    NGX_BEACON_C_SYNC_IGNORED,
+    NGX_BEACON_C_SYNC_IGNORED,                   /* unused since gossip */
     NGX_BEACON_C_RELAY_RECEIVED,
     NGX_BEACON_C_RELAY_FORWARDED,
     NGX_BEACON_C_RELAY_NOT_FOUND,
@@ -107,6 +107,12 @@ typedef enum {
     NGX_BEACON_C_WS_DROP_STALE_OWNER,
     NGX_BEACON_C_WS_DROP_WRITE_TIMEOUT,
     NGX_BEACON_C_WS_DROP_NOT_ALLOWED,
+    NGX_BEACON_C_SYNC_RECEIVED,
+    NGX_BEACON_C_SYNC_REJECTED,
+    NGX_BEACON_C_SYNC_SENT,
+    NGX_BEACON_C_ROUTES_FULL,
+    NGX_BEACON_C_RELAY_PEER_FORWARDED,
+    NGX_BEACON_C_RELAY_LOOP,
     NGX_BEACON_C_LAST
 } ngx_beacon_counter_e;
 
@@ -203,6 +209,13 @@ ngx_int_t ngx_beacon_shm_lease(ngx_beacon_zone_t *z, ngx_msec_t ttl);
 void ngx_beacon_shm_release(ngx_beacon_zone_t *z);
 ngx_uint_t ngx_beacon_shm_expire(ngx_beacon_zone_t *z, ngx_uint_t max);
 
+/* the gossip state's anchor in the zone; node presence (lock held) */
+void **ngx_beacon_shm_gossip(ngx_beacon_zone_t *z);
+ngx_int_t ngx_beacon_shm_has_node(ngx_beacon_zone_t *z, uint32_t node_id);
+/* up to max node ids, most recently refreshed first */
+ngx_uint_t ngx_beacon_shm_node_ids(ngx_beacon_zone_t *z, uint32_t *ids,
+    ngx_uint_t max);
+
 /* counters */
 void ngx_beacon_count(ngx_beacon_zone_t *z, ngx_beacon_counter_e c);
 void ngx_beacon_count_n(ngx_beacon_zone_t *z, ngx_beacon_counter_e c,
@@ -217,9 +230,18 @@ typedef struct {
     size_t                   size;
     size_t                   used;
     size_t                   free;
+    ngx_uint_t               draining;
 } ngx_beacon_stats_t;
 
 void ngx_beacon_shm_stats(ngx_beacon_zone_t *z, ngx_beacon_stats_t *st);
+
+/*
+ * Draining (W15): one flag per zone, seen by every worker and kept across
+ * reloads like the zone; only the health page reads it.  Setting it
+ * returns the previous value.
+ */
+ngx_uint_t ngx_beacon_shm_drain(ngx_beacon_zone_t *z, ngx_uint_t draining);
+ngx_uint_t ngx_beacon_shm_draining(ngx_beacon_zone_t *z);
 
 
 /*

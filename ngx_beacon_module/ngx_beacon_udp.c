@@ -177,6 +177,20 @@ ngx_beacon_udp_sock_by_fd(ngx_socket_t fd)
 
 
 ngx_beacon_sock_t *
+ngx_beacon_udp_socks(ngx_uint_t *n)
+{
+    if (ngx_beacon_worker == NULL) {
+        *n = 0;
+        return NULL;
+    }
+
+    *n = ngx_beacon_worker->socks.nelts;
+
+    return ngx_beacon_worker->socks.elts;
+}
+
+
+ngx_beacon_sock_t *
 ngx_beacon_udp_sock_for(const ngx_beacon_ep_t *ep)
 {
     int                 family;

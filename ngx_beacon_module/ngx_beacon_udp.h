@@ -54,6 +54,8 @@ ngx_int_t ngx_beacon_udp_init_worker(ngx_cycle_t *cycle);
 ngx_int_t ngx_beacon_udp_add_sock(ngx_cycle_t *cycle, ngx_listening_t *ls,
     void *conf, ngx_beacon_datagram_pt handler, ngx_uint_t batched);
 ngx_beacon_sock_t *ngx_beacon_udp_sock_by_fd(ngx_socket_t fd);
+/* this worker's beacon sockets */
+ngx_beacon_sock_t *ngx_beacon_udp_socks(ngx_uint_t *n);
 /* this worker's socket a node talked to (same family, port, address) */
 ngx_beacon_sock_t *ngx_beacon_udp_sock_for(const ngx_beacon_ep_t *ep);
 

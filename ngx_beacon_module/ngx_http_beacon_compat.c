@@ -27,6 +27,7 @@
 #include "ngx_beacon_ipc.h"
 #include "ngx_beacon_relay.h"
 #include "ngx_beacon_udp.h"
+#include "ngx_beacon_gossip.h"
 
 
 #define NGX_HTTP_BEACON_WS_MAX_MESSAGE   65536
@@ -1044,7 +1045,7 @@ ngx_http_beacon_ws_datagram(ngx_http_beacon_ws_t *ws, u_char *p, size_t len)
     int                 rc;
     ngx_beacon_ep_t     ep;
     ngx_beacon_msg_t    msg;
-    ngx_beacon_addr_t   src;
+    ngx_beacon_addr_t   src, peer;
     ngx_beacon_zone_t  *z;
 
     z = ws->zone;
@@ -1103,6 +1104,15 @@ ngx_http_beacon_ws_datagram(ngx_http_beacon_ws_t *ws, u_char *p, size_t len)
             return;
 
         case NGX_BEACON_RELAY_NOT_FOUND:
+
+            /* tier 2: known to a peer beacon */
+
+            if (ngx_beacon_gossip_route(z, msg.dest, &peer) == NGX_OK) {
+                ngx_beacon_relay_forward(z, NULL, &peer, p, len);
+                ngx_beacon_udp_flush();
+                return;
+            }
+
             ngx_beacon_count(z, NGX_BEACON_C_RELAY_NOT_FOUND);
             return;
 

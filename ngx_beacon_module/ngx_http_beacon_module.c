@@ -3,8 +3,10 @@
  * Copyright (C) 2026 the ngx_beacon_module authors
  *
  * The http face of the beacon: "beacon_status" serves the counters and
- * gauges of the beacon zones as JSON; "beacon_compat" is the WebSocket
- * bridge (ngx_http_beacon_compat.c).
+ * gauges of the beacon zones as JSON or in the Prometheus text format;
+ * "beacon_health" and "beacon_drain" are the health check and its drain
+ * switch (W15); "beacon_compat" is the WebSocket bridge
+ * (ngx_http_beacon_compat.c).
  */
 
 
@@ -16,28 +18,133 @@
 #include "ngx_beacon_keys.h"
 
 
+/*
+ * blcf->status: which page of this file a location serves (the loc conf
+ * is shared with the bridge, so one field carries the page and the
+ * format); blcf->zone is the zone it is about
+ */
+#define NGX_HTTP_BEACON_STATUS_JSON        1
+#define NGX_HTTP_BEACON_STATUS_PROMETHEUS  2
+#define NGX_HTTP_BEACON_HEALTH             3
+#define NGX_HTTP_BEACON_DRAIN              4
+
+#define NGX_HTTP_BEACON_ZONE_JSON_LEN   (4096 + NGX_BEACON_SLOTS * 64)
+#define NGX_HTTP_BEACON_MAX_ZONES       64
+#define NGX_HTTP_BEACON_BUF_SIZE        16384
+
+/* the values of a zone that are not counters (ngx_beacon_counter_e) */
+#define NGX_HTTP_BEACON_V_NODES         (NGX_BEACON_C_LAST + 0)
+#define NGX_HTTP_BEACON_V_MAX_NODES     (NGX_BEACON_C_LAST + 1)
+#define NGX_HTTP_BEACON_V_NODE_TTL      (NGX_BEACON_C_LAST + 2)
+#define NGX_HTTP_BEACON_V_SIZE          (NGX_BEACON_C_LAST + 3)
+#define NGX_HTTP_BEACON_V_USED          (NGX_BEACON_C_LAST + 4)
+#define NGX_HTTP_BEACON_V_FREE          (NGX_BEACON_C_LAST + 5)
+#define NGX_HTTP_BEACON_V_DRAINING      (NGX_BEACON_C_LAST + 6)
+#define NGX_HTTP_BEACON_V_WS_PEERS      (NGX_BEACON_C_LAST + 7)
+#define NGX_HTTP_BEACON_V_WS_CONNS      (NGX_BEACON_C_LAST + 8)
+
+#define NGX_HTTP_BEACON_PROM_TYPE  "text/plain; version=0.0.4; charset=utf-8"
+
+
 typedef struct {
     ngx_array_t                   refs;       /* ngx_http_beacon_loc_conf_t * */
 } ngx_http_beacon_main_conf_t;
 
 
+/*
+ * One value of a zone: its JSON field (or, in a labelled family, its label
+ * value) and, for a counter of its own, the Prometheus family and help.
+ * A new counter is one line here and appears in both formats.
+ */
 typedef struct {
     const char                   *name;
-    ngx_beacon_counter_e          counter;
+    ngx_uint_t                    value;      /* ngx_beacon_counter_e or V_ */
+    const char                   *metric;     /* after "beacon_"; or NULL */
+    const char                   *help;
 } ngx_http_beacon_field_t;
 
 
+/* a Prometheus family of gauges with a label ("state") or without */
+typedef struct {
+    const char                   *metric;
+    const char                   *help;
+    const char                   *label;
+    ngx_http_beacon_field_t      *fields;     /* label values; NULL: value */
+    ngx_uint_t                    value;
+} ngx_http_beacon_gauge_t;
+
+
+/* one zone, read once per request */
+typedef struct {
+    ngx_str_t                     name;       /* escaped for the format */
+    ngx_beacon_zone_t            *zone;
+    ngx_beacon_stats_t            st;
+} ngx_http_beacon_snap_t;
+
+
+/* the Prometheus page is written into a chain of buffers */
+typedef struct {
+    ngx_http_request_t           *r;
+    ngx_chain_t                  *first;
+    ngx_chain_t                 **last;
+    ngx_buf_t                    *buf;
+} ngx_http_beacon_out_t;
+
+
 static ngx_int_t ngx_http_beacon_status_handler(ngx_http_request_t *r);
+static ngx_int_t ngx_http_beacon_status_format(ngx_http_request_t *r,
+    ngx_uint_t *format);
+static ngx_http_beacon_snap_t *ngx_http_beacon_snapshot(
+    ngx_http_request_t *r, ngx_str_t *name, ngx_uint_t format,
+    ngx_uint_t *n);
+static uint64_t ngx_http_beacon_value(ngx_http_beacon_snap_t *snap,
+    ngx_uint_t value);
 static ngx_uint_t ngx_http_beacon_zones(ngx_cycle_t *cycle, ngx_str_t *name,
     ngx_shm_zone_t **zones, ngx_uint_t max);
+static ngx_chain_t *ngx_http_beacon_json(ngx_http_request_t *r,
+    ngx_http_beacon_snap_t *snaps, ngx_uint_t n, off_t *size);
 static u_char *ngx_http_beacon_zone_json(u_char *p, u_char *last,
-    ngx_shm_zone_t *shm_zone, ngx_uint_t first_zone);
+    ngx_http_beacon_snap_t *snap, ngx_uint_t first_zone);
+static u_char *ngx_http_beacon_fields_json(u_char *p, u_char *last,
+    ngx_http_beacon_snap_t *snap, ngx_http_beacon_field_t *fields,
+    ngx_uint_t first);
+static ngx_chain_t *ngx_http_beacon_prometheus(ngx_http_request_t *r,
+    ngx_http_beacon_snap_t *snaps, ngx_uint_t n, off_t *size);
+static ngx_int_t ngx_http_beacon_prom_counters(ngx_http_beacon_out_t *out,
+    ngx_http_beacon_snap_t *snaps, ngx_uint_t n,
+    ngx_http_beacon_field_t *fields);
+static ngx_int_t ngx_http_beacon_prom_family(ngx_http_beacon_out_t *out,
+    ngx_http_beacon_snap_t *snaps, ngx_uint_t n, const char *metric,
+    const char *type, const char *help, const char *label,
+    ngx_http_beacon_field_t *fields, ngx_uint_t value);
+static ngx_int_t ngx_http_beacon_prom_workers(ngx_http_beacon_out_t *out,
+    ngx_http_beacon_snap_t *snaps, ngx_uint_t n);
+static ngx_int_t ngx_http_beacon_prom_head(ngx_http_beacon_out_t *out,
+    const char *metric, const char *type, const char *help);
+static ngx_int_t ngx_http_beacon_prom_sample(ngx_http_beacon_out_t *out,
+    const char *metric, ngx_str_t *zone, const char *label,
+    ngx_str_t *label_value, uint64_t v);
+static u_char *ngx_http_beacon_reserve(ngx_http_beacon_out_t *out,
+    size_t len);
+static size_t ngx_http_beacon_escape_label(u_char *dst, u_char *src,
+    size_t size);
+static ngx_int_t ngx_http_beacon_healthz_handler(ngx_http_request_t *r);
+static ngx_int_t ngx_http_beacon_drain_handler(ngx_http_request_t *r);
+static ngx_beacon_zone_t *ngx_http_beacon_zone(ngx_http_request_t *r);
+static ngx_int_t ngx_http_beacon_send(ngx_http_request_t *r,
+    ngx_uint_t status, ngx_str_t *type, ngx_chain_t *out, off_t size);
+static ngx_int_t ngx_http_beacon_send_text(ngx_http_request_t *r,
+    ngx_uint_t status, char *text);
 static void *ngx_http_beacon_create_main_conf(ngx_conf_t *cf);
 static void *ngx_http_beacon_create_loc_conf(ngx_conf_t *cf);
 static char *ngx_http_beacon_merge_loc_conf(ngx_conf_t *cf, void *parent,
     void *child);
 static char *ngx_http_beacon_status(ngx_conf_t *cf, ngx_command_t *cmd,
     void *conf);
+static char *ngx_http_beacon_health_drain(ngx_conf_t *cf,
+    ngx_command_t *cmd, void *conf);
+static char *ngx_http_beacon_page_taken(ngx_conf_t *cf, ngx_command_t *cmd,
+    ngx_http_beacon_loc_conf_t *blcf);
 static char *ngx_http_beacon_compat(ngx_conf_t *cf, ngx_command_t *cmd,
     void *conf);
 static char *ngx_http_beacon_health(ngx_conf_t *cf, ngx_command_t *cmd,
@@ -52,79 +159,186 @@ static ngx_int_t ngx_http_beacon_init_module(ngx_cycle_t *cycle);
 static ngx_int_t ngx_http_beacon_init_process(ngx_cycle_t *cycle);
 
 
-#define NGX_HTTP_BEACON_ZONE_JSON_LEN   4096
-#define NGX_HTTP_BEACON_MAX_ZONES       64
+/* by blcf->status */
+static char  *ngx_http_beacon_pages[] = {
+    NULL,
+    "beacon_status",
+    "beacon_status",
+    "beacon_health",
+    "beacon_drain"
+};
 
 
 static ngx_http_beacon_field_t  ngx_http_beacon_fields[] = {
-    { "datagrams", NGX_BEACON_C_DATAGRAMS },
-    { "malformed", NGX_BEACON_C_MALFORMED },
-    { "unknown_type", NGX_BEACON_C_UNKNOWN_TYPE },
-    { "discover", NGX_BEACON_C_DISCOVER },
-    { "discover_replies", NGX_BEACON_C_DISCOVER_REPLIES },
-    { "discover_throttled", NGX_BEACON_C_DISCOVER_THROTTLED },
-    { "probes", NGX_BEACON_C_PROBES },
-    { "refused_capacity", NGX_BEACON_C_REFUSED_CAPACITY },
-    { "register_rate_limited", NGX_BEACON_C_REGISTER_RATE_LIMITED },
-    { "reply_rate_limited", NGX_BEACON_C_REPLY_RATE_LIMITED },
-    { "expired", NGX_BEACON_C_EXPIRED },
-    { "punch_requests", NGX_BEACON_C_PUNCH_REQUESTS },
-    { "punch_coordinated", NGX_BEACON_C_PUNCH_COORDINATED },
-    { "punch_rate_limited", NGX_BEACON_C_PUNCH_RATE_LIMITED },
-    { "punch_grant_rejected", NGX_BEACON_C_PUNCH_GRANT_REJECTED },
-    { "punch_not_found", NGX_BEACON_C_PUNCH_NOT_FOUND },
-    { "punch_endpoint_mismatch", NGX_BEACON_C_PUNCH_MISMATCH },
-    { "sync_ignored", NGX_BEACON_C_SYNC_IGNORED },
-    { "relay_received", NGX_BEACON_C_RELAY_RECEIVED },
-    { "relay_forwarded", NGX_BEACON_C_RELAY_FORWARDED },
-    { "relay_not_found", NGX_BEACON_C_RELAY_NOT_FOUND },
-    { "send_errors", NGX_BEACON_C_SEND_ERRORS },
-    { NULL, 0 }
+    { "datagrams", NGX_BEACON_C_DATAGRAMS, "datagrams_total",
+      "Datagrams received." },
+    { "malformed", NGX_BEACON_C_MALFORMED, "datagrams_malformed_total",
+      "Datagrams dropped as too short or truncated." },
+    { "unknown_type", NGX_BEACON_C_UNKNOWN_TYPE,
+      "datagrams_unknown_type_total",
+      "Datagrams dropped for a message type the beacon does not accept." },
+    { "discover", NGX_BEACON_C_DISCOVER, "discover_total",
+      "DISCOVER and DISCOVER_EX received." },
+    { "discover_replies", NGX_BEACON_C_DISCOVER_REPLIES,
+      "discover_replies_total", "DISCOVER_REPLY sent." },
+    { "discover_throttled", NGX_BEACON_C_DISCOVER_THROTTLED,
+      "discover_throttled_total",
+      "Endpoint changes refused by the endpoint throttle." },
+    { "probes", NGX_BEACON_C_PROBES, "probes_total",
+      "DISCOVER for node 0, answered and never registered." },
+    { "refused_capacity", NGX_BEACON_C_REFUSED_CAPACITY,
+      "refused_capacity_total",
+      "New nodes refused: max_nodes reached or zone memory exhausted." },
+    { "register_rate_limited", NGX_BEACON_C_REGISTER_RATE_LIMITED,
+      "register_rate_limited_total",
+      "New registrations dropped by beacon_register_limit." },
+    { "reply_rate_limited", NGX_BEACON_C_REPLY_RATE_LIMITED,
+      "reply_rate_limited_total",
+      "DISCOVER and PUNCH_REQUEST dropped by beacon_reply_limit." },
+    { "expired", NGX_BEACON_C_EXPIRED, "expired_total",
+      "Nodes removed after node_ttl without a refresh." },
+    { "punch_requests", NGX_BEACON_C_PUNCH_REQUESTS, "punch_requests_total",
+      "PUNCH_REQUEST received." },
+    { "punch_coordinated", NGX_BEACON_C_PUNCH_COORDINATED,
+      "punch_coordinated_total", "Pairs of PUNCH_COMMAND sent." },
+    { "punch_rate_limited", NGX_BEACON_C_PUNCH_RATE_LIMITED,
+      "punch_rate_limited_total",
+      "PUNCH_REQUEST dropped by beacon_punch_limit." },
+    { "punch_grant_rejected", NGX_BEACON_C_PUNCH_GRANT_REJECTED,
+      "punch_grant_rejected_total",
+      "PUNCH_REQUEST dropped for a missing or invalid punch grant." },
+    { "punch_not_found", NGX_BEACON_C_PUNCH_NOT_FOUND,
+      "punch_not_found_total",
+      "PUNCH_REQUEST dropped for an unknown node." },
+    { "punch_endpoint_mismatch", NGX_BEACON_C_PUNCH_MISMATCH,
+      "punch_endpoint_mismatch_total",
+      "PUNCH_REQUEST dropped: source is not the requester's endpoint." },
+    { "sync_ignored", NGX_BEACON_C_SYNC_IGNORED, "sync_ignored_total",
+      "SYNC ignored (releases without gossip; now always 0)." },
+    { "sync_received", NGX_BEACON_C_SYNC_RECEIVED, "sync_received_total",
+      "SYNC received from peer beacons." },
+    { "sync_rejected", NGX_BEACON_C_SYNC_REJECTED, "sync_rejected_total",
+      "SYNC refused: not a configured peer, bad signature, or invalid." },
+    { "sync_sent", NGX_BEACON_C_SYNC_SENT, "sync_sent_total",
+      "SYNC sent to peer beacons." },
+    { "routes_full", NGX_BEACON_C_ROUTES_FULL, "routes_full_total",
+      "SYNC whose routes did not all fit in the route table." },
+    { "relay_received", NGX_BEACON_C_RELAY_RECEIVED, "relay_received_total",
+      "RELAY received." },
+    { "relay_forwarded", NGX_BEACON_C_RELAY_FORWARDED,
+      "relay_forwarded_total", "Relay deliveries accepted by the kernel." },
+    { "relay_not_found", NGX_BEACON_C_RELAY_NOT_FOUND,
+      "relay_not_found_total", "RELAY for an unknown destination." },
+    { "relay_peer_forwarded", NGX_BEACON_C_RELAY_PEER_FORWARDED,
+      "relay_peer_forwarded_total",
+      "RELAY forwarded to the peer beacon that announced the destination." },
+    { "relay_loop", NGX_BEACON_C_RELAY_LOOP, "relay_loop_total",
+      "RELAY from a peer beacon for a node not registered here, dropped." },
+    { "send_errors", NGX_BEACON_C_SEND_ERRORS, "send_errors_total",
+      "Datagrams the kernel refused to send." },
+    { NULL, 0, NULL, NULL }
 };
 
 
 static ngx_http_beacon_field_t  ngx_http_beacon_compat_fields[] = {
-    { "upgrade_ok", NGX_BEACON_C_WS_UPGRADE_OK },
-    { "upgrade_fail", NGX_BEACON_C_WS_UPGRADE_FAIL },
-    { "auth_ok", NGX_BEACON_C_WS_AUTH_OK },
-    { "auth_fail", NGX_BEACON_C_WS_AUTH_FAIL },
-    { "auth_rate_limited", NGX_BEACON_C_WS_AUTH_RATE_LIMITED },
-    { "frames_in", NGX_BEACON_C_WS_FRAMES_IN },
-    { "frames_out", NGX_BEACON_C_WS_FRAMES_OUT },
-    { "idle_disconnects", NGX_BEACON_C_WS_IDLE_DISCONNECTS },
-    { "replaced", NGX_BEACON_C_WS_REPLACED },
-    { "key_lookups", NGX_BEACON_C_WS_KEY_LOOKUPS },
-    { "key_cache_hits", NGX_BEACON_C_WS_KEY_CACHE_HITS },
-    { NULL, 0 }
+    { "upgrade_ok", NGX_BEACON_C_WS_UPGRADE_OK, "compat_upgrade_ok_total",
+      "Compat bridge: WebSocket upgrades accepted (101)." },
+    { "upgrade_fail", NGX_BEACON_C_WS_UPGRADE_FAIL,
+      "compat_upgrade_fail_total",
+      "Compat bridge: upgrades refused (4xx, 503)." },
+    { "auth_ok", NGX_BEACON_C_WS_AUTH_OK, "compat_auth_ok_total",
+      "Compat bridge: logins." },
+    { "auth_fail", NGX_BEACON_C_WS_AUTH_FAIL, "compat_auth_fail_total",
+      "Compat bridge: failed logins." },
+    { "auth_rate_limited", NGX_BEACON_C_WS_AUTH_RATE_LIMITED,
+      "compat_auth_rate_limited_total",
+      "Compat bridge: upgrades refused with 429 after failed logins." },
+    { "frames_in", NGX_BEACON_C_WS_FRAMES_IN, "compat_frames_in_total",
+      "Compat bridge: binary datagrams received." },
+    { "frames_out", NGX_BEACON_C_WS_FRAMES_OUT, "compat_frames_out_total",
+      "Compat bridge: deliveries queued to peers." },
+    { "idle_disconnects", NGX_BEACON_C_WS_IDLE_DISCONNECTS,
+      "compat_idle_disconnects_total",
+      "Compat bridge: peers closed for silence." },
+    { "replaced", NGX_BEACON_C_WS_REPLACED, "compat_replaced_total",
+      "Compat bridge: connections replaced by a newer login." },
+    { "key_lookups", NGX_BEACON_C_WS_KEY_LOOKUPS,
+      "compat_key_lookups_total", "Compat bridge: registry key lookups." },
+    { "key_cache_hits", NGX_BEACON_C_WS_KEY_CACHE_HITS,
+      "compat_key_cache_hits_total",
+      "Compat bridge: keys taken from the zone cache." },
+    { NULL, 0, NULL, NULL }
 };
 
 
+/* labelled families: the names are the JSON fields and the label values */
+
 static ngx_http_beacon_field_t  ngx_http_beacon_compat_drop_fields[] = {
-    { "oversize", NGX_BEACON_C_WS_DROP_OVERSIZE },
-    { "queue_full", NGX_BEACON_C_WS_DROP_QUEUE_FULL },
-    { "channel_full", NGX_BEACON_C_WS_DROP_CHANNEL_FULL },
-    { "stale_owner", NGX_BEACON_C_WS_DROP_STALE_OWNER },
-    { "write_timeout", NGX_BEACON_C_WS_DROP_WRITE_TIMEOUT },
-    { "not_allowed", NGX_BEACON_C_WS_DROP_NOT_ALLOWED },
-    { NULL, 0 }
+    { "oversize", NGX_BEACON_C_WS_DROP_OVERSIZE, NULL, NULL },
+    { "queue_full", NGX_BEACON_C_WS_DROP_QUEUE_FULL, NULL, NULL },
+    { "channel_full", NGX_BEACON_C_WS_DROP_CHANNEL_FULL, NULL, NULL },
+    { "stale_owner", NGX_BEACON_C_WS_DROP_STALE_OWNER, NULL, NULL },
+    { "write_timeout", NGX_BEACON_C_WS_DROP_WRITE_TIMEOUT, NULL, NULL },
+    { "not_allowed", NGX_BEACON_C_WS_DROP_NOT_ALLOWED, NULL, NULL },
+    { NULL, 0, NULL, NULL }
 };
 
 
 static ngx_http_beacon_field_t  ngx_http_beacon_drop_fields[] = {
-    { "rate_limited", NGX_BEACON_C_RELAY_RATE_LIMITED },
-    { "oversize", NGX_BEACON_C_RELAY_OVERSIZE },
-    { "malformed", NGX_BEACON_C_RELAY_MALFORMED },
-    { "sender_mismatch", NGX_BEACON_C_RELAY_SENDER_MISMATCH },
-    { "send_failed", NGX_BEACON_C_RELAY_SEND_FAILED },
-    { NULL, 0 }
+    { "rate_limited", NGX_BEACON_C_RELAY_RATE_LIMITED, NULL, NULL },
+    { "oversize", NGX_BEACON_C_RELAY_OVERSIZE, NULL, NULL },
+    { "malformed", NGX_BEACON_C_RELAY_MALFORMED, NULL, NULL },
+    { "sender_mismatch", NGX_BEACON_C_RELAY_SENDER_MISMATCH, NULL, NULL },
+    { "send_failed", NGX_BEACON_C_RELAY_SEND_FAILED, NULL, NULL },
+    { NULL, 0, NULL, NULL }
+};
+
+
+static ngx_http_beacon_field_t  ngx_http_beacon_bytes_fields[] = {
+    { "total", NGX_HTTP_BEACON_V_SIZE, NULL, NULL },
+    { "used", NGX_HTTP_BEACON_V_USED, NULL, NULL },
+    { "free", NGX_HTTP_BEACON_V_FREE, NULL, NULL },
+    { NULL, 0, NULL, NULL }
+};
+
+
+static ngx_http_beacon_gauge_t  ngx_http_beacon_gauges[] = {
+    { "nodes", "Registered nodes.", NULL, NULL, NGX_HTTP_BEACON_V_NODES },
+    { "nodes_max", "The node cap (max_nodes).", NULL, NULL,
+      NGX_HTTP_BEACON_V_MAX_NODES },
+    { "node_ttl_seconds", "How long a node stays without a refresh.",
+      NULL, NULL, NGX_HTTP_BEACON_V_NODE_TTL },
+    { "zone_bytes", "Zone memory: total size, pages in use, free pages.",
+      "state", ngx_http_beacon_bytes_fields, 0 },
+    { "draining", "1 while the zone is draining (health check 503).",
+      NULL, NULL, NGX_HTTP_BEACON_V_DRAINING },
+    { "compat_active_peers", "Compat bridge: logged-in peers.", NULL, NULL,
+      NGX_HTTP_BEACON_V_WS_PEERS },
+    { "compat_connections", "Compat bridge: open connections.", NULL, NULL,
+      NGX_HTTP_BEACON_V_WS_CONNS },
+    { NULL, NULL, NULL, NULL, 0 }
 };
 
 
 static ngx_command_t  ngx_http_beacon_commands[] = {
 
     { ngx_string("beacon_status"),
-      NGX_HTTP_LOC_CONF|NGX_CONF_NOARGS|NGX_CONF_TAKE1,
+      NGX_HTTP_LOC_CONF|NGX_CONF_NOARGS|NGX_CONF_TAKE12,
       ngx_http_beacon_status,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      0,
+      NULL },
+
+    { ngx_string("beacon_health"),
+      NGX_HTTP_LOC_CONF|NGX_CONF_NOARGS|NGX_CONF_TAKE1,
+      ngx_http_beacon_health_drain,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      0,
+      NULL },
+
+    { ngx_string("beacon_drain"),
+      NGX_HTTP_LOC_CONF|NGX_CONF_NOARGS|NGX_CONF_TAKE1,
+      ngx_http_beacon_health_drain,
       NGX_HTTP_LOC_CONF_OFFSET,
       0,
       NULL },
@@ -251,13 +465,12 @@ ngx_module_t  ngx_http_beacon_module = {
 static ngx_int_t
 ngx_http_beacon_status_handler(ngx_http_request_t *r)
 {
-    size_t                       len;
-    u_char                      *p, *last;
+    off_t                        size;
     ngx_int_t                    rc;
-    ngx_buf_t                   *b;
-    ngx_uint_t                   i, n;
-    ngx_chain_t                  out;
-    ngx_shm_zone_t              *zones[NGX_HTTP_BEACON_MAX_ZONES];
+    ngx_str_t                    type;
+    ngx_uint_t                   n, format;
+    ngx_chain_t                 *out;
+    ngx_http_beacon_snap_t      *snaps;
     ngx_http_beacon_loc_conf_t  *blcf;
 
     if (!(r->method & (NGX_HTTP_GET|NGX_HTTP_HEAD))) {
@@ -272,54 +485,159 @@ ngx_http_beacon_status_handler(ngx_http_request_t *r)
 
     blcf = ngx_http_get_module_loc_conf(r, ngx_http_beacon_module);
 
-    n = ngx_http_beacon_zones((ngx_cycle_t *) ngx_cycle, &blcf->zone, zones,
-                              NGX_HTTP_BEACON_MAX_ZONES);
+    format = blcf->status;
 
-    len = sizeof("{\"version\":\"\",\"zones\":{}}\n")
-          + sizeof(NGX_BEACON_VERSION) + n * NGX_HTTP_BEACON_ZONE_JSON_LEN;
+    if (ngx_http_beacon_status_format(r, &format) != NGX_OK) {
+        return NGX_HTTP_BAD_REQUEST;
+    }
 
-    b = ngx_create_temp_buf(r->pool, len);
-    if (b == NULL) {
+    snaps = ngx_http_beacon_snapshot(r, &blcf->zone, format, &n);
+    if (snaps == NULL) {
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
     }
 
-    p = b->pos;
-    last = b->end;
+    if (format == NGX_HTTP_BEACON_STATUS_PROMETHEUS) {
+        out = ngx_http_beacon_prometheus(r, snaps, n, &size);
+        ngx_str_set(&type, NGX_HTTP_BEACON_PROM_TYPE);
 
-    p = ngx_slprintf(p, last, "{\"version\":\"%s\",\"zones\":{",
-                     NGX_BEACON_VERSION);
-
-    for (i = 0; i < n; i++) {
-        p = ngx_http_beacon_zone_json(p, last, zones[i], i == 0);
+    } else {
+        out = ngx_http_beacon_json(r, snaps, n, &size);
+        ngx_str_set(&type, "application/json");
     }
 
-    p = ngx_slprintf(p, last, "}}\n");
-
-    b->last = p;
-    b->last_buf = (r == r->main) ? 1 : 0;
-    b->last_in_chain = 1;
-
-    r->headers_out.status = NGX_HTTP_OK;
-    r->headers_out.content_length_n = b->last - b->pos;
-
-    ngx_str_set(&r->headers_out.content_type, "application/json");
-    r->headers_out.content_type_len = r->headers_out.content_type.len;
-    r->headers_out.content_type_lowcase = NULL;
-
-    if (r->method == NGX_HTTP_HEAD) {
-        r->header_only = 1;
+    if (out == NULL) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
     }
 
-    rc = ngx_http_send_header(r);
+    return ngx_http_beacon_send(r, NGX_HTTP_OK, &type, out, size);
+}
 
-    if (rc == NGX_ERROR || rc > NGX_OK || r->header_only) {
-        return rc;
+
+/* "?format=json" or "?format=prometheus" overrides the configured format */
+
+static ngx_int_t
+ngx_http_beacon_status_format(ngx_http_request_t *r, ngx_uint_t *format)
+{
+    ngx_str_t  value;
+
+    if (ngx_http_arg(r, (u_char *) "format", 6, &value) != NGX_OK) {
+        return NGX_OK;
     }
 
-    out.buf = b;
-    out.next = NULL;
+    if (value.len == 4 && ngx_strncmp(value.data, "json", 4) == 0) {
+        *format = NGX_HTTP_BEACON_STATUS_JSON;
+        return NGX_OK;
+    }
 
-    return ngx_http_output_filter(r, &out);
+    if (value.len == 10 && ngx_strncmp(value.data, "prometheus", 10) == 0) {
+        *format = NGX_HTTP_BEACON_STATUS_PROMETHEUS;
+        return NGX_OK;
+    }
+
+    ngx_log_error(NGX_LOG_INFO, r->connection->log, 0,
+                  "beacon status: unknown format \"%V\"", &value);
+
+    return NGX_DECLINED;
+}
+
+
+/* the counters of every zone shown, each read once, names escaped */
+
+static ngx_http_beacon_snap_t *
+ngx_http_beacon_snapshot(ngx_http_request_t *r, ngx_str_t *name,
+    ngx_uint_t format, ngx_uint_t *n)
+{
+    size_t                   len;
+    ngx_str_t               *zname;
+    ngx_uint_t               i;
+    ngx_shm_zone_t          *zones[NGX_HTTP_BEACON_MAX_ZONES];
+    ngx_http_beacon_snap_t  *snaps, *snap;
+
+    *n = ngx_http_beacon_zones((ngx_cycle_t *) ngx_cycle, name, zones,
+                               NGX_HTTP_BEACON_MAX_ZONES);
+
+    snaps = ngx_palloc(r->pool, (*n + 1) * sizeof(ngx_http_beacon_snap_t));
+    if (snaps == NULL) {
+        return NULL;
+    }
+
+    for (i = 0; i < *n; i++) {
+        snap = &snaps[i];
+        snap->zone = zones[i]->data;
+        zname = &zones[i]->shm.name;
+
+        if (format == NGX_HTTP_BEACON_STATUS_PROMETHEUS) {
+            len = ngx_http_beacon_escape_label(NULL, zname->data, zname->len);
+
+        } else {
+            len = zname->len + ngx_escape_json(NULL, zname->data, zname->len);
+        }
+
+        snap->name.data = ngx_pnalloc(r->pool, len);
+        if (snap->name.data == NULL) {
+            return NULL;
+        }
+
+        if (format == NGX_HTTP_BEACON_STATUS_PROMETHEUS) {
+            (void) ngx_http_beacon_escape_label(snap->name.data, zname->data,
+                                                zname->len);
+
+        } else {
+            (void) ngx_escape_json(snap->name.data, zname->data, zname->len);
+        }
+
+        snap->name.len = len;
+
+        ngx_beacon_shm_stats(snap->zone, &snap->st);
+    }
+
+    return snaps;
+}
+
+
+static uint64_t
+ngx_http_beacon_value(ngx_http_beacon_snap_t *snap, ngx_uint_t value)
+{
+    ngx_beacon_stats_t  *st;
+
+    st = &snap->st;
+
+    if (value < NGX_BEACON_C_LAST) {
+        return st->c[value];
+    }
+
+    switch (value) {
+
+    case NGX_HTTP_BEACON_V_NODES:
+        return st->nodes;
+
+    case NGX_HTTP_BEACON_V_MAX_NODES:
+        return snap->zone->max_nodes;
+
+    case NGX_HTTP_BEACON_V_NODE_TTL:
+        return snap->zone->ttl;
+
+    case NGX_HTTP_BEACON_V_SIZE:
+        return st->size;
+
+    case NGX_HTTP_BEACON_V_USED:
+        return st->used;
+
+    case NGX_HTTP_BEACON_V_FREE:
+        return st->free;
+
+    case NGX_HTTP_BEACON_V_DRAINING:
+        return st->draining;
+
+    case NGX_HTTP_BEACON_V_WS_PEERS:
+        return st->ws_peers;
+
+    case NGX_HTTP_BEACON_V_WS_CONNS:
+        return st->ws_connections;
+
+    default:
+        return 0;
+    }
 }
 
 
@@ -370,73 +688,598 @@ ngx_http_beacon_zones(ngx_cycle_t *cycle, ngx_str_t *name,
 }
 
 
+static ngx_chain_t *
+ngx_http_beacon_json(ngx_http_request_t *r, ngx_http_beacon_snap_t *snaps,
+    ngx_uint_t n, off_t *size)
+{
+    size_t        len;
+    u_char       *p;
+    ngx_buf_t    *b;
+    ngx_uint_t    i;
+    ngx_chain_t  *cl;
+
+    len = sizeof("{\"version\":\"\",\"zones\":{}}\n")
+          + sizeof(NGX_BEACON_VERSION);
+
+    for (i = 0; i < n; i++) {
+        len += NGX_HTTP_BEACON_ZONE_JSON_LEN + snaps[i].name.len;
+    }
+
+    b = ngx_create_temp_buf(r->pool, len);
+    if (b == NULL) {
+        return NULL;
+    }
+
+    p = ngx_slprintf(b->last, b->end, "{\"version\":\"%s\",\"zones\":{",
+                     NGX_BEACON_VERSION);
+
+    for (i = 0; i < n; i++) {
+        p = ngx_http_beacon_zone_json(p, b->end, &snaps[i], i == 0);
+    }
+
+    b->last = ngx_slprintf(p, b->end, "}}\n");
+
+    cl = ngx_alloc_chain_link(r->pool);
+    if (cl == NULL) {
+        return NULL;
+    }
+
+    cl->buf = b;
+    cl->next = NULL;
+
+    *size = b->last - b->pos;
+
+    return cl;
+}
+
+
 static u_char *
-ngx_http_beacon_zone_json(u_char *p, u_char *last, ngx_shm_zone_t *shm_zone,
-    ngx_uint_t first_zone)
+ngx_http_beacon_zone_json(u_char *p, u_char *last,
+    ngx_http_beacon_snap_t *snap, ngx_uint_t first_zone)
 {
     uint64_t                  total;
     ngx_uint_t                i, first;
-    ngx_beacon_zone_t        *z;
-    ngx_beacon_stats_t        st;
+    ngx_beacon_stats_t       *st;
     ngx_http_beacon_field_t  *f;
 
-    z = shm_zone->data;
-
-    ngx_beacon_shm_stats(z, &st);
+    st = &snap->st;
 
     p = ngx_slprintf(p, last,
                      "%s\"%V\":{\"size\":%uz,\"used\":%uz,\"free\":%uz,"
-                     "\"nodes\":%ui,\"max_nodes\":%ui,\"node_ttl\":%T",
-                     first_zone ? "" : ",", &shm_zone->shm.name,
-                     st.size, st.used, st.free,
-                     st.nodes, z->max_nodes, z->ttl);
+                     "\"nodes\":%ui,\"max_nodes\":%ui,\"node_ttl\":%T,"
+                     "\"draining\":%s",
+                     first_zone ? "" : ",", &snap->name,
+                     st->size, st->used, st->free,
+                     st->nodes, snap->zone->max_nodes, snap->zone->ttl,
+                     st->draining ? "true" : "false");
 
-    for (f = ngx_http_beacon_fields; f->name; f++) {
-        p = ngx_slprintf(p, last, ",\"%s\":%uL", f->name, st.c[f->counter]);
-    }
+    p = ngx_http_beacon_fields_json(p, last, snap, ngx_http_beacon_fields, 0);
 
     total = 0;
 
     for (f = ngx_http_beacon_drop_fields; f->name; f++) {
-        total += st.c[f->counter];
+        total += ngx_http_beacon_value(snap, f->value);
     }
 
     p = ngx_slprintf(p, last, ",\"relay_dropped\":{\"total\":%uL", total);
-
-    for (f = ngx_http_beacon_drop_fields; f->name; f++) {
-        p = ngx_slprintf(p, last, ",\"%s\":%uL", f->name, st.c[f->counter]);
-    }
+    p = ngx_http_beacon_fields_json(p, last, snap,
+                                    ngx_http_beacon_drop_fields, 0);
 
     p = ngx_slprintf(p, last, "},\"compat\":{\"active_peers\":%ui,"
-                     "\"connections\":%ui", st.ws_peers, st.ws_connections);
-
-    for (f = ngx_http_beacon_compat_fields; f->name; f++) {
-        p = ngx_slprintf(p, last, ",\"%s\":%uL", f->name, st.c[f->counter]);
-    }
+                     "\"connections\":%ui", st->ws_peers, st->ws_connections);
+    p = ngx_http_beacon_fields_json(p, last, snap,
+                                    ngx_http_beacon_compat_fields, 0);
 
     p = ngx_slprintf(p, last, ",\"dropped\":{");
-
-    for (f = ngx_http_beacon_compat_drop_fields; f->name; f++) {
-        p = ngx_slprintf(p, last, "%s\"%s\":%uL",
-                         f == ngx_http_beacon_compat_drop_fields ? "" : ",",
-                         f->name, st.c[f->counter]);
-    }
+    p = ngx_http_beacon_fields_json(p, last, snap,
+                                    ngx_http_beacon_compat_drop_fields, 1);
 
     p = ngx_slprintf(p, last, "}},\"workers\":[");
 
     first = 1;
 
     for (i = 0; i < NGX_BEACON_SLOTS; i++) {
-        if (st.worker_datagrams[i] == 0) {
+        if (st->worker_datagrams[i] == 0) {
             continue;
         }
 
         p = ngx_slprintf(p, last, "%s{\"worker\":%ui,\"datagrams\":%uL}",
-                         first ? "" : ",", i, st.worker_datagrams[i]);
+                         first ? "" : ",", i, st->worker_datagrams[i]);
         first = 0;
     }
 
     return ngx_slprintf(p, last, "]}");
+}
+
+
+static u_char *
+ngx_http_beacon_fields_json(u_char *p, u_char *last,
+    ngx_http_beacon_snap_t *snap, ngx_http_beacon_field_t *fields,
+    ngx_uint_t first)
+{
+    ngx_http_beacon_field_t  *f;
+
+    for (f = fields; f->name; f++) {
+        p = ngx_slprintf(p, last, "%s\"%s\":%uL", first ? "" : ",", f->name,
+                         ngx_http_beacon_value(snap, f->value));
+        first = 0;
+    }
+
+    return p;
+}
+
+
+/*
+ * The Prometheus text exposition format 0.0.4: one family at a time (HELP,
+ * TYPE, then its samples for every zone), every sample labelled by zone.
+ */
+
+static ngx_chain_t *
+ngx_http_beacon_prometheus(ngx_http_request_t *r,
+    ngx_http_beacon_snap_t *snaps, ngx_uint_t n, off_t *size)
+{
+    ngx_chain_t              *cl;
+    ngx_http_beacon_out_t     out;
+    ngx_http_beacon_gauge_t  *g;
+
+    out.r = r;
+    out.first = NULL;
+    out.last = &out.first;
+    out.buf = NULL;
+
+    for (g = ngx_http_beacon_gauges; g->metric; g++) {
+        if (ngx_http_beacon_prom_family(&out, snaps, n, g->metric, "gauge",
+                                        g->help, g->label, g->fields,
+                                        g->value)
+            != NGX_OK)
+        {
+            return NULL;
+        }
+    }
+
+    if (ngx_http_beacon_prom_counters(&out, snaps, n, ngx_http_beacon_fields)
+        != NGX_OK
+        || ngx_http_beacon_prom_family(&out, snaps, n, "relay_dropped_total",
+                                       "counter", "RELAY dropped, by reason.",
+                                       "reason", ngx_http_beacon_drop_fields,
+                                       0)
+           != NGX_OK
+        || ngx_http_beacon_prom_workers(&out, snaps, n) != NGX_OK
+        || ngx_http_beacon_prom_counters(&out, snaps, n,
+                                         ngx_http_beacon_compat_fields)
+           != NGX_OK
+        || ngx_http_beacon_prom_family(&out, snaps, n, "compat_dropped_total",
+                                       "counter", "Compat bridge: messages "
+                                       "dropped, by reason.", "reason",
+                                       ngx_http_beacon_compat_drop_fields, 0)
+           != NGX_OK)
+    {
+        return NULL;
+    }
+
+    *size = 0;
+
+    for (cl = out.first; cl; cl = cl->next) {
+        *size += cl->buf->last - cl->buf->pos;
+    }
+
+    return out.first;
+}
+
+
+/* one counter family per field that names one */
+
+static ngx_int_t
+ngx_http_beacon_prom_counters(ngx_http_beacon_out_t *out,
+    ngx_http_beacon_snap_t *snaps, ngx_uint_t n,
+    ngx_http_beacon_field_t *fields)
+{
+    ngx_http_beacon_field_t  *f;
+
+    for (f = fields; f->name; f++) {
+
+        if (f->metric == NULL) {
+            continue;
+        }
+
+        if (ngx_http_beacon_prom_family(out, snaps, n, f->metric, "counter",
+                                        f->help, NULL, NULL, f->value)
+            != NGX_OK)
+        {
+            return NGX_ERROR;
+        }
+    }
+
+    return NGX_OK;
+}
+
+
+/* a family: one sample per zone, or per zone and label value (fields) */
+
+static ngx_int_t
+ngx_http_beacon_prom_family(ngx_http_beacon_out_t *out,
+    ngx_http_beacon_snap_t *snaps, ngx_uint_t n, const char *metric,
+    const char *type, const char *help, const char *label,
+    ngx_http_beacon_field_t *fields, ngx_uint_t value)
+{
+    ngx_str_t                 lv;
+    ngx_uint_t                i;
+    ngx_http_beacon_field_t  *f;
+
+    if (ngx_http_beacon_prom_head(out, metric, type, help) != NGX_OK) {
+        return NGX_ERROR;
+    }
+
+    for (i = 0; i < n; i++) {
+
+        if (fields == NULL) {
+            if (ngx_http_beacon_prom_sample(out, metric, &snaps[i].name,
+                                            NULL, NULL,
+                                            ngx_http_beacon_value(&snaps[i],
+                                                                  value))
+                != NGX_OK)
+            {
+                return NGX_ERROR;
+            }
+
+            continue;
+        }
+
+        for (f = fields; f->name; f++) {
+            lv.data = (u_char *) f->name;
+            lv.len = ngx_strlen(f->name);
+
+            if (ngx_http_beacon_prom_sample(out, metric, &snaps[i].name,
+                                            label, &lv,
+                                            ngx_http_beacon_value(&snaps[i],
+                                                                  f->value))
+                != NGX_OK)
+            {
+                return NGX_ERROR;
+            }
+        }
+    }
+
+    return NGX_OK;
+}
+
+
+/* datagrams per worker slot (ngx_worker modulo 64), the slots in use */
+
+static ngx_int_t
+ngx_http_beacon_prom_workers(ngx_http_beacon_out_t *out,
+    ngx_http_beacon_snap_t *snaps, ngx_uint_t n)
+{
+    u_char      buf[NGX_INT_T_LEN];
+    ngx_str_t   lv;
+    ngx_uint_t  i, j;
+
+    if (ngx_http_beacon_prom_head(out, "worker_datagrams_total", "counter",
+                                  "Datagrams received, by nginx worker.")
+        != NGX_OK)
+    {
+        return NGX_ERROR;
+    }
+
+    for (i = 0; i < n; i++) {
+        for (j = 0; j < NGX_BEACON_SLOTS; j++) {
+
+            if (snaps[i].st.worker_datagrams[j] == 0) {
+                continue;
+            }
+
+            lv.data = buf;
+            lv.len = ngx_sprintf(buf, "%ui", j) - buf;
+
+            if (ngx_http_beacon_prom_sample(out, "worker_datagrams_total",
+                                            &snaps[i].name, "worker", &lv,
+                                            snaps[i].st.worker_datagrams[j])
+                != NGX_OK)
+            {
+                return NGX_ERROR;
+            }
+        }
+    }
+
+    return NGX_OK;
+}
+
+
+static ngx_int_t
+ngx_http_beacon_prom_head(ngx_http_beacon_out_t *out, const char *metric,
+    const char *type, const char *help)
+{
+    u_char  *p;
+
+    p = ngx_http_beacon_reserve(out, sizeof("# HELP beacon_ \n"
+                                            "# TYPE beacon_  \n")
+                                     + 2 * ngx_strlen(metric)
+                                     + ngx_strlen(type) + ngx_strlen(help));
+    if (p == NULL) {
+        return NGX_ERROR;
+    }
+
+    out->buf->last = ngx_sprintf(p, "# HELP beacon_%s %s\n"
+                                 "# TYPE beacon_%s %s\n",
+                                 metric, help, metric, type);
+
+    return NGX_OK;
+}
+
+
+static ngx_int_t
+ngx_http_beacon_prom_sample(ngx_http_beacon_out_t *out, const char *metric,
+    ngx_str_t *zone, const char *label, ngx_str_t *label_value, uint64_t v)
+{
+    size_t   len;
+    u_char  *p;
+
+    len = sizeof("beacon_{zone=\"\",=\"\"} \n") + ngx_strlen(metric)
+          + zone->len + NGX_INT64_LEN;
+
+    if (label) {
+        len += ngx_strlen(label) + label_value->len;
+    }
+
+    p = ngx_http_beacon_reserve(out, len);
+    if (p == NULL) {
+        return NGX_ERROR;
+    }
+
+    if (label) {
+        p = ngx_sprintf(p, "beacon_%s{zone=\"%V\",%s=\"%V\"} %uL\n",
+                        metric, zone, label, label_value, v);
+
+    } else {
+        p = ngx_sprintf(p, "beacon_%s{zone=\"%V\"} %uL\n", metric, zone, v);
+    }
+
+    out->buf->last = p;
+
+    return NGX_OK;
+}
+
+
+/* room for len bytes at the end of the output, in a new buffer if needed */
+
+static u_char *
+ngx_http_beacon_reserve(ngx_http_beacon_out_t *out, size_t len)
+{
+    ngx_buf_t    *b;
+    ngx_chain_t  *cl;
+
+    b = out->buf;
+
+    if (b && (size_t) (b->end - b->last) >= len) {
+        return b->last;
+    }
+
+    b = ngx_create_temp_buf(out->r->pool,
+                            ngx_max(len, NGX_HTTP_BEACON_BUF_SIZE));
+    if (b == NULL) {
+        return NULL;
+    }
+
+    cl = ngx_alloc_chain_link(out->r->pool);
+    if (cl == NULL) {
+        return NULL;
+    }
+
+    cl->buf = b;
+    cl->next = NULL;
+
+    *out->last = cl;
+    out->last = &cl->next;
+    out->buf = b;
+
+    return b->last;
+}
+
+
+/* a Prometheus label value: backslash, double quote and newline escaped */
+
+static size_t
+ngx_http_beacon_escape_label(u_char *dst, u_char *src, size_t size)
+{
+    u_char  ch;
+    size_t  len;
+
+    len = 0;
+
+    while (size--) {
+        ch = *src++;
+
+        if (ch == '\\' || ch == '"' || ch == '\n') {
+            if (dst) {
+                *dst++ = '\\';
+                *dst++ = (ch == '\n') ? 'n' : ch;
+            }
+
+            len += 2;
+            continue;
+        }
+
+        if (dst) {
+            *dst++ = ch;
+        }
+
+        len++;
+    }
+
+    return len;
+}
+
+
+/*
+ * The health check (spec 8.2, W15): 200 "ok" while the zone serves, 503
+ * "unhealthy" while it drains, so that load balancers stop sending new
+ * clients before the instance is taken down.
+ */
+
+static ngx_int_t
+ngx_http_beacon_healthz_handler(ngx_http_request_t *r)
+{
+    ngx_int_t           rc;
+    ngx_beacon_zone_t  *z;
+
+    if (!(r->method & (NGX_HTTP_GET|NGX_HTTP_HEAD))) {
+        return NGX_HTTP_NOT_ALLOWED;
+    }
+
+    rc = ngx_http_discard_request_body(r);
+
+    if (rc != NGX_OK) {
+        return rc;
+    }
+
+    z = ngx_http_beacon_zone(r);
+    if (z == NULL) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    if (ngx_beacon_shm_draining(z)) {
+        return ngx_http_beacon_send_text(r, NGX_HTTP_SERVICE_UNAVAILABLE,
+                                         "unhealthy\n");
+    }
+
+    return ngx_http_beacon_send_text(r, NGX_HTTP_OK, "ok\n");
+}
+
+
+/* the drain switch: POST drains, DELETE serves again, GET tells which */
+
+static ngx_int_t
+ngx_http_beacon_drain_handler(ngx_http_request_t *r)
+{
+    ngx_int_t           rc;
+    ngx_uint_t          draining;
+    ngx_beacon_zone_t  *z;
+
+    if (!(r->method
+          & (NGX_HTTP_GET|NGX_HTTP_HEAD|NGX_HTTP_POST|NGX_HTTP_DELETE)))
+    {
+        return NGX_HTTP_NOT_ALLOWED;
+    }
+
+    rc = ngx_http_discard_request_body(r);
+
+    if (rc != NGX_OK) {
+        return rc;
+    }
+
+    z = ngx_http_beacon_zone(r);
+    if (z == NULL) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    if (r->method & (NGX_HTTP_GET|NGX_HTTP_HEAD)) {
+        return ngx_http_beacon_send_text(r, NGX_HTTP_OK,
+                                         ngx_beacon_shm_draining(z)
+                                         ? "draining\n" : "serving\n");
+    }
+
+    draining = (r->method == NGX_HTTP_POST);
+
+    if (ngx_beacon_shm_drain(z, draining) != draining) {
+        ngx_log_error(NGX_LOG_NOTICE, r->connection->log, 0,
+                      "beacon zone \"%V\" %s", &z->name,
+                      draining ? "is draining" : "serves again");
+    }
+
+    return ngx_http_beacon_send(r, NGX_HTTP_NO_CONTENT, NULL, NULL, -1);
+}
+
+
+/* the zone of a health or drain location: the named one or the only one */
+
+static ngx_beacon_zone_t *
+ngx_http_beacon_zone(ngx_http_request_t *r)
+{
+    ngx_shm_zone_t              *shm_zone;
+    ngx_http_beacon_loc_conf_t  *blcf;
+
+    blcf = ngx_http_get_module_loc_conf(r, ngx_http_beacon_module);
+
+    if (ngx_http_beacon_zones((ngx_cycle_t *) ngx_cycle, &blcf->zone,
+                              &shm_zone, 1)
+        != 1)
+    {
+        ngx_log_error(NGX_LOG_ALERT, r->connection->log, 0,
+                      "beacon zone \"%V\" not found", &blcf->zone);
+        return NULL;
+    }
+
+    return shm_zone->data;
+}
+
+
+/* sends a response: out NULL means no body */
+
+static ngx_int_t
+ngx_http_beacon_send(ngx_http_request_t *r, ngx_uint_t status,
+    ngx_str_t *type, ngx_chain_t *out, off_t size)
+{
+    ngx_int_t     rc;
+    ngx_chain_t  *cl;
+
+    r->headers_out.status = status;
+    r->headers_out.content_length_n = size;
+
+    if (type) {
+        r->headers_out.content_type = *type;
+        r->headers_out.content_type_len = type->len;
+        r->headers_out.content_type_lowcase = NULL;
+    }
+
+    if (r->method == NGX_HTTP_HEAD || out == NULL) {
+        r->header_only = 1;
+    }
+
+    rc = ngx_http_send_header(r);
+
+    if (rc == NGX_ERROR || rc > NGX_OK || r->header_only) {
+        return rc;
+    }
+
+    for (cl = out; cl->next; cl = cl->next) {
+        /* void */
+    }
+
+    cl->buf->last_buf = (r == r->main) ? 1 : 0;
+    cl->buf->last_in_chain = 1;
+
+    return ngx_http_output_filter(r, out);
+}
+
+
+static ngx_int_t
+ngx_http_beacon_send_text(ngx_http_request_t *r, ngx_uint_t status,
+    char *text)
+{
+    ngx_buf_t    *b;
+    ngx_str_t     type;
+    ngx_chain_t  *cl;
+
+    b = ngx_calloc_buf(r->pool);
+    if (b == NULL) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    b->pos = (u_char *) text;
+    b->last = b->pos + ngx_strlen(text);
+    b->memory = 1;
+
+    cl = ngx_alloc_chain_link(r->pool);
+    if (cl == NULL) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    cl->buf = b;
+    cl->next = NULL;
+
+    ngx_str_set(&type, "text/plain");
+
+    return ngx_http_beacon_send(r, status, &type, cl, b->last - b->pos);
 }
 
 
@@ -546,30 +1389,49 @@ ngx_http_beacon_status(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
 {
     ngx_http_beacon_loc_conf_t *blcf = conf;
 
+    char                      *rv;
     ngx_str_t                 *value;
+    ngx_uint_t                 i, format;
     ngx_http_core_loc_conf_t  *clcf;
 
-    if (blcf->status) {
-        return "is duplicate";
+    rv = ngx_http_beacon_page_taken(cf, cmd, blcf);
+    if (rv != NGX_CONF_OK) {
+        return rv;
     }
 
     value = cf->args->elts;
+    format = 0;
 
-    if (cf->args->nelts == 2) {
-        if (ngx_strncmp(value[1].data, "zone=", 5) != 0 || value[1].len == 5)
+    for (i = 1; i < cf->args->nelts; i++) {
+
+        if (ngx_strncmp(value[i].data, "zone=", 5) == 0
+            && value[i].len > 5 && blcf->zone.len == 0)
         {
-            ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
-                               "\"beacon_status\" directive: invalid "
-                               "parameter \"%V\", expected \"zone=NAME\"",
-                               &value[1]);
-            return NGX_CONF_ERROR;
+            blcf->zone.data = value[i].data + 5;
+            blcf->zone.len = value[i].len - 5;
+            continue;
         }
 
-        blcf->zone.data = value[1].data + 5;
-        blcf->zone.len = value[1].len - 5;
+        if (ngx_strcmp(value[i].data, "format=json") == 0 && format == 0) {
+            format = NGX_HTTP_BEACON_STATUS_JSON;
+            continue;
+        }
+
+        if (ngx_strcmp(value[i].data, "format=prometheus") == 0
+            && format == 0)
+        {
+            format = NGX_HTTP_BEACON_STATUS_PROMETHEUS;
+            continue;
+        }
+
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "\"beacon_status\" directive: invalid "
+                           "parameter \"%V\", expected \"zone=NAME\" or "
+                           "\"format=json|prometheus\"", &value[i]);
+        return NGX_CONF_ERROR;
     }
 
-    blcf->status = 1;
+    blcf->status = format ? format : NGX_HTTP_BEACON_STATUS_JSON;
     blcf->file = cf->conf_file->file.name.data;
     blcf->line = cf->conf_file->line;
 
@@ -584,6 +1446,78 @@ ngx_http_beacon_status(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
     clcf->handler = ngx_http_beacon_status_handler;
 
     return NGX_CONF_OK;
+}
+
+
+/* "beacon_health" and "beacon_drain" */
+
+static char *
+ngx_http_beacon_health_drain(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
+{
+    ngx_http_beacon_loc_conf_t *blcf = conf;
+
+    char                      *rv;
+    ngx_str_t                 *value;
+    ngx_http_core_loc_conf_t  *clcf;
+
+    rv = ngx_http_beacon_page_taken(cf, cmd, blcf);
+    if (rv != NGX_CONF_OK) {
+        return rv;
+    }
+
+    value = cf->args->elts;
+
+    if (cf->args->nelts == 2) {
+        if (ngx_strncmp(value[1].data, "zone=", 5) != 0 || value[1].len == 5)
+        {
+            ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                               "\"%V\" directive: invalid parameter \"%V\", "
+                               "expected \"zone=NAME\"", &cmd->name,
+                               &value[1]);
+            return NGX_CONF_ERROR;
+        }
+
+        blcf->zone.data = value[1].data + 5;
+        blcf->zone.len = value[1].len - 5;
+    }
+
+    clcf = ngx_http_conf_get_module_loc_conf(cf, ngx_http_core_module);
+
+    if (ngx_strcmp(cmd->name.data, "beacon_drain") == 0) {
+        blcf->status = NGX_HTTP_BEACON_DRAIN;
+        clcf->handler = ngx_http_beacon_drain_handler;
+
+    } else {
+        blcf->status = NGX_HTTP_BEACON_HEALTH;
+        clcf->handler = ngx_http_beacon_healthz_handler;
+    }
+
+    blcf->file = cf->conf_file->file.name.data;
+    blcf->line = cf->conf_file->line;
+
+    if (ngx_http_beacon_add_ref(cf, blcf) != NGX_OK) {
+        return NGX_CONF_ERROR;
+    }
+
+    return NGX_CONF_OK;
+}
+
+
+/* a location serves one page: status, health or drain */
+
+static char *
+ngx_http_beacon_page_taken(ngx_conf_t *cf, ngx_command_t *cmd,
+    ngx_http_beacon_loc_conf_t *blcf)
+{
+    if (blcf->status == 0) {
+        return NGX_CONF_OK;
+    }
+
+    ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                       "\"%V\" directive: the location already has \"%s\"",
+                       &cmd->name, ngx_http_beacon_pages[blcf->status]);
+
+    return NGX_CONF_ERROR;
 }
 
 
@@ -858,14 +1792,56 @@ ngx_http_beacon_init_module(ngx_cycle_t *cycle)
 
     for (j = 0; j < bmcf->refs.nelts; j++) {
 
-        if (refs[j]->status && refs[j]->zone.len
-            && ngx_http_beacon_zones(cycle, &refs[j]->zone, &shm_zone, 1) == 0)
-        {
-            ngx_log_error(NGX_LOG_EMERG, cycle->log, 0,
-                          "\"beacon_status\" directive in %s:%ui: unknown "
-                          "zone \"%V\" (not declared by \"beacon_zone\")",
-                          refs[j]->file, refs[j]->line, &refs[j]->zone);
-            return NGX_ERROR;
+        switch (refs[j]->status) {
+
+        case NGX_HTTP_BEACON_STATUS_JSON:
+        case NGX_HTTP_BEACON_STATUS_PROMETHEUS:
+
+            if (refs[j]->zone.len
+                && ngx_http_beacon_zones(cycle, &refs[j]->zone, &shm_zone, 1)
+                   == 0)
+            {
+                ngx_log_error(NGX_LOG_EMERG, cycle->log, 0,
+                              "\"beacon_status\" directive in %s:%ui: "
+                              "unknown zone \"%V\" (not declared by "
+                              "\"beacon_zone\")",
+                              refs[j]->file, refs[j]->line, &refs[j]->zone);
+                return NGX_ERROR;
+            }
+
+            break;
+
+        case NGX_HTTP_BEACON_HEALTH:
+        case NGX_HTTP_BEACON_DRAIN:
+
+            /* one zone: the named one, or the only one */
+
+            n = ngx_http_beacon_zones(cycle, &refs[j]->zone, zones, 2);
+
+            if (n == 0 && refs[j]->zone.len) {
+                ngx_log_error(NGX_LOG_EMERG, cycle->log, 0,
+                              "\"%s\" directive in %s:%ui: unknown zone "
+                              "\"%V\" (not declared by \"beacon_zone\")",
+                              ngx_http_beacon_pages[refs[j]->status],
+                              refs[j]->file, refs[j]->line, &refs[j]->zone);
+                return NGX_ERROR;
+            }
+
+            if (n != 1) {
+                ngx_log_error(NGX_LOG_EMERG, cycle->log, 0,
+                              "\"%s\" directive in %s:%ui: %s",
+                              ngx_http_beacon_pages[refs[j]->status],
+                              refs[j]->file, refs[j]->line,
+                              n ? "several beacon zones, name one with "
+                                  "\"zone=\""
+                                : "no \"beacon_zone\" in the stream block");
+                return NGX_ERROR;
+            }
+
+            break;
+
+        default: /* not a page of this file */
+            break;
         }
 
         if (!refs[j]->compat) {

@@ -21,6 +21,7 @@
 #include "ngx_beacon_keys.h"
 #include "ngx_beacon_ipc.h"
 #include "ngx_beacon_relay.h"
+#include "ngx_beacon_gossip.h"
 
 
 #define NGX_STREAM_BEACON_BATCHED    0
@@ -29,11 +30,16 @@
 #define NGX_STREAM_BEACON_REAP_INTERVAL   1000
 #define NGX_STREAM_BEACON_LEASE_TTL       5000
 #define NGX_STREAM_BEACON_REAP_MAX        20000
+#define NGX_STREAM_BEACON_GOSSIP_INTERVAL 10000
+#define NGX_STREAM_BEACON_SYNC_WINDOW     60
 
 
 typedef struct {
     ngx_array_t                   zones;      /* ngx_shm_zone_t * */
     ngx_event_t                   reap_event;
+    ngx_event_t                   gossip_event;
+    uint32_t                     *ids;        /* SYNC scratch, per worker */
+    u_char                       *sync;
 } ngx_stream_beacon_main_conf_t;
 
 
@@ -58,6 +64,11 @@ typedef struct {
     ngx_beacon_rate_t             reply_limit;
     ngx_beacon_rate_t             register_limit;
     ngx_uint_t                    datapath;
+
+    ngx_array_t                  *peers;      /* ngx_beacon_addr_t */
+    ngx_flag_t                    gossip_strict;
+    u_char                       *gossip_key; /* SHA-256 of the secret */
+    ngx_int_t                     peer_relay_limit;
 } ngx_stream_beacon_srv_conf_t;
 
 
@@ -78,8 +89,8 @@ static ngx_int_t ngx_stream_beacon_grant_ok(
     ngx_stream_beacon_srv_conf_t *bscf, ngx_beacon_zone_t *z,
     ngx_beacon_msg_t *msg);
 static void ngx_stream_beacon_relay(ngx_stream_beacon_srv_conf_t *bscf,
-    ngx_beacon_zone_t *z, ngx_beacon_msg_t *msg, ngx_beacon_addr_t *src,
-    u_char *buf);
+    ngx_beacon_zone_t *z, ngx_beacon_sock_t *bs, ngx_beacon_msg_t *msg,
+    ngx_beacon_addr_t *src, u_char *buf, size_t len);
 static void ngx_stream_beacon_send_addr_msg(ngx_beacon_zone_t *z,
     ngx_beacon_sock_t *bs, uint8_t type, const ngx_beacon_addr_t *dst,
     const ngx_beacon_addr_t *local, const ngx_beacon_addr_t *named);
@@ -87,6 +98,17 @@ static ngx_uint_t ngx_stream_beacon_whitelisted(
     ngx_stream_beacon_srv_conf_t *bscf, ngx_beacon_addr_t *src);
 static void ngx_stream_beacon_refused(ngx_beacon_zone_t *z);
 static void ngx_stream_beacon_reap_handler(ngx_event_t *ev);
+static void ngx_stream_beacon_sync(ngx_stream_beacon_srv_conf_t *bscf,
+    ngx_beacon_zone_t *z, ngx_beacon_msg_t *msg, ngx_beacon_addr_t *src,
+    u_char *buf, size_t len);
+static ngx_uint_t ngx_stream_beacon_is_peer(
+    ngx_stream_beacon_srv_conf_t *bscf, ngx_beacon_zone_t *z,
+    ngx_beacon_addr_t *src);
+static void ngx_stream_beacon_gossip_handler(ngx_event_t *ev);
+static char *ngx_stream_beacon_peers(ngx_conf_t *cf, ngx_command_t *cmd,
+    void *conf);
+static char *ngx_stream_beacon_gossip_secret(ngx_conf_t *cf,
+    ngx_command_t *cmd, void *conf);
 
 static ngx_stream_beacon_srv_conf_t *ngx_stream_beacon_ls_conf(
     ngx_listening_t *ls, ngx_uint_t *mixed);
@@ -216,6 +238,34 @@ static ngx_command_t  ngx_stream_beacon_commands[] = {
       ngx_stream_beacon_datapath,
       NGX_STREAM_SRV_CONF_OFFSET,
       0,
+      NULL },
+
+    { ngx_string("beacon_peers"),
+      NGX_STREAM_MAIN_CONF|NGX_STREAM_SRV_CONF|NGX_CONF_1MORE,
+      ngx_stream_beacon_peers,
+      NGX_STREAM_SRV_CONF_OFFSET,
+      0,
+      NULL },
+
+    { ngx_string("beacon_gossip_strict"),
+      NGX_STREAM_MAIN_CONF|NGX_STREAM_SRV_CONF|NGX_CONF_FLAG,
+      ngx_conf_set_flag_slot,
+      NGX_STREAM_SRV_CONF_OFFSET,
+      offsetof(ngx_stream_beacon_srv_conf_t, gossip_strict),
+      NULL },
+
+    { ngx_string("beacon_gossip_secret"),
+      NGX_STREAM_MAIN_CONF|NGX_STREAM_SRV_CONF|NGX_CONF_TAKE1,
+      ngx_stream_beacon_gossip_secret,
+      NGX_STREAM_SRV_CONF_OFFSET,
+      0,
+      NULL },
+
+    { ngx_string("beacon_peer_relay_limit"),
+      NGX_STREAM_MAIN_CONF|NGX_STREAM_SRV_CONF|NGX_CONF_TAKE1,
+      ngx_conf_set_num_slot,
+      NGX_STREAM_SRV_CONF_OFFSET,
+      offsetof(ngx_stream_beacon_srv_conf_t, peer_relay_limit),
       NULL },
 
       ngx_null_command
@@ -348,11 +398,11 @@ ngx_stream_beacon_process(ngx_stream_beacon_srv_conf_t *bscf,
         break;
 
     case NGX_BEACON_RELAY:
-        ngx_stream_beacon_relay(bscf, z, &msg, &src, buf);
+        ngx_stream_beacon_relay(bscf, z, bs, &msg, &src, buf, len);
         break;
 
-    default: /* NGX_BEACON_SYNC: gossip is not part of this version */
-        ngx_beacon_count(z, NGX_BEACON_C_SYNC_IGNORED);
+    default: /* NGX_BEACON_SYNC */
+        ngx_stream_beacon_sync(bscf, z, &msg, &src, buf, len);
         break;
     }
 }
@@ -558,10 +608,13 @@ ngx_stream_beacon_grant_ok(ngx_stream_beacon_srv_conf_t *bscf,
 
 static void
 ngx_stream_beacon_relay(ngx_stream_beacon_srv_conf_t *bscf,
-    ngx_beacon_zone_t *z, ngx_beacon_msg_t *msg, ngx_beacon_addr_t *src,
-    u_char *buf)
+    ngx_beacon_zone_t *z, ngx_beacon_sock_t *bs, ngx_beacon_msg_t *msg,
+    ngx_beacon_addr_t *src, u_char *buf, size_t len)
 {
-    ngx_beacon_ep_t  ep;
+    ngx_int_t           from_peer;
+    ngx_beacon_ep_t     ep;
+    ngx_beacon_addr_t   peer;
+    ngx_beacon_relay_e  rc;
 
     ngx_beacon_count(z, NGX_BEACON_C_RELAY_RECEIVED);
 
@@ -570,28 +623,138 @@ ngx_stream_beacon_relay(ngx_stream_beacon_srv_conf_t *bscf,
         return;
     }
 
-    switch (ngx_beacon_shm_relay(z, msg->sender, msg->dest, src,
-                                 bscf->bind_sender,
-                                 (ngx_uint_t) bscf->relay_limit, &ep))
-    {
+    from_peer = -1;
+
+    rc = ngx_beacon_shm_relay(z, msg->sender, msg->dest, src,
+                              bscf->bind_sender,
+                              (ngx_uint_t) bscf->relay_limit, &ep);
+
+    if (rc == NGX_BEACON_RELAY_SENDER_MISMATCH) {
+
+        /*
+         * A peer beacon forwards relays of nodes registered elsewhere:
+         * its own budget, and local delivery only (tier 2 forwarded once)
+         */
+
+        from_peer = ngx_stream_beacon_is_peer(bscf, z, src);
+
+        if (from_peer) {
+            rc = ngx_beacon_shm_relay(z, msg->sender, msg->dest, src, 0,
+                                      (ngx_uint_t) bscf->peer_relay_limit,
+                                      &ep);
+        }
+    }
+
+    switch (rc) {
+
     case NGX_BEACON_RELAY_OK:
-        break;
+        ngx_beacon_relay_deliver(z, &ep, msg->sender, msg->dest,
+                                 msg->payload, msg->payload_len);
+        return;
 
     case NGX_BEACON_RELAY_SENDER_MISMATCH:
         ngx_beacon_count(z, NGX_BEACON_C_RELAY_SENDER_MISMATCH);
         return;
 
-    case NGX_BEACON_RELAY_NOT_FOUND:
-        ngx_beacon_count(z, NGX_BEACON_C_RELAY_NOT_FOUND);
+    case NGX_BEACON_RELAY_RATE_LIMITED:
+        ngx_beacon_count(z, NGX_BEACON_C_RELAY_RATE_LIMITED);
         return;
 
-    default: /* NGX_BEACON_RELAY_RATE_LIMITED */
-        ngx_beacon_count(z, NGX_BEACON_C_RELAY_RATE_LIMITED);
+    default: /* NGX_BEACON_RELAY_NOT_FOUND */
+        break;
+    }
+
+    /* tier 2: a node some peer beacon announced */
+
+    if (ngx_beacon_gossip_route(z, msg->dest, &peer) != NGX_OK) {
+        ngx_beacon_count(z, NGX_BEACON_C_RELAY_NOT_FOUND);
         return;
     }
 
-    ngx_beacon_relay_deliver(z, &ep, msg->sender, msg->dest, msg->payload,
-                             msg->payload_len);
+    if (from_peer == -1) {
+        from_peer = ngx_stream_beacon_is_peer(bscf, z, src);
+    }
+
+    if (from_peer) {
+        /* never bounce a forwarded relay on: no loops between beacons */
+        ngx_beacon_count(z, NGX_BEACON_C_RELAY_LOOP);
+        return;
+    }
+
+    ngx_beacon_relay_forward(z, bs, &peer, buf, len);
+}
+
+
+static ngx_uint_t
+ngx_stream_beacon_is_peer(ngx_stream_beacon_srv_conf_t *bscf,
+    ngx_beacon_zone_t *z, ngx_beacon_addr_t *src)
+{
+    ngx_uint_t          i;
+    ngx_beacon_addr_t  *p;
+
+    if (bscf->peers) {
+        p = bscf->peers->elts;
+
+        for (i = 0; i < bscf->peers->nelts; i++) {
+            if (p[i].port == src->port
+                && ngx_memcmp(p[i].ip, src->ip, 16) == 0)
+            {
+                return 1;
+            }
+        }
+    }
+
+    return ngx_beacon_gossip_is_source(z, src);
+}
+
+
+static void
+ngx_stream_beacon_sync(ngx_stream_beacon_srv_conf_t *bscf,
+    ngx_beacon_zone_t *z, ngx_beacon_msg_t *msg, ngx_beacon_addr_t *src,
+    u_char *buf, size_t len)
+{
+    size_t              body;
+    ngx_uint_t          i;
+    ngx_beacon_addr_t  *p;
+
+    ngx_beacon_count(z, NGX_BEACON_C_SYNC_RECEIVED);
+
+    /* strict: only configured peers, IP and port both (W7) */
+
+    if (bscf->gossip_strict) {
+        p = bscf->peers ? bscf->peers->elts : NULL;
+
+        for (i = 0; p && i < bscf->peers->nelts; i++) {
+            if (p[i].port == src->port
+                && ngx_memcmp(p[i].ip, src->ip, 16) == 0)
+            {
+                break;
+            }
+        }
+
+        if (p == NULL || i == bscf->peers->nelts) {
+            ngx_beacon_count(z, NGX_BEACON_C_SYNC_REJECTED);
+            return;
+        }
+    }
+
+    body = NGX_BEACON_SYNC_HDR_LEN + 4 * (size_t) msg->count;
+
+    if (bscf->gossip_key
+        && ngx_beacon_sync_auth_check(buf, body, buf + body, len - body,
+                                      bscf->gossip_key, (int64_t) ngx_time(),
+                                      NGX_STREAM_BEACON_SYNC_WINDOW)
+           != 0)
+    {
+        ngx_beacon_count(z, NGX_BEACON_C_SYNC_REJECTED);
+        return;
+    }
+
+    if (ngx_beacon_gossip_sync(z, src, msg->beacon_id, msg->ids, msg->count)
+        != NGX_OK)
+    {
+        ngx_beacon_count(z, NGX_BEACON_C_SYNC_REJECTED);
+    }
 }
 
 
@@ -714,6 +877,8 @@ ngx_stream_beacon_reap_handler(ngx_event_t *ev)
         if (ngx_beacon_shm_lease(z, NGX_STREAM_BEACON_LEASE_TTL) != NGX_OK) {
             continue;
         }
+
+        ngx_beacon_gossip_sweep(z, 4096);
 
         total = 0;
 
@@ -838,6 +1003,10 @@ ngx_stream_beacon_create_srv_conf(ngx_conf_t *cf)
     bscf->register_limit.rate = NGX_CONF_UNSET_UINT;
     bscf->register_limit.burst = NGX_CONF_UNSET_UINT;
     bscf->datapath = NGX_CONF_UNSET_UINT;
+    bscf->peers = NGX_CONF_UNSET_PTR;
+    bscf->gossip_strict = NGX_CONF_UNSET;
+    bscf->gossip_key = NGX_CONF_UNSET_PTR;
+    bscf->peer_relay_limit = NGX_CONF_UNSET;
 
     return bscf;
 }
@@ -871,6 +1040,17 @@ ngx_stream_beacon_merge_srv_conf(ngx_conf_t *cf, void *parent, void *child)
                               prev->register_limit.burst, 100);
     ngx_conf_merge_uint_value(conf->datapath, prev->datapath,
                               NGX_STREAM_BEACON_BATCHED);
+    ngx_conf_merge_ptr_value(conf->peers, prev->peers, NULL);
+    ngx_conf_merge_value(conf->gossip_strict, prev->gossip_strict, 0);
+    ngx_conf_merge_ptr_value(conf->gossip_key, prev->gossip_key, NULL);
+    ngx_conf_merge_value(conf->peer_relay_limit, prev->peer_relay_limit, 0);
+
+    if (conf->peer_relay_limit < 0) {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "\"beacon_peer_relay_limit\" must not be "
+                           "negative");
+        return NGX_CONF_ERROR;
+    }
 
     if (conf->relay_limit < 0) {
         ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
@@ -1104,6 +1284,25 @@ ngx_stream_beacon_init_process(ngx_cycle_t *cycle)
                           &zones[i]->shm.name);
         }
     }
+
+    bmcf->ids = ngx_palloc(cycle->pool,
+                           NGX_BEACON_GOSSIP_MAX_IDS * sizeof(uint32_t));
+    bmcf->sync = ngx_palloc(cycle->pool,
+                            NGX_BEACON_SYNC_HDR_LEN
+                            + 4 * NGX_BEACON_GOSSIP_MAX_IDS
+                            + NGX_BEACON_SYNC_AUTH_LEN);
+
+    if (bmcf->ids == NULL || bmcf->sync == NULL) {
+        return NGX_ERROR;
+    }
+
+    bmcf->gossip_event.handler = ngx_stream_beacon_gossip_handler;
+    bmcf->gossip_event.data = bmcf;
+    bmcf->gossip_event.log = cycle->log;
+    bmcf->gossip_event.cancelable = 1;
+
+    ngx_add_timer(&bmcf->gossip_event,
+                  1000 + ngx_random() % NGX_STREAM_BEACON_REAP_INTERVAL);
 
     bmcf->reap_event.handler = ngx_stream_beacon_reap_handler;
     bmcf->reap_event.data = bmcf;
@@ -1596,6 +1795,183 @@ ngx_stream_beacon_datapath(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
                                      &value[1]);
         return NGX_CONF_ERROR;
     }
+
+    return NGX_CONF_OK;
+}
+
+/*
+ * Every 10 s the lease holder of a zone sends one SYNC with the zone's
+ * node ids (bridged ones included) to every peer of every beacon server.
+ */
+
+static void
+ngx_stream_beacon_gossip_handler(ngx_event_t *ev)
+{
+    size_t                          len;
+    ngx_uint_t                      i, j, k, n, nsocks, done;
+    ngx_beacon_ep_t                 ep;
+    ngx_beacon_addr_t              *peers;
+    ngx_beacon_zone_t              *z;
+    ngx_beacon_sock_t              *socks, *ps;
+    ngx_stream_beacon_srv_conf_t   *bscf;
+    ngx_stream_beacon_main_conf_t  *bmcf;
+
+    bmcf = ev->data;
+
+    if (ngx_exiting || ngx_terminate || ngx_quit) {
+        return;
+    }
+
+    socks = ngx_beacon_udp_socks(&nsocks);
+
+    for (i = 0; i < nsocks; i++) {
+        bscf = socks[i].conf;
+
+        if (bscf == NULL || bscf->peers == NULL) {
+            continue;
+        }
+
+        /* once per server, whatever its number of sockets */
+
+        for (done = 0, j = 0; j < i; j++) {
+            if (socks[j].conf == bscf) {
+                done = 1;
+                break;
+            }
+        }
+
+        if (done) {
+            continue;
+        }
+
+        z = bscf->shm_zone->data;
+
+        if (ngx_beacon_shm_lease(z, NGX_STREAM_BEACON_LEASE_TTL) != NGX_OK) {
+            continue;
+        }
+
+        n = ngx_beacon_shm_node_ids(z, bmcf->ids, NGX_BEACON_GOSSIP_MAX_IDS);
+
+        len = ngx_beacon_encode_sync(bmcf->sync,
+                                     NGX_BEACON_SYNC_HDR_LEN
+                                     + 4 * NGX_BEACON_GOSSIP_MAX_IDS,
+                                     (uint32_t) bscf->beacon_id, bmcf->ids,
+                                     (uint16_t) n);
+
+        if (bscf->gossip_key) {
+            len += ngx_beacon_sync_auth(bmcf->sync + len, bmcf->sync, len,
+                                        bscf->gossip_key,
+                                        (int64_t) ngx_time());
+        }
+
+        peers = bscf->peers->elts;
+
+        for (k = 0; k < bscf->peers->nelts; k++) {
+
+            /* from this server's socket of the peer's family */
+
+            ps = &socks[i];
+
+            if ((ps->family == AF_INET) != ngx_beacon_addr_is_v4(&peers[k])) {
+                ngx_memzero(&ep, sizeof(ngx_beacon_ep_t));
+                ep.local = ps->local;
+                ep.flags = ngx_beacon_addr_is_v4(&peers[k])
+                           ? 0 : NGX_BEACON_NODE_LV6;
+                ps = ngx_beacon_udp_sock_for(&ep);
+
+                if (ps == NULL) {
+                    continue;
+                }
+            }
+
+            ngx_beacon_udp_send(z, NGX_BEACON_OUT_REPLY, ps, &peers[k], NULL,
+                                bmcf->sync, NGX_BEACON_SYNC_HDR_LEN,
+                                bmcf->sync + NGX_BEACON_SYNC_HDR_LEN,
+                                len - NGX_BEACON_SYNC_HDR_LEN);
+            ngx_beacon_count(z, NGX_BEACON_C_SYNC_SENT);
+        }
+
+        ngx_beacon_udp_flush();
+    }
+
+    ngx_add_timer(ev, NGX_STREAM_BEACON_GOSSIP_INTERVAL);
+}
+
+
+static char *
+ngx_stream_beacon_peers(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
+{
+    ngx_stream_beacon_srv_conf_t *bscf = conf;
+
+    ngx_str_t          *value;
+    ngx_url_t           u;
+    ngx_uint_t          i, j;
+    ngx_beacon_addr_t  *a;
+
+    if (bscf->peers != NGX_CONF_UNSET_PTR) {
+        return "is duplicate";
+    }
+
+    bscf->peers = ngx_array_create(cf->pool, 4, sizeof(ngx_beacon_addr_t));
+    if (bscf->peers == NULL) {
+        return NGX_CONF_ERROR;
+    }
+
+    value = cf->args->elts;
+
+    for (i = 1; i < cf->args->nelts; i++) {
+        ngx_memzero(&u, sizeof(ngx_url_t));
+        u.url = value[i];
+        u.no_resolve = 0;
+
+        if (ngx_parse_url(cf->pool, &u) != NGX_OK || u.naddrs == 0
+            || u.no_port)
+        {
+            ngx_stream_beacon_conf_error(cf, cmd, "invalid peer \"%V\", "
+                                         "expected host:port", &value[i]);
+            return NGX_CONF_ERROR;
+        }
+
+        for (j = 0; j < u.naddrs; j++) {
+            a = ngx_array_push(bscf->peers);
+            if (a == NULL) {
+                return NGX_CONF_ERROR;
+            }
+
+            (void) ngx_beacon_addr_from_sockaddr(a, u.addrs[j].sockaddr);
+        }
+    }
+
+    return NGX_CONF_OK;
+}
+
+
+static char *
+ngx_stream_beacon_gossip_secret(ngx_conf_t *cf, ngx_command_t *cmd,
+    void *conf)
+{
+    ngx_stream_beacon_srv_conf_t *bscf = conf;
+
+    ngx_str_t  *value;
+
+    if (bscf->gossip_key != NGX_CONF_UNSET_PTR) {
+        return "is duplicate";
+    }
+
+    value = cf->args->elts;
+
+    if (value[1].len < 16) {
+        ngx_stream_beacon_conf_error(cf, cmd, "the secret must have at "
+                                     "least 16 characters");
+        return NGX_CONF_ERROR;
+    }
+
+    bscf->gossip_key = ngx_pnalloc(cf->pool, crypto_hash_sha256_BYTES);
+    if (bscf->gossip_key == NULL) {
+        return NGX_CONF_ERROR;
+    }
+
+    (void) crypto_hash_sha256(bscf->gossip_key, value[1].data, value[1].len);
 
     return NGX_CONF_OK;
 }

@@ -87,7 +87,7 @@ my @numbers = qw/ size used free nodes max_nodes node_ttl refused_capacity
     datagrams malformed unknown_type discover discover_replies
     discover_throttled probes register_rate_limited reply_rate_limited
     punch_requests punch_coordinated punch_rate_limited punch_grant_rejected
-    punch_not_found punch_endpoint_mismatch sync_ignored relay_received
+    punch_not_found punch_endpoint_mismatch sync_received relay_received
     relay_forwarded relay_not_found send_errors /;
 
 my @dropped = qw/ total rate_limited oversize malformed sender_mismatch

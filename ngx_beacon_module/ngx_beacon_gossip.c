@@ -1,0 +1,460 @@
+
+/*
+ * Copyright (C) 2026 the ngx_beacon_module authors
+ */
+
+
+#include <ngx_config.h>
+#include <ngx_core.h>
+
+#include "ngx_beacon_gossip.h"
+
+
+#define NGX_BEACON_GOSSIP_BATCH       512
+
+
+typedef struct {
+    uint32_t                 node_id;
+    uint32_t                 next;           /* index + 1 */
+    uint16_t                 src;            /* index + 1, 0 = free */
+    uint16_t                 gen;
+} ngx_beacon_route_t;
+
+
+typedef struct {
+    uint8_t                  ip[16];
+    uint16_t                 port;
+    uint16_t                 gen;
+    uint32_t                 beacon_id;
+    uint32_t                 last;           /* ngx_current_msec */
+    uint32_t                 used;
+    ngx_atomic_t             forwarded;
+} ngx_beacon_gsrc_t;
+
+
+typedef struct {
+    uint32_t                 bits;
+    uint32_t                 free;
+    uint32_t                 sweep;
+    uint32_t                 nroutes;
+    uint32_t                *buckets;
+    ngx_beacon_route_t      *routes;
+    ngx_beacon_gsrc_t        src[NGX_BEACON_GOSSIP_SOURCES];
+} ngx_beacon_gossip_t;
+
+
+static ngx_beacon_gossip_t *ngx_beacon_gossip_locked(ngx_beacon_zone_t *z);
+static ngx_inline uint32_t ngx_beacon_gossip_hash(ngx_beacon_gossip_t *g,
+    uint32_t node_id);
+static ngx_inline ngx_uint_t ngx_beacon_gossip_live(ngx_beacon_gossip_t *g,
+    ngx_beacon_route_t *r, uint32_t now);
+static ngx_beacon_gsrc_t *ngx_beacon_gossip_find_src(ngx_beacon_gossip_t *g,
+    const ngx_beacon_addr_t *addr, uint32_t now);
+static void ngx_beacon_gossip_sweep_locked(ngx_beacon_gossip_t *g,
+    ngx_uint_t max, uint32_t now);
+
+
+/* made on first use, so zones that never gossip pay nothing */
+
+static ngx_beacon_gossip_t *
+ngx_beacon_gossip_locked(ngx_beacon_zone_t *z)
+{
+    void                **anchor;
+    uint32_t              i;
+    ngx_beacon_gossip_t  *g;
+
+    anchor = ngx_beacon_shm_gossip(z);
+
+    if (*anchor) {
+        return *anchor;
+    }
+
+    g = ngx_slab_calloc_locked(z->shpool, sizeof(ngx_beacon_gossip_t));
+    if (g == NULL) {
+        return NULL;
+    }
+
+    g->bits = 16;
+    g->buckets = ngx_slab_calloc_locked(z->shpool,
+                                        ((size_t) 1 << g->bits)
+                                        * sizeof(uint32_t));
+    g->routes = ngx_slab_calloc_locked(z->shpool,
+                                       NGX_BEACON_GOSSIP_ROUTES
+                                       * sizeof(ngx_beacon_route_t));
+
+    if (g->buckets == NULL || g->routes == NULL) {
+        if (g->buckets) {
+            ngx_slab_free_locked(z->shpool, g->buckets);
+        }
+
+        if (g->routes) {
+            ngx_slab_free_locked(z->shpool, g->routes);
+        }
+
+        ngx_slab_free_locked(z->shpool, g);
+        return NULL;
+    }
+
+    for (i = NGX_BEACON_GOSSIP_ROUTES; i > 0; i--) {
+        g->routes[i - 1].next = g->free;
+        g->free = i;
+    }
+
+    *anchor = g;
+
+    return g;
+}
+
+
+static ngx_inline uint32_t
+ngx_beacon_gossip_hash(ngx_beacon_gossip_t *g, uint32_t node_id)
+{
+    node_id ^= node_id >> 16;
+    node_id *= 0x7feb352d;
+    node_id ^= node_id >> 15;
+    node_id *= 0x846ca68b;
+    node_id ^= node_id >> 16;
+
+    return node_id >> (32 - g->bits);
+}
+
+
+static ngx_inline ngx_uint_t
+ngx_beacon_gossip_live(ngx_beacon_gossip_t *g, ngx_beacon_route_t *r,
+    uint32_t now)
+{
+    ngx_beacon_gsrc_t  *s;
+
+    if (r->src == 0) {
+        return 0;
+    }
+
+    s = &g->src[r->src - 1];
+
+    return s->used && s->gen == r->gen
+           && (uint32_t) (now - s->last) < NGX_BEACON_GOSSIP_TTL;
+}
+
+
+static ngx_beacon_gsrc_t *
+ngx_beacon_gossip_find_src(ngx_beacon_gossip_t *g,
+    const ngx_beacon_addr_t *addr, uint32_t now)
+{
+    ngx_uint_t  i;
+
+    for (i = 0; i < NGX_BEACON_GOSSIP_SOURCES; i++) {
+        if (g->src[i].used
+            && g->src[i].port == addr->port
+            && ngx_memcmp(g->src[i].ip, addr->ip, 16) == 0
+            && (uint32_t) (now - g->src[i].last) < NGX_BEACON_GOSSIP_TTL)
+        {
+            return &g->src[i];
+        }
+    }
+
+    return NULL;
+}
+
+
+ngx_int_t
+ngx_beacon_gossip_sync(ngx_beacon_zone_t *z, const ngx_beacon_addr_t *src,
+    uint32_t beacon_id, const u_char *ids, ngx_uint_t n)
+{
+    uint32_t              now, id, idx, *bucket, h;
+    uint16_t              gen, si;
+    ngx_uint_t            i, j, full;
+    ngx_beacon_gsrc_t    *s;
+    ngx_beacon_route_t   *r;
+    ngx_beacon_gossip_t  *g;
+
+    now = (uint32_t) ngx_current_msec;
+
+    ngx_shmtx_lock(&z->shpool->mutex);
+
+    g = ngx_beacon_gossip_locked(z);
+    if (g == NULL) {
+        ngx_shmtx_unlock(&z->shpool->mutex);
+        return NGX_BUSY;
+    }
+
+    /* the sender's slot: the same IP and port, else a free or dead one */
+
+    s = NULL;
+
+    for (i = 0; i < NGX_BEACON_GOSSIP_SOURCES; i++) {
+        if (g->src[i].used
+            && g->src[i].port == src->port
+            && ngx_memcmp(g->src[i].ip, src->ip, 16) == 0)
+        {
+            s = &g->src[i];
+            break;
+        }
+    }
+
+    if (s == NULL) {
+        for (i = 0; i < NGX_BEACON_GOSSIP_SOURCES; i++) {
+            if (!g->src[i].used
+                || (uint32_t) (now - g->src[i].last) >= NGX_BEACON_GOSSIP_TTL)
+            {
+                s = &g->src[i];
+                ngx_memcpy(s->ip, src->ip, 16);
+                s->port = src->port;
+                s->forwarded = 0;
+                s->used = 1;
+                break;
+            }
+        }
+    }
+
+    if (s == NULL) {
+        ngx_shmtx_unlock(&z->shpool->mutex);
+        return NGX_BUSY;
+    }
+
+    /* replace, never merge: every older route of this source dies now */
+
+    s->gen++;
+    s->last = now;
+    s->beacon_id = beacon_id;
+
+    gen = s->gen;
+    si = (uint16_t) (s - g->src + 1);
+    full = 0;
+
+    ngx_shmtx_unlock(&z->shpool->mutex);
+
+    /* install in batches, so no lock is held for a whole 16k-id SYNC */
+
+    for (i = 0; i < n && !full; /* void */ ) {
+
+        ngx_shmtx_lock(&z->shpool->mutex);
+
+        for (j = 0; j < NGX_BEACON_GOSSIP_BATCH && i < n; j++, i++) {
+            id = ngx_beacon_get32(ids + 4 * i);
+
+            /* our own nodes are ours, whatever others say */
+
+            if (ngx_beacon_shm_has_node(z, id)) {
+                continue;
+            }
+
+            h = ngx_beacon_gossip_hash(g, id);
+            bucket = &g->buckets[h];
+
+            for (idx = *bucket; idx; idx = r->next) {
+                r = &g->routes[idx - 1];
+
+                if (r->node_id == id) {
+                    break;
+                }
+            }
+
+            if (idx == 0) {
+                if (g->free == 0) {
+                    ngx_beacon_gossip_sweep_locked(g, 256, now);
+                }
+
+                if (g->free == 0) {
+                    full = 1;
+                    break;
+                }
+
+                idx = g->free;
+                r = &g->routes[idx - 1];
+                g->free = r->next;
+
+                r->node_id = id;
+                r->next = *bucket;
+                *bucket = idx;
+                g->nroutes++;
+            }
+
+            r->src = si;
+            r->gen = gen;
+        }
+
+        ngx_shmtx_unlock(&z->shpool->mutex);
+    }
+
+    if (full) {
+        ngx_beacon_count(z, NGX_BEACON_C_ROUTES_FULL);
+    }
+
+    return NGX_OK;
+}
+
+
+ngx_int_t
+ngx_beacon_gossip_route(ngx_beacon_zone_t *z, uint32_t node_id,
+    ngx_beacon_addr_t *peer)
+{
+    uint32_t              idx, now;
+    ngx_int_t             rc;
+    ngx_beacon_gsrc_t    *s;
+    ngx_beacon_route_t   *r;
+    ngx_beacon_gossip_t  *g;
+
+    g = *ngx_beacon_shm_gossip(z);
+
+    if (g == NULL) {
+        return NGX_DECLINED;
+    }
+
+    now = (uint32_t) ngx_current_msec;
+    rc = NGX_DECLINED;
+
+    ngx_shmtx_lock(&z->shpool->mutex);
+
+    for (idx = g->buckets[ngx_beacon_gossip_hash(g, node_id)];
+         idx;
+         idx = r->next)
+    {
+        r = &g->routes[idx - 1];
+
+        if (r->node_id != node_id) {
+            continue;
+        }
+
+        if (ngx_beacon_gossip_live(g, r, now)) {
+            s = &g->src[r->src - 1];
+            ngx_memcpy(peer->ip, s->ip, 16);
+            peer->port = s->port;
+            (void) ngx_atomic_fetch_add(&s->forwarded, 1);
+            rc = NGX_OK;
+        }
+
+        break;
+    }
+
+    ngx_shmtx_unlock(&z->shpool->mutex);
+
+    return rc;
+}
+
+
+ngx_uint_t
+ngx_beacon_gossip_is_source(ngx_beacon_zone_t *z,
+    const ngx_beacon_addr_t *addr)
+{
+    ngx_uint_t            rc;
+    ngx_beacon_gossip_t  *g;
+
+    g = *ngx_beacon_shm_gossip(z);
+
+    if (g == NULL) {
+        return 0;
+    }
+
+    ngx_shmtx_lock(&z->shpool->mutex);
+    rc = ngx_beacon_gossip_find_src(g, addr, (uint32_t) ngx_current_msec)
+         != NULL;
+    ngx_shmtx_unlock(&z->shpool->mutex);
+
+    return rc;
+}
+
+
+ngx_uint_t
+ngx_beacon_gossip_sources(ngx_beacon_zone_t *z,
+    ngx_beacon_gossip_source_t *out, ngx_uint_t max, ngx_uint_t *routes)
+{
+    uint32_t              now, i;
+    ngx_uint_t            n;
+    ngx_beacon_gossip_t  *g;
+
+    *routes = 0;
+
+    g = *ngx_beacon_shm_gossip(z);
+
+    if (g == NULL) {
+        return 0;
+    }
+
+    now = (uint32_t) ngx_current_msec;
+    n = 0;
+
+    ngx_shmtx_lock(&z->shpool->mutex);
+
+    for (i = 0; i < NGX_BEACON_GOSSIP_SOURCES && n < max; i++) {
+        if (!g->src[i].used
+            || (uint32_t) (now - g->src[i].last) >= NGX_BEACON_GOSSIP_TTL)
+        {
+            continue;
+        }
+
+        ngx_memcpy(out[n].addr.ip, g->src[i].ip, 16);
+        out[n].addr.port = g->src[i].port;
+        out[n].beacon_id = g->src[i].beacon_id;
+        out[n].age = (uint32_t) (now - g->src[i].last);
+        out[n].forwarded = g->src[i].forwarded;
+        out[n].routes = 0;
+        n++;
+    }
+
+    /* live routes per source: a walk, fine for a status page */
+
+    for (i = 0; i < NGX_BEACON_GOSSIP_ROUTES; i++) {
+        if (ngx_beacon_gossip_live(g, &g->routes[i], now)) {
+            (*routes)++;
+        }
+    }
+
+    ngx_shmtx_unlock(&z->shpool->mutex);
+
+    return n;
+}
+
+
+void
+ngx_beacon_gossip_sweep(ngx_beacon_zone_t *z, ngx_uint_t max)
+{
+    ngx_beacon_gossip_t  *g;
+
+    g = *ngx_beacon_shm_gossip(z);
+
+    if (g == NULL) {
+        return;
+    }
+
+    ngx_shmtx_lock(&z->shpool->mutex);
+    ngx_beacon_gossip_sweep_locked(g, max, (uint32_t) ngx_current_msec);
+    ngx_shmtx_unlock(&z->shpool->mutex);
+}
+
+
+/* frees up to max dead routes, walking the records round-robin */
+
+static void
+ngx_beacon_gossip_sweep_locked(ngx_beacon_gossip_t *g, ngx_uint_t max,
+    uint32_t now)
+{
+    uint32_t             *link;
+    ngx_uint_t            n;
+    ngx_beacon_route_t   *r, *p;
+
+    for (n = 0; n < max; n++) {
+        g->sweep = (g->sweep + 1) % NGX_BEACON_GOSSIP_ROUTES;
+        r = &g->routes[g->sweep];
+
+        if (r->src == 0 || ngx_beacon_gossip_live(g, r, now)) {
+            continue;
+        }
+
+        link = &g->buckets[ngx_beacon_gossip_hash(g, r->node_id)];
+
+        while (*link && *link != g->sweep + 1) {
+            p = &g->routes[*link - 1];
+            link = &p->next;
+        }
+
+        if (*link) {
+            *link = r->next;
+        }
+
+        r->src = 0;
+        r->node_id = 0;
+        r->next = g->free;
+        g->free = g->sweep + 1;
+        g->nroutes--;
+    }
+}

@@ -5,6 +5,7 @@
 #   make test       install packages, build, run the test suite (prove -r t/)
 #   make fuzz       run the libFuzzer targets for a bounded time
 #   make bench      run the benchmarks (not part of the tests)
+#   make deb        build the libnginx-mod-stream-beacon Debian package
 #
 # CC=clang builds with clang; NGINX_SRC points at another configured-able
 # nginx tree (default: Debian's nginx-dev headers in /usr/share/nginx/src).
@@ -27,7 +28,7 @@ DEB_PACKAGES := nginx libnginx-mod-stream nginx-dev libsodium-dev libpcre2-dev \
 
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
-.PHONY: all module deps run test unit fuzz bench clean tools
+.PHONY: all module deps run test unit fuzz bench clean tools deb
 
 all: module tools
 
@@ -97,6 +98,151 @@ fuzz: deps
 
 bench: deps all
 	bash t/bench/run.sh
+
+# make deb: build/libnginx-mod-stream-beacon_<version>-<rev>_<arch>.deb, a binary
+# package laid out the way Debian's dh_nginx lays out libnginx-mod-* packages
+# (design/nginx-craft.md §9), put together with dpkg-deb under build/deb-src/
+# (no debian/ directory in the repository). The name gives load priority 70, so
+# modules-enabled/70-mod-stream-beacon.conf sorts after 50-mod-stream.conf.
+# Depends: libnginx-mod-stream, the nginx ABI the module was built against
+# (nginx:abi from nginx-dev's libnginx-mod.abisubstvars, else the installed nginx
+# package's nginx-abi-* Provides; DEB_NGINX_ABI overrides) and the shared
+# libraries dpkg-shlibdeps finds (libc6, libsodium23). No conffiles.
+DEB_PKG        := libnginx-mod-stream-beacon
+DEB_REVISION   ?= 1
+DEB_VERSION     = $(shell sed -n 's/.*NGX_BEACON_VERSION[[:space:]]*"\([^"]*\)".*/\1/p' ngx_beacon_module/ngx_beacon.h | head -n1)-$(DEB_REVISION)
+DEB_ARCH        = $(shell dpkg --print-architecture)
+DEB_FILE        = $(B)/$(DEB_PKG)_$(DEB_VERSION)_$(DEB_ARCH).deb
+DEB_NGINX_ABI  ?=
+DEB_MAINTAINER ?= $(or $(shell git config user.name 2>/dev/null),ngx_beacon_module authors) <$(or $(shell git config user.email 2>/dev/null),root@localhost)>
+
+# Maintainer scripts, the behaviour of dh_nginx's: enable on fresh install, keep
+# the administrator's choice on upgrade, disable on remove (link renamed to
+# *.removed, which the *.conf include no longer matches, restored on reinstall),
+# delete on purge. The reload goes through the nginx-reload trigger: nginx's own
+# postinst reloads only if "invoke-rc.d nginx status" says it runs (systemd or
+# not) and never fails on it.
+define DEB_POSTINST
+#!/bin/sh
+set -e
+avail=/usr/share/nginx/modules-available/mod-stream-beacon.conf
+link=/etc/nginx/modules-enabled/70-mod-stream-beacon.conf
+
+case "$1" in
+configure|abort-remove|abort-deconfigure)
+    if [ -L "$link.removed" ]; then
+        rm -f "$link.removed"
+        ln -sf "$avail" "$link"
+    elif [ "$1" = configure ] && [ -z "$2" ]; then
+        ln -sf "$avail" "$link"
+    fi
+    if [ "$1" = configure ] && [ -n "$2" ]; then
+        echo "libnginx-mod-stream-beacon: run 'systemctl restart nginx' to load the new module;"
+        echo "a reload keeps the old code mapped (the beacon zone is lost on restart)."
+    fi
+    if command -v dpkg-trigger >/dev/null 2>&1; then
+        dpkg-trigger --no-await nginx-reload || true
+    fi
+    ;;
+esac
+exit 0
+endef
+
+define DEB_PRERM
+#!/bin/sh
+set -e
+link=/etc/nginx/modules-enabled/70-mod-stream-beacon.conf
+
+case "$1" in
+remove|deconfigure)
+    if [ -L "$link" ]; then
+        mv -f "$link" "$link.removed"
+    fi
+    ;;
+esac
+exit 0
+endef
+
+define DEB_POSTRM
+#!/bin/sh
+set -e
+link=/etc/nginx/modules-enabled/70-mod-stream-beacon.conf
+
+case "$1" in
+remove)
+    if [ -L "$link" ]; then
+        mv -f "$link" "$link.removed"
+    fi
+    if command -v dpkg-trigger >/dev/null 2>&1; then
+        dpkg-trigger --no-await nginx-reload || true
+    fi
+    ;;
+purge)
+    rm -f "$link" "$link.removed"
+    ;;
+esac
+exit 0
+endef
+
+.PHONY: deb
+deb: export DEB_POSTINST_SH = $(value DEB_POSTINST)
+deb: export DEB_PRERM_SH = $(value DEB_PRERM)
+deb: export DEB_POSTRM_SH = $(value DEB_POSTRM)
+deb: $(MODULE)
+	@set -euo pipefail; \
+	case '$(DEB_VERSION)' in [0-9]*-*) ;; \
+	    *) echo "deb: no NGX_BEACON_VERSION in ngx_beacon_module/ngx_beacon.h" >&2; exit 1;; esac; \
+	src=$(B)/deb-src; pkg=$$src/debian/$(DEB_PKG); doc=$$pkg/usr/share/doc/$(DEB_PKG); \
+	so=$$pkg/usr/lib/nginx/modules/ngx_stream_beacon_module.so; \
+	rm -rf $$src; \
+	install -d -m 0755 $$pkg/DEBIAN $$pkg/usr/lib/nginx/modules \
+	    $$pkg/usr/share/nginx/modules-available $$doc; \
+	install -m 0644 $(MODULE) $$so; \
+	strip --strip-unneeded --remove-section=.comment --remove-section=.note $$so; \
+	echo 'load_module modules/ngx_stream_beacon_module.so;' \
+	    > $$pkg/usr/share/nginx/modules-available/mod-stream-beacon.conf; \
+	{ echo 'ngx_beacon_module, packaged as $(DEB_PKG).'; echo; cat LICENSE; } > $$doc/copyright; \
+	{ echo '$(DEB_PKG) ($(DEB_VERSION)) unstable; urgency=medium'; echo; \
+	  echo '  * Built from the ngx_beacon_module tree with "make deb".'; echo; \
+	  echo " -- $(DEB_MAINTAINER)  $$(date -R)"; } | gzip -9n > $$doc/changelog.Debian.gz; \
+	chmod 0644 $$doc/*; \
+	abi='$(DEB_NGINX_ABI)'; \
+	[ -n "$$abi" ] || abi=$$(sed -n 's/^nginx:abi=//p' $(NGINX_SRC)/debian/libnginx-mod.abisubstvars 2>/dev/null || true); \
+	[ -n "$$abi" ] || abi=$$(dpkg-query -W -f '$${Provides}' nginx 2>/dev/null | tr ',' '\n' \
+	    | sed -n 's/^ *\(nginx-abi-[^ ]*\).*/\1/p' | head -n1); \
+	[ -n "$$abi" ] || { echo "deb: cannot tell the nginx ABI (install nginx-dev or set DEB_NGINX_ABI)" >&2; exit 1; }; \
+	if command -v dpkg-shlibdeps >/dev/null 2>&1; then \
+	    printf 'Source: ngx-beacon-module\n\nPackage: $(DEB_PKG)\nArchitecture: any\n' > $$src/debian/control; \
+	    shlibs=$$(cd $$src && dpkg-shlibdeps -O -edebian/$(DEB_PKG)/usr/lib/nginx/modules/ngx_stream_beacon_module.so \
+	        | sed -n 's/^shlibs:Depends=//p'); \
+	else \
+	    shlibs='libc6, libsodium23'; \
+	fi; \
+	printf '%s\n' "$$DEB_POSTINST_SH" > $$pkg/DEBIAN/postinst; \
+	printf '%s\n' "$$DEB_PRERM_SH" > $$pkg/DEBIAN/prerm; \
+	printf '%s\n' "$$DEB_POSTRM_SH" > $$pkg/DEBIAN/postrm; \
+	chmod 0755 $$pkg/DEBIAN/postinst $$pkg/DEBIAN/prerm $$pkg/DEBIAN/postrm; \
+	(cd $$pkg && find usr -type f -print0 | sort -z | xargs -0 md5sum) > $$pkg/DEBIAN/md5sums; \
+	{ echo 'Package: $(DEB_PKG)'; \
+	  echo 'Version: $(DEB_VERSION)'; \
+	  echo 'Architecture: $(DEB_ARCH)'; \
+	  echo 'Maintainer: $(DEB_MAINTAINER)'; \
+	  echo "Installed-Size: $$(du -sk --exclude=DEBIAN $$pkg | cut -f1)"; \
+	  echo "Depends: libnginx-mod-stream, $$abi, $$shlibs"; \
+	  echo 'Section: httpd'; \
+	  echo 'Priority: optional'; \
+	  echo 'Description: Pilot Protocol beacon (NAT traversal) module for nginx stream'; \
+	  echo ' ngx_beacon_module serves the Pilot Protocol beacon from the nginx stream'; \
+	  echo ' workers: endpoint discovery, hole-punch coordination and UDP relay for'; \
+	  echo ' peers behind NATs, with node state in a shared-memory zone.'; \
+	  echo ' .'; \
+	  echo ' The module is enabled as modules-enabled/70-mod-stream-beacon.conf, after'; \
+	  echo ' the stream module. After an upgrade, restart nginx to load the new code.'; \
+	} > $$pkg/DEBIAN/control; \
+	chmod 0644 $$pkg/DEBIAN/control $$pkg/DEBIAN/md5sums; \
+	dpkg-deb --root-owner-group --build $$pkg $(DEB_FILE).tmp >/dev/null; \
+	mv -f $(DEB_FILE).tmp $(DEB_FILE); \
+	echo "built $(DEB_FILE)"
 
 clean:
 	rm -rf $(B)

@@ -1,0 +1,241 @@
+#!/usr/bin/perl
+
+# "make deb" builds a libnginx-mod-stream-beacon package that installs, loads
+# after the stream module through /etc/nginx/modules-enabled, and goes away
+# cleanly: build, inspect (dpkg-deb -c/-f/-e), dpkg -i, nginx -t, dpkg -r,
+# reinstall, dpkg --purge, nginx -t.
+#
+# This test changes the system (it installs and purges a package), so it runs
+# only as root on a Debian system with nginx and libnginx-mod-stream, and not
+# when the package is already installed. Whatever happens, the END block purges
+# what it installed and removes any link it left. The nginx reload that dpkg
+# triggers goes to the system nginx only if "invoke-rc.d nginx status" says it
+# runs.
+
+###############################################################################
+
+use warnings;
+use strict;
+
+use Test::More;
+use File::Basename qw/ dirname /;
+use File::Temp qw/ tempdir /;
+use Cwd qw/ abs_path /;
+
+###############################################################################
+
+select STDERR; $| = 1;
+select STDOUT; $| = 1;
+
+my $root = abs_path(dirname(__FILE__) . '/..');
+my $pkg = 'libnginx-mod-stream-beacon';
+my $nginx = '/usr/sbin/nginx';          # Debian's nginx: what the package is for
+my $enabled = '/etc/nginx/modules-enabled';
+my $link = "$enabled/70-mod-stream-beacon.conf";
+my $avail = '/usr/share/nginx/modules-available/mod-stream-beacon.conf';
+my $so = '/usr/lib/nginx/modules/ngx_stream_beacon_module.so';
+
+sub have { system("command -v $_[0] >/dev/null 2>&1") == 0 }
+
+sub pkg_status {
+	my $s = `dpkg-query -W -f '\${db:Status-Abbrev}' $_[0] 2>/dev/null`;
+	return $? == 0 ? $s : '';
+}
+
+plan(skip_all => 'installs a package: needs root') unless $> == 0;
+plan(skip_all => 'needs dpkg, dpkg-deb and dpkg-query')
+	unless have('dpkg') && have('dpkg-deb') && have('dpkg-query');
+plan(skip_all => "needs Debian's nginx ($nginx, /etc/nginx/nginx.conf)")
+	unless -x $nginx && -f '/etc/nginx/nginx.conf' && -d $enabled;
+plan(skip_all => 'needs libnginx-mod-stream installed (make deps)')
+	unless pkg_status('libnginx-mod-stream') =~ /^ii/;
+plan(skip_all => "$pkg is already installed; not touching it")
+	if pkg_status($pkg) =~ /^[a-z][^n]/;
+plan(skip_all => "$link already exists; not touching it")
+	if -e $link || -l $link || -l "$link.removed";
+
+plan(tests => 40);
+
+###############################################################################
+
+my $tmp = tempdir('deb-package-XXXXXXXX', TMPDIR => 1, CLEANUP => 1);
+my $touched = 0;
+
+sub cleanup {
+	return unless $touched;
+	$touched = 0;
+	system("dpkg --purge $pkg >/dev/null 2>&1")
+		if pkg_status($pkg) =~ /^[a-z][^n]/;
+	unlink($link, "$link.removed");
+}
+
+END { local $?; cleanup(); }
+$SIG{$_} = sub { exit 1 } for qw/ INT TERM HUP /;
+
+sub run {
+	my $out = `$_[0] 2>&1`;
+	return ($? >> 8, $out);
+}
+
+sub enabled_list {
+	opendir(my $d, $enabled) or return '';
+	return join ' ', map { $_ . (-l "$enabled/$_" ? '->' . readlink("$enabled/$_") : '') }
+		sort grep { !/^\.\.?$/ } readdir($d);
+}
+
+sub nginx_t_stock { run("$nginx -t") }
+
+# a configuration that loads what modules-enabled says, plus a beacon zone:
+# it passes only if the beacon module is loaded, after the stream module
+
+open(my $fh, '>', "$tmp/beacon.conf") or die "$tmp/beacon.conf: $!";
+print $fh <<"EOF";
+pid $tmp/nginx.pid;
+error_log $tmp/error.log;
+include $enabled/*.conf;
+events { }
+stream { beacon_zone z:1m; }
+EOF
+close($fh);
+
+open($fh, '>', "$tmp/plain.conf") or die "$tmp/plain.conf: $!";
+print $fh <<"EOF";
+pid $tmp/nginx.pid;
+error_log $tmp/error.log;
+include $enabled/*.conf;
+events { }
+EOF
+close($fh);
+
+sub nginx_t { run("$nginx -t -c $tmp/$_[0] -e $tmp/error.log") }
+
+my $before = enabled_list();
+my ($stock_rc, $stock_out) = nginx_t_stock();
+my $stock_ok = $stock_rc == 0;
+diag("nginx -t fails before the test, so only the minimal configuration "
+	. "is checked:\n$stock_out") unless $stock_ok;
+
+###############################################################################
+
+# build
+
+my ($rc, $out) = run("make -C $root deb");
+is($rc, 0, 'make deb') or diag($out);
+
+my ($version) = `sed -n 's/.*NGX_BEACON_VERSION[[:space:]]*"\\([^"]*\\)".*/\\1/p' $root/ngx_beacon_module/ngx_beacon.h` =~ /(\S+)/;
+my $arch = `dpkg --print-architecture`;
+chomp($arch);
+my $deb = "$root/build/${pkg}_$version-1_$arch.deb";
+ok(-f $deb, "built build/${pkg}_$version-1_$arch.deb")
+	or BAIL_OUT('no package, nothing else to test');
+
+# inspect
+
+sub field { my $v = `dpkg-deb -f $deb $_[0]`; chomp($v); $v }
+
+is(field('Package'), $pkg, 'Package');
+is(field('Version'), "$version-1", 'Version');
+is(field('Architecture'), $arch, 'Architecture');
+
+my $depends = field('Depends');
+my %dep = map { /^\s*([^\s(]+)/ ? ($1 => $_) : () } split /,/, $depends;
+ok($dep{'libnginx-mod-stream'}, 'Depends: libnginx-mod-stream') or diag($depends);
+
+my $abi = 'nginx-abi-1.22.1-7';
+if (open(my $sv, '<', '/usr/share/nginx/src/debian/libnginx-mod.abisubstvars')) {
+	while (<$sv>) { $abi = $1 if /^nginx:abi=(\S+)/ }
+}
+ok($dep{$abi}, "Depends: $abi") or diag($depends);
+ok($dep{libsodium23}, 'Depends: libsodium23') or diag($depends);
+ok($dep{libc6}, 'Depends: libc6') or diag($depends);
+like(field('Description'), qr/\S/, 'Description');
+
+my @files = map { (split ' ', $_, 6)[5] } split /\n/, `dpkg-deb -c $deb`;
+s/^\.// for @files;
+ok((grep { $_ eq $so } @files), "contains $so");
+ok((grep { $_ eq $avail } @files), "contains $avail");
+is((grep { m!^/etc/! } @files), 0, 'nothing under /etc');
+
+system("dpkg-deb -x $deb $tmp/root && dpkg-deb -e $deb $tmp/ctrl");
+open(my $conf, '<', "$tmp/root$avail");
+like(join('', <$conf>), qr/^load_module modules\/ngx_stream_beacon_module\.so;$/m,
+	'mod-stream-beacon.conf loads the module');
+ok(!-e "$tmp/ctrl/conffiles" || -z "$tmp/ctrl/conffiles", 'no conffiles');
+is(join(' ', map { -x "$tmp/ctrl/$_" && system("sh -n $tmp/ctrl/$_") == 0
+	? $_ : "!$_" } qw/ postinst prerm postrm /),
+	'postinst prerm postrm', 'maintainer scripts present and parse');
+
+###############################################################################
+
+# install
+
+$touched = 1;
+
+($rc, $out) = run("dpkg -i $deb");
+is($rc, 0, 'dpkg -i') or diag($out);
+like(pkg_status($pkg), qr/^ii/, 'installed');
+ok(-f $so, 'module installed');
+is(readlink($link), $avail, '70-mod-stream-beacon.conf enabled');
+
+# the link sorts after the stream module's
+my @confs = map { s!.*/!!r } sort glob("$enabled/*.conf");
+my ($i_stream) = grep { $confs[$_] eq '50-mod-stream.conf' } 0 .. $#confs;
+my ($i_beacon) = grep { $confs[$_] eq '70-mod-stream-beacon.conf' } 0 .. $#confs;
+ok(defined $i_stream && defined $i_beacon && $i_stream < $i_beacon,
+	'loads after 50-mod-stream.conf') or diag("@confs");
+
+SKIP: {
+	skip 'stock nginx -t failed before the test', 1 unless $stock_ok;
+	($rc, $out) = nginx_t_stock();
+	is($rc, 0, 'nginx -t, stock configuration, module loaded') or diag($out);
+}
+
+($rc, $out) = nginx_t('beacon.conf');
+is($rc, 0, 'nginx -t, modules-enabled + beacon_zone') or diag($out);
+
+# remove: disabled, not deleted, so a reinstall enables it again
+
+($rc, $out) = run("dpkg -r $pkg");
+is($rc, 0, 'dpkg -r') or diag($out);
+ok(!-e $link && !-l $link, 'link gone after remove');
+ok(!-e $so, 'module gone after remove');
+
+SKIP: {
+	skip 'stock nginx -t failed before the test', 1 unless $stock_ok;
+	($rc, $out) = nginx_t_stock();
+	is($rc, 0, 'nginx -t, stock configuration, after remove') or diag($out);
+}
+
+($rc, $out) = run("dpkg -i $deb");
+is($rc, 0, 'dpkg -i after remove') or diag($out);
+is(readlink($link), $avail, 'reinstall enables the module again');
+($rc, $out) = nginx_t('beacon.conf');
+is($rc, 0, 'nginx -t after reinstall') or diag($out);
+
+# purge
+
+($rc, $out) = run("dpkg --purge $pkg");
+is($rc, 0, 'dpkg --purge') or diag($out);
+is(pkg_status($pkg) =~ /^[a-z][^n]/ ? 'present' : 'gone', 'gone', 'purged');
+ok(!-e $link && !-l $link, 'link gone after purge');
+ok(!-l "$link.removed", 'no .removed link left');
+ok(!-e $avail && !-e $so, 'files gone after purge');
+is(enabled_list(), $before, 'modules-enabled as before');
+
+SKIP: {
+	skip 'stock nginx -t failed before the test', 1 unless $stock_ok;
+	($rc, $out) = nginx_t_stock();
+	is($rc, 0, 'nginx -t, stock configuration, after purge') or diag($out);
+}
+
+($rc, $out) = nginx_t('plain.conf');
+is($rc, 0, 'nginx -t, modules-enabled, after purge') or diag($out);
+
+($rc, $out) = nginx_t('beacon.conf');
+isnt($rc, 0, 'beacon_zone unknown after purge');
+like($out, qr/unknown directive "beacon_zone"/, 'unknown directive message')
+	or diag($out);
+
+$touched = 0;
+
+###############################################################################

@@ -40,6 +40,8 @@ typedef struct {
     uint32_t                *buckets;
     ngx_beacon_route_t      *routes;
     ngx_beacon_gsrc_t        src[NGX_BEACON_GOSSIP_SOURCES];
+    ngx_uint_t               ndiscovered;
+    ngx_beacon_addr_t        discovered[NGX_BEACON_GOSSIP_DISCOVERED];
 } ngx_beacon_gossip_t;
 
 
@@ -240,6 +242,7 @@ ngx_beacon_gossip_sync(ngx_beacon_zone_t *z, const ngx_beacon_addr_t *src,
 
             h = ngx_beacon_gossip_hash(g, id);
             bucket = &g->buckets[h];
+            r = NULL;
 
             for (idx = *bucket; idx; idx = r->next) {
                 r = &g->routes[idx - 1];
@@ -336,7 +339,7 @@ ngx_uint_t
 ngx_beacon_gossip_is_source(ngx_beacon_zone_t *z,
     const ngx_beacon_addr_t *addr)
 {
-    ngx_uint_t            rc;
+    ngx_uint_t            rc, i;
     ngx_beacon_gossip_t  *g;
 
     g = *ngx_beacon_shm_gossip(z);
@@ -346,11 +349,65 @@ ngx_beacon_gossip_is_source(ngx_beacon_zone_t *z,
     }
 
     ngx_shmtx_lock(&z->shpool->mutex);
+
     rc = ngx_beacon_gossip_find_src(g, addr, (uint32_t) ngx_current_msec)
          != NULL;
+
+    for (i = 0; !rc && i < g->ndiscovered; i++) {
+        rc = g->discovered[i].port == addr->port
+             && ngx_memcmp(g->discovered[i].ip, addr->ip, 16) == 0;
+    }
+
     ngx_shmtx_unlock(&z->shpool->mutex);
 
     return rc;
+}
+
+
+void
+ngx_beacon_gossip_set_discovered(ngx_beacon_zone_t *z,
+    ngx_beacon_addr_t *peers, ngx_uint_t n)
+{
+    ngx_beacon_gossip_t  *g;
+
+    if (n > NGX_BEACON_GOSSIP_DISCOVERED) {
+        n = NGX_BEACON_GOSSIP_DISCOVERED;
+    }
+
+    ngx_shmtx_lock(&z->shpool->mutex);
+
+    g = ngx_beacon_gossip_locked(z);
+
+    if (g) {
+        ngx_memcpy(g->discovered, peers, n * sizeof(ngx_beacon_addr_t));
+        g->ndiscovered = n;
+    }
+
+    ngx_shmtx_unlock(&z->shpool->mutex);
+}
+
+
+ngx_uint_t
+ngx_beacon_gossip_discovered(ngx_beacon_zone_t *z, ngx_beacon_addr_t *peers,
+    ngx_uint_t max)
+{
+    ngx_uint_t            n;
+    ngx_beacon_gossip_t  *g;
+
+    g = *ngx_beacon_shm_gossip(z);
+
+    if (g == NULL) {
+        return 0;
+    }
+
+    ngx_shmtx_lock(&z->shpool->mutex);
+
+    n = ngx_min(g->ndiscovered, max);
+    ngx_memcpy(peers, g->discovered, n * sizeof(ngx_beacon_addr_t));
+
+    ngx_shmtx_unlock(&z->shpool->mutex);
+
+    return n;
 }
 
 

@@ -143,6 +143,8 @@ static ngx_int_t ngx_beacon_bucket_take(uint32_t *tokens, uint32_t *stamp,
 static ngx_uint_t ngx_beacon_bucket_level(uint32_t tokens, uint32_t stamp,
     ngx_uint_t fresh, ngx_uint_t rate, ngx_uint_t per, ngx_uint_t burst,
     uint32_t now);
+static ngx_int_t ngx_beacon_relay_budget_locked(ngx_beacon_sh_t *sh,
+    const ngx_beacon_addr_t *src, ngx_uint_t limit, uint32_t now);
 static ngx_int_t ngx_beacon_lim_alloc(ngx_slab_pool_t *shpool,
     ngx_beacon_lim_t *lim, size_t bytes);
 
@@ -747,18 +749,67 @@ ngx_beacon_shm_register(ngx_beacon_zone_t *z, ngx_beacon_reg_t *reg)
 }
 
 
+/* the per-source relay budget: a fixed one-second window (spec 5.1) */
+
+static ngx_int_t
+ngx_beacon_relay_budget_locked(ngx_beacon_sh_t *sh,
+    const ngx_beacon_addr_t *src, ngx_uint_t limit, uint32_t now)
+{
+    uint8_t                  key[18];
+    ngx_uint_t               fresh;
+    ngx_beacon_lim_entry_t  *e;
+
+    /* keyed on the transport source: address and port */
+
+    ngx_memcpy(key, src->ip, 16);
+    key[16] = (uint8_t) (src->port >> 8);
+    key[17] = (uint8_t) src->port;
+
+    e = ngx_beacon_lim_get(sh, &sh->lim_relay, key, now, &fresh);
+
+    if (fresh || (uint32_t) (now - e->stamp) >= 1000) {
+        e->stamp = now;
+        e->value = 0;
+    }
+
+    if (e->value >= limit) {
+        return NGX_BUSY;
+    }
+
+    e->value++;
+
+    return NGX_OK;
+}
+
+
+ngx_int_t
+ngx_beacon_shm_relay_budget(ngx_beacon_zone_t *z,
+    const ngx_beacon_addr_t *src, ngx_uint_t limit)
+{
+    ngx_int_t  rc;
+
+    if (limit == 0) {
+        return NGX_OK;
+    }
+
+    ngx_shmtx_lock(&z->shpool->mutex);
+    rc = ngx_beacon_relay_budget_locked(z->sh, src, limit,
+                                        (uint32_t) ngx_current_msec);
+    ngx_shmtx_unlock(&z->shpool->mutex);
+
+    return rc;
+}
+
+
 ngx_beacon_relay_e
 ngx_beacon_shm_relay(ngx_beacon_zone_t *z, uint32_t sender, uint32_t dest,
     const ngx_beacon_addr_t *src, ngx_uint_t bind_sender, ngx_uint_t limit,
     ngx_beacon_ep_t *ep)
 {
-    uint8_t                  key[18];
-    uint32_t                 now;
-    ngx_uint_t               fresh;
-    ngx_beacon_sh_t         *sh;
-    ngx_beacon_node_t       *n;
-    ngx_beacon_relay_e       rc;
-    ngx_beacon_lim_entry_t  *e;
+    uint32_t             now;
+    ngx_beacon_sh_t     *sh;
+    ngx_beacon_node_t   *n;
+    ngx_beacon_relay_e   rc;
 
     sh = z->sh;
     now = (uint32_t) ngx_current_msec;
@@ -785,26 +836,11 @@ ngx_beacon_shm_relay(ngx_beacon_zone_t *z, uint32_t sender, uint32_t dest,
         goto done;
     }
 
-    if (limit) {
-        /* the budget is keyed on the transport source: address and port */
-
-        ngx_memcpy(key, src->ip, 16);
-        key[16] = (uint8_t) (src->port >> 8);
-        key[17] = (uint8_t) src->port;
-
-        e = ngx_beacon_lim_get(sh, &sh->lim_relay, key, now, &fresh);
-
-        if (fresh || (uint32_t) (now - e->stamp) >= 1000) {
-            e->stamp = now;
-            e->value = 0;
-        }
-
-        if (e->value >= limit) {
-            rc = NGX_BEACON_RELAY_RATE_LIMITED;
-            goto done;
-        }
-
-        e->value++;
+    if (limit && ngx_beacon_relay_budget_locked(sh, src, limit, now)
+                 != NGX_OK)
+    {
+        rc = NGX_BEACON_RELAY_RATE_LIMITED;
+        goto done;
     }
 
     ngx_beacon_node_ep(n, ep);

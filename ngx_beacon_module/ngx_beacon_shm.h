@@ -113,6 +113,8 @@ typedef enum {
     NGX_BEACON_C_ROUTES_FULL,
     NGX_BEACON_C_RELAY_PEER_FORWARDED,
     NGX_BEACON_C_RELAY_LOOP,
+    NGX_BEACON_C_REGISTRY_ROUNDS,
+    NGX_BEACON_C_REGISTRY_ERRORS,
     NGX_BEACON_C_LAST
 } ngx_beacon_counter_e;
 
@@ -184,6 +186,9 @@ ngx_beacon_reg_e ngx_beacon_shm_register(ngx_beacon_zone_t *z,
 ngx_beacon_relay_e ngx_beacon_shm_relay(ngx_beacon_zone_t *z,
     uint32_t sender, uint32_t dest, const ngx_beacon_addr_t *src,
     ngx_uint_t bind_sender, ngx_uint_t limit, ngx_beacon_ep_t *ep);
+/* the relay budget alone, for relays leaving through a peer beacon */
+ngx_int_t ngx_beacon_shm_relay_budget(ngx_beacon_zone_t *z,
+    const ngx_beacon_addr_t *src, ngx_uint_t limit);
 ngx_beacon_punch_e ngx_beacon_shm_punch(ngx_beacon_zone_t *z,
     ngx_beacon_reg_t *requester, uint32_t target, ngx_beacon_ep_t *req_ep,
     ngx_beacon_ep_t *tgt_ep);

@@ -1108,6 +1108,16 @@ ngx_http_beacon_ws_datagram(ngx_http_beacon_ws_t *ws, u_char *p, size_t len)
             /* tier 2: known to a peer beacon */
 
             if (ngx_beacon_gossip_route(z, msg.dest, &peer) == NGX_OK) {
+
+                if (ngx_beacon_shm_relay_budget(z, &src,
+                                                (ngx_uint_t)
+                                                ws->conf->relay_limit)
+                    != NGX_OK)
+                {
+                    ngx_beacon_count(z, NGX_BEACON_C_RELAY_RATE_LIMITED);
+                    return;
+                }
+
                 ngx_beacon_relay_forward(z, NULL, &peer, p, len);
                 ngx_beacon_udp_flush();
                 return;

@@ -22,6 +22,8 @@
 #include "ngx_beacon_ipc.h"
 #include "ngx_beacon_relay.h"
 #include "ngx_beacon_gossip.h"
+#include "ngx_beacon_registry.h"
+#include "ngx_beacon_json.h"
 
 
 #define NGX_STREAM_BEACON_BATCHED    0
@@ -32,14 +34,17 @@
 #define NGX_STREAM_BEACON_REAP_MAX        20000
 #define NGX_STREAM_BEACON_GOSSIP_INTERVAL 10000
 #define NGX_STREAM_BEACON_SYNC_WINDOW     60
+#define NGX_STREAM_BEACON_REGISTRY_INTERVAL  30000
 
 
 typedef struct {
     ngx_array_t                   zones;      /* ngx_shm_zone_t * */
     ngx_event_t                   reap_event;
     ngx_event_t                   gossip_event;
+    ngx_event_t                   registry_event;
     uint32_t                     *ids;        /* SYNC scratch, per worker */
     u_char                       *sync;
+    ngx_beacon_addr_t             peers[2 * 64];
 } ngx_stream_beacon_main_conf_t;
 
 
@@ -69,7 +74,20 @@ typedef struct {
     ngx_flag_t                    gossip_strict;
     u_char                       *gossip_key; /* SHA-256 of the secret */
     ngx_int_t                     peer_relay_limit;
+
+    ngx_beacon_registry_t        *registry;
+    ngx_str_t                     registry_token;
+    ngx_str_t                     advertise;
 } ngx_stream_beacon_srv_conf_t;
+
+
+/* one registry round of one beacon server */
+typedef struct {
+    ngx_stream_beacon_srv_conf_t *conf;
+    ngx_beacon_zone_t            *zone;
+    ngx_beacon_addr_t             listen;
+    ngx_uint_t                    step;
+} ngx_stream_beacon_round_t;
 
 
 static void ngx_stream_beacon_handler(ngx_stream_session_t *s);
@@ -106,6 +124,16 @@ static ngx_uint_t ngx_stream_beacon_is_peer(
     ngx_beacon_addr_t *src);
 static void ngx_stream_beacon_gossip_handler(ngx_event_t *ev);
 static char *ngx_stream_beacon_peers(ngx_conf_t *cf, ngx_command_t *cmd,
+    void *conf);
+static void ngx_stream_beacon_registry_handler(ngx_event_t *ev);
+static ngx_int_t ngx_stream_beacon_round_connected(ngx_beacon_rpc_t *rpc);
+static ngx_int_t ngx_stream_beacon_round_reply(ngx_beacon_rpc_t *rpc,
+    u_char *json, size_t len);
+static ngx_int_t ngx_stream_beacon_round_list(ngx_stream_beacon_round_t *rd,
+    u_char *json, size_t len);
+static ngx_int_t ngx_stream_beacon_parse_peer(u_char *p, size_t len,
+    ngx_beacon_addr_t *addr);
+static char *ngx_stream_beacon_registry(ngx_conf_t *cf, ngx_command_t *cmd,
     void *conf);
 static char *ngx_stream_beacon_gossip_secret(ngx_conf_t *cf,
     ngx_command_t *cmd, void *conf);
@@ -259,6 +287,27 @@ static ngx_command_t  ngx_stream_beacon_commands[] = {
       ngx_stream_beacon_gossip_secret,
       NGX_STREAM_SRV_CONF_OFFSET,
       0,
+      NULL },
+
+    { ngx_string("beacon_registry"),
+      NGX_STREAM_MAIN_CONF|NGX_STREAM_SRV_CONF|NGX_CONF_1MORE,
+      ngx_stream_beacon_registry,
+      NGX_STREAM_SRV_CONF_OFFSET,
+      0,
+      NULL },
+
+    { ngx_string("beacon_registry_token"),
+      NGX_STREAM_MAIN_CONF|NGX_STREAM_SRV_CONF|NGX_CONF_TAKE1,
+      ngx_conf_set_str_slot,
+      NGX_STREAM_SRV_CONF_OFFSET,
+      offsetof(ngx_stream_beacon_srv_conf_t, registry_token),
+      NULL },
+
+    { ngx_string("beacon_advertise"),
+      NGX_STREAM_MAIN_CONF|NGX_STREAM_SRV_CONF|NGX_CONF_TAKE1,
+      ngx_conf_set_str_slot,
+      NGX_STREAM_SRV_CONF_OFFSET,
+      offsetof(ngx_stream_beacon_srv_conf_t, advertise),
       NULL },
 
     { ngx_string("beacon_peer_relay_limit"),
@@ -681,6 +730,13 @@ ngx_stream_beacon_relay(ngx_stream_beacon_srv_conf_t *bscf,
         return;
     }
 
+    if (ngx_beacon_shm_relay_budget(z, src, (ngx_uint_t) bscf->relay_limit)
+        != NGX_OK)
+    {
+        ngx_beacon_count(z, NGX_BEACON_C_RELAY_RATE_LIMITED);
+        return;
+    }
+
     ngx_beacon_relay_forward(z, bs, &peer, buf, len);
 }
 
@@ -1007,6 +1063,7 @@ ngx_stream_beacon_create_srv_conf(ngx_conf_t *cf)
     bscf->gossip_strict = NGX_CONF_UNSET;
     bscf->gossip_key = NGX_CONF_UNSET_PTR;
     bscf->peer_relay_limit = NGX_CONF_UNSET;
+    bscf->registry = NGX_CONF_UNSET_PTR;
 
     return bscf;
 }
@@ -1017,6 +1074,8 @@ ngx_stream_beacon_merge_srv_conf(ngx_conf_t *cf, void *parent, void *child)
 {
     ngx_stream_beacon_srv_conf_t *prev = parent;
     ngx_stream_beacon_srv_conf_t *conf = child;
+
+    ngx_uint_t  i;
 
     ngx_conf_merge_value(conf->enable, prev->enable, 0);
     ngx_conf_merge_value(conf->beacon_id, prev->beacon_id, 0);
@@ -1044,6 +1103,33 @@ ngx_stream_beacon_merge_srv_conf(ngx_conf_t *cf, void *parent, void *child)
     ngx_conf_merge_value(conf->gossip_strict, prev->gossip_strict, 0);
     ngx_conf_merge_ptr_value(conf->gossip_key, prev->gossip_key, NULL);
     ngx_conf_merge_value(conf->peer_relay_limit, prev->peer_relay_limit, 0);
+    ngx_conf_merge_ptr_value(conf->registry, prev->registry, NULL);
+    ngx_conf_merge_str_value(conf->registry_token, prev->registry_token, "");
+    ngx_conf_merge_str_value(conf->advertise, prev->advertise, "");
+
+    for (i = 0; i < conf->registry_token.len; i++) {
+        if (conf->registry_token.data[i] < 0x21
+            || conf->registry_token.data[i] > 0x7e
+            || conf->registry_token.data[i] == '"'
+            || conf->registry_token.data[i] == '\\')
+        {
+            ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                               "\"beacon_registry_token\" must be printable "
+                               "ASCII without quotes or backslashes");
+            return NGX_CONF_ERROR;
+        }
+    }
+
+    if (conf->advertise.len
+        && ngx_stream_beacon_parse_peer(conf->advertise.data,
+                                        conf->advertise.len, NULL)
+           != NGX_OK)
+    {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "\"beacon_advertise\" expects ip:port, got \"%V\"",
+                           &conf->advertise);
+        return NGX_CONF_ERROR;
+    }
 
     if (conf->peer_relay_limit < 0) {
         ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
@@ -1303,6 +1389,13 @@ ngx_stream_beacon_init_process(ngx_cycle_t *cycle)
 
     ngx_add_timer(&bmcf->gossip_event,
                   1000 + ngx_random() % NGX_STREAM_BEACON_REAP_INTERVAL);
+
+    bmcf->registry_event.handler = ngx_stream_beacon_registry_handler;
+    bmcf->registry_event.data = bmcf;
+    bmcf->registry_event.log = cycle->log;
+    bmcf->registry_event.cancelable = 1;
+
+    ngx_add_timer(&bmcf->registry_event, 500 + ngx_random() % 1000);
 
     bmcf->reap_event.handler = ngx_stream_beacon_reap_handler;
     bmcf->reap_event.data = bmcf;
@@ -1827,7 +1920,7 @@ ngx_stream_beacon_gossip_handler(ngx_event_t *ev)
     for (i = 0; i < nsocks; i++) {
         bscf = socks[i].conf;
 
-        if (bscf == NULL || bscf->peers == NULL) {
+        if (bscf == NULL || (bscf->peers == NULL && bscf->registry == NULL)) {
             continue;
         }
 
@@ -1864,9 +1957,33 @@ ngx_stream_beacon_gossip_handler(ngx_event_t *ev)
                                         (int64_t) ngx_time());
         }
 
-        peers = bscf->peers->elts;
+        /* the static peers, then those the registry lists (W16) */
 
-        for (k = 0; k < bscf->peers->nelts; k++) {
+        n = 0;
+
+        if (bscf->peers) {
+            n = ngx_min(bscf->peers->nelts, NGX_BEACON_GOSSIP_DISCOVERED);
+            ngx_memcpy(bmcf->peers, bscf->peers->elts,
+                       n * sizeof(ngx_beacon_addr_t));
+        }
+
+        n += ngx_beacon_gossip_discovered(z, bmcf->peers + n,
+                                          NGX_BEACON_GOSSIP_DISCOVERED);
+        peers = bmcf->peers;
+
+        for (k = 0; k < n; k++) {
+
+            for (j = 0; j < k; j++) {
+                if (peers[j].port == peers[k].port
+                    && ngx_memcmp(peers[j].ip, peers[k].ip, 16) == 0)
+                {
+                    break;
+                }
+            }
+
+            if (j < k) {
+                continue;
+            }
 
             /* from this server's socket of the peer's family */
 
@@ -1897,6 +2014,319 @@ ngx_stream_beacon_gossip_handler(ngx_event_t *ev)
     ngx_add_timer(ev, NGX_STREAM_BEACON_GOSSIP_INTERVAL);
 }
 
+
+/*
+ * Registry discovery (spec 6.3), every 30 s, by the zone's lease holder:
+ * beacon_register, then beacon_list, whose peers join the static ones.
+ * An error, a garbled or an empty list keeps the previous set (W16).
+ */
+
+static void
+ngx_stream_beacon_registry_handler(ngx_event_t *ev)
+{
+    ngx_uint_t                      i, j, n, done;
+    ngx_beacon_zone_t              *z;
+    ngx_beacon_sock_t              *socks;
+    ngx_stream_beacon_round_t      *rd;
+    ngx_stream_beacon_srv_conf_t   *bscf;
+
+    if (ngx_exiting || ngx_terminate || ngx_quit) {
+        return;
+    }
+
+    socks = ngx_beacon_udp_socks(&n);
+
+    for (i = 0; i < n; i++) {
+        bscf = socks[i].conf;
+
+        /* a standalone beacon (id 0) does not register (scenario 36) */
+
+        if (bscf == NULL || bscf->registry == NULL || bscf->beacon_id == 0) {
+            continue;
+        }
+
+        for (done = 0, j = 0; j < i; j++) {
+            if (socks[j].conf == bscf) {
+                done = 1;
+                break;
+            }
+        }
+
+        z = bscf->shm_zone->data;
+
+        if (done
+            || ngx_beacon_shm_lease(z, NGX_STREAM_BEACON_LEASE_TTL) != NGX_OK)
+        {
+            continue;
+        }
+
+        rd = ngx_calloc(sizeof(ngx_stream_beacon_round_t), ev->log);
+        if (rd == NULL) {
+            continue;
+        }
+
+        rd->conf = bscf;
+        rd->zone = z;
+        rd->listen = socks[i].local;
+
+        ngx_beacon_count(z, NGX_BEACON_C_REGISTRY_ROUNDS);
+
+        if (ngx_beacon_rpc_start(bscf->registry, NULL, 0,
+                                 ngx_stream_beacon_round_reply,
+                                 ngx_stream_beacon_round_connected, rd,
+                                 ev->log)
+            != NGX_OK)
+        {
+            ngx_beacon_count(z, NGX_BEACON_C_REGISTRY_ERRORS);
+            ngx_free(rd);
+        }
+    }
+
+    ngx_add_timer(ev, NGX_STREAM_BEACON_REGISTRY_INTERVAL);
+}
+
+
+static ngx_int_t
+ngx_stream_beacon_round_connected(ngx_beacon_rpc_t *rpc)
+{
+    u_char                      buf[1024], addr[NGX_SOCKADDR_STRLEN + 8];
+    u_char                     *p, *last;
+    size_t                      alen;
+    socklen_t                   len;
+    ngx_sockaddr_t              sa;
+    ngx_beacon_addr_t           local;
+    ngx_stream_beacon_round_t  *rd;
+
+    rd = rpc->data;
+
+    /* the advertised address, else ours, with the registry connection's
+     * local IP when we listen on a wildcard (scenario 35) */
+
+    if (rd->conf->advertise.len) {
+        alen = ngx_min(rd->conf->advertise.len, sizeof(addr));
+        ngx_memcpy(addr, rd->conf->advertise.data, alen);
+
+    } else {
+        local = rd->listen;
+
+        if (ngx_memcmp(local.ip, "\0\0\0\0\0\0\0\0\0\0\xff\xff\0\0\0\0", 16)
+               == 0
+            || ngx_memcmp(local.ip, "\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0", 16)
+               == 0)
+        {
+            if (ngx_beacon_rpc_local(rpc, &sa, &len) != NGX_OK
+                || ngx_beacon_addr_from_sockaddr(&local, &sa.sockaddr) != 0)
+            {
+                return NGX_ERROR;
+            }
+
+            local.port = rd->listen.port;
+        }
+
+        alen = ngx_beacon_addr_print((char *) addr, &local, 1);
+    }
+
+    p = buf + 4;
+    last = buf + sizeof(buf);
+
+    p = ngx_slprintf(p, last, "{\"type\":\"beacon_register\","
+                     "\"beacon_id\":%i,\"addr\":\"%*s\"",
+                     rd->conf->beacon_id, alen, addr);
+
+    if (rd->conf->registry_token.len) {
+        p = ngx_slprintf(p, last, ",\"admin_token\":\"%V\"",
+                         &rd->conf->registry_token);
+    }
+
+    p = ngx_slprintf(p, last, "}");
+
+    ngx_beacon_registry_put_len(buf, (uint32_t) (p - buf - 4));
+
+    return ngx_beacon_rpc_next(rpc, buf, p - buf);
+}
+
+
+static ngx_int_t
+ngx_stream_beacon_round_reply(ngx_beacon_rpc_t *rpc, u_char *json,
+    size_t len)
+{
+    u_char                      list[32];
+    size_t                      n;
+    ngx_beacon_json_val_t       v;
+    ngx_stream_beacon_round_t  *rd;
+
+    rd = rpc->data;
+
+    if (json == NULL) {
+        /* unreachable, timed out, garbled: the peer set stays */
+        ngx_beacon_count(rd->zone, NGX_BEACON_C_REGISTRY_ERRORS);
+        ngx_free(rd);
+        return NGX_OK;
+    }
+
+    if (rd->step++ == 0) {
+
+        /* the registration's answer is checked (W16), not trusted blindly */
+
+        if (ngx_beacon_json_object_get(json, len, "type", &v)
+               != NGX_BEACON_JSON_OK
+            || !ngx_beacon_json_string_eq(&v, "beacon_register_ok"))
+        {
+            ngx_beacon_count(rd->zone, NGX_BEACON_C_REGISTRY_ERRORS);
+            ngx_log_error(NGX_LOG_WARN, ngx_cycle->log, 0,
+                          "beacon registry %V refused beacon_register: "
+                          "%*s", rpc->pc.name, ngx_min(len, 200), json);
+        }
+
+        n = sizeof("{\"type\":\"beacon_list\"}") - 1;
+        ngx_memcpy(list + 4, "{\"type\":\"beacon_list\"}", n);
+        ngx_beacon_registry_put_len(list, (uint32_t) n);
+
+        if (ngx_beacon_rpc_next(rpc, list, n + 4) != NGX_OK) {
+            ngx_free(rd);
+            return NGX_ERROR;
+        }
+
+        return NGX_AGAIN;
+    }
+
+    if (ngx_stream_beacon_round_list(rd, json, len) != NGX_OK) {
+        ngx_beacon_count(rd->zone, NGX_BEACON_C_REGISTRY_ERRORS);
+    }
+
+    ngx_free(rd);
+
+    return NGX_OK;
+}
+
+
+static ngx_int_t
+ngx_stream_beacon_round_list(ngx_stream_beacon_round_t *rd, u_char *json,
+    size_t len)
+{
+    u_char                  text[256];
+    size_t                  tlen;
+    uint64_t                id;
+    ngx_uint_t              n;
+    ngx_beacon_addr_t       peers[NGX_BEACON_GOSSIP_DISCOVERED];
+    ngx_beacon_json_val_t   list, e, v;
+    ngx_beacon_json_iter_t  it;
+
+    if (ngx_beacon_json_object_get(json, len, "beacons", &list)
+        != NGX_BEACON_JSON_OK
+        || list.type != NGX_BEACON_JSON_ARRAY
+        || ngx_beacon_json_iter_init(&it, &list) != NGX_BEACON_JSON_OK)
+    {
+        return NGX_ERROR;
+    }
+
+    n = 0;
+
+    while (n < NGX_BEACON_GOSSIP_DISCOVERED
+           && ngx_beacon_json_iter_next(&it, NULL, &e) == NGX_BEACON_JSON_OK)
+    {
+        /* scenario 34: objects with a numeric id other than ours and an
+         * addr that is an ip:port; anything else is skipped */
+
+        if (e.type != NGX_BEACON_JSON_OBJECT
+            || ngx_beacon_json_get(&e, "id", &v) != NGX_BEACON_JSON_OK
+            || ngx_beacon_json_uint(&v, 0xffffffff, &id)
+               != NGX_BEACON_JSON_OK
+            || id == (uint64_t) rd->conf->beacon_id
+            || ngx_beacon_json_get(&e, "addr", &v) != NGX_BEACON_JSON_OK
+            || ngx_beacon_json_string(&v, text, sizeof(text), &tlen)
+               != NGX_BEACON_JSON_OK
+            || ngx_stream_beacon_parse_peer(text, tlen, &peers[n]) != NGX_OK)
+        {
+            continue;
+        }
+
+        n++;
+    }
+
+    if (n == 0) {
+        return NGX_DECLINED;
+    }
+
+    ngx_beacon_gossip_set_discovered(rd->zone, peers, n);
+
+    return NGX_OK;
+}
+
+
+/* "a.b.c.d:port" or "[v6]:port", numeric only: no resolver in the loop */
+
+static ngx_int_t
+ngx_stream_beacon_parse_peer(u_char *p, size_t len, ngx_beacon_addr_t *addr)
+{
+    u_char               host[NGX_INET6_ADDRSTRLEN + 1];
+    size_t               hlen;
+    ngx_int_t            port;
+    ngx_uint_t           i;
+    ngx_beacon_addr_t    a;
+
+    for (i = len; i > 0 && p[i - 1] != ':'; i--) { /* void */ }
+
+    if (i == 0 || i == len) {
+        return NGX_ERROR;
+    }
+
+    port = ngx_atoi(p + i, len - i);
+
+    if (port < 1 || port > 65535) {
+        return NGX_ERROR;
+    }
+
+    hlen = i - 1;
+
+    if (hlen >= 2 && p[0] == '[' && p[hlen - 1] == ']') {
+        p++;
+        hlen -= 2;
+    }
+
+    if (hlen == 0 || hlen > NGX_INET6_ADDRSTRLEN) {
+        return NGX_ERROR;
+    }
+
+    ngx_memcpy(host, p, hlen);
+    host[hlen] = '\0';
+
+    ngx_memzero(&a, sizeof(ngx_beacon_addr_t));
+
+    if (inet_pton(AF_INET, (char *) host, a.ip + 12) == 1) {
+        a.ip[10] = 0xff;
+        a.ip[11] = 0xff;
+
+    } else if (inet_pton(AF_INET6, (char *) host, a.ip) != 1) {
+        return NGX_ERROR;
+    }
+
+    a.port = (uint16_t) port;
+
+    if (addr) {
+        *addr = a;
+    }
+
+    return NGX_OK;
+}
+
+
+static char *
+ngx_stream_beacon_registry(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
+{
+    ngx_stream_beacon_srv_conf_t *bscf = conf;
+
+    ngx_str_t  *value;
+
+    if (bscf->registry != NGX_CONF_UNSET_PTR) {
+        return "is duplicate";
+    }
+
+    value = cf->args->elts;
+
+    return ngx_beacon_registry_conf(cf, &cmd->name, &value[1],
+                                    cf->args->nelts - 1, &bscf->registry);
+}
 
 static char *
 ngx_stream_beacon_peers(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)

@@ -234,6 +234,12 @@ static ngx_http_beacon_field_t  ngx_http_beacon_fields[] = {
       "RELAY forwarded to the peer beacon that announced the destination." },
     { "relay_loop", NGX_BEACON_C_RELAY_LOOP, "relay_loop_total",
       "RELAY from a peer beacon for a node not registered here, dropped." },
+    { "registry_rounds", NGX_BEACON_C_REGISTRY_ROUNDS,
+      "registry_rounds_total",
+      "Registry discovery rounds started (beacon_register, beacon_list)." },
+    { "registry_errors", NGX_BEACON_C_REGISTRY_ERRORS,
+      "registry_errors_total",
+      "Registry rounds that failed or were refused; the peer set was kept." },
     { "send_errors", NGX_BEACON_C_SEND_ERRORS, "send_errors_total",
       "Datagrams the kernel refused to send." },
     { NULL, 0, NULL, NULL }

@@ -416,7 +416,7 @@ ngx_beacon_gossip_sources(ngx_beacon_zone_t *z,
     ngx_beacon_gossip_source_t *out, ngx_uint_t max, ngx_uint_t *routes)
 {
     uint32_t              now, i;
-    ngx_uint_t            n;
+    ngx_uint_t            n, map[NGX_BEACON_GOSSIP_SOURCES];
     ngx_beacon_gossip_t  *g;
 
     *routes = 0;
@@ -432,12 +432,17 @@ ngx_beacon_gossip_sources(ngx_beacon_zone_t *z,
 
     ngx_shmtx_lock(&z->shpool->mutex);
 
-    for (i = 0; i < NGX_BEACON_GOSSIP_SOURCES && n < max; i++) {
-        if (!g->src[i].used
+    for (i = 0; i < NGX_BEACON_GOSSIP_SOURCES; i++) {
+        map[i] = max;
+
+        if (n == max
+            || !g->src[i].used
             || (uint32_t) (now - g->src[i].last) >= NGX_BEACON_GOSSIP_TTL)
         {
             continue;
         }
+
+        map[i] = n;
 
         ngx_memcpy(out[n].addr.ip, g->src[i].ip, 16);
         out[n].addr.port = g->src[i].port;
@@ -453,6 +458,10 @@ ngx_beacon_gossip_sources(ngx_beacon_zone_t *z,
     for (i = 0; i < NGX_BEACON_GOSSIP_ROUTES; i++) {
         if (ngx_beacon_gossip_live(g, &g->routes[i], now)) {
             (*routes)++;
+
+            if (map[g->routes[i].src - 1] < max) {
+                out[map[g->routes[i].src - 1]].routes++;
+            }
         }
     }
 

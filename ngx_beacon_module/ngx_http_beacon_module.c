@@ -16,6 +16,7 @@
 
 #include "ngx_http_beacon.h"
 #include "ngx_beacon_keys.h"
+#include "ngx_beacon_gossip.h"
 
 
 /*
@@ -28,7 +29,8 @@
 #define NGX_HTTP_BEACON_HEALTH             3
 #define NGX_HTTP_BEACON_DRAIN              4
 
-#define NGX_HTTP_BEACON_ZONE_JSON_LEN   (4096 + NGX_BEACON_SLOTS * 64)
+#define NGX_HTTP_BEACON_ZONE_JSON_LEN                                        \
+    (4096 + NGX_BEACON_SLOTS * 64 + NGX_BEACON_GOSSIP_SOURCES * 160)
 #define NGX_HTTP_BEACON_MAX_ZONES       64
 #define NGX_HTTP_BEACON_BUF_SIZE        16384
 
@@ -79,6 +81,9 @@ typedef struct {
     ngx_str_t                     name;       /* escaped for the format */
     ngx_beacon_zone_t            *zone;
     ngx_beacon_stats_t            st;
+    ngx_uint_t                    npeers;
+    ngx_uint_t                    routes;
+    ngx_beacon_gossip_source_t    peers[NGX_BEACON_GOSSIP_SOURCES];
 } ngx_http_beacon_snap_t;
 
 
@@ -118,6 +123,8 @@ static ngx_int_t ngx_http_beacon_prom_family(ngx_http_beacon_out_t *out,
     const char *type, const char *help, const char *label,
     ngx_http_beacon_field_t *fields, ngx_uint_t value);
 static ngx_int_t ngx_http_beacon_prom_workers(ngx_http_beacon_out_t *out,
+    ngx_http_beacon_snap_t *snaps, ngx_uint_t n);
+static ngx_int_t ngx_http_beacon_prom_gossip(ngx_http_beacon_out_t *out,
     ngx_http_beacon_snap_t *snaps, ngx_uint_t n);
 static ngx_int_t ngx_http_beacon_prom_head(ngx_http_beacon_out_t *out,
     const char *metric, const char *type, const char *help);
@@ -213,8 +220,6 @@ static ngx_http_beacon_field_t  ngx_http_beacon_fields[] = {
     { "punch_endpoint_mismatch", NGX_BEACON_C_PUNCH_MISMATCH,
       "punch_endpoint_mismatch_total",
       "PUNCH_REQUEST dropped: source is not the requester's endpoint." },
-    { "sync_ignored", NGX_BEACON_C_SYNC_IGNORED, "sync_ignored_total",
-      "SYNC ignored (releases without gossip; now always 0)." },
     { "sync_received", NGX_BEACON_C_SYNC_RECEIVED, "sync_received_total",
       "SYNC received from peer beacons." },
     { "sync_rejected", NGX_BEACON_C_SYNC_REJECTED, "sync_rejected_total",
@@ -595,6 +600,10 @@ ngx_http_beacon_snapshot(ngx_http_request_t *r, ngx_str_t *name,
         snap->name.len = len;
 
         ngx_beacon_shm_stats(snap->zone, &snap->st);
+
+        snap->npeers = ngx_beacon_gossip_sources(snap->zone, snap->peers,
+                                                 NGX_BEACON_GOSSIP_SOURCES,
+                                                 &snap->routes);
     }
 
     return snaps;
@@ -780,7 +789,23 @@ ngx_http_beacon_zone_json(u_char *p, u_char *last,
     p = ngx_http_beacon_fields_json(p, last, snap,
                                     ngx_http_beacon_compat_drop_fields, 1);
 
-    p = ngx_slprintf(p, last, "}},\"workers\":[");
+    p = ngx_slprintf(p, last, "}},\"gossip\":{\"routes\":%ui,\"peers\":[",
+                     snap->routes);
+
+    for (i = 0; i < snap->npeers; i++) {
+        p = ngx_slprintf(p, last, "%s{\"addr\":\"", i ? "," : "");
+
+        if (last - p > 64) {
+            p += ngx_beacon_addr_print((char *) p, &snap->peers[i].addr, 1);
+        }
+
+        p = ngx_slprintf(p, last, "\",\"beacon_id\":%uD,\"routes\":%uD,"
+                         "\"age_ms\":%M,\"forwarded\":%uL}",
+                         snap->peers[i].beacon_id, snap->peers[i].routes,
+                         snap->peers[i].age, snap->peers[i].forwarded);
+    }
+
+    p = ngx_slprintf(p, last, "]},\"workers\":[");
 
     first = 1;
 
@@ -851,6 +876,7 @@ ngx_http_beacon_prometheus(ngx_http_request_t *r,
                                        0)
            != NGX_OK
         || ngx_http_beacon_prom_workers(&out, snaps, n) != NGX_OK
+        || ngx_http_beacon_prom_gossip(&out, snaps, n) != NGX_OK
         || ngx_http_beacon_prom_counters(&out, snaps, n,
                                          ngx_http_beacon_compat_fields)
            != NGX_OK
@@ -942,6 +968,71 @@ ngx_http_beacon_prom_family(ngx_http_beacon_out_t *out,
                 != NGX_OK)
             {
                 return NGX_ERROR;
+            }
+        }
+    }
+
+    return NGX_OK;
+}
+
+
+/* gossip: routes, live peer beacons, and per peer what went its way */
+
+static ngx_int_t
+ngx_http_beacon_prom_gossip(ngx_http_beacon_out_t *out,
+    ngx_http_beacon_snap_t *snaps, ngx_uint_t n)
+{
+    u_char      buf[64];
+    ngx_str_t   lv;
+    ngx_uint_t  i, j, k;
+
+    static const char  *metrics[] = {
+        "gossip_routes", "gauge",
+        "Live peer routes (node ids announced by peer beacons).",
+        "gossip_peers", "gauge", "Peer beacons heard within 90 s.",
+        "gossip_peer_routes", "gauge", "Live peer routes, by peer beacon.",
+        "gossip_peer_forwarded_total", "counter",
+        "RELAY forwarded to a peer beacon, by peer beacon."
+    };
+
+    for (k = 0; k < 4; k++) {
+
+        if (ngx_http_beacon_prom_head(out, metrics[3 * k], metrics[3 * k + 1],
+                                      metrics[3 * k + 2])
+            != NGX_OK)
+        {
+            return NGX_ERROR;
+        }
+
+        for (i = 0; i < n; i++) {
+
+            if (k < 2) {
+                if (ngx_http_beacon_prom_sample(out, metrics[3 * k],
+                                                &snaps[i].name, NULL, NULL,
+                                                k ? snaps[i].npeers
+                                                  : snaps[i].routes)
+                    != NGX_OK)
+                {
+                    return NGX_ERROR;
+                }
+
+                continue;
+            }
+
+            for (j = 0; j < snaps[i].npeers; j++) {
+                lv.data = buf;
+                lv.len = ngx_beacon_addr_print((char *) buf,
+                                               &snaps[i].peers[j].addr, 1);
+
+                if (ngx_http_beacon_prom_sample(out, metrics[3 * k],
+                                                &snaps[i].name, "peer", &lv,
+                                                k == 2
+                                                ? snaps[i].peers[j].routes
+                                                : snaps[i].peers[j].forwarded)
+                    != NGX_OK)
+                {
+                    return NGX_ERROR;
+                }
             }
         }
     }

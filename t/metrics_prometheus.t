@@ -331,6 +331,16 @@ sub from_json_zone {
                 $e{beacon_relay_dropped_total}{$r} = $v->{$r};
             }
 
+        } elsif ($k eq 'gossip') {
+            $e{beacon_gossip_routes}{''} = $v->{routes};
+            $e{beacon_gossip_peers}{''} = scalar @{$v->{peers}};
+
+            for my $peer (@{$v->{peers}}) {
+                $e{beacon_gossip_peer_routes}{$peer->{addr}} = $peer->{routes};
+                $e{beacon_gossip_peer_forwarded_total}{$peer->{addr}}
+                    = $peer->{forwarded};
+            }
+
         } elsif ($k eq 'compat') {
             for my $c (keys %$v) {
                 if ($c eq 'dropped') {
@@ -355,6 +365,12 @@ sub from_json_zone {
 
     delete $e{beacon_worker_datagrams_total}
         unless %{$e{beacon_worker_datagrams_total} || {}};
+
+    for my $m (qw/ beacon_gossip_peer_routes
+        beacon_gossip_peer_forwarded_total /)
+    {
+        delete $e{$m} unless %{$e{$m} || {}};
+    }
 
     return \%e;
 }

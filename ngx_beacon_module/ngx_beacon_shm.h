@@ -27,7 +27,7 @@
 #define NGX_BEACON_NODE_KEY          0x02         /* key[] is set */
 #define NGX_BEACON_NODE_LV6          0x04         /* via an AF_INET6 socket */
 #define NGX_BEACON_NODE_WSS          0x08         /* a live compat connection */
-#define NGX_BEACON_NODE_NOUDP        0x10         /* no UDP endpoint (WSS only) */
+#define NGX_BEACON_NODE_NOUDP        0x10         /* no UDP endpoint: WSS */
 
 /* the synthetic "address" of a bridged node, for the relay budget */
 #define NGX_BEACON_WSS_PREFIX        "\x20\x01\x0d\xb8\xbe\xac\x00\x00"

@@ -747,9 +747,9 @@ ngx_http_beacon_ws_input(ngx_http_beacon_ws_t *ws)
                 }
 
                 return ngx_http_beacon_ws_close(ws, rc,
-                                                rc == NGX_BEACON_WS_CLOSE_TOO_BIG
-                                                ? "message too big"
-                                                : "protocol error");
+                                        rc == NGX_BEACON_WS_CLOSE_TOO_BIG
+                                        ? "message too big"
+                                        : "protocol error");
             }
 
             ws->frame_kind = rc;

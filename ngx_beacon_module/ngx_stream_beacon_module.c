@@ -37,6 +37,15 @@
 #define NGX_STREAM_BEACON_REGISTRY_INTERVAL  30000
 
 
+/* what the last datagram was and what became of it, for the log */
+typedef struct {
+    uint8_t                       type;
+    uint32_t                      node_id;
+    uint32_t                      dest;
+    const char                   *action;
+} ngx_stream_beacon_note_t;
+
+
 typedef struct {
     ngx_array_t                   zones;      /* ngx_shm_zone_t * */
     ngx_event_t                   reap_event;
@@ -91,6 +100,11 @@ typedef struct {
 
 
 static void ngx_stream_beacon_handler(ngx_stream_session_t *s);
+static ngx_inline void ngx_stream_beacon_act(ngx_beacon_zone_t *z,
+    ngx_beacon_counter_e c, const char *action);
+static ngx_int_t ngx_stream_beacon_add_variables(ngx_conf_t *cf);
+static ngx_int_t ngx_stream_beacon_variable(ngx_stream_session_t *s,
+    ngx_stream_variable_value_t *v, uintptr_t data);
 static void ngx_stream_beacon_datagram(ngx_beacon_sock_t *bs,
     const struct sockaddr *sa, const ngx_beacon_addr_t *local, u_char *buf,
     size_t len);
@@ -321,8 +335,29 @@ static ngx_command_t  ngx_stream_beacon_commands[] = {
 };
 
 
+static ngx_stream_variable_t  ngx_stream_beacon_vars[] = {
+
+    { ngx_string("beacon_msg_type"), NULL, ngx_stream_beacon_variable,
+      0, NGX_STREAM_VAR_NOCACHEABLE, 0 },
+
+    { ngx_string("beacon_node_id"), NULL, ngx_stream_beacon_variable,
+      1, NGX_STREAM_VAR_NOCACHEABLE, 0 },
+
+    { ngx_string("beacon_dest_id"), NULL, ngx_stream_beacon_variable,
+      2, NGX_STREAM_VAR_NOCACHEABLE, 0 },
+
+    { ngx_string("beacon_action"), NULL, ngx_stream_beacon_variable,
+      3, NGX_STREAM_VAR_NOCACHEABLE, 0 },
+
+      ngx_stream_null_variable
+};
+
+
+static ngx_stream_beacon_note_t  ngx_stream_beacon_note;
+
+
 static ngx_stream_module_t  ngx_stream_beacon_module_ctx = {
-    NULL,                                  /* preconfiguration */
+    ngx_stream_beacon_add_variables,       /* preconfiguration */
     ngx_stream_beacon_init,                /* postconfiguration */
 
     ngx_stream_beacon_create_main_conf,    /* create main configuration */
@@ -358,6 +393,7 @@ ngx_stream_beacon_handler(ngx_stream_session_t *s)
     ngx_connection_t              *c;
     ngx_beacon_addr_t              local;
     ngx_beacon_sock_t             *bs;
+    ngx_stream_beacon_note_t      *note;
     ngx_stream_beacon_srv_conf_t  *bscf;
 
     c = s->connection;
@@ -379,6 +415,14 @@ ngx_stream_beacon_handler(ngx_stream_session_t *s)
                               len);
 
     ngx_beacon_udp_flush();
+
+    /* the log phase reads what became of the datagram */
+
+    note = ngx_palloc(c->pool, sizeof(ngx_stream_beacon_note_t));
+    if (note) {
+        *note = ngx_stream_beacon_note;
+        ngx_stream_set_ctx(s, note, ngx_stream_beacon_module);
+    }
 
     ngx_stream_finalize_session(s, NGX_STREAM_OK);
 }
@@ -409,23 +453,30 @@ ngx_stream_beacon_process(ngx_stream_beacon_srv_conf_t *bscf,
     ngx_beacon_count(z, NGX_BEACON_C_DATAGRAMS);
 
     if (ngx_beacon_addr_from_sockaddr(&src, sa) != 0) {
-        ngx_beacon_count(z, NGX_BEACON_C_MALFORMED);
+        ngx_stream_beacon_act(z, NGX_BEACON_C_MALFORMED, "malformed");
         return;
     }
 
     rc = ngx_beacon_parse(buf, len, &msg);
 
+    ngx_stream_beacon_note.type = len ? buf[0] : 0;
+    ngx_stream_beacon_note.node_id = msg.node_id | msg.requester | msg.sender
+                                     | msg.beacon_id;
+    ngx_stream_beacon_note.dest = msg.dest | msg.target;
+    ngx_stream_beacon_note.action = "accepted";
+
     if (rc != NGX_BEACON_PARSE_OK) {
 
         if (rc == NGX_BEACON_PARSE_UNKNOWN) {
-            ngx_beacon_count(z, NGX_BEACON_C_UNKNOWN_TYPE);
+            ngx_stream_beacon_act(z, NGX_BEACON_C_UNKNOWN_TYPE, "unknown_type");
 
         } else {
-            ngx_beacon_count(z, NGX_BEACON_C_MALFORMED);
+            ngx_stream_beacon_act(z, NGX_BEACON_C_MALFORMED, "malformed");
 
             if (msg.type == NGX_BEACON_RELAY) {
                 ngx_beacon_count(z, NGX_BEACON_C_RELAY_RECEIVED);
-                ngx_beacon_count(z, NGX_BEACON_C_RELAY_MALFORMED);
+                ngx_stream_beacon_act(z, NGX_BEACON_C_RELAY_MALFORMED,
+                                      "malformed");
             }
         }
 
@@ -469,7 +520,8 @@ ngx_stream_beacon_discover(ngx_stream_beacon_srv_conf_t *bscf,
     /* not a reflector: replies toward one address are budgeted */
 
     if (ngx_beacon_shm_reply_allowed(z, src, &bscf->reply_limit) != NGX_OK) {
-        ngx_beacon_count(z, NGX_BEACON_C_REPLY_RATE_LIMITED);
+        ngx_stream_beacon_act(z, NGX_BEACON_C_REPLY_RATE_LIMITED,
+                              "rate_limited");
         return;
     }
 
@@ -486,11 +538,12 @@ ngx_stream_beacon_discover(ngx_stream_beacon_srv_conf_t *bscf,
     switch (ngx_beacon_shm_register(z, &reg)) {
 
     case NGX_BEACON_REG_PROBE:
-        ngx_beacon_count(z, NGX_BEACON_C_PROBES);
+        ngx_stream_beacon_act(z, NGX_BEACON_C_PROBES, "probe");
         break;
 
     case NGX_BEACON_REG_THROTTLED:
-        ngx_beacon_count(z, NGX_BEACON_C_DISCOVER_THROTTLED);
+        ngx_stream_beacon_act(z, NGX_BEACON_C_DISCOVER_THROTTLED,
+                              "throttled");
         break;
 
     case NGX_BEACON_REG_REFUSED:
@@ -498,10 +551,20 @@ ngx_stream_beacon_discover(ngx_stream_beacon_srv_conf_t *bscf,
         return;
 
     case NGX_BEACON_REG_RATE_LIMITED:
-        ngx_beacon_count(z, NGX_BEACON_C_REGISTER_RATE_LIMITED);
+        ngx_stream_beacon_act(z, NGX_BEACON_C_REGISTER_RATE_LIMITED,
+                              "rate_limited");
         return;
 
+    case NGX_BEACON_REG_NEW:
+        ngx_stream_beacon_note.action = "registered";
+        break;
+
+    case NGX_BEACON_REG_MOVED:
+        ngx_stream_beacon_note.action = "moved";
+        break;
+
     default:
+        ngx_stream_beacon_note.action = "refreshed";
         break;
     }
 
@@ -531,14 +594,16 @@ ngx_stream_beacon_punch(ngx_stream_beacon_srv_conf_t *bscf,
         && ngx_beacon_shm_punch_ip_allowed(z, src, bscf->punch_per_ip)
            != NGX_OK)
     {
-        ngx_beacon_count(z, NGX_BEACON_C_PUNCH_RATE_LIMITED);
+        ngx_stream_beacon_act(z, NGX_BEACON_C_PUNCH_RATE_LIMITED,
+                              "rate_limited");
         return;
     }
 
     /* invalid grants are refused before they consume the global budget */
 
     if (bscf->grants && ngx_stream_beacon_grant_ok(bscf, z, msg) != NGX_OK) {
-        ngx_beacon_count(z, NGX_BEACON_C_PUNCH_GRANT_REJECTED);
+        ngx_stream_beacon_act(z, NGX_BEACON_C_PUNCH_GRANT_REJECTED,
+                              "grant_rejected");
         return;
     }
 
@@ -546,12 +611,14 @@ ngx_stream_beacon_punch(ngx_stream_beacon_srv_conf_t *bscf,
         && ngx_beacon_shm_punch_global_allowed(z, bscf->punch_global)
            != NGX_OK)
     {
-        ngx_beacon_count(z, NGX_BEACON_C_PUNCH_RATE_LIMITED);
+        ngx_stream_beacon_act(z, NGX_BEACON_C_PUNCH_RATE_LIMITED,
+                              "rate_limited");
         return;
     }
 
     if (ngx_beacon_shm_reply_allowed(z, src, &bscf->reply_limit) != NGX_OK) {
-        ngx_beacon_count(z, NGX_BEACON_C_REPLY_RATE_LIMITED);
+        ngx_stream_beacon_act(z, NGX_BEACON_C_REPLY_RATE_LIMITED,
+                              "rate_limited");
         return;
     }
 
@@ -571,11 +638,12 @@ ngx_stream_beacon_punch(ngx_stream_beacon_srv_conf_t *bscf,
         break;
 
     case NGX_BEACON_PUNCH_MISMATCH:
-        ngx_beacon_count(z, NGX_BEACON_C_PUNCH_MISMATCH);
+        ngx_stream_beacon_act(z, NGX_BEACON_C_PUNCH_MISMATCH,
+                              "endpoint_mismatch");
         return;
 
     default:
-        ngx_beacon_count(z, NGX_BEACON_C_PUNCH_NOT_FOUND);
+        ngx_stream_beacon_act(z, NGX_BEACON_C_PUNCH_NOT_FOUND, "not_found");
         return;
     }
 
@@ -587,7 +655,8 @@ ngx_stream_beacon_punch(ngx_stream_beacon_srv_conf_t *bscf,
     if (ngx_beacon_shm_reply_allowed(z, &tep.addr, &bscf->reply_limit)
         != NGX_OK)
     {
-        ngx_beacon_count(z, NGX_BEACON_C_REPLY_RATE_LIMITED);
+        ngx_stream_beacon_act(z, NGX_BEACON_C_REPLY_RATE_LIMITED,
+                              "rate_limited");
 
     } else {
         ts = ngx_beacon_udp_sock_for(&tep);
@@ -601,7 +670,7 @@ ngx_stream_beacon_punch(ngx_stream_beacon_srv_conf_t *bscf,
         }
     }
 
-    ngx_beacon_count(z, NGX_BEACON_C_PUNCH_COORDINATED);
+    ngx_stream_beacon_act(z, NGX_BEACON_C_PUNCH_COORDINATED, "coordinated");
 }
 
 
@@ -668,7 +737,7 @@ ngx_stream_beacon_relay(ngx_stream_beacon_srv_conf_t *bscf,
     ngx_beacon_count(z, NGX_BEACON_C_RELAY_RECEIVED);
 
     if (msg->payload_len > NGX_BEACON_MAX_PAYLOAD) {
-        ngx_beacon_count(z, NGX_BEACON_C_RELAY_OVERSIZE);
+        ngx_stream_beacon_act(z, NGX_BEACON_C_RELAY_OVERSIZE, "oversize");
         return;
     }
 
@@ -697,16 +766,19 @@ ngx_stream_beacon_relay(ngx_stream_beacon_srv_conf_t *bscf,
     switch (rc) {
 
     case NGX_BEACON_RELAY_OK:
+        ngx_stream_beacon_note.action = "relayed";
         ngx_beacon_relay_deliver(z, &ep, msg->sender, msg->dest,
                                  msg->payload, msg->payload_len);
         return;
 
     case NGX_BEACON_RELAY_SENDER_MISMATCH:
-        ngx_beacon_count(z, NGX_BEACON_C_RELAY_SENDER_MISMATCH);
+        ngx_stream_beacon_act(z, NGX_BEACON_C_RELAY_SENDER_MISMATCH,
+                              "sender_mismatch");
         return;
 
     case NGX_BEACON_RELAY_RATE_LIMITED:
-        ngx_beacon_count(z, NGX_BEACON_C_RELAY_RATE_LIMITED);
+        ngx_stream_beacon_act(z, NGX_BEACON_C_RELAY_RATE_LIMITED,
+                              "rate_limited");
         return;
 
     default: /* NGX_BEACON_RELAY_NOT_FOUND */
@@ -716,7 +788,7 @@ ngx_stream_beacon_relay(ngx_stream_beacon_srv_conf_t *bscf,
     /* tier 2: a node some peer beacon announced */
 
     if (ngx_beacon_gossip_route(z, msg->dest, &peer) != NGX_OK) {
-        ngx_beacon_count(z, NGX_BEACON_C_RELAY_NOT_FOUND);
+        ngx_stream_beacon_act(z, NGX_BEACON_C_RELAY_NOT_FOUND, "not_found");
         return;
     }
 
@@ -726,17 +798,19 @@ ngx_stream_beacon_relay(ngx_stream_beacon_srv_conf_t *bscf,
 
     if (from_peer) {
         /* never bounce a forwarded relay on: no loops between beacons */
-        ngx_beacon_count(z, NGX_BEACON_C_RELAY_LOOP);
+        ngx_stream_beacon_act(z, NGX_BEACON_C_RELAY_LOOP, "loop");
         return;
     }
 
     if (ngx_beacon_shm_relay_budget(z, src, (ngx_uint_t) bscf->relay_limit)
         != NGX_OK)
     {
-        ngx_beacon_count(z, NGX_BEACON_C_RELAY_RATE_LIMITED);
+        ngx_stream_beacon_act(z, NGX_BEACON_C_RELAY_RATE_LIMITED,
+                              "rate_limited");
         return;
     }
 
+    ngx_stream_beacon_note.action = "forwarded";
     ngx_beacon_relay_forward(z, bs, &peer, buf, len);
 }
 
@@ -789,7 +863,7 @@ ngx_stream_beacon_sync(ngx_stream_beacon_srv_conf_t *bscf,
         }
 
         if (p == NULL || i == bscf->peers->nelts) {
-            ngx_beacon_count(z, NGX_BEACON_C_SYNC_REJECTED);
+            ngx_stream_beacon_act(z, NGX_BEACON_C_SYNC_REJECTED, "rejected");
             return;
         }
     }
@@ -802,14 +876,14 @@ ngx_stream_beacon_sync(ngx_stream_beacon_srv_conf_t *bscf,
                                       NGX_STREAM_BEACON_SYNC_WINDOW)
            != 0)
     {
-        ngx_beacon_count(z, NGX_BEACON_C_SYNC_REJECTED);
+        ngx_stream_beacon_act(z, NGX_BEACON_C_SYNC_REJECTED, "rejected");
         return;
     }
 
     if (ngx_beacon_gossip_sync(z, src, msg->beacon_id, msg->ids, msg->count)
         != NGX_OK)
     {
-        ngx_beacon_count(z, NGX_BEACON_C_SYNC_REJECTED);
+        ngx_stream_beacon_act(z, NGX_BEACON_C_SYNC_REJECTED, "rejected");
     }
 }
 
@@ -893,7 +967,7 @@ ngx_stream_beacon_refused(ngx_beacon_zone_t *z)
 {
     static time_t  last;
 
-    ngx_beacon_count(z, NGX_BEACON_C_REFUSED_CAPACITY);
+    ngx_stream_beacon_act(z, NGX_BEACON_C_REFUSED_CAPACITY, "refused");
 
     if (ngx_time() - last < 60) {
         return;
@@ -2404,6 +2478,74 @@ ngx_stream_beacon_gossip_secret(ngx_conf_t *cf, ngx_command_t *cmd,
     (void) crypto_hash_sha256(bscf->gossip_key, value[1].data, value[1].len);
 
     return NGX_CONF_OK;
+}
+
+static ngx_inline void
+ngx_stream_beacon_act(ngx_beacon_zone_t *z, ngx_beacon_counter_e c,
+    const char *action)
+{
+    ngx_beacon_count(z, c);
+    ngx_stream_beacon_note.action = action;
+}
+
+
+static ngx_int_t
+ngx_stream_beacon_add_variables(ngx_conf_t *cf)
+{
+    ngx_stream_variable_t  *var, *v;
+
+    for (v = ngx_stream_beacon_vars; v->name.len; v++) {
+        var = ngx_stream_add_variable(cf, &v->name, v->flags);
+        if (var == NULL) {
+            return NGX_ERROR;
+        }
+
+        var->get_handler = v->get_handler;
+        var->data = v->data;
+    }
+
+    return NGX_OK;
+}
+
+
+/* $beacon_msg_type, $beacon_node_id, $beacon_dest_id, $beacon_action */
+
+static ngx_int_t
+ngx_stream_beacon_variable(ngx_stream_session_t *s,
+    ngx_stream_variable_value_t *v, uintptr_t data)
+{
+    u_char                    *p;
+    const char                *text;
+    ngx_stream_beacon_note_t  *note;
+
+    note = ngx_stream_get_module_ctx(s, ngx_stream_beacon_module);
+
+    if (note == NULL) {
+        v->not_found = 1;
+        return NGX_OK;
+    }
+
+    if (data == 1 || data == 2) {
+        p = ngx_pnalloc(s->connection->pool, NGX_INT32_LEN);
+        if (p == NULL) {
+            return NGX_ERROR;
+        }
+
+        v->len = ngx_sprintf(p, "%uD", data == 1 ? note->node_id : note->dest)
+                 - p;
+        v->data = p;
+
+    } else {
+        text = (data == 0) ? ngx_beacon_type_name(note->type) : note->action;
+        v->len = ngx_strlen(text);
+        v->data = (u_char *) text;
+    }
+
+    v->valid = 1;
+    v->no_cacheable = 0;
+    v->not_found = 0;
+
+    return NGX_OK;
 }
 
 /* every configuration error names its directive */

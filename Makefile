@@ -24,11 +24,14 @@ FUZZ_SECONDS ?= 60
 
 DEB_PACKAGES := nginx libnginx-mod-stream nginx-dev libsodium-dev libpcre2-dev \
                 libssl-dev zlib1g-dev pkg-config gcc make perl clang \
-                libclang-rt-14-dev iproute2 procps
+                libclang-rt-14-dev iproute2 procps openssl ca-certificates
+
+# for the tests only: promtool checks the Prometheus page
+TEST_PACKAGES := prometheus
 
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
-.PHONY: all module deps run test unit fuzz bench clean tools deb
+.PHONY: all module deps test-deps run test unit fuzz bench clean tools deb
 
 all: module tools
 
@@ -82,6 +85,13 @@ deps:
 	    DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y $(DEB_PACKAGES); \
 	fi
 
+test-deps: deps
+	@if ! dpkg -s $(TEST_PACKAGES) >/dev/null 2>&1; then \
+	    DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y \
+	        --no-install-recommends $(TEST_PACKAGES) || \
+	    echo "note: $(TEST_PACKAGES) not installed; promtool checks will be skipped"; \
+	fi
+
 run: deps all
 	mkdir -p $(B)/run/logs $(B)/run/modules
 	ln -sf /usr/lib/nginx/modules/ngx_stream_module.so $(B)/run/modules/
@@ -89,7 +99,7 @@ run: deps all
 	$(NGINX_BIN) -p $(B)/run/ -c $(CURDIR)/conf.examples/beacon.conf \
 	    -e $(B)/run/logs/error.log -g 'daemon off; error_log stderr notice;'
 
-test: deps all
+test: test-deps all
 	TEST_NGINX_BINARY=$(NGINX_BIN) TEST_NGINX_BEACON_MODULE=$(MODULE) \
 	TEST_BEACON_BUILD=$(B) prove -r t/
 

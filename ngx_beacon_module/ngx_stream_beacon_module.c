@@ -35,6 +35,7 @@
 #define NGX_STREAM_BEACON_GOSSIP_INTERVAL 10000
 #define NGX_STREAM_BEACON_SYNC_WINDOW     60
 #define NGX_STREAM_BEACON_REGISTRY_INTERVAL  30000
+#define NGX_STREAM_BEACON_CHUNKS          8     /* listeners a SYNC spans */
 
 
 /* what the last datagram was and what became of it, for the log */
@@ -1445,8 +1446,9 @@ ngx_stream_beacon_init_process(ngx_cycle_t *cycle)
         }
     }
 
-    bmcf->ids = ngx_palloc(cycle->pool,
-                           NGX_BEACON_GOSSIP_MAX_IDS * sizeof(uint32_t));
+    bmcf->ids = ngx_palloc(cycle->pool, NGX_STREAM_BEACON_CHUNKS
+                                        * NGX_BEACON_GOSSIP_MAX_IDS
+                                        * sizeof(uint32_t));
     bmcf->sync = ngx_palloc(cycle->pool,
                             NGX_BEACON_SYNC_HDR_LEN
                             + 4 * NGX_BEACON_GOSSIP_MAX_IDS
@@ -1967,19 +1969,23 @@ ngx_stream_beacon_datapath(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
 }
 
 /*
- * Every 10 s the lease holder of a zone sends one SYNC with the zone's
- * node ids (bridged ones included) to every peer of every beacon server.
+ * Every 10 s the lease holder of a zone sends the zone's node ids (bridged
+ * ones included) to every peer of every beacon server.  One SYNC holds
+ * 16375 ids at most (W9); a server with several listeners sends the next
+ * 16375 from its next listener, and so on: a reference receiver takes each
+ * source address as its own gossip source (no chunk replaces another) and
+ * forwards relays for those ids to the listener that announced them.
  */
 
 static void
 ngx_stream_beacon_gossip_handler(ngx_event_t *ev)
 {
     size_t                          len;
-    ngx_uint_t                      i, j, k, n, nsocks, done;
+    ngx_uint_t                      i, j, k, c, n, total, nsocks, done, nf;
     ngx_beacon_ep_t                 ep;
     ngx_beacon_addr_t              *peers;
     ngx_beacon_zone_t              *z;
-    ngx_beacon_sock_t              *socks, *ps;
+    ngx_beacon_sock_t              *socks, *from[NGX_STREAM_BEACON_CHUNKS];
     ngx_stream_beacon_srv_conf_t   *bscf;
     ngx_stream_beacon_main_conf_t  *bmcf;
 
@@ -2007,29 +2013,17 @@ ngx_stream_beacon_gossip_handler(ngx_event_t *ev)
             }
         }
 
-        if (done) {
-            continue;
-        }
-
         z = bscf->shm_zone->data;
 
-        if (ngx_beacon_shm_lease(z, NGX_STREAM_BEACON_LEASE_TTL) != NGX_OK) {
+        if (done
+            || ngx_beacon_shm_lease(z, NGX_STREAM_BEACON_LEASE_TTL) != NGX_OK)
+        {
             continue;
         }
 
-        n = ngx_beacon_shm_node_ids(z, bmcf->ids, NGX_BEACON_GOSSIP_MAX_IDS);
-
-        len = ngx_beacon_encode_sync(bmcf->sync,
-                                     NGX_BEACON_SYNC_HDR_LEN
-                                     + 4 * NGX_BEACON_GOSSIP_MAX_IDS,
-                                     (uint32_t) bscf->beacon_id, bmcf->ids,
-                                     (uint16_t) n);
-
-        if (bscf->gossip_key) {
-            len += ngx_beacon_sync_auth(bmcf->sync + len, bmcf->sync, len,
-                                        bscf->gossip_key,
-                                        (int64_t) ngx_time());
-        }
+        total = ngx_beacon_shm_node_ids(z, bmcf->ids,
+                                        NGX_STREAM_BEACON_CHUNKS
+                                        * NGX_BEACON_GOSSIP_MAX_IDS);
 
         /* the static peers, then those the registry lists (W16) */
 
@@ -2059,30 +2053,60 @@ ngx_stream_beacon_gossip_handler(ngx_event_t *ev)
                 continue;
             }
 
-            /* from this server's socket of the peer's family */
+            /* this server's listeners of the peer's family, in order */
 
-            ps = &socks[i];
+            nf = 0;
 
-            if ((ps->family == AF_INET) != ngx_beacon_addr_is_v4(&peers[k])) {
-                ngx_memzero(&ep, sizeof(ngx_beacon_ep_t));
-                ep.local = ps->local;
-                ep.flags = ngx_beacon_addr_is_v4(&peers[k])
-                           ? 0 : NGX_BEACON_NODE_LV6;
-                ps = ngx_beacon_udp_sock_for(&ep);
-
-                if (ps == NULL) {
-                    continue;
+            for (j = 0; j < nsocks && nf < NGX_STREAM_BEACON_CHUNKS; j++) {
+                if (socks[j].conf == bscf
+                    && (socks[j].family == AF_INET)
+                       == ngx_beacon_addr_is_v4(&peers[k]))
+                {
+                    from[nf++] = &socks[j];
                 }
             }
 
-            ngx_beacon_udp_send(z, NGX_BEACON_OUT_REPLY, ps, &peers[k], NULL,
-                                bmcf->sync, NGX_BEACON_SYNC_HDR_LEN,
-                                bmcf->sync + NGX_BEACON_SYNC_HDR_LEN,
-                                len - NGX_BEACON_SYNC_HDR_LEN);
-            ngx_beacon_count(z, NGX_BEACON_C_SYNC_SENT);
-        }
+            if (nf == 0) {
+                ngx_memzero(&ep, sizeof(ngx_beacon_ep_t));
+                ep.local = socks[i].local;
+                ep.flags = ngx_beacon_addr_is_v4(&peers[k])
+                           ? 0 : NGX_BEACON_NODE_LV6;
+                from[0] = ngx_beacon_udp_sock_for(&ep);
 
-        ngx_beacon_udp_flush();
+                if (from[0] == NULL) {
+                    continue;
+                }
+
+                nf = 1;
+            }
+
+            for (c = 0; c == 0 || (c < nf && c * NGX_BEACON_GOSSIP_MAX_IDS
+                                             < total); c++)
+            {
+                len = ngx_beacon_encode_sync(bmcf->sync,
+                                   NGX_BEACON_SYNC_HDR_LEN
+                                   + 4 * NGX_BEACON_GOSSIP_MAX_IDS,
+                                   (uint32_t) bscf->beacon_id,
+                                   bmcf->ids + c * NGX_BEACON_GOSSIP_MAX_IDS,
+                                   (uint16_t) ngx_min(total
+                                              - c * NGX_BEACON_GOSSIP_MAX_IDS,
+                                              NGX_BEACON_GOSSIP_MAX_IDS));
+
+                if (bscf->gossip_key) {
+                    len += ngx_beacon_sync_auth(bmcf->sync + len, bmcf->sync,
+                                                len, bscf->gossip_key,
+                                                (int64_t) ngx_time());
+                }
+
+                ngx_beacon_udp_send(z, NGX_BEACON_OUT_REPLY, from[c],
+                                    &peers[k], NULL, bmcf->sync,
+                                    NGX_BEACON_SYNC_HDR_LEN,
+                                    bmcf->sync + NGX_BEACON_SYNC_HDR_LEN,
+                                    len - NGX_BEACON_SYNC_HDR_LEN);
+                ngx_beacon_udp_flush();
+                ngx_beacon_count(z, NGX_BEACON_C_SYNC_SENT);
+            }
+        }
     }
 
     ngx_add_timer(ev, NGX_STREAM_BEACON_GOSSIP_INTERVAL);

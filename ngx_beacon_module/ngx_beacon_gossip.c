@@ -34,6 +34,7 @@ typedef struct {
 
 typedef struct {
     uint32_t                 bits;
+    uint32_t                 nroutes_max;
     uint32_t                 free;
     uint32_t                 sweep;
     uint32_t                 nroutes;
@@ -76,12 +77,24 @@ ngx_beacon_gossip_locked(ngx_beacon_zone_t *z)
         return NULL;
     }
 
-    g->bits = 16;
+    /* routes take at most 1/32 of the zone, 1024 to 65536 of them */
+
+    g->bits = 10;
+
+    while (g->bits < 16
+           && ((size_t) 2 << g->bits) * (sizeof(ngx_beacon_route_t) + 4)
+              <= z->shm_zone->shm.size / 32)
+    {
+        g->bits++;
+    }
+
+    g->nroutes_max = (uint32_t) 1 << g->bits;
+
     g->buckets = ngx_slab_calloc_locked(z->shpool,
                                         ((size_t) 1 << g->bits)
                                         * sizeof(uint32_t));
     g->routes = ngx_slab_calloc_locked(z->shpool,
-                                       NGX_BEACON_GOSSIP_ROUTES
+                                       (size_t) g->nroutes_max
                                        * sizeof(ngx_beacon_route_t));
 
     if (g->buckets == NULL || g->routes == NULL) {
@@ -97,7 +110,7 @@ ngx_beacon_gossip_locked(ngx_beacon_zone_t *z)
         return NULL;
     }
 
-    for (i = NGX_BEACON_GOSSIP_ROUTES; i > 0; i--) {
+    for (i = g->nroutes_max; i > 0; i--) {
         g->routes[i - 1].next = g->free;
         g->free = i;
     }
@@ -289,7 +302,7 @@ ngx_beacon_gossip_sync(ngx_beacon_zone_t *z, const ngx_beacon_addr_t *src,
 
 ngx_int_t
 ngx_beacon_gossip_route(ngx_beacon_zone_t *z, uint32_t node_id,
-    ngx_beacon_addr_t *peer)
+    ngx_beacon_addr_t *peer, ngx_uint_t *slot)
 {
     uint32_t              idx, now;
     ngx_int_t             rc;
@@ -322,7 +335,7 @@ ngx_beacon_gossip_route(ngx_beacon_zone_t *z, uint32_t node_id,
             s = &g->src[r->src - 1];
             ngx_memcpy(peer->ip, s->ip, 16);
             peer->port = s->port;
-            (void) ngx_atomic_fetch_add(&s->forwarded, 1);
+            *slot = r->src - 1;
             rc = NGX_OK;
         }
 
@@ -455,7 +468,7 @@ ngx_beacon_gossip_sources(ngx_beacon_zone_t *z,
 
     /* live routes per source: a walk, fine for a status page */
 
-    for (i = 0; i < NGX_BEACON_GOSSIP_ROUTES; i++) {
+    for (i = 0; i < g->nroutes_max; i++) {
         if (ngx_beacon_gossip_live(g, &g->routes[i], now)) {
             (*routes)++;
 
@@ -499,7 +512,7 @@ ngx_beacon_gossip_sweep_locked(ngx_beacon_gossip_t *g, ngx_uint_t max,
     ngx_beacon_route_t   *r, *p;
 
     for (n = 0; n < max; n++) {
-        g->sweep = (g->sweep + 1) % NGX_BEACON_GOSSIP_ROUTES;
+        g->sweep = (g->sweep + 1) % g->nroutes_max;
         r = &g->routes[g->sweep];
 
         if (r->src == 0 || ngx_beacon_gossip_live(g, r, now)) {
@@ -523,4 +536,45 @@ ngx_beacon_gossip_sweep_locked(ngx_beacon_gossip_t *g, ngx_uint_t max,
         g->free = g->sweep + 1;
         g->nroutes--;
     }
+}
+
+
+void
+ngx_beacon_gossip_forwarded(ngx_beacon_zone_t *z, ngx_uint_t slot)
+{
+    ngx_beacon_gossip_t  *g;
+
+    g = *ngx_beacon_shm_gossip(z);
+
+    if (g && slot < NGX_BEACON_GOSSIP_SOURCES) {
+        (void) ngx_atomic_fetch_add(&g->src[slot].forwarded, 1);
+    }
+}
+
+
+ngx_uint_t
+ngx_beacon_gossip_is_discovered(ngx_beacon_zone_t *z,
+    const ngx_beacon_addr_t *addr)
+{
+    ngx_uint_t            rc, i;
+    ngx_beacon_gossip_t  *g;
+
+    g = *ngx_beacon_shm_gossip(z);
+
+    if (g == NULL) {
+        return 0;
+    }
+
+    rc = 0;
+
+    ngx_shmtx_lock(&z->shpool->mutex);
+
+    for (i = 0; !rc && i < g->ndiscovered; i++) {
+        rc = g->discovered[i].port == addr->port
+             && ngx_memcmp(g->discovered[i].ip, addr->ip, 16) == 0;
+    }
+
+    ngx_shmtx_unlock(&z->shpool->mutex);
+
+    return rc;
 }

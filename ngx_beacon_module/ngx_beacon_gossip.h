@@ -21,7 +21,6 @@
 
 
 #define NGX_BEACON_GOSSIP_SOURCES     64
-#define NGX_BEACON_GOSSIP_ROUTES      65536
 #define NGX_BEACON_GOSSIP_TTL         90000     /* ms */
 #define NGX_BEACON_GOSSIP_MAX_IDS     16375     /* one datagram (W9) */
 
@@ -41,8 +40,13 @@ ngx_int_t ngx_beacon_gossip_sync(ngx_beacon_zone_t *z,
     ngx_uint_t n);
 /* the peer beacon a node is reachable through: NGX_OK or NGX_DECLINED */
 ngx_int_t ngx_beacon_gossip_route(ngx_beacon_zone_t *z, uint32_t node_id,
-    ngx_beacon_addr_t *peer);
-/* 1 if addr (IP and port) is a live gossip source */
+    ngx_beacon_addr_t *peer, ngx_uint_t *slot);
+/* counts a relay forwarded along a route of that source slot */
+void ngx_beacon_gossip_forwarded(ngx_beacon_zone_t *z, ngx_uint_t slot);
+/* 1 if addr is in the peer set the registry lists */
+ngx_uint_t ngx_beacon_gossip_is_discovered(ngx_beacon_zone_t *z,
+    const ngx_beacon_addr_t *addr);
+/* 1 if addr (IP and port) is a live gossip source or a listed peer */
 ngx_uint_t ngx_beacon_gossip_is_source(ngx_beacon_zone_t *z,
     const ngx_beacon_addr_t *addr);
 /* the live sources, for the status page; returns how many */

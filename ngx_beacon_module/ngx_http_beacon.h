@@ -18,16 +18,7 @@
 
 #include "ngx_beacon.h"
 #include "ngx_beacon_shm.h"
-
-
-/* beacon_compat_registry: where node keys are looked up */
-typedef struct {
-    ngx_addr_t                   *addr;
-    ngx_str_t                     host;       /* TLS server name */
-    time_t                        ttl;
-    ngx_msec_t                    timeout;
-    ngx_ssl_t                    *ssl;        /* NULL: plain TCP */
-} ngx_http_beacon_registry_t;
+#include "ngx_beacon_registry.h"
 
 
 typedef struct {
@@ -42,7 +33,7 @@ typedef struct {
     ngx_str_t                     compat_zone_name;
     ngx_shm_zone_t               *compat_zone;
     ngx_array_t                  *keys;       /* ngx_beacon_key_t */
-    ngx_http_beacon_registry_t   *registry;
+    ngx_beacon_registry_t        *registry;
     ngx_int_t                     max_peers;
     ngx_int_t                     max_per_ip;
     ngx_msec_t                    auth_timeout;

@@ -34,7 +34,6 @@
 #define NGX_HTTP_BEACON_WS_RBUF          4096
 #define NGX_HTTP_BEACON_WS_MBUF_KEEP     4096
 #define NGX_HTTP_BEACON_CHALLENGE_AGE    30
-#define NGX_HTTP_BEACON_REGISTRY_MAX     (1024 * 1024)
 #define NGX_HTTP_BEACON_NEGATIVE_TTL     10
 
 #define NGX_HTTP_BEACON_UPGRADE_REQUIRED 426
@@ -91,17 +90,10 @@ struct ngx_http_beacon_ws_s {
 
 
 struct ngx_http_beacon_lookup_s {
-    ngx_peer_connection_t         pc;
     ngx_http_beacon_ws_t         *ws;
     ngx_beacon_zone_t            *zone;
     uint32_t                      node_id;
     time_t                        ttl;
-    u_char                       *buf;
-    size_t                        len;
-    size_t                        sent;
-    size_t                        need;
-    ngx_uint_t                    reading;
-    ngx_http_beacon_registry_t   *registry;
 };
 
 
@@ -138,12 +130,8 @@ static ngx_int_t ngx_http_beacon_ipc_handler(ngx_uint_t type,
     const u_char *payload, size_t plen);
 
 static ngx_int_t ngx_http_beacon_lookup_start(ngx_http_beacon_ws_t *ws);
-static void ngx_http_beacon_lookup_handler(ngx_event_t *ev);
-static void ngx_http_beacon_lookup_done(ngx_http_beacon_lookup_t *lk,
-    ngx_int_t rc, const uint8_t *key);
-static void ngx_http_beacon_lookup_dummy(ngx_event_t *ev);
-static ngx_int_t ngx_http_beacon_lookup_tls(ngx_http_beacon_lookup_t *lk);
-static void ngx_http_beacon_lookup_tls_done(ngx_connection_t *c);
+static ngx_int_t ngx_http_beacon_lookup_reply(ngx_beacon_rpc_t *rpc,
+    u_char *json, size_t len);
 
 
 /* this worker's WebSocket connections, by connection number */
@@ -1045,6 +1033,7 @@ ngx_http_beacon_ws_datagram(ngx_http_beacon_ws_t *ws, u_char *p, size_t len)
     int                 rc;
     ngx_beacon_ep_t     ep;
     ngx_beacon_msg_t    msg;
+    ngx_uint_t          slot;
     ngx_beacon_addr_t   src, peer;
     ngx_beacon_zone_t  *z;
 
@@ -1107,7 +1096,9 @@ ngx_http_beacon_ws_datagram(ngx_http_beacon_ws_t *ws, u_char *p, size_t len)
 
             /* tier 2: known to a peer beacon */
 
-            if (ngx_beacon_gossip_route(z, msg.dest, &peer) == NGX_OK) {
+            if (ngx_beacon_gossip_route(z, msg.dest, &peer, &slot)
+                == NGX_OK)
+            {
 
                 if (ngx_beacon_shm_relay_budget(z, &src,
                                                 (ngx_uint_t)
@@ -1118,6 +1109,7 @@ ngx_http_beacon_ws_datagram(ngx_http_beacon_ws_t *ws, u_char *p, size_t len)
                     return;
                 }
 
+                ngx_beacon_gossip_forwarded(z, slot);
                 ngx_beacon_relay_forward(z, NULL, &peer, p, len);
                 ngx_beacon_udp_flush();
                 return;
@@ -1471,162 +1463,62 @@ ngx_http_beacon_ipc_handler(ngx_uint_t type, uint32_t node_id, uint64_t conn,
 static ngx_int_t
 ngx_http_beacon_lookup_start(ngx_http_beacon_ws_t *ws)
 {
-    ngx_int_t                    rc;
-    ngx_connection_t            *c;
-    ngx_http_beacon_lookup_t    *lk;
-    ngx_http_beacon_loc_conf_t  *conf;
-
-    conf = ws->conf;
+    u_char                     req[64];
+    size_t                     len;
+    ngx_http_beacon_lookup_t  *lk;
 
     lk = ngx_calloc(sizeof(ngx_http_beacon_lookup_t), ws->c->log);
     if (lk == NULL) {
         return NGX_ERROR;
     }
 
-    lk->buf = ngx_alloc(NGX_HTTP_BEACON_REGISTRY_MAX + 4, ws->c->log);
-    if (lk->buf == NULL) {
-        ngx_free(lk);
-        return NGX_ERROR;
-    }
-
     lk->ws = ws;
     lk->zone = ws->zone;
     lk->node_id = ws->claimed;
-    lk->ttl = conf->registry->ttl;
-    lk->registry = conf->registry;
-    lk->len = ngx_beacon_registry_lookup(lk->buf, NGX_HTTP_BEACON_REGISTRY_MAX,
-                                         ws->claimed);
+    lk->ttl = ws->conf->registry->ttl;
 
-    lk->pc.sockaddr = conf->registry->addr->sockaddr;
-    lk->pc.socklen = conf->registry->addr->socklen;
-    lk->pc.name = &conf->registry->addr->name;
-    lk->pc.get = ngx_event_get_peer;
-    lk->pc.log = ngx_cycle->log;
-    lk->pc.log_error = NGX_ERROR_INFO;
+    len = ngx_beacon_registry_lookup(req, sizeof(req), ws->claimed);
 
     ngx_beacon_count(ws->zone, NGX_BEACON_C_WS_KEY_LOOKUPS);
 
-    rc = ngx_event_connect_peer(&lk->pc);
-
-    if (rc == NGX_ERROR || rc == NGX_BUSY || rc == NGX_DECLINED) {
-        if (lk->pc.connection) {
-            ngx_close_connection(lk->pc.connection);
-        }
-
-        ngx_free(lk->buf);
+    if (len == 0
+        || ngx_beacon_rpc_start(ws->conf->registry, req, len,
+                                ngx_http_beacon_lookup_reply, NULL, lk,
+                                ngx_cycle->log)
+           != NGX_OK)
+    {
         ngx_free(lk);
         return NGX_ERROR;
     }
 
     ws->lookup = lk;
 
-    c = lk->pc.connection;
-    c->data = lk;
-    c->read->handler = ngx_http_beacon_lookup_handler;
-    c->write->handler = ngx_http_beacon_lookup_handler;
-
-    /* one deadline for the whole exchange: connect, TLS, request, reply */
-
-    ngx_add_timer(c->read, conf->registry->timeout);
-
-    if (rc == NGX_OK) {
-        ngx_http_beacon_lookup_handler(c->write);
-    }
-
     return NGX_OK;
 }
 
 
-static void
-ngx_http_beacon_lookup_handler(ngx_event_t *ev)
+/* caches the answer and resumes the login that asked */
+
+static ngx_int_t
+ngx_http_beacon_lookup_reply(ngx_beacon_rpc_t *rpc, u_char *json, size_t len)
 {
     int                        rc;
-    size_t                     json_len;
-    ssize_t                    n;
     uint8_t                    key[NGX_BEACON_KEY_LEN];
     uint64_t                   id;
+    ngx_http_beacon_ws_t      *ws;
     ngx_beacon_json_val_t      v;
-    ngx_connection_t          *c;
     ngx_http_beacon_lookup_t  *lk;
 
-    c = ev->data;
-    lk = c->data;
+    lk = rpc->data;
+    rc = -1;
 
-    if (ev->timedout) {
-        ngx_http_beacon_lookup_done(lk, NGX_ERROR, NULL);
-        return;
-    }
-
-    if (lk->registry->ssl && c->ssl == NULL) {
-        /* connected: TLS first */
-
-        if (ngx_http_beacon_lookup_tls(lk) != NGX_OK) {
-            ngx_http_beacon_lookup_done(lk, NGX_ERROR, NULL);
-        }
-
-        return;
-    }
-
-    while (!lk->reading) {
-        n = c->send(c, lk->buf + lk->sent, lk->len - lk->sent);
-
-        if (n == NGX_ERROR) {
-            ngx_http_beacon_lookup_done(lk, NGX_ERROR, NULL);
-            return;
-        }
-
-        if (n == NGX_AGAIN) {
-            if (ngx_handle_write_event(c->write, 0) != NGX_OK) {
-                ngx_http_beacon_lookup_done(lk, NGX_ERROR, NULL);
-            }
-
-            return;
-        }
-
-        lk->sent += n;
-
-        if (lk->sent == lk->len) {
-            lk->reading = 1;
-            lk->len = 0;
-            c->write->handler = ngx_http_beacon_lookup_dummy;
-        }
-    }
-
-    for ( ;; ) {
-        n = c->recv(c, lk->buf + lk->len,
-                    NGX_HTTP_BEACON_REGISTRY_MAX + 4 - lk->len);
-
-        if (n == NGX_AGAIN) {
-            break;
-        }
-
-        if (n == NGX_ERROR || n == 0) {
-            ngx_http_beacon_lookup_done(lk, NGX_ERROR, NULL);
-            return;
-        }
-
-        lk->len += n;
-
-        rc = ngx_beacon_registry_frame(lk->buf, lk->len,
-                                       NGX_HTTP_BEACON_REGISTRY_MAX,
-                                       &json_len);
-
-        if (rc == 1) {
-            continue;
-        }
-
-        if (rc != 0) {
-            ngx_http_beacon_lookup_done(lk, NGX_ERROR, NULL);
-            return;
-        }
-
-        rc = ngx_beacon_registry_parse_key(lk->buf + 4, json_len, key);
+    if (json) {
+        rc = ngx_beacon_registry_parse_key(json, len, key);
 
         /* an answer about another node is no answer */
 
         if (rc == 0
-            && ngx_beacon_json_object_get(lk->buf + 4, json_len, "node_id",
-                                          &v)
+            && ngx_beacon_json_object_get(json, len, "node_id", &v)
                == NGX_BEACON_JSON_OK
             && (ngx_beacon_json_uint(&v, 0xffffffff, &id)
                    != NGX_BEACON_JSON_OK
@@ -1634,140 +1526,23 @@ ngx_http_beacon_lookup_handler(ngx_event_t *ev)
         {
             rc = -1;
         }
-
-        ngx_http_beacon_lookup_done(lk, rc == 0 ? NGX_OK
-                                        : (rc == 1 ? NGX_DECLINED
-                                                   : NGX_ERROR), key);
-        return;
     }
 
-    if (ngx_handle_read_event(c->read, 0) != NGX_OK) {
-        ngx_http_beacon_lookup_done(lk, NGX_ERROR, NULL);
-    }
-}
-
-
-static void
-ngx_http_beacon_lookup_dummy(ngx_event_t *ev)
-{
-}
-
-
-static ngx_int_t
-ngx_http_beacon_lookup_tls(ngx_http_beacon_lookup_t *lk)
-{
-    u_char            *name;
-    ngx_int_t          rc;
-    ngx_connection_t  *c;
-
-    c = lk->pc.connection;
-
-    c->pool = ngx_create_pool(1024, c->log);
-    if (c->pool == NULL) {
-        return NGX_ERROR;
-    }
-
-    if (ngx_ssl_create_connection(lk->registry->ssl, c,
-                                  NGX_SSL_BUFFER|NGX_SSL_CLIENT)
-        != NGX_OK)
-    {
-        return NGX_ERROR;
-    }
-
-    name = ngx_pnalloc(c->pool, lk->registry->host.len + 1);
-    if (name == NULL) {
-        return NGX_ERROR;
-    }
-
-    (void) ngx_cpystrn(name, lk->registry->host.data,
-                       lk->registry->host.len + 1);
-
-    if (SSL_set_tlsext_host_name(c->ssl->connection, (char *) name) != 1) {
-        return NGX_ERROR;
-    }
-
-    c->ssl->handler = ngx_http_beacon_lookup_tls_done;
-
-    rc = ngx_ssl_handshake(c);
-
-    if (rc == NGX_AGAIN) {
-        return NGX_OK;
-    }
-
-    ngx_http_beacon_lookup_tls_done(c);
-
-    return NGX_OK;
-}
-
-
-static void
-ngx_http_beacon_lookup_tls_done(ngx_connection_t *c)
-{
-    ngx_http_beacon_lookup_t  *lk;
-
-    lk = c->data;
-
-    /* the registry must prove who it is: chain and name */
-
-    if (!c->ssl->handshaked
-        || SSL_get_verify_result(c->ssl->connection) != X509_V_OK
-        || ngx_ssl_check_host(c, &lk->registry->host) != NGX_OK)
-    {
-        ngx_log_error(NGX_LOG_ERR, c->log, 0,
-                      "beacon registry %V: TLS handshake or certificate "
-                      "verification failed", lk->pc.name);
-        ngx_http_beacon_lookup_done(lk, NGX_ERROR, NULL);
-        return;
-    }
-
-    c->read->handler = ngx_http_beacon_lookup_handler;
-    c->write->handler = ngx_http_beacon_lookup_handler;
-
-    ngx_http_beacon_lookup_handler(c->write);
-}
-
-
-/* caches the answer and resumes the login that asked */
-
-static void
-ngx_http_beacon_lookup_done(ngx_http_beacon_lookup_t *lk, ngx_int_t rc,
-    const uint8_t *key)
-{
-    ngx_http_beacon_ws_t  *ws;
-    ngx_connection_t      *c;
-
-    c = lk->pc.connection;
-
-    if (c->ssl) {
-        c->ssl->no_wait_shutdown = 1;
-        (void) ngx_ssl_shutdown(c);
-    }
-
-    if (c->pool) {
-        ngx_destroy_pool(c->pool);
-        c->pool = NULL;
-    }
-
-    ngx_close_connection(c);
-
-    if (rc == NGX_OK) {
+    if (rc == 0) {
         ngx_beacon_shm_key_put(lk->zone, lk->node_id, key, lk->ttl);
 
-    } else if (rc == NGX_DECLINED) {
+    } else if (rc == 1) {
         ngx_beacon_shm_key_put(lk->zone, lk->node_id, NULL,
                                ngx_min(lk->ttl, NGX_HTTP_BEACON_NEGATIVE_TTL));
     }
 
     ws = lk->ws;
-
-    ngx_free(lk->buf);
     ngx_free(lk);
 
-    if (ws == NULL) {
-        return;
+    if (ws) {
+        ws->lookup = NULL;
+        (void) ngx_http_beacon_ws_auth_key(ws, rc == 0 ? key : NULL);
     }
 
-    ws->lookup = NULL;
-
-    (void) ngx_http_beacon_ws_auth_key(ws, rc == NGX_OK ? key : NULL);
+    return NGX_OK;
 }

@@ -1716,13 +1716,7 @@ ngx_http_beacon_registry(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
 {
     ngx_http_beacon_loc_conf_t *blcf = conf;
 
-    time_t                       t;
-    ngx_str_t                   *value, s, ca;
-    ngx_url_t                    u;
-    ngx_uint_t                   i, tls;
-    ngx_msec_t                   ms;
-    ngx_pool_cleanup_t          *cln;
-    ngx_http_beacon_registry_t  *reg;
+    ngx_str_t  *value;
 
     if (blcf->registry != NGX_CONF_UNSET_PTR) {
         return "is duplicate";
@@ -1730,139 +1724,8 @@ ngx_http_beacon_registry(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
 
     value = cf->args->elts;
 
-    reg = ngx_pcalloc(cf->pool, sizeof(ngx_http_beacon_registry_t));
-    if (reg == NULL) {
-        return NGX_CONF_ERROR;
-    }
-
-    ngx_memzero(&u, sizeof(ngx_url_t));
-    u.url = value[1];
-    u.no_resolve = 0;
-
-    if (ngx_parse_url(cf->pool, &u) != NGX_OK || u.naddrs == 0) {
-        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
-                           "\"beacon_compat_registry\" directive: invalid "
-                           "address \"%V\"%s%s", &value[1],
-                           u.err ? ": " : "", u.err ? u.err : "");
-        return NGX_CONF_ERROR;
-    }
-
-    reg->addr = &u.addrs[0];
-    reg->host = u.host;
-    reg->ttl = 300;
-    reg->timeout = 5000;
-
-    tls = 0;
-    ngx_str_null(&ca);
-
-    for (i = 2; i < cf->args->nelts; i++) {
-
-        if (ngx_strcmp(value[i].data, "tls") == 0) {
-            tls = 1;
-            continue;
-        }
-
-        if (ngx_strncmp(value[i].data, "tls_ca=", 7) == 0
-            && value[i].len > 7)
-        {
-            ca.data = value[i].data + 7;
-            ca.len = value[i].len - 7;
-            continue;
-        }
-
-        if (ngx_strncmp(value[i].data, "tls_name=", 9) == 0
-            && value[i].len > 9)
-        {
-            reg->host.data = value[i].data + 9;
-            reg->host.len = value[i].len - 9;
-            continue;
-        }
-
-        if (ngx_strncmp(value[i].data, "ttl=", 4) == 0) {
-            s.data = value[i].data + 4;
-            s.len = value[i].len - 4;
-            t = ngx_parse_time(&s, 1);
-
-            if (t == (time_t) NGX_ERROR || t < 1) {
-                goto invalid;
-            }
-
-            reg->ttl = t;
-            continue;
-        }
-
-        if (ngx_strncmp(value[i].data, "timeout=", 8) == 0) {
-            s.data = value[i].data + 8;
-            s.len = value[i].len - 8;
-            ms = ngx_parse_time(&s, 0);
-
-            if (ms == (ngx_msec_t) NGX_ERROR || ms == 0) {
-                goto invalid;
-            }
-
-            reg->timeout = ms;
-            continue;
-        }
-
-        goto invalid;
-    }
-
-    if (ca.len && !tls) {
-        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
-                           "\"beacon_compat_registry\" directive: "
-                           "\"tls_ca=\" requires \"tls\"");
-        return NGX_CONF_ERROR;
-    }
-
-    if (tls) {
-        /* TLS 1.2+, the registry's certificate verified, always */
-
-        reg->ssl = ngx_pcalloc(cf->pool, sizeof(ngx_ssl_t));
-        if (reg->ssl == NULL) {
-            return NGX_CONF_ERROR;
-        }
-
-        reg->ssl->log = cf->log;
-
-        if (ngx_ssl_create(reg->ssl, NGX_SSL_TLSv1_2|NGX_SSL_TLSv1_3, NULL)
-            != NGX_OK)
-        {
-            return NGX_CONF_ERROR;
-        }
-
-        cln = ngx_pool_cleanup_add(cf->pool, 0);
-        if (cln == NULL) {
-            ngx_ssl_cleanup_ctx(reg->ssl);
-            return NGX_CONF_ERROR;
-        }
-
-        cln->handler = ngx_ssl_cleanup_ctx;
-        cln->data = reg->ssl;
-
-        if (ca.len) {
-            if (ngx_ssl_trusted_certificate(cf, reg->ssl, &ca, 4) != NGX_OK) {
-                return NGX_CONF_ERROR;
-            }
-
-        } else if (SSL_CTX_set_default_verify_paths(reg->ssl->ctx) != 1) {
-            ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
-                               "\"beacon_compat_registry\" directive: no "
-                               "system CA certificates; use \"tls_ca=\"");
-            return NGX_CONF_ERROR;
-        }
-    }
-
-    blcf->registry = reg;
-
-    return NGX_CONF_OK;
-
-invalid:
-
-    ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
-                       "\"beacon_compat_registry\" directive: invalid "
-                       "parameter \"%V\"", &value[i]);
-
-    return NGX_CONF_ERROR;
+    return ngx_beacon_registry_conf(cf, &cmd->name, &value[1],
+                                    cf->args->nelts - 1, &blcf->registry);
 }
 
 

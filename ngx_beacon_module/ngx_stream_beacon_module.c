@@ -136,7 +136,7 @@ static void ngx_stream_beacon_sync(ngx_stream_beacon_srv_conf_t *bscf,
     u_char *buf, size_t len);
 static ngx_uint_t ngx_stream_beacon_is_peer(
     ngx_stream_beacon_srv_conf_t *bscf, ngx_beacon_zone_t *z,
-    ngx_beacon_addr_t *src);
+    ngx_beacon_addr_t *src, ngx_uint_t any_source);
 static void ngx_stream_beacon_gossip_handler(ngx_event_t *ev);
 static char *ngx_stream_beacon_peers(ngx_conf_t *cf, ngx_command_t *cmd,
     void *conf);
@@ -731,6 +731,7 @@ ngx_stream_beacon_relay(ngx_stream_beacon_srv_conf_t *bscf,
     ngx_beacon_addr_t *src, u_char *buf, size_t len)
 {
     ngx_int_t           from_peer;
+    ngx_uint_t          slot;
     ngx_beacon_ep_t     ep;
     ngx_beacon_addr_t   peer;
     ngx_beacon_relay_e  rc;
@@ -752,10 +753,12 @@ ngx_stream_beacon_relay(ngx_stream_beacon_srv_conf_t *bscf,
 
         /*
          * A peer beacon forwards relays of nodes registered elsewhere:
-         * its own budget, and local delivery only (tier 2 forwarded once)
+         * its own budget, and local delivery only (tier 2 forwarded once).
+         * Only peers we chose (configured, or listed by the registry) are
+         * exempt from the sender binding: anyone can send a SYNC.
          */
 
-        from_peer = ngx_stream_beacon_is_peer(bscf, z, src);
+        from_peer = ngx_stream_beacon_is_peer(bscf, z, src, 0);
 
         if (from_peer) {
             rc = ngx_beacon_shm_relay(z, msg->sender, msg->dest, src, 0,
@@ -788,13 +791,15 @@ ngx_stream_beacon_relay(ngx_stream_beacon_srv_conf_t *bscf,
 
     /* tier 2: a node some peer beacon announced */
 
-    if (ngx_beacon_gossip_route(z, msg->dest, &peer) != NGX_OK) {
+    if (ngx_beacon_gossip_route(z, msg->dest, &peer, &slot) != NGX_OK) {
         ngx_stream_beacon_act(z, NGX_BEACON_C_RELAY_NOT_FOUND, "not_found");
         return;
     }
 
-    if (from_peer == -1) {
-        from_peer = ngx_stream_beacon_is_peer(bscf, z, src);
+    /* whatever came from another beacon is not passed on (W10) */
+
+    if (from_peer != 1) {
+        from_peer = ngx_stream_beacon_is_peer(bscf, z, src, 1);
     }
 
     if (from_peer) {
@@ -812,13 +817,19 @@ ngx_stream_beacon_relay(ngx_stream_beacon_srv_conf_t *bscf,
     }
 
     ngx_stream_beacon_note.action = "forwarded";
+    ngx_beacon_gossip_forwarded(z, slot);
     ngx_beacon_relay_forward(z, bs, &peer, buf, len);
 }
 
 
+/*
+ * A configured or registry-listed peer; with any_source, also any live
+ * gossip source (for loop prevention, not for trust).
+ */
+
 static ngx_uint_t
 ngx_stream_beacon_is_peer(ngx_stream_beacon_srv_conf_t *bscf,
-    ngx_beacon_zone_t *z, ngx_beacon_addr_t *src)
+    ngx_beacon_zone_t *z, ngx_beacon_addr_t *src, ngx_uint_t any_source)
 {
     ngx_uint_t          i;
     ngx_beacon_addr_t  *p;
@@ -835,7 +846,8 @@ ngx_stream_beacon_is_peer(ngx_stream_beacon_srv_conf_t *bscf,
         }
     }
 
-    return ngx_beacon_gossip_is_source(z, src);
+    return any_source ? ngx_beacon_gossip_is_source(z, src)
+                      : ngx_beacon_gossip_is_discovered(z, src);
 }
 
 

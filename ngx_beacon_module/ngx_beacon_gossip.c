@@ -377,7 +377,7 @@ ngx_beacon_gossip_is_source(ngx_beacon_zone_t *z,
 }
 
 
-void
+ngx_int_t
 ngx_beacon_gossip_set_discovered(ngx_beacon_zone_t *z,
     ngx_beacon_addr_t *peers, ngx_uint_t n)
 {
@@ -397,6 +397,10 @@ ngx_beacon_gossip_set_discovered(ngx_beacon_zone_t *z,
     }
 
     ngx_shmtx_unlock(&z->shpool->mutex);
+
+    /* no room in the zone for the gossip state: say so */
+
+    return g ? NGX_OK : NGX_ERROR;
 }
 
 

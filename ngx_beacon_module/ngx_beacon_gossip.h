@@ -57,7 +57,7 @@ void ngx_beacon_gossip_sweep(ngx_beacon_zone_t *z, ngx_uint_t max);
 /* the peer set from registry discovery, shared by every worker */
 #define NGX_BEACON_GOSSIP_DISCOVERED  64
 
-void ngx_beacon_gossip_set_discovered(ngx_beacon_zone_t *z,
+ngx_int_t ngx_beacon_gossip_set_discovered(ngx_beacon_zone_t *z,
     ngx_beacon_addr_t *peers, ngx_uint_t n);
 ngx_uint_t ngx_beacon_gossip_discovered(ngx_beacon_zone_t *z,
     ngx_beacon_addr_t *peers, ngx_uint_t max);

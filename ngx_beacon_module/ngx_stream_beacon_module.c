@@ -2260,7 +2260,7 @@ static ngx_int_t
 ngx_stream_beacon_round_reply(ngx_beacon_rpc_t *rpc, u_char *json,
     size_t len)
 {
-    u_char                      list[32];
+    u_char                      list[32], esc[6 * 200], *p;
     size_t                      n;
     ngx_beacon_json_val_t       v;
     ngx_stream_beacon_round_t  *rd;
@@ -2283,9 +2283,12 @@ ngx_stream_beacon_round_reply(ngx_beacon_rpc_t *rpc, u_char *json,
             || !ngx_beacon_json_string_eq(&v, "beacon_register_ok"))
         {
             ngx_beacon_count(rd->zone, NGX_BEACON_C_REGISTRY_ERRORS);
+            n = ngx_min(len, 200);
+            p = (u_char *) ngx_escape_json(esc, json, n);
+
             ngx_log_error(NGX_LOG_WARN, ngx_cycle->log, 0,
                           "beacon registry %V refused beacon_register: "
-                          "%*s", rpc->pc.name, ngx_min(len, 200), json);
+                          "%*s", rpc->pc.name, p - esc, esc);
         }
 
         n = sizeof("{\"type\":\"beacon_list\"}") - 1;
@@ -2358,9 +2361,7 @@ ngx_stream_beacon_round_list(ngx_stream_beacon_round_t *rd, u_char *json,
         return NGX_DECLINED;
     }
 
-    ngx_beacon_gossip_set_discovered(rd->zone, peers, n);
-
-    return NGX_OK;
+    return ngx_beacon_gossip_set_discovered(rd->zone, peers, n);
 }
 
 

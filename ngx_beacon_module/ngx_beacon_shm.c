@@ -11,7 +11,7 @@
 
 
 /*
- * Node records are fixed-size and live in chunks of 1024 (exactly 25
+ * Node records are fixed-size and live in chunks of 1024 (exactly 28
  * pages), linked by 32-bit indices (index + 1, 0 = none): a hash chain
  * for lookups and an LRU list ordered by last refresh for expiry.
  */
@@ -252,9 +252,9 @@ ngx_beacon_shm_init_zone(ngx_shm_zone_t *shm_zone, void *data)
         goto nomem;
     }
 
-    /* seven limiter tables share about 1/16 of the zone */
+    /* seven limiter tables share about 1/32 of the zone */
 
-    lim_bytes = size / 16 / 7;
+    lim_bytes = size / 32 / 7;
 
     if (ngx_beacon_lim_alloc(shpool, &sh->lim_relay, lim_bytes) != NGX_OK
         || ngx_beacon_lim_alloc(shpool, &sh->lim_reply, lim_bytes) != NGX_OK
@@ -269,13 +269,13 @@ ngx_beacon_shm_init_zone(ngx_shm_zone_t *shm_zone, void *data)
         goto nomem;
     }
 
-    /* the key cache: about 1/64 of the zone, 4-way sets */
+    /* the key cache: about 1/128 of the zone, 4-way sets */
 
     sh->keyc_mask = NGX_BEACON_MIN_SETS - 1;
 
     while (sh->keyc_mask < NGX_BEACON_MAX_SETS - 1
            && (size_t) (sh->keyc_mask + 1) * 2 * NGX_BEACON_WAYS
-              * sizeof(ngx_beacon_keyc_t) <= size / 64)
+              * sizeof(ngx_beacon_keyc_t) <= size / 128)
     {
         sh->keyc_mask = sh->keyc_mask * 2 + 1;
     }

@@ -377,7 +377,7 @@ events {
 }
 
 stream {
-    beacon_zone bench:128m max_nodes=600000;
+    beacon_zone bench:64m max_nodes=600000;
 
     server {
         listen 127.0.0.1:$NGX_PORT udp reuseport rcvbuf=$RCVBUF sndbuf=$RCVBUF;

@@ -54,7 +54,8 @@ $(MODULE): $(B)/nginx-src/.configured $(SRCS)
 	$(MAKE) -s -f $(B)/objs/Makefile -C $(B)/nginx-src modules
 	cp $(B)/objs/ngx_stream_beacon_module.so $@.tmp && mv -f $@.tmp $@
 
-tools: $(B)/unit_proto $(B)/unit_ws $(B)/unit_json $(B)/wsc
+tools: $(B)/unit_proto $(B)/unit_ws $(B)/unit_json $(B)/wsc \
+       $(B)/unit_offset_crypto $(B)/beacon-offset-tool
 
 TEST_CFLAGS := -O1 -g -Wall -Wextra -Werror -Ingx_beacon_module
 
@@ -72,6 +73,20 @@ $(B)/unit_json: t/unit/json_test.c ngx_beacon_module/ngx_beacon_json.c ngx_beaco
 	mkdir -p $(B)
 	$(CC) $(TEST_CFLAGS) -o $@ t/unit/json_test.c \
 	    ngx_beacon_module/ngx_beacon_json.c -lsodium
+
+OFFSET_SRCS := ngx_beacon_module/ngx_offset_crypto.c ngx_beacon_module/ngx_offset_ident.c
+OFFSET_DEPS := $(OFFSET_SRCS) ngx_beacon_module/ngx_offset_crypto.h ngx_beacon_module/ngx_offset_ident.h
+
+$(B)/unit_offset_crypto: t/unit/offset_crypto_test.c $(OFFSET_DEPS)
+	mkdir -p $(B)
+	$(CC) $(TEST_CFLAGS) -o $@ t/unit/offset_crypto_test.c $(OFFSET_SRCS) \
+	    -lsodium -lcrypto
+
+# identity files and relay tickets for Offset nodes (stmgr-compatible)
+$(B)/beacon-offset-tool: ngx_beacon_module/ngx_offset_tool.c $(OFFSET_DEPS)
+	mkdir -p $(B)
+	$(CC) -O2 -Wall -Wextra -Werror -Ingx_beacon_module -o $@ \
+	    ngx_beacon_module/ngx_offset_tool.c $(OFFSET_SRCS) -lsodium
 
 # the WebSocket/TLS client the compat tests drive
 $(B)/wsc: t/tools/wsc.c ngx_beacon_module/ngx_beacon_ws.c ngx_beacon_module/ngx_beacon_ws.h

@@ -7,6 +7,7 @@
 #   fuzz_proto  t/fuzz/corpus
 #   fuzz_ws     t/fuzz/corpus-ws
 #   fuzz_json   t/fuzz/corpus-json
+#   fuzz_capnp  t/fuzz/corpus-capnp
 #
 # Skipped when clang cannot build -fsanitize=fuzzer binaries.
 
@@ -31,6 +32,8 @@ my @targets = (
       't/fuzz/corpus-ws' ],
     [ 'json', 'ngx_beacon_module/ngx_beacon_json.c', '-lsodium',
       't/fuzz/corpus-json' ],
+    [ 'capnp', 'ngx_beacon_module/ngx_offset_capnp.c', '',
+      't/fuzz/corpus-capnp' ],
 );
 
 # probe: can this compiler link a trivial libFuzzer target?

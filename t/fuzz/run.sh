@@ -7,6 +7,7 @@
 #   proto  t/fuzz/fuzz_proto.c  ngx_beacon_proto.c  t/fuzz/corpus
 #   ws     t/fuzz/fuzz_ws.c     ngx_beacon_ws.c     t/fuzz/corpus-ws
 #   json   t/fuzz/fuzz_json.c   ngx_beacon_json.c   t/fuzz/corpus-json
+#   capnp  t/fuzz/fuzz_capnp.c  ngx_offset_capnp.c  t/fuzz/corpus-capnp
 #
 # SECONDS is split evenly between the targets run (at least 1 s each).
 # Each seed corpus is copied to build/fuzz-corpus-<target> first, so new
@@ -30,7 +31,7 @@ shift $(( $# > 0 ? 1 : 0 ))
 
 TARGETS=("$@")
 if [ ${#TARGETS[@]} -eq 0 ]; then
-    TARGETS=(proto ws json)
+    TARGETS=(proto ws json capnp)
 fi
 
 # sets src, libs, corpus and maxlen for a target
@@ -42,13 +43,15 @@ spec() {
                corpus=t/fuzz/corpus-ws maxlen=16384 ;;
         json)  src=ngx_beacon_module/ngx_beacon_json.c libs="-lsodium"
                corpus=t/fuzz/corpus-json maxlen=16384 ;;
+        capnp) src=ngx_beacon_module/ngx_offset_capnp.c libs=""
+               corpus=t/fuzz/corpus-capnp maxlen=65535 ;;
         *)     return 1 ;;
     esac
 }
 
 for t in "${TARGETS[@]}"; do
     if ! spec "$t"; then
-        echo "fuzz: unknown target '$t' (proto, ws, json)" >&2
+        echo "fuzz: unknown target '$t' (proto, ws, json, capnp)" >&2
         exit 2
     fi
 done

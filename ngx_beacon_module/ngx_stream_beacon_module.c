@@ -138,6 +138,8 @@ static ngx_uint_t ngx_stream_beacon_is_peer(
     ngx_stream_beacon_srv_conf_t *bscf, ngx_beacon_zone_t *z,
     ngx_beacon_addr_t *src, ngx_uint_t any_source);
 static void ngx_stream_beacon_gossip_handler(ngx_event_t *ev);
+static ngx_beacon_zone_t *ngx_stream_beacon_lead(ngx_beacon_sock_t *socks,
+    ngx_uint_t i);
 static char *ngx_stream_beacon_peers(ngx_conf_t *cf, ngx_command_t *cmd,
     void *conf);
 static void ngx_stream_beacon_registry_handler(ngx_event_t *ev);
@@ -1981,6 +1983,36 @@ ngx_stream_beacon_datapath(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
 }
 
 /*
+ * The zone of the server of socks[i] when socks[i] is that server's first
+ * socket in this worker and this worker holds the zone's lease: periodic
+ * work is done once per server, by one worker at a time.
+ */
+
+static ngx_beacon_zone_t *
+ngx_stream_beacon_lead(ngx_beacon_sock_t *socks, ngx_uint_t i)
+{
+    ngx_uint_t                     j;
+    ngx_beacon_zone_t             *z;
+    ngx_stream_beacon_srv_conf_t  *bscf;
+
+    for (j = 0; j < i; j++) {
+        if (socks[j].conf == socks[i].conf) {
+            return NULL;
+        }
+    }
+
+    bscf = socks[i].conf;
+    z = bscf->shm_zone->data;
+
+    if (ngx_beacon_shm_lease(z, NGX_STREAM_BEACON_LEASE_TTL) != NGX_OK) {
+        return NULL;
+    }
+
+    return z;
+}
+
+
+/*
  * Every 10 s the lease holder of a zone sends the zone's node ids (bridged
  * ones included) to every peer of every beacon server.  One SYNC holds
  * 16375 ids at most (W9); a server with several listeners sends the next
@@ -1993,7 +2025,7 @@ static void
 ngx_stream_beacon_gossip_handler(ngx_event_t *ev)
 {
     size_t                          len;
-    ngx_uint_t                      i, j, k, c, n, total, nsocks, done, nf;
+    ngx_uint_t                      i, j, k, c, n, total, nsocks, nf;
     ngx_beacon_ep_t                 ep;
     ngx_beacon_addr_t              *peers;
     ngx_beacon_zone_t              *z;
@@ -2016,20 +2048,8 @@ ngx_stream_beacon_gossip_handler(ngx_event_t *ev)
             continue;
         }
 
-        /* once per server, whatever its number of sockets */
-
-        for (done = 0, j = 0; j < i; j++) {
-            if (socks[j].conf == bscf) {
-                done = 1;
-                break;
-            }
-        }
-
-        z = bscf->shm_zone->data;
-
-        if (done
-            || ngx_beacon_shm_lease(z, NGX_STREAM_BEACON_LEASE_TTL) != NGX_OK)
-        {
+        z = ngx_stream_beacon_lead(socks, i);
+        if (z == NULL) {
             continue;
         }
 
@@ -2134,7 +2154,7 @@ ngx_stream_beacon_gossip_handler(ngx_event_t *ev)
 static void
 ngx_stream_beacon_registry_handler(ngx_event_t *ev)
 {
-    ngx_uint_t                      i, j, n, done;
+    ngx_uint_t                      i, n;
     ngx_beacon_zone_t              *z;
     ngx_beacon_sock_t              *socks;
     ngx_stream_beacon_round_t      *rd;
@@ -2155,18 +2175,8 @@ ngx_stream_beacon_registry_handler(ngx_event_t *ev)
             continue;
         }
 
-        for (done = 0, j = 0; j < i; j++) {
-            if (socks[j].conf == bscf) {
-                done = 1;
-                break;
-            }
-        }
-
-        z = bscf->shm_zone->data;
-
-        if (done
-            || ngx_beacon_shm_lease(z, NGX_STREAM_BEACON_LEASE_TTL) != NGX_OK)
-        {
+        z = ngx_stream_beacon_lead(socks, i);
+        if (z == NULL) {
             continue;
         }
 

@@ -55,7 +55,7 @@ $(MODULE): $(B)/nginx-src/.configured $(SRCS)
 	cp $(B)/objs/ngx_stream_beacon_module.so $@.tmp && mv -f $@.tmp $@
 
 tools: $(B)/unit_proto $(B)/unit_ws $(B)/unit_json $(B)/wsc \
-       $(B)/unit_offset_crypto $(B)/beacon-offset-tool
+       $(B)/unit_offset_crypto $(B)/beacon-offset-tool $(B)/unit_capnp
 
 TEST_CFLAGS := -O1 -g -Wall -Wextra -Werror -Ingx_beacon_module
 
@@ -81,6 +81,11 @@ $(B)/unit_offset_crypto: t/unit/offset_crypto_test.c $(OFFSET_DEPS)
 	mkdir -p $(B)
 	$(CC) $(TEST_CFLAGS) -o $@ t/unit/offset_crypto_test.c $(OFFSET_SRCS) \
 	    -lsodium -lcrypto
+
+$(B)/unit_capnp: t/unit/capnp_test.c ngx_beacon_module/ngx_offset_capnp.c ngx_beacon_module/ngx_offset_capnp.h
+	mkdir -p $(B)
+	$(CC) $(TEST_CFLAGS) -o $@ t/unit/capnp_test.c \
+	    ngx_beacon_module/ngx_offset_capnp.c -lsodium
 
 # identity files and relay tickets for Offset nodes (stmgr-compatible)
 $(B)/beacon-offset-tool: ngx_beacon_module/ngx_offset_tool.c $(OFFSET_DEPS)

@@ -59,17 +59,17 @@ tools: $(B)/unit_proto $(B)/unit_ws $(B)/unit_json $(B)/wsc \
 
 TEST_CFLAGS := -O1 -g -Wall -Wextra -Werror -Ingx_beacon_module
 
-$(B)/unit_proto: t/unit/proto_test.c ngx_beacon_module/ngx_beacon_proto.c ngx_beacon_module/ngx_beacon_proto.h
+$(B)/unit_proto: t/unit/proto_test.c t/unit/tap.h ngx_beacon_module/ngx_beacon_proto.c ngx_beacon_module/ngx_beacon_proto.h
 	mkdir -p $(B)
 	$(CC) $(TEST_CFLAGS) -o $@ t/unit/proto_test.c \
 	    ngx_beacon_module/ngx_beacon_proto.c -lsodium
 
-$(B)/unit_ws: t/unit/ws_test.c ngx_beacon_module/ngx_beacon_ws.c ngx_beacon_module/ngx_beacon_ws.h
+$(B)/unit_ws: t/unit/ws_test.c t/unit/tap.h ngx_beacon_module/ngx_beacon_ws.c ngx_beacon_module/ngx_beacon_ws.h
 	mkdir -p $(B)
 	$(CC) $(TEST_CFLAGS) -o $@ t/unit/ws_test.c \
 	    ngx_beacon_module/ngx_beacon_ws.c -lcrypto
 
-$(B)/unit_json: t/unit/json_test.c ngx_beacon_module/ngx_beacon_json.c ngx_beacon_module/ngx_beacon_json.h
+$(B)/unit_json: t/unit/json_test.c t/unit/tap.h ngx_beacon_module/ngx_beacon_json.c ngx_beacon_module/ngx_beacon_json.h
 	mkdir -p $(B)
 	$(CC) $(TEST_CFLAGS) -o $@ t/unit/json_test.c \
 	    ngx_beacon_module/ngx_beacon_json.c -lsodium
@@ -77,12 +77,12 @@ $(B)/unit_json: t/unit/json_test.c ngx_beacon_module/ngx_beacon_json.c ngx_beaco
 OFFSET_SRCS := ngx_beacon_module/ngx_offset_crypto.c ngx_beacon_module/ngx_offset_ident.c
 OFFSET_DEPS := $(OFFSET_SRCS) ngx_beacon_module/ngx_offset_crypto.h ngx_beacon_module/ngx_offset_ident.h
 
-$(B)/unit_offset_crypto: t/unit/offset_crypto_test.c $(OFFSET_DEPS)
+$(B)/unit_offset_crypto: t/unit/offset_crypto_test.c t/unit/tap.h $(OFFSET_DEPS)
 	mkdir -p $(B)
 	$(CC) $(TEST_CFLAGS) -o $@ t/unit/offset_crypto_test.c $(OFFSET_SRCS) \
 	    -lsodium -lcrypto
 
-$(B)/unit_capnp: t/unit/capnp_test.c ngx_beacon_module/ngx_offset_capnp.c ngx_beacon_module/ngx_offset_capnp.h
+$(B)/unit_capnp: t/unit/capnp_test.c t/unit/tap.h ngx_beacon_module/ngx_offset_capnp.c ngx_beacon_module/ngx_offset_capnp.h
 	mkdir -p $(B)
 	$(CC) $(TEST_CFLAGS) -o $@ t/unit/capnp_test.c \
 	    ngx_beacon_module/ngx_offset_capnp.c -lsodium

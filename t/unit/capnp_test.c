@@ -19,14 +19,13 @@
 #include <sodium.h>
 
 #include "ngx_offset_capnp.h"
+#include "tap.h"
 
 
 #define MODE_UNPACKED  0
 #define MODE_PACKED    1
 
 
-static int  tests;
-static int  failures;
 
 static uint8_t  packed[1 << 20];
 static uint8_t  scratch[1 << 20];
@@ -39,79 +38,6 @@ typedef struct {
     unsigned  n[4];
     unsigned  nsegs;
 } build_t;
-
-
-static void
-ok(int cond, const char *name)
-{
-    tests++;
-
-    if (cond) {
-        printf("ok %d - %s\n", tests, name);
-        return;
-    }
-
-    failures++;
-    printf("not ok %d - %s\n", tests, name);
-}
-
-
-static int
-hexval(int c)
-{
-    if (c >= '0' && c <= '9') {
-        return c - '0';
-    }
-
-    if (c >= 'a' && c <= 'f') {
-        return c - 'a' + 10;
-    }
-
-    return -1;
-}
-
-
-/* hex with optional spaces and '|' -> bytes; aborts on bad vectors */
-static size_t
-unhex(uint8_t *out, size_t cap, const char *hex)
-{
-    int     hi, lo;
-    size_t  n;
-
-    n = 0;
-
-    while (*hex) {
-        if (*hex == ' ' || *hex == '|') {
-            hex++;
-            continue;
-        }
-
-        hi = hexval(hex[0]);
-        lo = hex[1] ? hexval(hex[1]) : -1;
-
-        if (hi < 0 || lo < 0 || n == cap) {
-            printf("Bail out! bad test vector %s\n", hex);
-            exit(1);
-        }
-
-        out[n++] = (uint8_t) (hi << 4 | lo);
-        hex += 2;
-    }
-
-    return n;
-}
-
-
-static int
-eqhex(const uint8_t *p, size_t len, const char *hex)
-{
-    static uint8_t  buf[4096];
-    size_t          n;
-
-    n = unhex(buf, sizeof(buf), hex);
-
-    return n == len && memcmp(p, buf, n) == 0;
-}
 
 
 static uint64_t

@@ -16,11 +16,9 @@
 #include <sodium.h>
 
 #include "ngx_beacon_json.h"
+#include "tap.h"
 
 
-static void ok(int cond, const char *name);
-static int hexval(int c);
-static size_t unhex(unsigned char *out, size_t cap, const char *hex);
 static int b64(unsigned char *out, size_t n, const char *s);
 static unsigned char *dup_exact(const char *json, size_t *len);
 static void quote(char *out, size_t cap, const char *prefix, const char *s);
@@ -46,8 +44,6 @@ static void test_preimage_verify(void);
 static void test_registry(void);
 
 
-static int  tests;
-static int  failures;
 
 
 /* RFC 8032 test key 1 and the section 7.3 vector */
@@ -63,70 +59,6 @@ static const char  nonce0[] =
 
 #define COMPAT_NODE  4242
 #define COMPAT_TS    1767225600LL
-
-
-static void
-ok(int cond, const char *name)
-{
-    tests++;
-
-    if (cond) {
-        printf("ok %d - %s\n", tests, name);
-        return;
-    }
-
-    failures++;
-    printf("not ok %d - %s\n", tests, name);
-}
-
-
-static int
-hexval(int c)
-{
-    if (c >= '0' && c <= '9') {
-        return c - '0';
-    }
-
-    if (c >= 'a' && c <= 'f') {
-        return c - 'a' + 10;
-    }
-
-    if (c >= 'A' && c <= 'F') {
-        return c - 'A' + 10;
-    }
-
-    return -1;
-}
-
-
-static size_t
-unhex(unsigned char *out, size_t cap, const char *hex)
-{
-    int     hi, lo;
-    size_t  n;
-
-    n = 0;
-
-    while (*hex) {
-        if (*hex == ' ') {
-            hex++;
-            continue;
-        }
-
-        hi = hexval(hex[0]);
-        lo = hex[1] ? hexval(hex[1]) : -1;
-
-        if (hi < 0 || lo < 0 || n == cap) {
-            fprintf(stderr, "bad test vector: %s\n", hex);
-            exit(2);
-        }
-
-        out[n++] = (unsigned char) (hi << 4 | lo);
-        hex += 2;
-    }
-
-    return n;
-}
 
 
 /* libsodium's strict decoder, as the reference for known vectors */

@@ -20,10 +20,9 @@
 
 #include "ngx_offset_crypto.h"
 #include "ngx_offset_ident.h"
+#include "tap.h"
 
 
-static int  tests;
-static int  failures;
 
 
 /* Appendix A */
@@ -73,73 +72,6 @@ static const char  v31[] =
     "1d085a2dcdce88bfa8739dd7e150dab96ca750186bcc6ea5ed";
 static const char  n1[] =
     "8f53413da5fc487b020d5090981fb4a8515a3bec32d872d9972da12e68f0b454";
-
-
-static void
-ok(int cond, const char *name)
-{
-    tests++;
-
-    if (cond) {
-        printf("ok %d - %s\n", tests, name);
-        return;
-    }
-
-    failures++;
-    printf("not ok %d - %s\n", tests, name);
-}
-
-
-static int
-hexval(int c)
-{
-    if (c >= '0' && c <= '9') {
-        return c - '0';
-    }
-
-    if (c >= 'a' && c <= 'f') {
-        return c - 'a' + 10;
-    }
-
-    return -1;
-}
-
-
-static size_t
-unhex(uint8_t *out, size_t cap, const char *hex)
-{
-    int     hi, lo;
-    size_t  n;
-
-    n = 0;
-
-    while (*hex) {
-        hi = hexval(hex[0]);
-        lo = hex[1] ? hexval(hex[1]) : -1;
-
-        if (hi < 0 || lo < 0 || n == cap) {
-            fprintf(stderr, "bad test vector: %s\n", hex);
-            exit(2);
-        }
-
-        out[n++] = (uint8_t) (hi << 4 | lo);
-        hex += 2;
-    }
-
-    return n;
-}
-
-
-static int
-eqhex(const uint8_t *p, size_t len, const char *hex)
-{
-    uint8_t  buf[512];
-    size_t   n;
-
-    n = unhex(buf, sizeof(buf), hex);
-
-    return n == len && memcmp(p, buf, n) == 0;
-}
 
 
 static void

@@ -19,10 +19,9 @@
 #include <sodium.h>
 
 #include "ngx_beacon_proto.h"
+#include "tap.h"
 
 
-static int  tests;
-static int  failures;
 
 
 /* RFC 8032 test key 1 and the section 4.2 grant */
@@ -39,84 +38,6 @@ static const char  grant_sig_hex[] =
 #define GRANT_REQUESTER  9201
 #define GRANT_TARGET     9202
 #define GRANT_EXPIRY     4102444800LL
-
-
-static void
-ok(int cond, const char *name)
-{
-    tests++;
-
-    if (cond) {
-        printf("ok %d - %s\n", tests, name);
-        return;
-    }
-
-    failures++;
-    printf("not ok %d - %s\n", tests, name);
-}
-
-
-static int
-hexval(int c)
-{
-    if (c >= '0' && c <= '9') {
-        return c - '0';
-    }
-
-    if (c >= 'a' && c <= 'f') {
-        return c - 'a' + 10;
-    }
-
-    if (c >= 'A' && c <= 'F') {
-        return c - 'A' + 10;
-    }
-
-    return -1;
-}
-
-
-/* hex with optional spaces -> bytes; aborts on malformed vectors */
-static size_t
-unhex(uint8_t *out, size_t cap, const char *hex)
-{
-    int     hi, lo;
-    size_t  n;
-
-    n = 0;
-
-    while (*hex) {
-        if (*hex == ' ') {
-            hex++;
-            continue;
-        }
-
-        hi = hexval(hex[0]);
-        lo = hex[1] ? hexval(hex[1]) : -1;
-
-        if (hi < 0 || lo < 0 || n == cap) {
-            fprintf(stderr, "bad test vector: %s\n", hex);
-            exit(2);
-        }
-
-        out[n++] = (uint8_t) (hi << 4 | lo);
-        hex += 2;
-    }
-
-    return n;
-}
-
-
-/* out equals the hex vector, length included */
-static int
-eqhex(const uint8_t *p, size_t len, const char *hex)
-{
-    uint8_t  buf[256];
-    size_t   n;
-
-    n = unhex(buf, sizeof(buf), hex);
-
-    return n == len && memcmp(p, buf, n) == 0;
-}
 
 
 static int

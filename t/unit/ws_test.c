@@ -15,15 +15,12 @@
 #include <string.h>
 
 #include "ngx_beacon_ws.h"
+#include "tap.h"
 
 
 #define S(s)  (const unsigned char *) (s), sizeof(s) - 1
 
 
-static void ok(int cond, const char *name);
-static int hexval(int c);
-static size_t unhex(unsigned char *out, size_t cap, const char *hex);
-static int eqhex(const unsigned char *p, size_t len, const char *hex);
 static int parse_hex(const char *hex, uint64_t max, ngx_beacon_ws_frame_t *f);
 static int token(const char *v, const char *t);
 static int origin(const char *o, const char *h);
@@ -45,85 +42,6 @@ static void test_utf8(void);
 static void test_encode(void);
 
 
-static int  tests;
-static int  failures;
-
-
-static void
-ok(int cond, const char *name)
-{
-    tests++;
-
-    if (cond) {
-        printf("ok %d - %s\n", tests, name);
-        return;
-    }
-
-    failures++;
-    printf("not ok %d - %s\n", tests, name);
-}
-
-
-static int
-hexval(int c)
-{
-    if (c >= '0' && c <= '9') {
-        return c - '0';
-    }
-
-    if (c >= 'a' && c <= 'f') {
-        return c - 'a' + 10;
-    }
-
-    if (c >= 'A' && c <= 'F') {
-        return c - 'A' + 10;
-    }
-
-    return -1;
-}
-
-
-/* hex with optional spaces -> bytes; aborts on malformed vectors */
-static size_t
-unhex(unsigned char *out, size_t cap, const char *hex)
-{
-    int     hi, lo;
-    size_t  n;
-
-    n = 0;
-
-    while (*hex) {
-        if (*hex == ' ') {
-            hex++;
-            continue;
-        }
-
-        hi = hexval(hex[0]);
-        lo = hex[1] ? hexval(hex[1]) : -1;
-
-        if (hi < 0 || lo < 0 || n == cap) {
-            fprintf(stderr, "bad test vector: %s\n", hex);
-            exit(2);
-        }
-
-        out[n++] = (unsigned char) (hi << 4 | lo);
-        hex += 2;
-    }
-
-    return n;
-}
-
-
-static int
-eqhex(const unsigned char *p, size_t len, const char *hex)
-{
-    size_t         n;
-    unsigned char  buf[256];
-
-    n = unhex(buf, sizeof(buf), hex);
-
-    return n == len && memcmp(p, buf, n) == 0;
-}
 
 
 /* the header must parse from exactly its own bytes */

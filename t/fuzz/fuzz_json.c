@@ -24,6 +24,7 @@
 #include <sodium.h>
 
 #include "ngx_beacon_json.h"
+#include "utf8_model.h"
 
 
 /* member lookups checked per object, to keep big objects linear */
@@ -33,7 +34,6 @@
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
 static void fuzz_check(int cond);
-static int model_utf8(const uint8_t *p, size_t n);
 static void fuzz_value(const ngx_beacon_json_val_t *v, unsigned depth,
     unsigned *maxdepth);
 static void fuzz_string(const ngx_beacon_json_val_t *v);
@@ -63,60 +63,6 @@ fuzz_check(int cond)
     if (!cond) {
         abort();
     }
-}
-
-
-/* an independent model: decode code points, then judge them */
-
-static int
-model_utf8(const uint8_t *p, size_t n)
-{
-    size_t    i, k, len;
-    uint32_t  cp, min;
-
-    for (i = 0; i < n; i += len) {
-        if (p[i] < 0x80) {
-            len = 1;
-            continue;
-        }
-
-        if ((p[i] & 0xe0) == 0xc0) {
-            len = 2;
-            cp = p[i] & 0x1f;
-            min = 0x80;
-
-        } else if ((p[i] & 0xf0) == 0xe0) {
-            len = 3;
-            cp = p[i] & 0x0f;
-            min = 0x800;
-
-        } else if ((p[i] & 0xf8) == 0xf0) {
-            len = 4;
-            cp = p[i] & 0x07;
-            min = 0x10000;
-
-        } else {
-            return 0;
-        }
-
-        if (n - i < len) {
-            return 0;
-        }
-
-        for (k = 1; k < len; k++) {
-            if ((p[i + k] & 0xc0) != 0x80) {
-                return 0;
-            }
-
-            cp = (cp << 6) | (p[i + k] & 0x3f);
-        }
-
-        if (cp < min || cp > 0x10ffff || (cp >= 0xd800 && cp <= 0xdfff)) {
-            return 0;
-        }
-    }
-
-    return 1;
 }
 
 

@@ -25,6 +25,7 @@
 #include <sodium.h>
 
 #include "ngx_beacon_ws.h"
+#include "utf8_model.h"
 
 
 #define FUZZ_MAX_PAYLOAD  4096
@@ -39,7 +40,6 @@ static void fuzz_header(const uint8_t *data, size_t size);
 static void fuzz_stream(const uint8_t *data, size_t size);
 static void fuzz_unmask(const uint8_t *data, size_t size);
 static int model_token(const uint8_t *v, size_t len, const char *t);
-static int model_utf8(const uint8_t *p, size_t n);
 static void fuzz_strings(const uint8_t *data, size_t size);
 static void fuzz_close(const uint8_t *data, size_t size);
 
@@ -353,60 +353,6 @@ model_token(const uint8_t *v, size_t len, const char *t)
     }
 
     return 0;
-}
-
-
-/* an independent model: decode code points, then judge them */
-
-static int
-model_utf8(const uint8_t *p, size_t n)
-{
-    size_t    i, k, len;
-    uint32_t  cp, min;
-
-    for (i = 0; i < n; i += len) {
-        if (p[i] < 0x80) {
-            len = 1;
-            continue;
-        }
-
-        if ((p[i] & 0xe0) == 0xc0) {
-            len = 2;
-            cp = p[i] & 0x1f;
-            min = 0x80;
-
-        } else if ((p[i] & 0xf0) == 0xe0) {
-            len = 3;
-            cp = p[i] & 0x0f;
-            min = 0x800;
-
-        } else if ((p[i] & 0xf8) == 0xf0) {
-            len = 4;
-            cp = p[i] & 0x07;
-            min = 0x10000;
-
-        } else {
-            return 0;
-        }
-
-        if (n - i < len) {
-            return 0;
-        }
-
-        for (k = 1; k < len; k++) {
-            if ((p[i + k] & 0xc0) != 0x80) {
-                return 0;
-            }
-
-            cp = (cp << 6) | (p[i + k] & 0x3f);
-        }
-
-        if (cp < min || cp > 0x10ffff || (cp >= 0xd800 && cp <= 0xdfff)) {
-            return 0;
-        }
-    }
-
-    return 1;
 }
 
 

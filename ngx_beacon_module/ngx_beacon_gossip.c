@@ -53,6 +53,8 @@ static ngx_inline ngx_uint_t ngx_beacon_gossip_live(ngx_beacon_gossip_t *g,
     ngx_beacon_route_t *r, uint32_t now);
 static ngx_beacon_gsrc_t *ngx_beacon_gossip_find_src(ngx_beacon_gossip_t *g,
     const ngx_beacon_addr_t *addr, uint32_t now);
+static ngx_uint_t ngx_beacon_gossip_listed_locked(ngx_beacon_gossip_t *g,
+    const ngx_beacon_addr_t *addr);
 static void ngx_beacon_gossip_sweep_locked(ngx_beacon_gossip_t *g,
     ngx_uint_t max, uint32_t now);
 
@@ -168,6 +170,26 @@ ngx_beacon_gossip_find_src(ngx_beacon_gossip_t *g,
     }
 
     return NULL;
+}
+
+
+/* addr is in the peer set the registry listed */
+
+static ngx_uint_t
+ngx_beacon_gossip_listed_locked(ngx_beacon_gossip_t *g,
+    const ngx_beacon_addr_t *addr)
+{
+    ngx_uint_t  i;
+
+    for (i = 0; i < g->ndiscovered; i++) {
+        if (g->discovered[i].port == addr->port
+            && ngx_memcmp(g->discovered[i].ip, addr->ip, 16) == 0)
+        {
+            return 1;
+        }
+    }
+
+    return 0;
 }
 
 
@@ -352,7 +374,7 @@ ngx_uint_t
 ngx_beacon_gossip_is_source(ngx_beacon_zone_t *z,
     const ngx_beacon_addr_t *addr)
 {
-    ngx_uint_t            rc, i;
+    ngx_uint_t            rc;
     ngx_beacon_gossip_t  *g;
 
     g = *ngx_beacon_shm_gossip(z);
@@ -364,12 +386,8 @@ ngx_beacon_gossip_is_source(ngx_beacon_zone_t *z,
     ngx_shmtx_lock(&z->shpool->mutex);
 
     rc = ngx_beacon_gossip_find_src(g, addr, (uint32_t) ngx_current_msec)
-         != NULL;
-
-    for (i = 0; !rc && i < g->ndiscovered; i++) {
-        rc = g->discovered[i].port == addr->port
-             && ngx_memcmp(g->discovered[i].ip, addr->ip, 16) == 0;
-    }
+         != NULL
+         || ngx_beacon_gossip_listed_locked(g, addr);
 
     ngx_shmtx_unlock(&z->shpool->mutex);
 
@@ -560,7 +578,7 @@ ngx_uint_t
 ngx_beacon_gossip_is_discovered(ngx_beacon_zone_t *z,
     const ngx_beacon_addr_t *addr)
 {
-    ngx_uint_t            rc, i;
+    ngx_uint_t            rc;
     ngx_beacon_gossip_t  *g;
 
     g = *ngx_beacon_shm_gossip(z);
@@ -569,15 +587,8 @@ ngx_beacon_gossip_is_discovered(ngx_beacon_zone_t *z,
         return 0;
     }
 
-    rc = 0;
-
     ngx_shmtx_lock(&z->shpool->mutex);
-
-    for (i = 0; !rc && i < g->ndiscovered; i++) {
-        rc = g->discovered[i].port == addr->port
-             && ngx_memcmp(g->discovered[i].ip, addr->ip, 16) == 0;
-    }
-
+    rc = ngx_beacon_gossip_listed_locked(g, addr);
     ngx_shmtx_unlock(&z->shpool->mutex);
 
     return rc;

@@ -44,6 +44,8 @@
 #define NGX_HTTP_BEACON_V_DRAINING      (NGX_BEACON_C_LAST + 6)
 #define NGX_HTTP_BEACON_V_WS_PEERS      (NGX_BEACON_C_LAST + 7)
 #define NGX_HTTP_BEACON_V_WS_CONNS      (NGX_BEACON_C_LAST + 8)
+/* the Offset relay's gauges: V_OFFSET + ngx_beacon_gauge_e */
+#define NGX_HTTP_BEACON_V_OFFSET        (NGX_BEACON_C_LAST + 9)
 
 #define NGX_HTTP_BEACON_PROM_TYPE  "text/plain; version=0.0.4; charset=utf-8"
 
@@ -115,9 +117,9 @@ static u_char *ngx_http_beacon_fields_json(u_char *p, u_char *last,
     ngx_uint_t first);
 static ngx_chain_t *ngx_http_beacon_prometheus(ngx_http_request_t *r,
     ngx_http_beacon_snap_t *snaps, ngx_uint_t n, off_t *size);
-static ngx_int_t ngx_http_beacon_prom_counters(ngx_http_beacon_out_t *out,
+static ngx_int_t ngx_http_beacon_prom_fields(ngx_http_beacon_out_t *out,
     ngx_http_beacon_snap_t *snaps, ngx_uint_t n,
-    ngx_http_beacon_field_t *fields);
+    ngx_http_beacon_field_t *fields, const char *type);
 static ngx_int_t ngx_http_beacon_prom_family(ngx_http_beacon_out_t *out,
     ngx_http_beacon_snap_t *snaps, ngx_uint_t n, const char *metric,
     const char *type, const char *help, const char *label,
@@ -278,6 +280,87 @@ static ngx_http_beacon_field_t  ngx_http_beacon_compat_fields[] = {
     { "key_cache_hits", NGX_BEACON_C_WS_KEY_CACHE_HITS,
       "compat_key_cache_hits_total",
       "Compat bridge: keys taken from the zone cache." },
+    { NULL, 0, NULL, NULL }
+};
+
+
+/* the Offset relay (ngx_stream_beacon_offset_module.c): "offset" */
+
+static ngx_http_beacon_field_t  ngx_http_beacon_offset_gauges[] = {
+    { "connections", NGX_HTTP_BEACON_V_OFFSET + NGX_BEACON_OG_CONNECTIONS,
+      "offset_connections", "Offset relay: open connections." },
+    { "handshakes_in_progress",
+      NGX_HTTP_BEACON_V_OFFSET + NGX_BEACON_OG_HANDSHAKES,
+      "offset_handshakes_in_progress",
+      "Offset relay: connections in the version and secure-channel "
+      "handshake (beacon_offset_handshakes)." },
+    { "listeners", NGX_HTTP_BEACON_V_OFFSET + NGX_BEACON_OG_LISTENERS,
+      "offset_listeners", "Offset relay: nodes listening." },
+    { "half_tunnels", NGX_HTTP_BEACON_V_OFFSET + NGX_BEACON_OG_HALF_TUNNELS,
+      "offset_half_tunnels",
+      "Offset relay: Connects waiting for the listener's Accept." },
+    { "tunnels", NGX_HTTP_BEACON_V_OFFSET + NGX_BEACON_OG_TUNNELS,
+      "offset_tunnels", "Offset relay: spliced tunnels." },
+    { NULL, 0, NULL, NULL }
+};
+
+
+static ngx_http_beacon_field_t  ngx_http_beacon_offset_fields[] = {
+    { "connections_total", NGX_BEACON_C_OFFSET_CONNECTIONS,
+      "offset_connections_total",
+      "Offset relay: TCP connections admitted." },
+    { "handshakes_ok", NGX_BEACON_C_OFFSET_HANDSHAKES_OK,
+      "offset_handshakes_ok_total",
+      "Offset relay: secure-channel handshakes completed." },
+    { "handshakes_failed", NGX_BEACON_C_OFFSET_HANDSHAKES_FAILED,
+      "offset_handshakes_failed_total",
+      "Offset relay: version or secure-channel handshakes failed." },
+    { "listens", NGX_BEACON_C_OFFSET_LISTENS, "offset_listens_total",
+      "Offset relay: Listen received." },
+    { "connects", NGX_BEACON_C_OFFSET_CONNECTS, "offset_connects_total",
+      "Offset relay: Connect received." },
+    { "accepts", NGX_BEACON_C_OFFSET_ACCEPTS, "offset_accepts_total",
+      "Offset relay: Accept received." },
+    { "tunnels_total", NGX_BEACON_C_OFFSET_TUNNELS, "offset_tunnels_total",
+      "Offset relay: tunnels spliced." },
+    { "bytes_spliced", NGX_BEACON_C_OFFSET_BYTES,
+      "offset_bytes_spliced_total",
+      "Offset relay: tunnel payload bytes forwarded." },
+    { "messages_spliced", NGX_BEACON_C_OFFSET_MESSAGES,
+      "offset_messages_spliced_total",
+      "Offset relay: tunnel messages forwarded." },
+    { "rejects", NGX_BEACON_C_OFFSET_REJECTS, "offset_rejects_total",
+      "Offset relay: RejectConnection received." },
+    { "expired", NGX_BEACON_C_OFFSET_EXPIRED, "offset_expired_total",
+      "Offset relay: half-tunnels closed after "
+      "beacon_offset_half_tunnel_timeout." },
+    { "unpaired", NGX_BEACON_C_OFFSET_UNPAIRED, "offset_unpaired_total",
+      "Offset relay: Connect with no listener, Accept with nothing "
+      "pending, or a duplicate." },
+    { "limit_hits", NGX_BEACON_C_OFFSET_LIMIT_HITS,
+      "offset_limit_hits_total",
+      "Offset relay: connections refused by beacon_offset_handshakes, "
+      "beacon_offset_connections or beacon_offset_connections_per_ip." },
+    { "handoffs", NGX_BEACON_C_OFFSET_HANDOFFS, "offset_handoffs_total",
+      "Offset relay: accepting sockets moved to the connector's worker." },
+    { "handoff_failed", NGX_BEACON_C_OFFSET_HANDOFF_FAILED,
+      "offset_handoff_failed_total",
+      "Offset relay: socket handoffs or notifications that failed." },
+    { "listen_replaced", NGX_BEACON_C_OFFSET_LISTEN_REPLACED,
+      "offset_listen_replaced_total",
+      "Offset relay: listeners closed for a newer Listen of the same key." },
+    { "listen_refused", NGX_BEACON_C_OFFSET_LISTEN_REFUSED,
+      "offset_listen_refused_total",
+      "Offset relay: Listen refused by beacon_offset_listen_allow." },
+    { "bad_frames", NGX_BEACON_C_OFFSET_BAD_FRAMES,
+      "offset_bad_frames_total",
+      "Offset relay: connections closed for an oversized, short or "
+      "undecodable frame." },
+    { "timeouts", NGX_BEACON_C_OFFSET_TIMEOUTS, "offset_timeouts_total",
+      "Offset relay: connections closed by a handshake, init or idle "
+      "timeout." },
+    { "rekeys", NGX_BEACON_C_OFFSET_REKEYS, "offset_rekeys_total",
+      "Offset relay: secure-channel rekeys completed." },
     { NULL, 0, NULL, NULL }
 };
 
@@ -651,8 +734,16 @@ ngx_http_beacon_value(ngx_http_beacon_snap_t *snap, ngx_uint_t value)
         return st->ws_connections;
 
     default:
-        return 0;
+        break;
     }
+
+    if (value >= NGX_HTTP_BEACON_V_OFFSET
+        && value < NGX_HTTP_BEACON_V_OFFSET + NGX_BEACON_OG_LAST)
+    {
+        return st->offset[value - NGX_HTTP_BEACON_V_OFFSET];
+    }
+
+    return 0;
 }
 
 
@@ -789,7 +880,13 @@ ngx_http_beacon_zone_json(u_char *p, u_char *last,
     p = ngx_http_beacon_fields_json(p, last, snap,
                                     ngx_http_beacon_compat_drop_fields, 1);
 
-    p = ngx_slprintf(p, last, "}},\"gossip\":{\"routes\":%ui,\"peers\":[",
+    p = ngx_slprintf(p, last, "}},\"offset\":{");
+    p = ngx_http_beacon_fields_json(p, last, snap,
+                                    ngx_http_beacon_offset_gauges, 1);
+    p = ngx_http_beacon_fields_json(p, last, snap,
+                                    ngx_http_beacon_offset_fields, 0);
+
+    p = ngx_slprintf(p, last, "},\"gossip\":{\"routes\":%ui,\"peers\":[",
                      snap->routes);
 
     for (i = 0; i < snap->npeers; i++) {
@@ -868,7 +965,8 @@ ngx_http_beacon_prometheus(ngx_http_request_t *r,
         }
     }
 
-    if (ngx_http_beacon_prom_counters(&out, snaps, n, ngx_http_beacon_fields)
+    if (ngx_http_beacon_prom_fields(&out, snaps, n, ngx_http_beacon_fields,
+                                    "counter")
         != NGX_OK
         || ngx_http_beacon_prom_family(&out, snaps, n, "relay_dropped_total",
                                        "counter", "RELAY dropped, by reason.",
@@ -877,13 +975,21 @@ ngx_http_beacon_prometheus(ngx_http_request_t *r,
            != NGX_OK
         || ngx_http_beacon_prom_workers(&out, snaps, n) != NGX_OK
         || ngx_http_beacon_prom_gossip(&out, snaps, n) != NGX_OK
-        || ngx_http_beacon_prom_counters(&out, snaps, n,
-                                         ngx_http_beacon_compat_fields)
+        || ngx_http_beacon_prom_fields(&out, snaps, n,
+                                       ngx_http_beacon_compat_fields,
+                                       "counter")
            != NGX_OK
         || ngx_http_beacon_prom_family(&out, snaps, n, "compat_dropped_total",
                                        "counter", "Compat bridge: messages "
                                        "dropped, by reason.", "reason",
                                        ngx_http_beacon_compat_drop_fields, 0)
+           != NGX_OK
+        || ngx_http_beacon_prom_fields(&out, snaps, n,
+                                       ngx_http_beacon_offset_gauges, "gauge")
+           != NGX_OK
+        || ngx_http_beacon_prom_fields(&out, snaps, n,
+                                       ngx_http_beacon_offset_fields,
+                                       "counter")
            != NGX_OK)
     {
         return NULL;
@@ -899,12 +1005,12 @@ ngx_http_beacon_prometheus(ngx_http_request_t *r,
 }
 
 
-/* one counter family per field that names one */
+/* one family of the type given per field that names one */
 
 static ngx_int_t
-ngx_http_beacon_prom_counters(ngx_http_beacon_out_t *out,
+ngx_http_beacon_prom_fields(ngx_http_beacon_out_t *out,
     ngx_http_beacon_snap_t *snaps, ngx_uint_t n,
-    ngx_http_beacon_field_t *fields)
+    ngx_http_beacon_field_t *fields, const char *type)
 {
     ngx_http_beacon_field_t  *f;
 
@@ -914,7 +1020,7 @@ ngx_http_beacon_prom_counters(ngx_http_beacon_out_t *out,
             continue;
         }
 
-        if (ngx_http_beacon_prom_family(out, snaps, n, f->metric, "counter",
+        if (ngx_http_beacon_prom_family(out, snaps, n, f->metric, type,
                                         f->help, NULL, NULL, f->value)
             != NGX_OK)
         {

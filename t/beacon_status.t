@@ -1,7 +1,7 @@
 #!/usr/bin/perl
 
 # Tests for ngx_beacon_module: the beacon_status JSON document, several
-# zones, "beacon_status zone=NAME".
+# zones, "beacon_status zone=NAME", the Offset relay's "offset" object.
 
 ###############################################################################
 
@@ -24,7 +24,7 @@ use Time::HiRes qw/ sleep time /;
 select STDERR; $| = 1;
 select STDOUT; $| = 1;
 
-my $t = Test::Nginx->new()->has(qw/stream udp http beacon/)->plan(31);
+my $t = Test::Nginx->new()->has(qw/stream udp http beacon/)->plan(32);
 
 $t->write_file_expand('nginx.conf', <<'EOF');
 
@@ -93,6 +93,12 @@ my @numbers = qw/ size used free nodes max_nodes node_ttl refused_capacity
 my @dropped = qw/ total rate_limited oversize malformed sender_mismatch
     send_failed /;
 
+my @offset = qw/ connections handshakes_in_progress listeners half_tunnels
+    tunnels connections_total handshakes_ok handshakes_failed listens
+    connects accepts tunnels_total bytes_spliced messages_spliced rejects
+    expired unpaired limit_hits handoffs handoff_failed listen_replaced
+    listen_refused bad_frames timeouts rekeys /;
+
 sub is_uint {
     my ($v) = @_;
     return defined $v && !ref $v && $v =~ /^\d+$/;
@@ -108,6 +114,11 @@ sub zone_shape {
     push @bad, map { "relay_dropped.$_" }
         grep { !is_uint($z->{relay_dropped}{$_}) } @dropped
         if ref $z->{relay_dropped} eq 'HASH';
+
+    push @bad, 'offset' unless ref $z->{offset} eq 'HASH';
+    push @bad, map { "offset.$_" }
+        grep { !is_uint($z->{offset}{$_}) } @offset
+        if ref $z->{offset} eq 'HASH';
 
     if (ref $z->{workers} eq 'ARRAY') {
         push @bad, 'workers[]' if grep {
@@ -147,6 +158,9 @@ is(zone_shape($doc->{zones}{one}), '', 'zone one: every field');
 is(zone_shape($doc->{zones}{two}), '', 'zone two: every field');
 
 my ($one, $two) = @{$doc->{zones}}{qw/ one two /};
+
+is(join(',', grep { $_ != 0 } map { $two->{offset}{$_} } @offset), '',
+    'two: no Offset relay, offset all zero');
 
 is($one->{size}, 1024 * 1024, 'one: size');
 is($two->{size}, 2 * 1024 * 1024, 'two: size');

@@ -2,8 +2,8 @@
 
 # Tests for ngx_beacon_module: "beacon_status format=prometheus", the
 # "?format=" argument, and the Prometheus text format (0.0.4) agreeing
-# with the JSON document, value for value; "promtool check metrics" when
-# promtool is installed.
+# with the JSON document, value for value, the Offset relay's families
+# included; "promtool check metrics" when promtool is installed.
 
 ###############################################################################
 
@@ -25,7 +25,7 @@ use JSON::PP;
 select STDERR; $| = 1;
 select STDOUT; $| = 1;
 
-my $t = Test::Nginx->new()->has(qw/stream udp http beacon/)->plan(40);
+my $t = Test::Nginx->new()->has(qw/stream udp http beacon/)->plan(47);
 
 # zone "q"x\y" has a name that needs escaping in both formats
 
@@ -91,6 +91,14 @@ my $B2 = '127.0.0.1:' . port(8981, udp => 1);
 my $H = port(8080);
 
 my $PROM_TYPE = 'text/plain; version=0.0.4; charset=utf-8';
+
+# the Offset relay's "offset" object: gauges, then counters
+our @OFFSET_GAUGES = qw/ connections handshakes_in_progress listeners
+    half_tunnels tunnels /;
+our @OFFSET_COUNTERS = qw/ connections_total handshakes_ok handshakes_failed
+    listens connects accepts tunnels_total bytes_spliced messages_spliced
+    rejects expired unpaired limit_hits handoffs handoff_failed
+    listen_replaced listen_refused bad_frames timeouts rekeys /;
 my $WEIRD = 'q"x\\y';
 
 # traffic on zone two: 3 nodes, a probe, an unknown type, a relay
@@ -148,6 +156,32 @@ like($prom, qr/^beacon_worker_datagrams_total\{zone="two",worker="\d+"\} \d+$/m,
     'per-worker datagrams: worker label');
 like($prom, qr/^beacon_draining\{zone="one"\} 0$/m, 'draining gauge');
 like($prom, qr/^beacon_nodes\{zone="q\\"x\\\\y"\} 0$/m, 'label value escaped');
+
+# the Offset relay: every field in JSON, every family on the page, all
+# zero with no relay configured
+
+is(join(',', sort keys %{$doc->{zones}{one}{offset} || {}}),
+    join(',', sort @OFFSET_GAUGES, @OFFSET_COUNTERS),
+    'offset: every JSON field, and only those');
+is(join(' ', grep { $doc->{zones}{one}{offset}{$_} ne '0' }
+    keys %{$doc->{zones}{one}{offset} || {}}), '', 'offset: JSON all zero');
+
+my @offset_families = ((map { "beacon_offset_$_" } @OFFSET_GAUGES),
+    map { my $m = $_; $m .= '_total' unless /_total$/; "beacon_offset_$m" }
+    @OFFSET_COUNTERS);
+
+is(join(' ', grep { ($p->{type}{$_} || '') ne 'gauge' }
+    map { "beacon_offset_$_" } @OFFSET_GAUGES), '', 'offset: gauges');
+is(join(' ', grep { ($p->{type}{$_} || '') ne 'counter' }
+    @offset_families[@OFFSET_GAUGES .. $#offset_families]), '',
+    'offset: counters');
+is(join(' ', grep { !defined $p->{samples}{$_}{one}{''}
+    || $p->{samples}{$_}{one}{''} != 0 } @offset_families), '',
+    'offset: every family, zero in zone one');
+like($prom, qr/^beacon_offset_bytes_spliced_total\{zone="two"\} 0$/m,
+    'offset: bytes spliced');
+is(scalar(grep { /^beacon_offset_/ } @families), scalar @offset_families,
+    'offset: no other families');
 
 # the same values as the JSON document, both ways
 
@@ -307,6 +341,7 @@ sub from_json_zone {
         malformed => 'datagrams_malformed_total',
         unknown_type => 'datagrams_unknown_type_total');
     my %state = (size => 'total', used => 'used', free => 'free');
+    my %offset_gauge = map { $_ => 1 } @OFFSET_GAUGES;
 
     my %e;
 
@@ -339,6 +374,13 @@ sub from_json_zone {
                 $e{beacon_gossip_peer_routes}{$peer->{addr}} = $peer->{routes};
                 $e{beacon_gossip_peer_forwarded_total}{$peer->{addr}}
                     = $peer->{forwarded};
+            }
+
+        } elsif ($k eq 'offset') {
+            for my $o (keys %$v) {
+                my $m = $o;
+                $m .= '_total' unless $offset_gauge{$o} || $m =~ /_total$/;
+                $e{"beacon_offset_$m"}{''} = $v->{$o};
             }
 
         } elsif ($k eq 'compat') {

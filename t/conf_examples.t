@@ -1,7 +1,8 @@
 #!/usr/bin/perl
 
 # The configurations in conf.examples/ pass "nginx -t" (with test paths for
-# certificates and key files, and loopback for the registry's name).
+# certificates, key files and the Offset relay's identity file, and
+# loopback for the registry's name).
 
 ###############################################################################
 
@@ -34,6 +35,11 @@ system("openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 "
 $t->write_file('keys',
     "4242 11qYAYKxCrfVS/7TyWQHOg7hcvPapiMlrwIaaPcHURo=\n");
 
+# an Offset relay identity file (seed 11 x 32, spec offset-relay.md V1)
+$t->write_file('relay.ident',
+    qq({\n  "privateKey": "ERERERERERERERERERERERERERERERERERERERERERE"\n}));
+chmod 0600, "$d/relay.ident";
+
 for my $file (@files) {
     open my $fh, '<', $file or die "$file: $!";
     local $/;
@@ -49,6 +55,7 @@ for my $file (@files) {
     }
 
     $conf =~ s!/etc/nginx/beacon-keys!$d/keys!g;
+    $conf =~ s!/etc/nginx/offset/[^;\s]+\.ident!$d/relay.ident!g;
     $conf =~ s!/etc/ssl/certs/[^;]+\.pem!$d/cert.pem!g;
     $conf =~ s!/etc/ssl/private/[^;]+\.key!$d/key.pem!g;
     $conf =~ s!registry\.example\.net!127.0.0.1!g;
@@ -59,6 +66,7 @@ for my $file (@files) {
     $conf =~ s!listen 9001 !'listen 127.0.0.1:' . port(8980, udp => 1) . ' '!ge;
     $conf =~ s!:8080;!':' . port(8081) . ';'!ge;
     $conf =~ s!listen 443 !'listen 127.0.0.1:' . port(8443) . ' '!ge;
+    $conf =~ s!listen 4567 !'listen 127.0.0.1:' . port(8982) . ' '!ge;
 
     (my $name = $file) =~ s!.*/!!;
     $conf = "pid $d/$name.pid;\n" . $conf unless $conf =~ /^pid /m;

@@ -53,8 +53,14 @@ static void ngx_beacon_ipc_close(ngx_connection_t *c);
 static ngx_socket_t ngx_beacon_ipc_connect(ngx_pid_t pid);
 
 
-static ngx_beacon_ipc_t          *ngx_beacon_ipc;
-static ngx_beacon_ipc_handler_pt  ngx_beacon_ipc_handler_p;
+static ngx_int_t ngx_beacon_ipc_sendmsg(ngx_pid_t pid, ngx_uint_t type,
+    uint32_t node_id, uint64_t conn, const u_char *hdr, size_t hlen,
+    const u_char *payload, size_t plen, ngx_socket_t fd);
+
+
+static ngx_beacon_ipc_t             *ngx_beacon_ipc;
+static ngx_beacon_ipc_handler_pt     ngx_beacon_ipc_handler_p;
+static ngx_beacon_ipc_fd_handler_pt  ngx_beacon_ipc_fd_handler_p;
 
 
 static void
@@ -147,6 +153,13 @@ ngx_beacon_ipc_set_handler(ngx_beacon_ipc_handler_pt handler)
 }
 
 
+void
+ngx_beacon_ipc_set_fd_handler(ngx_beacon_ipc_fd_handler_pt handler)
+{
+    ngx_beacon_ipc_fd_handler_p = handler;
+}
+
+
 ngx_beacon_ipc_handler_pt
 ngx_beacon_ipc_handler(void)
 {
@@ -231,16 +244,32 @@ ngx_beacon_ipc_read(ngx_event_t *ev)
 {
     ssize_t                n;
     ngx_uint_t             i;
+    ngx_socket_t           fd;
+    struct iovec           iov;
+    struct msghdr          msg;
+    struct cmsghdr        *cmsg;
     ngx_connection_t      *c;
     ngx_beacon_ipc_hdr_t  *h;
+
+    union {
+        struct cmsghdr     cm;
+        char               space[CMSG_SPACE(sizeof(int))];
+    } cmsgbuf;
 
     c = ev->data;
 
     for (i = 0; i < NGX_BEACON_IPC_BATCH; i++) {
 
-        n = recv(c->fd, ngx_beacon_ipc->buf,
-                 NGX_BEACON_IPC_MAX + sizeof(ngx_beacon_ipc_hdr_t),
-                 MSG_DONTWAIT);
+        iov.iov_base = ngx_beacon_ipc->buf;
+        iov.iov_len = NGX_BEACON_IPC_MAX + sizeof(ngx_beacon_ipc_hdr_t);
+
+        ngx_memzero(&msg, sizeof(struct msghdr));
+        msg.msg_iov = &iov;
+        msg.msg_iovlen = 1;
+        msg.msg_control = &cmsgbuf;
+        msg.msg_controllen = sizeof(cmsgbuf);
+
+        n = recvmsg(c->fd, &msg, MSG_DONTWAIT | MSG_CMSG_CLOEXEC);
 
         if (n == -1) {
             if (ngx_socket_errno == NGX_EAGAIN
@@ -259,12 +288,48 @@ ngx_beacon_ipc_read(ngx_event_t *ev)
             return;
         }
 
+        fd = (ngx_socket_t) -1;
+
+        for (cmsg = CMSG_FIRSTHDR(&msg); cmsg; cmsg = CMSG_NXTHDR(&msg, cmsg))
+        {
+            if (cmsg->cmsg_level == SOL_SOCKET
+                && cmsg->cmsg_type == SCM_RIGHTS
+                && cmsg->cmsg_len == CMSG_LEN(sizeof(int)))
+            {
+                ngx_memcpy(&fd, CMSG_DATA(cmsg), sizeof(int));
+            }
+        }
+
         h = (ngx_beacon_ipc_hdr_t *) ngx_beacon_ipc->buf;
 
         if ((size_t) n < sizeof(ngx_beacon_ipc_hdr_t)
-            || h->magic != NGX_BEACON_IPC_MAGIC)
+            || h->magic != NGX_BEACON_IPC_MAGIC
+            || (msg.msg_flags & (MSG_TRUNC|MSG_CTRUNC)))
         {
+            if (fd != (ngx_socket_t) -1) {
+                (void) ngx_close_socket(fd);
+            }
+
             continue;
+        }
+
+        if (h->type >= NGX_BEACON_IPC_OFFSET) {
+            if (ngx_beacon_ipc_fd_handler_p) {
+                ngx_beacon_ipc_fd_handler_p(h->type, h->conn,
+                                            ngx_beacon_ipc->buf
+                                            + sizeof(ngx_beacon_ipc_hdr_t),
+                                            n - sizeof(ngx_beacon_ipc_hdr_t),
+                                            fd);
+
+            } else if (fd != (ngx_socket_t) -1) {
+                (void) ngx_close_socket(fd);
+            }
+
+            continue;
+        }
+
+        if (fd != (ngx_socket_t) -1) {
+            (void) ngx_close_socket(fd);
         }
 
         if (ngx_beacon_ipc_handler_p) {
@@ -317,6 +382,26 @@ ngx_beacon_ipc_send(ngx_pid_t pid, ngx_uint_t type, uint32_t node_id,
     uint64_t conn, const u_char *hdr, size_t hlen, const u_char *payload,
     size_t plen)
 {
+    return ngx_beacon_ipc_sendmsg(pid, type, node_id, conn, hdr, hlen,
+                                  payload, plen, (ngx_socket_t) -1);
+}
+
+
+ngx_int_t
+ngx_beacon_ipc_send_fd(ngx_pid_t pid, ngx_uint_t type, uint64_t conn,
+    const u_char *hdr, size_t hlen, const u_char *payload, size_t plen,
+    ngx_socket_t fd)
+{
+    return ngx_beacon_ipc_sendmsg(pid, type, 0, conn, hdr, hlen, payload,
+                                  plen, fd);
+}
+
+
+static ngx_int_t
+ngx_beacon_ipc_sendmsg(ngx_pid_t pid, ngx_uint_t type, uint32_t node_id,
+    uint64_t conn, const u_char *hdr, size_t hlen, const u_char *payload,
+    size_t plen, ngx_socket_t fd)
+{
     ssize_t                 n;
     ngx_err_t               err;
     ngx_uint_t              i, retry;
@@ -324,6 +409,11 @@ ngx_beacon_ipc_send(ngx_pid_t pid, ngx_uint_t type, uint32_t node_id,
     struct msghdr           msg;
     ngx_beacon_ipc_hdr_t    h;
     ngx_beacon_ipc_peer_t  *peer, *victim, *p;
+
+    union {
+        struct cmsghdr      cm;
+        char                space[CMSG_SPACE(sizeof(int))];
+    } cmsgbuf;
 
     if (ngx_beacon_ipc == NULL) {
         return NGX_ERROR;
@@ -349,6 +439,17 @@ ngx_beacon_ipc_send(ngx_pid_t pid, ngx_uint_t type, uint32_t node_id,
     ngx_memzero(&msg, sizeof(struct msghdr));
     msg.msg_iov = iov;
     msg.msg_iovlen = 3;
+
+    if (fd != (ngx_socket_t) -1) {
+        ngx_memzero(&cmsgbuf, sizeof(cmsgbuf));
+        msg.msg_control = &cmsgbuf;
+        msg.msg_controllen = sizeof(cmsgbuf);
+
+        cmsgbuf.cm.cmsg_level = SOL_SOCKET;
+        cmsgbuf.cm.cmsg_type = SCM_RIGHTS;
+        cmsgbuf.cm.cmsg_len = CMSG_LEN(sizeof(int));
+        ngx_memcpy(CMSG_DATA(&cmsgbuf.cm), &fd, sizeof(int));
+    }
 
     for (retry = 0; retry < 2; retry++) {
 

@@ -22,6 +22,9 @@
 #define NGX_BEACON_IPC_DELIVER     1    /* payload: one WebSocket message */
 #define NGX_BEACON_IPC_REPLACED    2    /* close conn: a newer login won */
 
+/* the Offset relay's messages (ngx_stream_beacon_offset_module.c) */
+#define NGX_BEACON_IPC_OFFSET      16   /* types from here on go there */
+
 #define NGX_BEACON_IPC_MAX         65536
 
 
@@ -37,6 +40,15 @@ void ngx_beacon_ipc_set_handler(ngx_beacon_ipc_handler_pt handler);
 ngx_beacon_ipc_handler_pt ngx_beacon_ipc_handler(void);
 
 /*
+ * Messages of type NGX_BEACON_IPC_OFFSET and above, which may carry a
+ * descriptor (fd, else -1): the handler owns it and must close it.
+ */
+typedef void (*ngx_beacon_ipc_fd_handler_pt)(ngx_uint_t type, uint64_t conn,
+    const u_char *payload, size_t plen, ngx_socket_t fd);
+
+void ngx_beacon_ipc_set_fd_handler(ngx_beacon_ipc_fd_handler_pt handler);
+
+/*
  * NGX_OK; NGX_AGAIN when the receiver is full (drop, count); NGX_DECLINED
  * when no such worker listens any more (a stale owner); NGX_ERROR.
  * hdr (may be NULL) and payload are sent as one message after the header.
@@ -44,6 +56,14 @@ ngx_beacon_ipc_handler_pt ngx_beacon_ipc_handler(void);
 ngx_int_t ngx_beacon_ipc_send(ngx_pid_t pid, ngx_uint_t type,
     uint32_t node_id, uint64_t conn, const u_char *hdr, size_t hlen,
     const u_char *payload, size_t plen);
+
+/*
+ * The same, passing a copy of descriptor fd (SCM_RIGHTS) along; the
+ * caller keeps its own and closes it once the send succeeded.
+ */
+ngx_int_t ngx_beacon_ipc_send_fd(ngx_pid_t pid, ngx_uint_t type,
+    uint64_t conn, const u_char *hdr, size_t hlen, const u_char *payload,
+    size_t plen, ngx_socket_t fd);
 
 
 #endif /* _NGX_BEACON_IPC_H_INCLUDED_ */

@@ -71,6 +71,7 @@ typedef struct {
     ngx_pid_t                pid;
     ngx_atomic_t             conns;
     ngx_atomic_t             peers;
+    ngx_atomic_t             offset[NGX_BEACON_OG_LAST];
 } ngx_beacon_claim_t;
 
 
@@ -98,6 +99,7 @@ struct ngx_beacon_sh_s {
     ngx_beacon_lim_t         lim_grant;
     ngx_beacon_lim_t         lim_wsconn;
     ngx_beacon_lim_t         lim_authfail;
+    ngx_beacon_lim_t         lim_offconn;
 
     ngx_beacon_keyc_t       *keyc;
     uint32_t                 keyc_mask;
@@ -106,6 +108,7 @@ struct ngx_beacon_sh_s {
     ngx_beacon_claim_t       claims[NGX_BEACON_SLOTS];
 
     void                    *gossip;         /* ngx_beacon_gossip.c */
+    void                    *offset;         /* ngx_beacon_offset_state.c */
 
     ngx_pid_t                lease_pid;
     ngx_msec_t               lease_expires;
@@ -252,9 +255,9 @@ ngx_beacon_shm_init_zone(ngx_shm_zone_t *shm_zone, void *data)
         goto nomem;
     }
 
-    /* seven limiter tables share about 1/32 of the zone */
+    /* eight limiter tables share about 1/32 of the zone */
 
-    lim_bytes = size / 32 / 7;
+    lim_bytes = size / 32 / 8;
 
     if (ngx_beacon_lim_alloc(shpool, &sh->lim_relay, lim_bytes) != NGX_OK
         || ngx_beacon_lim_alloc(shpool, &sh->lim_reply, lim_bytes) != NGX_OK
@@ -264,6 +267,8 @@ ngx_beacon_shm_init_zone(ngx_shm_zone_t *shm_zone, void *data)
         || ngx_beacon_lim_alloc(shpool, &sh->lim_grant, lim_bytes) != NGX_OK
         || ngx_beacon_lim_alloc(shpool, &sh->lim_wsconn, lim_bytes) != NGX_OK
         || ngx_beacon_lim_alloc(shpool, &sh->lim_authfail, lim_bytes)
+           != NGX_OK
+        || ngx_beacon_lim_alloc(shpool, &sh->lim_offconn, lim_bytes)
            != NGX_OK)
     {
         goto nomem;
@@ -1271,6 +1276,10 @@ ngx_beacon_shm_stats(ngx_beacon_zone_t *z, ngx_beacon_stats_t *st)
         if (sh->claims[i].pid) {
             st->ws_connections += sh->claims[i].conns;
             st->ws_peers += sh->claims[i].peers;
+
+            for (j = 0; j < NGX_BEACON_OG_LAST; j++) {
+                st->offset[j] += sh->claims[i].offset[j];
+            }
         }
     }
 
@@ -1568,11 +1577,25 @@ ngx_beacon_shm_claim(ngx_beacon_zone_t *z)
         sh->claims[slot].conns = 0;
         sh->claims[slot].peers = 0;
 
+        for (j = 0; j < NGX_BEACON_OG_LAST; j++) {
+            sh->claims[slot].offset[j] = 0;
+        }
+
         /* the per-IP connection counts of the previous holder go too */
 
         e = sh->lim_wsconn.e;
 
         for (j = 0; j < (size_t) (sh->lim_wsconn.mask + 1) * NGX_BEACON_WAYS;
+             j++)
+        {
+            if (e[j].used && e[j].key[16] == slot) {
+                e[j].value = 0;
+            }
+        }
+
+        e = sh->lim_offconn.e;
+
+        for (j = 0; j < (size_t) (sh->lim_offconn.mask + 1) * NGX_BEACON_WAYS;
              j++)
         {
             if (e[j].used && e[j].key[16] == slot) {
@@ -1772,6 +1795,13 @@ ngx_beacon_shm_gossip(ngx_beacon_zone_t *z)
 }
 
 
+void **
+ngx_beacon_shm_offset(ngx_beacon_zone_t *z)
+{
+    return &z->sh->offset;
+}
+
+
 ngx_int_t
 ngx_beacon_shm_has_node(ngx_beacon_zone_t *z, uint32_t node_id)
 {
@@ -1800,4 +1830,112 @@ ngx_beacon_shm_node_ids(ngx_beacon_zone_t *z, uint32_t *ids, ngx_uint_t max)
     ngx_shmtx_unlock(&z->shpool->mutex);
 
     return n;
+}
+
+
+ngx_int_t
+ngx_beacon_shm_offset_admit(ngx_beacon_zone_t *z,
+    const ngx_beacon_addr_t *addr, ngx_uint_t max_total, ngx_uint_t max_ip,
+    ngx_uint_t max_handshakes)
+{
+    uint8_t                  key[18];
+    uint32_t                 now;
+    ngx_int_t                rc;
+    ngx_uint_t               i, total, ip, hs, fresh;
+    ngx_beacon_sh_t         *sh;
+    ngx_beacon_lim_entry_t  *e;
+
+    if (z->claim < 0) {
+        return NGX_BUSY;
+    }
+
+    sh = z->sh;
+    now = (uint32_t) ngx_current_msec;
+    total = 0;
+    ip = 0;
+    hs = 0;
+    rc = NGX_OK;
+
+    ngx_shmtx_lock(&z->shpool->mutex);
+
+    for (i = 0; i < NGX_BEACON_SLOTS; i++) {
+        if (sh->claims[i].pid == 0) {
+            continue;
+        }
+
+        total += sh->claims[i].offset[NGX_BEACON_OG_CONNECTIONS];
+        hs += sh->claims[i].offset[NGX_BEACON_OG_HANDSHAKES];
+
+        if (max_ip) {
+            ngx_beacon_wsconn_key(key, addr, i);
+            e = ngx_beacon_lim_get(sh, &sh->lim_offconn, key, now, &fresh);
+            ip += e->value;
+        }
+    }
+
+    if ((max_total && total >= max_total)
+        || (max_ip && ip >= max_ip)
+        || (max_handshakes && hs >= max_handshakes))
+    {
+        rc = NGX_BUSY;
+        goto done;
+    }
+
+    sh->claims[z->claim].offset[NGX_BEACON_OG_CONNECTIONS]++;
+    sh->claims[z->claim].offset[NGX_BEACON_OG_HANDSHAKES]++;
+
+    ngx_beacon_wsconn_key(key, addr, z->claim);
+    e = ngx_beacon_lim_get(sh, &sh->lim_offconn, key, now, &fresh);
+    e->value++;
+
+done:
+
+    ngx_shmtx_unlock(&z->shpool->mutex);
+
+    return rc;
+}
+
+
+void
+ngx_beacon_shm_offset_leave(ngx_beacon_zone_t *z,
+    const ngx_beacon_addr_t *addr)
+{
+    uint8_t                  key[18];
+    ngx_uint_t               fresh;
+    ngx_beacon_sh_t         *sh;
+    ngx_beacon_lim_entry_t  *e;
+
+    if (z->claim < 0) {
+        return;
+    }
+
+    sh = z->sh;
+
+    ngx_shmtx_lock(&z->shpool->mutex);
+
+    if (sh->claims[z->claim].offset[NGX_BEACON_OG_CONNECTIONS]) {
+        sh->claims[z->claim].offset[NGX_BEACON_OG_CONNECTIONS]--;
+    }
+
+    ngx_beacon_wsconn_key(key, addr, z->claim);
+    e = ngx_beacon_lim_get(sh, &sh->lim_offconn, key,
+                           (uint32_t) ngx_current_msec, &fresh);
+
+    if (e->value) {
+        e->value--;
+    }
+
+    ngx_shmtx_unlock(&z->shpool->mutex);
+}
+
+
+void
+ngx_beacon_shm_offset_gauge(ngx_beacon_zone_t *z, ngx_beacon_gauge_e g,
+    ngx_int_t delta)
+{
+    if (z->claim < 0) {
+        return;
+    }
+
+    (void) ngx_atomic_fetch_add(&z->sh->claims[z->claim].offset[g], delta);
 }

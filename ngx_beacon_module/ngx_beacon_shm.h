@@ -18,7 +18,7 @@
 #include "ngx_beacon_proto.h"
 
 
-#define NGX_BEACON_ZONE_MAGIC        0x6e626332   /* "nbc2" */
+#define NGX_BEACON_ZONE_MAGIC        0x6e626333   /* "nbc3" */
 
 #define NGX_BEACON_SLOTS             64           /* per-worker counter slots */
 
@@ -114,6 +114,26 @@ typedef enum {
     NGX_BEACON_C_RELAY_LOOP,
     NGX_BEACON_C_REGISTRY_ROUNDS,
     NGX_BEACON_C_REGISTRY_ERRORS,
+    NGX_BEACON_C_OFFSET_CONNECTIONS,
+    NGX_BEACON_C_OFFSET_HANDSHAKES_OK,
+    NGX_BEACON_C_OFFSET_HANDSHAKES_FAILED,
+    NGX_BEACON_C_OFFSET_LISTENS,
+    NGX_BEACON_C_OFFSET_CONNECTS,
+    NGX_BEACON_C_OFFSET_ACCEPTS,
+    NGX_BEACON_C_OFFSET_TUNNELS,
+    NGX_BEACON_C_OFFSET_BYTES,
+    NGX_BEACON_C_OFFSET_MESSAGES,
+    NGX_BEACON_C_OFFSET_REJECTS,
+    NGX_BEACON_C_OFFSET_EXPIRED,
+    NGX_BEACON_C_OFFSET_UNPAIRED,
+    NGX_BEACON_C_OFFSET_LIMIT_HITS,
+    NGX_BEACON_C_OFFSET_HANDOFFS,
+    NGX_BEACON_C_OFFSET_HANDOFF_FAILED,
+    NGX_BEACON_C_OFFSET_LISTEN_REPLACED,
+    NGX_BEACON_C_OFFSET_LISTEN_REFUSED,
+    NGX_BEACON_C_OFFSET_BAD_FRAMES,
+    NGX_BEACON_C_OFFSET_TIMEOUTS,
+    NGX_BEACON_C_OFFSET_REKEYS,
     NGX_BEACON_C_LAST
 } ngx_beacon_counter_e;
 
@@ -124,6 +144,17 @@ typedef struct {
     u_char                   pad[64 - (NGX_BEACON_C_LAST * sizeof(ngx_atomic_t))
                                       % 64];
 } ngx_beacon_slot_t;
+
+
+/* Offset relay gauges: one set per worker claim, summed by the status page */
+typedef enum {
+    NGX_BEACON_OG_CONNECTIONS = 0,
+    NGX_BEACON_OG_HANDSHAKES,
+    NGX_BEACON_OG_LISTENERS,
+    NGX_BEACON_OG_HALF_TUNNELS,
+    NGX_BEACON_OG_TUNNELS,
+    NGX_BEACON_OG_LAST
+} ngx_beacon_gauge_e;
 
 
 /* a node's endpoint as the sender needs it */
@@ -215,6 +246,8 @@ ngx_uint_t ngx_beacon_shm_expire(ngx_beacon_zone_t *z, ngx_uint_t max);
 
 /* the gossip state's anchor in the zone; node presence (lock held) */
 void **ngx_beacon_shm_gossip(ngx_beacon_zone_t *z);
+/* the Offset relay's pairing tables (ngx_beacon_offset_state.c) */
+void **ngx_beacon_shm_offset(ngx_beacon_zone_t *z);
 ngx_int_t ngx_beacon_shm_has_node(ngx_beacon_zone_t *z, uint32_t node_id);
 /* up to max node ids, most recently refreshed first */
 ngx_uint_t ngx_beacon_shm_node_ids(ngx_beacon_zone_t *z, uint32_t *ids,
@@ -230,6 +263,7 @@ typedef struct {
     uint64_t                 worker_datagrams[NGX_BEACON_SLOTS];
     ngx_uint_t               ws_connections;
     ngx_uint_t               ws_peers;
+    ngx_uint_t               offset[NGX_BEACON_OG_LAST];
     ngx_uint_t               nodes;
     size_t                   size;
     size_t                   used;
@@ -286,6 +320,22 @@ void ngx_beacon_shm_ws_peers(ngx_beacon_zone_t *z, ngx_int_t delta);
 /* auth failures per source IP: NGX_OK or NGX_BUSY (no budget left) */
 ngx_int_t ngx_beacon_shm_auth_allowed(ngx_beacon_zone_t *z,
     const ngx_beacon_addr_t *addr, ngx_uint_t per_minute, ngx_uint_t fail);
+
+
+
+/*
+ * The Offset relay's admission (W4, W5): one more TCP connection from
+ * addr, also holding a handshake slot.  Limits are over all workers; 0 is
+ * no limit.  NGX_OK, or NGX_BUSY (nothing taken).
+ */
+ngx_int_t ngx_beacon_shm_offset_admit(ngx_beacon_zone_t *z,
+    const ngx_beacon_addr_t *addr, ngx_uint_t max_total, ngx_uint_t max_ip,
+    ngx_uint_t max_handshakes);
+void ngx_beacon_shm_offset_leave(ngx_beacon_zone_t *z,
+    const ngx_beacon_addr_t *addr);
+/* this worker's gauges; they go with its claim */
+void ngx_beacon_shm_offset_gauge(ngx_beacon_zone_t *z, ngx_beacon_gauge_e g,
+    ngx_int_t delta);
 
 
 #endif /* _NGX_BEACON_SHM_H_INCLUDED_ */

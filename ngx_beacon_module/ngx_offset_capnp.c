@@ -679,7 +679,7 @@ ngx_offset_capnp_decode_init(ngx_offset_capnp_msg_t *msg,
     case NGX_OFFSET_INIT_ACCEPT:
     case NGX_OFFSET_INIT_CONNECT:
         rc = ngx_offset_capnp_buffer(msg, &r, 0, 2, out->public_key,
-                                     NGX_OFFSET_KEY_LEN);
+                                     NGX_OFFSET_CAPNP_KEY_LEN);
         break;
 
     default:
@@ -707,7 +707,7 @@ ngx_offset_capnp_decode_conn(ngx_offset_capnp_msg_t *msg,
 
     if (rc == NGX_OFFSET_CAPNP_OK) {
         rc = ngx_offset_capnp_buffer(msg, &r, 0, 2, out->public_key,
-                                     NGX_OFFSET_KEY_LEN);
+                                     NGX_OFFSET_CAPNP_KEY_LEN);
     }
 
     if (rc != NGX_OFFSET_CAPNP_OK) {
@@ -771,11 +771,11 @@ ngx_offset_capnp_decode_ern(ngx_offset_capnp_msg_t *msg,
     }
 
     rc = ngx_offset_capnp_buffer(msg, &r, 0, 2, out->rand_nonce,
-                                 NGX_OFFSET_NONCE_LEN);
+                                 NGX_OFFSET_CAPNP_NONCE_LEN);
 
     if (rc == NGX_OFFSET_CAPNP_OK) {
         rc = ngx_offset_capnp_buffer(msg, &r, 1, 2, out->src_public_key,
-                                     NGX_OFFSET_KEY_LEN);
+                                     NGX_OFFSET_CAPNP_KEY_LEN);
     }
 
     if (rc == NGX_OFFSET_CAPNP_OK) {
@@ -785,7 +785,7 @@ ngx_offset_capnp_decode_ern(ngx_offset_capnp_msg_t *msg,
             out->has_dest = 1;
             rc = ngx_offset_capnp_buffer(msg, &r, 2, 2,
                                          out->dest_public_key,
-                                         NGX_OFFSET_KEY_LEN);
+                                         NGX_OFFSET_CAPNP_KEY_LEN);
 
         } else if (tag != 0) {
             rc = NGX_OFFSET_CAPNP_EUNION;
@@ -813,22 +813,22 @@ ngx_offset_capnp_decode_dh(ngx_offset_capnp_msg_t *msg,
 
     if (rc == NGX_OFFSET_CAPNP_OK) {
         rc = ngx_offset_capnp_buffer(msg, &r, 0, 2, out->dh_public_key,
-                                     NGX_OFFSET_KEY_LEN);
+                                     NGX_OFFSET_CAPNP_KEY_LEN);
     }
 
     if (rc == NGX_OFFSET_CAPNP_OK) {
         rc = ngx_offset_capnp_buffer(msg, &r, 1, 2, out->rand_nonce,
-                                     NGX_OFFSET_NONCE_LEN);
+                                     NGX_OFFSET_CAPNP_NONCE_LEN);
     }
 
     if (rc == NGX_OFFSET_CAPNP_OK) {
         rc = ngx_offset_capnp_buffer(msg, &r, 2, 2, out->key_salt,
-                                     NGX_OFFSET_KEY_LEN);
+                                     NGX_OFFSET_CAPNP_KEY_LEN);
     }
 
     if (rc == NGX_OFFSET_CAPNP_OK) {
         rc = ngx_offset_capnp_buffer(msg, &r, 3, 2, out->signature,
-                                     NGX_OFFSET_SIG_LEN);
+                                     NGX_OFFSET_CAPNP_SIG_LEN);
     }
 
     if (rc != NGX_OFFSET_CAPNP_OK) {
@@ -869,12 +869,12 @@ ngx_offset_capnp_decode_channel(ngx_offset_capnp_msg_t *msg,
             if (rc == NGX_OFFSET_CAPNP_OK) {
                 rc = ngx_offset_capnp_buffer(msg, &k, 0, 4,
                                              out->dh_public_key,
-                                             NGX_OFFSET_KEY_LEN);
+                                             NGX_OFFSET_CAPNP_KEY_LEN);
             }
 
             if (rc == NGX_OFFSET_CAPNP_OK) {
                 rc = ngx_offset_capnp_buffer(msg, &k, 1, 4, out->key_salt,
-                                             NGX_OFFSET_KEY_LEN);
+                                             NGX_OFFSET_CAPNP_KEY_LEN);
             }
 
             break;
@@ -1086,7 +1086,7 @@ ngx_offset_capnp_encode_init(uint8_t *out, size_t cap,
         ngx_offset_emit_struct(&pk, 0, 1, 1);
         ngx_offset_emit(&pk, m->which);
         ngx_offset_emit_struct(&pk, 0, 0, 1);
-        ngx_offset_emit_buffer(&pk, m->public_key, NGX_OFFSET_KEY_LEN);
+        ngx_offset_emit_buffer(&pk, m->public_key, NGX_OFFSET_CAPNP_KEY_LEN);
         break;
 
     default:
@@ -1108,7 +1108,7 @@ ngx_offset_capnp_encode_conn(uint8_t *out, size_t cap,
     ngx_offset_emit_table(&pk, 7);
     ngx_offset_emit_struct(&pk, 0, 0, 1);
     ngx_offset_emit_struct(&pk, 0, 0, 1);
-    ngx_offset_emit_buffer(&pk, m->public_key, NGX_OFFSET_KEY_LEN);
+    ngx_offset_emit_buffer(&pk, m->public_key, NGX_OFFSET_CAPNP_KEY_LEN);
 
     return ngx_offset_pack_done(&pk);
 }
@@ -1175,11 +1175,11 @@ ngx_offset_capnp_encode_ern(uint8_t *out, size_t cap,
         ngx_offset_emit(&pk, 0);
     }
 
-    ngx_offset_emit_buffer(&pk, m->rand_nonce, NGX_OFFSET_NONCE_LEN);
-    ngx_offset_emit_buffer(&pk, m->src_public_key, NGX_OFFSET_KEY_LEN);
+    ngx_offset_emit_buffer(&pk, m->rand_nonce, NGX_OFFSET_CAPNP_NONCE_LEN);
+    ngx_offset_emit_buffer(&pk, m->src_public_key, NGX_OFFSET_CAPNP_KEY_LEN);
 
     if (m->has_dest) {
-        ngx_offset_emit_buffer(&pk, m->dest_public_key, NGX_OFFSET_KEY_LEN);
+        ngx_offset_emit_buffer(&pk, m->dest_public_key, NGX_OFFSET_CAPNP_KEY_LEN);
     }
 
     return ngx_offset_pack_done(&pk);
@@ -1200,10 +1200,10 @@ ngx_offset_capnp_encode_dh(uint8_t *out, size_t cap,
     ngx_offset_emit_struct(&pk, 7, 0, 1);
     ngx_offset_emit_struct(&pk, 9, 0, 1);
     ngx_offset_emit_struct(&pk, 13, 0, 1);
-    ngx_offset_emit_buffer(&pk, m->dh_public_key, NGX_OFFSET_KEY_LEN);
-    ngx_offset_emit_buffer(&pk, m->rand_nonce, NGX_OFFSET_NONCE_LEN);
-    ngx_offset_emit_buffer(&pk, m->key_salt, NGX_OFFSET_KEY_LEN);
-    ngx_offset_emit_buffer(&pk, m->signature, NGX_OFFSET_SIG_LEN);
+    ngx_offset_emit_buffer(&pk, m->dh_public_key, NGX_OFFSET_CAPNP_KEY_LEN);
+    ngx_offset_emit_buffer(&pk, m->rand_nonce, NGX_OFFSET_CAPNP_NONCE_LEN);
+    ngx_offset_emit_buffer(&pk, m->key_salt, NGX_OFFSET_CAPNP_KEY_LEN);
+    ngx_offset_emit_buffer(&pk, m->signature, NGX_OFFSET_CAPNP_SIG_LEN);
 
     return ngx_offset_pack_done(&pk);
 }
@@ -1272,8 +1272,8 @@ ngx_offset_capnp_encode_channel(uint8_t *out, size_t cap,
         ngx_offset_emit_struct(&pk, 0, 0, 2);
         ngx_offset_emit_struct(&pk, 1, 0, 1);
         ngx_offset_emit_struct(&pk, 5, 0, 1);
-        ngx_offset_emit_buffer(&pk, m->dh_public_key, NGX_OFFSET_KEY_LEN);
-        ngx_offset_emit_buffer(&pk, m->key_salt, NGX_OFFSET_KEY_LEN);
+        ngx_offset_emit_buffer(&pk, m->dh_public_key, NGX_OFFSET_CAPNP_KEY_LEN);
+        ngx_offset_emit_buffer(&pk, m->key_salt, NGX_OFFSET_CAPNP_KEY_LEN);
     }
 
     return ngx_offset_pack_done(&pk);

@@ -22,9 +22,9 @@
 #include <stdint.h>
 
 
-#define NGX_OFFSET_KEY_LEN              32
-#define NGX_OFFSET_NONCE_LEN            16
-#define NGX_OFFSET_SIG_LEN              64
+#define NGX_OFFSET_CAPNP_KEY_LEN              32
+#define NGX_OFFSET_CAPNP_NONCE_LEN            16
+#define NGX_OFFSET_CAPNP_SIG_LEN              64
 
 /* limits (section 4.5); capnp-rust allows 511 segments, we allow 64 */
 #define NGX_OFFSET_CAPNP_MAX_SEGMENTS   64
@@ -82,12 +82,12 @@ typedef struct {
 /* InitConnection: public_key is zero for listen */
 typedef struct {
     unsigned                 which;
-    uint8_t                  public_key[NGX_OFFSET_KEY_LEN];
+    uint8_t                  public_key[NGX_OFFSET_CAPNP_KEY_LEN];
 } ngx_offset_capnp_init_t;
 
 /* IncomingConnection and RejectConnection */
 typedef struct {
-    uint8_t                  public_key[NGX_OFFSET_KEY_LEN];
+    uint8_t                  public_key[NGX_OFFSET_CAPNP_KEY_LEN];
 } ngx_offset_capnp_conn_t;
 
 typedef struct {
@@ -96,24 +96,24 @@ typedef struct {
 } ngx_offset_capnp_ka_t;
 
 typedef struct {
-    uint8_t                  rand_nonce[NGX_OFFSET_NONCE_LEN];
-    uint8_t                  src_public_key[NGX_OFFSET_KEY_LEN];
+    uint8_t                  rand_nonce[NGX_OFFSET_CAPNP_NONCE_LEN];
+    uint8_t                  src_public_key[NGX_OFFSET_CAPNP_KEY_LEN];
     unsigned                 has_dest;       /* optDestPublicKey */
-    uint8_t                  dest_public_key[NGX_OFFSET_KEY_LEN];
+    uint8_t                  dest_public_key[NGX_OFFSET_CAPNP_KEY_LEN];
 } ngx_offset_capnp_ern_t;
 
 typedef struct {
-    uint8_t                  dh_public_key[NGX_OFFSET_KEY_LEN];
-    uint8_t                  rand_nonce[NGX_OFFSET_NONCE_LEN];
-    uint8_t                  key_salt[NGX_OFFSET_KEY_LEN];
-    uint8_t                  signature[NGX_OFFSET_SIG_LEN];
+    uint8_t                  dh_public_key[NGX_OFFSET_CAPNP_KEY_LEN];
+    uint8_t                  rand_nonce[NGX_OFFSET_CAPNP_NONCE_LEN];
+    uint8_t                  key_salt[NGX_OFFSET_CAPNP_KEY_LEN];
+    uint8_t                  signature[NGX_OFFSET_CAPNP_SIG_LEN];
 } ngx_offset_capnp_dh_t;
 
 typedef struct {
     ngx_offset_capnp_data_t  rand_padding;   /* data NULL: null pointer */
     unsigned                 which;
-    uint8_t                  dh_public_key[NGX_OFFSET_KEY_LEN];  /* rekey */
-    uint8_t                  key_salt[NGX_OFFSET_KEY_LEN];       /* rekey */
+    uint8_t                  dh_public_key[NGX_OFFSET_CAPNP_KEY_LEN];  /* rekey */
+    uint8_t                  key_salt[NGX_OFFSET_CAPNP_KEY_LEN];       /* rekey */
     ngx_offset_capnp_data_t  user;           /* NGX_OFFSET_CONTENT_USER */
 } ngx_offset_capnp_channel_t;
 

@@ -15,6 +15,7 @@
 #include <sodium.h>
 
 #include "ngx_beacon.h"
+#include "ngx_stream_beacon.h"
 #include "ngx_beacon_proto.h"
 #include "ngx_beacon_shm.h"
 #include "ngx_beacon_udp.h"
@@ -2594,6 +2595,42 @@ ngx_stream_beacon_variable(ngx_stream_session_t *s,
 
     return NGX_OK;
 }
+
+ngx_shm_zone_t *
+ngx_stream_beacon_find_zone(ngx_conf_t *cf, ngx_str_t *name, const char **err)
+{
+    ngx_uint_t                      i;
+    ngx_shm_zone_t                **zones;
+    ngx_stream_beacon_main_conf_t  *bmcf;
+
+    bmcf = ngx_stream_conf_get_module_main_conf(cf, ngx_stream_beacon_module);
+    zones = bmcf->zones.elts;
+
+    if (name->len == 0) {
+        if (bmcf->zones.nelts == 1) {
+            return zones[0];
+        }
+
+        *err = bmcf->zones.nelts
+               ? "must name its zone with \"zone=\" when several "
+                 "\"beacon_zone\" are declared"
+               : "requires a \"beacon_zone\" in the stream block";
+        return NULL;
+    }
+
+    for (i = 0; i < bmcf->zones.nelts; i++) {
+        if (zones[i]->shm.name.len == name->len
+            && ngx_strncmp(zones[i]->shm.name.data, name->data, name->len)
+               == 0)
+        {
+            return zones[i];
+        }
+    }
+
+    *err = "names an unknown \"beacon_zone\"";
+    return NULL;
+}
+
 
 /* every configuration error names its directive */
 

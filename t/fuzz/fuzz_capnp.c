@@ -142,7 +142,7 @@ fuzz_decode(ngx_offset_capnp_msg_t *msg)
         fuzz_check(init.which <= NGX_OFFSET_INIT_CONNECT);
 
         if (init.which == NGX_OFFSET_INIT_LISTEN) {
-            fuzz_check(fuzz_zero(init.public_key, NGX_OFFSET_KEY_LEN));
+            fuzz_check(fuzz_zero(init.public_key, NGX_OFFSET_CAPNP_KEY_LEN));
         }
 
         n = ngx_offset_capnp_encode_init(fuzz_out, sizeof(fuzz_out), &init);
@@ -196,7 +196,7 @@ fuzz_decode(ngx_offset_capnp_msg_t *msg)
 
     if (rc == NGX_OFFSET_CAPNP_OK) {
         fuzz_check(ern.has_dest
-                   || fuzz_zero(ern.dest_public_key, NGX_OFFSET_KEY_LEN));
+                   || fuzz_zero(ern.dest_public_key, NGX_OFFSET_CAPNP_KEY_LEN));
 
         n = ngx_offset_capnp_encode_ern(fuzz_out, sizeof(fuzz_out), &ern);
         fuzz_check(ngx_offset_capnp_decode_ern(fuzz_reread(n), &ern2)
@@ -234,8 +234,8 @@ fuzz_decode(ngx_offset_capnp_msg_t *msg)
         fuzz_data(msg, &ch.user);
 
         if (ch.which == NGX_OFFSET_CONTENT_USER) {
-            fuzz_check(fuzz_zero(ch.dh_public_key, NGX_OFFSET_KEY_LEN)
-                       && fuzz_zero(ch.key_salt, NGX_OFFSET_KEY_LEN));
+            fuzz_check(fuzz_zero(ch.dh_public_key, NGX_OFFSET_CAPNP_KEY_LEN)
+                       && fuzz_zero(ch.key_salt, NGX_OFFSET_CAPNP_KEY_LEN));
 
         } else {
             fuzz_check(ch.user.data == NULL);
@@ -250,9 +250,9 @@ fuzz_decode(ngx_offset_capnp_msg_t *msg)
                    && fuzz_same(&ch.rand_padding, &ch2.rand_padding)
                    && fuzz_same(&ch.user, &ch2.user)
                    && memcmp(ch.dh_public_key, ch2.dh_public_key,
-                             NGX_OFFSET_KEY_LEN) == 0
+                             NGX_OFFSET_CAPNP_KEY_LEN) == 0
                    && memcmp(ch.key_salt, ch2.key_salt,
-                             NGX_OFFSET_KEY_LEN) == 0);
+                             NGX_OFFSET_CAPNP_KEY_LEN) == 0);
 
     } else {
         fuzz_check(fuzz_zero(&ch, sizeof(ch)));

@@ -1,0 +1,27 @@
+
+/*
+ * Copyright (C) 2026 the ngx_beacon_module authors
+ *
+ * What the stream beacon module shares with the other stream modules of
+ * this addon (the Offset relay).
+ */
+
+
+#ifndef _NGX_STREAM_BEACON_H_INCLUDED_
+#define _NGX_STREAM_BEACON_H_INCLUDED_
+
+
+#include <ngx_config.h>
+#include <ngx_core.h>
+#include <ngx_stream.h>
+
+
+/*
+ * The beacon_zone called name, or the only one when name is empty; NULL
+ * (and *err set) when there is none or the choice is ambiguous.
+ */
+ngx_shm_zone_t *ngx_stream_beacon_find_zone(ngx_conf_t *cf, ngx_str_t *name,
+    const char **err);
+
+
+#endif /* _NGX_STREAM_BEACON_H_INCLUDED_ */

@@ -1,0 +1,2515 @@
+
+/*
+ * Copyright (C) 2026 the ngx_beacon_module authors
+ *
+ * The Offset relay (strelay v0.1.11 wire compatible) as an nginx stream
+ * TCP handler: framing, version prefix, the secure channel as responder,
+ * keepalive, and the relay protocol (Listen, Connect, Accept, Reject),
+ * with pairing across workers through the beacon zone and the per-worker
+ * channel.  Spec: offset-relay.md sections 3 and 9.
+ *
+ * Until a connection is spliced it is read exactly one frame at a time,
+ * so nothing behind a Connect or an Accept is ever in a worker's memory:
+ * a connector's early frames wait in its socket, and an acceptor's socket
+ * can be handed to the connector's worker (SCM_RIGHTS) together with its
+ * channel state.  A tunnel is then spliced inside one worker.
+ */
+
+
+#include <ngx_config.h>
+#include <ngx_core.h>
+#include <ngx_event.h>
+#include <ngx_stream.h>
+
+#include "ngx_beacon.h"
+#include "ngx_beacon_shm.h"
+#include "ngx_beacon_ipc.h"
+#include "ngx_beacon_offset_state.h"
+#include "ngx_stream_beacon.h"
+
+#include "ngx_offset_capnp.h"
+#include "ngx_offset_crypto.h"
+#include "ngx_offset_ident.h"
+
+
+#define NGX_OFFSET_RELAY_PREAUTH_MAX   4096   /* frame cap before auth */
+#define NGX_OFFSET_RELAY_FRAME_CACHE   65536  /* kept between frames */
+#define NGX_OFFSET_RELAY_DROP_MAX      256    /* connectors closed at once */
+#define NGX_OFFSET_RELAY_FLUSH_TIMEOUT 5000   /* last output before close */
+
+#define NGX_OFFSET_IPC_NOTIFY          (NGX_BEACON_IPC_OFFSET + 0)
+#define NGX_OFFSET_IPC_CLOSE           (NGX_BEACON_IPC_OFFSET + 1)
+#define NGX_OFFSET_IPC_HANDOFF         (NGX_BEACON_IPC_OFFSET + 2)
+
+#define NGX_OFFSET_HANDOFF_MAGIC       0x6e626f68     /* "nboh" */
+
+/* connection states */
+#define OC_HANDSHAKE   0
+#define OC_INIT        1
+#define OC_LISTEN      2
+#define OC_HALF        3
+#define OC_TUNNEL      4
+#define OC_GONE        5
+
+/* handshake steps */
+#define HS_VERSION     0
+#define HS_ERN         1
+#define HS_DH          2
+
+
+typedef struct {
+    ngx_str_t                     zone_name;
+    ngx_shm_zone_t               *shm_zone;
+    ngx_str_t                     identity_file;
+    ngx_offset_ident_t           *ident;
+    u_char                       *file;
+    ngx_uint_t                    line;
+
+    size_t                        frame_max;
+    size_t                        buffer;
+    ngx_msec_t                    handshake_timeout;
+    ngx_msec_t                    init_timeout;
+    ngx_msec_t                    keepalive;
+    ngx_msec_t                    idle_timeout;
+    ngx_msec_t                    half_timeout;
+    ngx_msec_t                    rekey_interval;
+    ngx_uint_t                    padding;
+    ngx_uint_t                    handshakes;
+    ngx_uint_t                    connections;
+    ngx_uint_t                    per_ip;
+    ngx_array_t                  *allow;      /* u_char[32] */
+} ngx_stream_beacon_offset_srv_conf_t;
+
+
+typedef struct ngx_stream_beacon_oc_s  ngx_stream_beacon_oc_t;
+
+typedef struct ngx_stream_beacon_obuf_s  ngx_stream_beacon_obuf_t;
+
+struct ngx_stream_beacon_obuf_s {
+    ngx_stream_beacon_obuf_t     *next;
+    u_char                       *pos;
+    u_char                       *last;
+    u_char                        data[1];
+};
+
+
+struct ngx_stream_beacon_oc_s {
+    ngx_rbtree_node_t             node;       /* key: serial */
+    ngx_connection_t             *c;
+    ngx_stream_session_t         *s;          /* NULL when adopted */
+    ngx_stream_beacon_offset_srv_conf_t  *conf;
+    ngx_beacon_zone_t            *zone;
+    ngx_stream_beacon_oc_t       *peer;
+    ngx_log_t                     log;        /* adopted connections */
+
+    ngx_beacon_addr_t             addr;
+    uint64_t                      serial;
+    ngx_uint_t                    state;
+    ngx_uint_t                    step;
+
+    u_char                        hdr[NGX_OFFSET_FRAME_HDR_LEN];
+    size_t                        hdr_got;
+    u_char                       *frame;
+    size_t                        frame_cap;
+    size_t                        frame_len;
+    size_t                        frame_got;
+
+    ngx_stream_beacon_obuf_t     *out;
+    ngx_stream_beacon_obuf_t    **out_last;
+    size_t                        out_bytes;
+
+    u_char                        my_nonce[NGX_OFFSET_RAND_NONCE_LEN];
+    u_char                        peer_nonce[NGX_OFFSET_RAND_NONCE_LEN];
+    u_char                        peer_pk[NGX_OFFSET_PK_LEN];
+    u_char                        target[NGX_OFFSET_PK_LEN];
+    ngx_offset_dh_t               dh;
+    ngx_offset_channel_t          ch;
+
+    ngx_event_t                   timer;
+    ngx_msec_t                    deadline;   /* handshake, init, half */
+    ngx_msec_t                    last_in;
+    ngx_msec_t                    last_out;
+    ngx_msec_t                    rekey_at;
+
+    unsigned                      admitted:1;
+    unsigned                      in_hs:1;
+    unsigned                      registered:1;
+    unsigned                      paused:1;
+    unsigned                      flushing:1;
+    unsigned                      handed_off:1;
+};
+
+
+/* what moves with an acceptor's socket to the connector's worker */
+typedef struct {
+    uint32_t                      magic;
+    uint32_t                      out_len;
+    ngx_beacon_addr_t             addr;
+    u_char                        peer_pk[NGX_OFFSET_PK_LEN];
+    u_char                        target[NGX_OFFSET_PK_LEN];
+    ngx_offset_channel_t          ch;
+    ngx_msec_t                    rekey_in;
+} ngx_stream_beacon_handoff_t;
+
+
+/* per-worker scratch: one frame is processed at a time */
+typedef struct {
+    size_t                        size;
+    u_char                       *unpack_ch;
+    u_char                       *unpack_ka;
+    u_char                       *pack_ka;
+    u_char                       *pack_ch;
+    u_char                        pad[NGX_OFFSET_PADDING_ACCEPT_MAX];
+    ngx_rbtree_t                  conns;
+    ngx_rbtree_node_t             sentinel;
+} ngx_stream_beacon_offset_worker_t;
+
+
+static void ngx_stream_beacon_offset_handler(ngx_stream_session_t *s);
+static ngx_stream_beacon_oc_t *ngx_stream_beacon_offset_create(
+    ngx_connection_t *c, ngx_stream_beacon_offset_srv_conf_t *conf);
+static void ngx_stream_beacon_offset_read(ngx_event_t *rev);
+static void ngx_stream_beacon_offset_write(ngx_event_t *wev);
+static void ngx_stream_beacon_offset_timer(ngx_event_t *ev);
+static ngx_int_t ngx_stream_beacon_offset_read_frame(
+    ngx_stream_beacon_oc_t *oc);
+static ngx_int_t ngx_stream_beacon_offset_frame(ngx_stream_beacon_oc_t *oc);
+static ngx_int_t ngx_stream_beacon_offset_handshake(
+    ngx_stream_beacon_oc_t *oc, u_char *p, size_t len);
+static ngx_int_t ngx_stream_beacon_offset_message(ngx_stream_beacon_oc_t *oc,
+    u_char *p, size_t len);
+static ngx_int_t ngx_stream_beacon_offset_init_msg(
+    ngx_stream_beacon_oc_t *oc, u_char *p, size_t len);
+static ngx_int_t ngx_stream_beacon_offset_listen(ngx_stream_beacon_oc_t *oc);
+static ngx_int_t ngx_stream_beacon_offset_connect(
+    ngx_stream_beacon_oc_t *oc);
+static ngx_int_t ngx_stream_beacon_offset_accept(ngx_stream_beacon_oc_t *oc);
+static ngx_int_t ngx_stream_beacon_offset_reject(ngx_stream_beacon_oc_t *oc,
+    u_char *p, size_t len);
+static ngx_int_t ngx_stream_beacon_offset_forward(ngx_stream_beacon_oc_t *oc,
+    u_char *p, size_t len);
+static ngx_int_t ngx_stream_beacon_offset_notify(ngx_stream_beacon_oc_t *oc,
+    const u_char *connector);
+static void ngx_stream_beacon_offset_splice(ngx_stream_beacon_oc_t *a,
+    ngx_stream_beacon_oc_t *b);
+static ngx_int_t ngx_stream_beacon_offset_handoff(
+    ngx_stream_beacon_oc_t *oc, ngx_beacon_owner_t *owner);
+static void ngx_stream_beacon_offset_ipc(ngx_uint_t type, uint64_t conn,
+    const u_char *payload, size_t plen, ngx_socket_t fd);
+static void ngx_stream_beacon_offset_adopt(ngx_stream_beacon_oc_t *a,
+    const u_char *payload, size_t plen, ngx_socket_t fd);
+
+static ngx_int_t ngx_stream_beacon_offset_raw(ngx_stream_beacon_oc_t *oc,
+    const u_char *p, size_t len);
+static ngx_int_t ngx_stream_beacon_offset_send_user(
+    ngx_stream_beacon_oc_t *oc, ngx_uint_t ka_which, const u_char *p,
+    size_t len);
+static ngx_int_t ngx_stream_beacon_offset_send_rekey(
+    ngx_stream_beacon_oc_t *oc, const u_char *pub, const u_char *salt);
+static ngx_int_t ngx_stream_beacon_offset_seal(ngx_stream_beacon_oc_t *oc,
+    const ngx_offset_capnp_channel_t *cm);
+static ngx_stream_beacon_obuf_t *ngx_stream_beacon_offset_obuf(
+    ngx_stream_beacon_oc_t *oc, size_t len);
+static ngx_int_t ngx_stream_beacon_offset_flush(ngx_stream_beacon_oc_t *oc);
+static void ngx_stream_beacon_offset_resume(ngx_stream_beacon_oc_t *oc);
+static void ngx_stream_beacon_offset_arm(ngx_stream_beacon_oc_t *oc);
+static void ngx_stream_beacon_offset_close(ngx_stream_beacon_oc_t *oc,
+    const char *why);
+static void ngx_stream_beacon_offset_close_owner(ngx_beacon_zone_t *z,
+    ngx_beacon_owner_t *owner, const char *why);
+static ngx_stream_beacon_oc_t *ngx_stream_beacon_offset_find(uint64_t serial);
+static ngx_int_t ngx_stream_beacon_offset_scratch(size_t frame_max);
+static void ngx_stream_beacon_offset_fp(u_char *out, const u_char *pk);
+
+static void *ngx_stream_beacon_offset_create_srv_conf(ngx_conf_t *cf);
+static char *ngx_stream_beacon_offset_merge_srv_conf(ngx_conf_t *cf,
+    void *parent, void *child);
+static char *ngx_stream_beacon_offset_relay(ngx_conf_t *cf,
+    ngx_command_t *cmd, void *conf);
+static char *ngx_stream_beacon_offset_allow(ngx_conf_t *cf,
+    ngx_command_t *cmd, void *conf);
+static char *ngx_stream_beacon_offset_rekey(ngx_conf_t *cf,
+    ngx_command_t *cmd, void *conf);
+static ngx_int_t ngx_stream_beacon_offset_postconf(ngx_conf_t *cf);
+static ngx_int_t ngx_stream_beacon_offset_init_process(ngx_cycle_t *cycle);
+static void ngx_stream_beacon_offset_wipe(void *data);
+static void ngx_stream_beacon_offset_conf_error(ngx_conf_t *cf,
+    ngx_command_t *cmd, const char *fmt, ...);
+
+
+static ngx_stream_beacon_offset_worker_t  *ngx_stream_beacon_offset_w;
+static size_t  ngx_stream_beacon_offset_frame_max;
+
+
+static ngx_command_t  ngx_stream_beacon_offset_commands[] = {
+
+    { ngx_string("beacon_offset_relay"),
+      NGX_STREAM_SRV_CONF|NGX_CONF_TAKE12,
+      ngx_stream_beacon_offset_relay,
+      NGX_STREAM_SRV_CONF_OFFSET,
+      0,
+      NULL },
+
+    { ngx_string("beacon_offset_frame_max"),
+      NGX_STREAM_MAIN_CONF|NGX_STREAM_SRV_CONF|NGX_CONF_TAKE1,
+      ngx_conf_set_size_slot,
+      NGX_STREAM_SRV_CONF_OFFSET,
+      offsetof(ngx_stream_beacon_offset_srv_conf_t, frame_max),
+      NULL },
+
+    { ngx_string("beacon_offset_buffer"),
+      NGX_STREAM_MAIN_CONF|NGX_STREAM_SRV_CONF|NGX_CONF_TAKE1,
+      ngx_conf_set_size_slot,
+      NGX_STREAM_SRV_CONF_OFFSET,
+      offsetof(ngx_stream_beacon_offset_srv_conf_t, buffer),
+      NULL },
+
+    { ngx_string("beacon_offset_handshake_timeout"),
+      NGX_STREAM_MAIN_CONF|NGX_STREAM_SRV_CONF|NGX_CONF_TAKE1,
+      ngx_conf_set_msec_slot,
+      NGX_STREAM_SRV_CONF_OFFSET,
+      offsetof(ngx_stream_beacon_offset_srv_conf_t, handshake_timeout),
+      NULL },
+
+    { ngx_string("beacon_offset_init_timeout"),
+      NGX_STREAM_MAIN_CONF|NGX_STREAM_SRV_CONF|NGX_CONF_TAKE1,
+      ngx_conf_set_msec_slot,
+      NGX_STREAM_SRV_CONF_OFFSET,
+      offsetof(ngx_stream_beacon_offset_srv_conf_t, init_timeout),
+      NULL },
+
+    { ngx_string("beacon_offset_keepalive"),
+      NGX_STREAM_MAIN_CONF|NGX_STREAM_SRV_CONF|NGX_CONF_TAKE1,
+      ngx_conf_set_msec_slot,
+      NGX_STREAM_SRV_CONF_OFFSET,
+      offsetof(ngx_stream_beacon_offset_srv_conf_t, keepalive),
+      NULL },
+
+    { ngx_string("beacon_offset_idle_timeout"),
+      NGX_STREAM_MAIN_CONF|NGX_STREAM_SRV_CONF|NGX_CONF_TAKE1,
+      ngx_conf_set_msec_slot,
+      NGX_STREAM_SRV_CONF_OFFSET,
+      offsetof(ngx_stream_beacon_offset_srv_conf_t, idle_timeout),
+      NULL },
+
+    { ngx_string("beacon_offset_half_tunnel_timeout"),
+      NGX_STREAM_MAIN_CONF|NGX_STREAM_SRV_CONF|NGX_CONF_TAKE1,
+      ngx_conf_set_msec_slot,
+      NGX_STREAM_SRV_CONF_OFFSET,
+      offsetof(ngx_stream_beacon_offset_srv_conf_t, half_timeout),
+      NULL },
+
+    { ngx_string("beacon_offset_rekey_interval"),
+      NGX_STREAM_MAIN_CONF|NGX_STREAM_SRV_CONF|NGX_CONF_TAKE1,
+      ngx_stream_beacon_offset_rekey,
+      NGX_STREAM_SRV_CONF_OFFSET,
+      offsetof(ngx_stream_beacon_offset_srv_conf_t, rekey_interval),
+      NULL },
+
+    { ngx_string("beacon_offset_padding"),
+      NGX_STREAM_MAIN_CONF|NGX_STREAM_SRV_CONF|NGX_CONF_TAKE1,
+      ngx_conf_set_num_slot,
+      NGX_STREAM_SRV_CONF_OFFSET,
+      offsetof(ngx_stream_beacon_offset_srv_conf_t, padding),
+      NULL },
+
+    { ngx_string("beacon_offset_handshakes"),
+      NGX_STREAM_MAIN_CONF|NGX_STREAM_SRV_CONF|NGX_CONF_TAKE1,
+      ngx_conf_set_num_slot,
+      NGX_STREAM_SRV_CONF_OFFSET,
+      offsetof(ngx_stream_beacon_offset_srv_conf_t, handshakes),
+      NULL },
+
+    { ngx_string("beacon_offset_connections"),
+      NGX_STREAM_MAIN_CONF|NGX_STREAM_SRV_CONF|NGX_CONF_TAKE1,
+      ngx_conf_set_num_slot,
+      NGX_STREAM_SRV_CONF_OFFSET,
+      offsetof(ngx_stream_beacon_offset_srv_conf_t, connections),
+      NULL },
+
+    { ngx_string("beacon_offset_connections_per_ip"),
+      NGX_STREAM_MAIN_CONF|NGX_STREAM_SRV_CONF|NGX_CONF_TAKE1,
+      ngx_conf_set_num_slot,
+      NGX_STREAM_SRV_CONF_OFFSET,
+      offsetof(ngx_stream_beacon_offset_srv_conf_t, per_ip),
+      NULL },
+
+    { ngx_string("beacon_offset_listen_allow"),
+      NGX_STREAM_MAIN_CONF|NGX_STREAM_SRV_CONF|NGX_CONF_1MORE,
+      ngx_stream_beacon_offset_allow,
+      NGX_STREAM_SRV_CONF_OFFSET,
+      0,
+      NULL },
+
+      ngx_null_command
+};
+
+
+static ngx_stream_module_t  ngx_stream_beacon_offset_module_ctx = {
+    NULL,                                      /* preconfiguration */
+    ngx_stream_beacon_offset_postconf,         /* postconfiguration */
+
+    NULL,                                      /* create main configuration */
+    NULL,                                      /* init main configuration */
+
+    ngx_stream_beacon_offset_create_srv_conf,  /* create server configuration */
+    ngx_stream_beacon_offset_merge_srv_conf    /* merge server configuration */
+};
+
+
+ngx_module_t  ngx_stream_beacon_offset_module = {
+    NGX_MODULE_V1,
+    &ngx_stream_beacon_offset_module_ctx,      /* module context */
+    ngx_stream_beacon_offset_commands,         /* module directives */
+    NGX_STREAM_MODULE,                         /* module type */
+    NULL,                                      /* init master */
+    NULL,                                      /* init module */
+    ngx_stream_beacon_offset_init_process,     /* init process */
+    NULL,                                      /* init thread */
+    NULL,                                      /* exit thread */
+    NULL,                                      /* exit process */
+    NULL,                                      /* exit master */
+    NGX_MODULE_V1_PADDING
+};
+
+
+/* accept: admission, then our version frame and ExchangeRandNonce */
+
+static void
+ngx_stream_beacon_offset_handler(ngx_stream_session_t *s)
+{
+    size_t                                n;
+    u_char                                buf[256];
+    ngx_connection_t                     *c;
+    ngx_offset_capnp_ern_t                ern;
+    ngx_stream_beacon_oc_t               *oc;
+    ngx_stream_beacon_offset_srv_conf_t  *conf;
+
+    c = s->connection;
+    conf = ngx_stream_get_module_srv_conf(s, ngx_stream_beacon_offset_module);
+
+    if (ngx_stream_beacon_offset_w == NULL
+        || ngx_stream_beacon_offset_scratch(conf->frame_max) != NGX_OK)
+    {
+        ngx_stream_finalize_session(s, NGX_STREAM_INTERNAL_SERVER_ERROR);
+        return;
+    }
+
+    oc = ngx_stream_beacon_offset_create(c, conf);
+    if (oc == NULL) {
+        ngx_stream_finalize_session(s, NGX_STREAM_INTERNAL_SERVER_ERROR);
+        return;
+    }
+
+    oc->s = s;
+
+    (void) ngx_beacon_addr_from_sockaddr(&oc->addr, c->sockaddr);
+
+    ngx_beacon_count(oc->zone, NGX_BEACON_C_OFFSET_CONNECTIONS);
+
+    if (ngx_beacon_shm_offset_admit(oc->zone, &oc->addr, conf->connections,
+                                    conf->per_ip, conf->handshakes)
+        != NGX_OK)
+    {
+        ngx_beacon_count(oc->zone, NGX_BEACON_C_OFFSET_LIMIT_HITS);
+        ngx_log_error(NGX_LOG_INFO, c->log, 0,
+                      "offset relay: connection refused, limit reached");
+        ngx_stream_beacon_offset_close(oc, NULL);
+        return;
+    }
+
+    oc->admitted = 1;
+    oc->in_hs = 1;
+
+    /* both sides send first (3.3, 3.4.1): nothing to wait for */
+
+    ngx_offset_version_frame(buf);
+
+    if (ngx_stream_beacon_offset_raw(oc, buf + NGX_OFFSET_FRAME_HDR_LEN,
+                                     NGX_OFFSET_VERSION_LEN)
+        != NGX_OK)
+    {
+        ngx_stream_beacon_offset_close(oc, "out of memory");
+        return;
+    }
+
+    randombytes_buf(oc->my_nonce, sizeof(oc->my_nonce));
+
+    ngx_memzero(&ern, sizeof(ngx_offset_capnp_ern_t));
+    ngx_memcpy(ern.rand_nonce, oc->my_nonce, sizeof(oc->my_nonce));
+    ngx_memcpy(ern.src_public_key, conf->ident->pk, NGX_OFFSET_PK_LEN);
+
+    n = ngx_offset_capnp_encode_ern(buf, sizeof(buf), &ern);
+
+    if (n == 0 || ngx_stream_beacon_offset_raw(oc, buf, n) != NGX_OK) {
+        ngx_stream_beacon_offset_close(oc, "out of memory");
+        return;
+    }
+
+    oc->deadline = ngx_current_msec + conf->handshake_timeout;
+    ngx_stream_beacon_offset_arm(oc);
+
+    if (ngx_stream_beacon_offset_flush(oc) == NGX_ERROR) {
+        ngx_stream_beacon_offset_close(oc, NULL);
+        return;
+    }
+
+    ngx_stream_beacon_offset_read(c->read);
+}
+
+
+static ngx_stream_beacon_oc_t *
+ngx_stream_beacon_offset_create(ngx_connection_t *c,
+    ngx_stream_beacon_offset_srv_conf_t *conf)
+{
+    ngx_stream_beacon_oc_t  *oc;
+
+    oc = ngx_calloc(sizeof(ngx_stream_beacon_oc_t), c->log);
+    if (oc == NULL) {
+        return NULL;
+    }
+
+    oc->c = c;
+    oc->conf = conf;
+    oc->zone = conf->shm_zone->data;
+    oc->serial = c->number;
+    oc->out_last = &oc->out;
+    oc->last_in = ngx_current_msec;
+    oc->last_out = ngx_current_msec;
+
+    oc->timer.handler = ngx_stream_beacon_offset_timer;
+    oc->timer.data = oc;
+    oc->timer.log = c->log;
+
+    oc->node.key = (ngx_rbtree_key_t) oc->serial;
+    ngx_rbtree_insert(&ngx_stream_beacon_offset_w->conns, &oc->node);
+    oc->registered = 1;
+
+    c->data = oc;
+    c->read->handler = ngx_stream_beacon_offset_read;
+    c->write->handler = ngx_stream_beacon_offset_write;
+
+    /* closed at once when the worker shuts down, unless spliced */
+    c->idle = 1;
+
+    return oc;
+}
+
+
+static void
+ngx_stream_beacon_offset_read(ngx_event_t *rev)
+{
+    ngx_int_t                rc;
+    ngx_uint_t               i;
+    ngx_connection_t        *c;
+    ngx_stream_beacon_oc_t  *oc;
+
+    c = rev->data;
+    oc = c->data;
+
+    if (c->close) {
+        /* the worker is shutting down and this connection is not spliced */
+        ngx_stream_beacon_offset_close(oc, "worker shutting down");
+        return;
+    }
+
+    if (oc->state == OC_HALF) {
+        /* not read until spliced, but a connector that left ends it (W18) */
+        if (rev->pending_eof || rev->eof) {
+            ngx_stream_beacon_offset_close(oc, "connector went away");
+        }
+
+        return;
+    }
+
+    if (oc->flushing || oc->state == OC_GONE) {
+        return;
+    }
+
+    for (i = 0; i < 64; i++) {
+
+        if (oc->state == OC_TUNNEL && oc->peer
+            && oc->peer->out_bytes >= oc->conf->buffer)
+        {
+            /* backpressure: resumed when the other side drains */
+            oc->paused = 1;
+            return;
+        }
+
+        rc = ngx_stream_beacon_offset_read_frame(oc);
+
+        if (rc == NGX_AGAIN) {
+            if (ngx_handle_read_event(rev, 0) != NGX_OK) {
+                ngx_stream_beacon_offset_close(oc, "event error");
+            }
+
+            return;
+        }
+
+        if (rc == NGX_DONE) {
+            ngx_stream_beacon_offset_close(oc, oc->in_hs
+                                               ? "closed in the handshake"
+                                               : NULL);
+            return;
+        }
+
+        if (rc == NGX_ERROR) {
+            ngx_stream_beacon_offset_close(oc, "read error");
+            return;
+        }
+
+        if (rc == NGX_DECLINED) {
+            ngx_beacon_count(oc->zone, NGX_BEACON_C_OFFSET_BAD_FRAMES);
+            ngx_stream_beacon_offset_close(oc, "frame over the size cap");
+            return;
+        }
+
+        rc = ngx_stream_beacon_offset_frame(oc);
+
+        if (rc != NGX_OK) {
+            /* closed or handed off: oc is gone */
+            return;
+        }
+
+        if (oc->frame_cap > NGX_OFFSET_RELAY_FRAME_CACHE) {
+            ngx_free(oc->frame);
+            oc->frame = NULL;
+            oc->frame_cap = 0;
+        }
+
+        if (oc->state == OC_HALF || oc->flushing) {
+            return;
+        }
+    }
+
+    /* fairness: more frames later */
+
+    ngx_post_event(rev, &ngx_posted_events);
+}
+
+
+/*
+ * One whole frame into oc->frame: NGX_OK, NGX_AGAIN, NGX_DONE (EOF),
+ * NGX_DECLINED (length over the cap) or NGX_ERROR.  Reads never go past
+ * the frame's end.
+ */
+
+static ngx_int_t
+ngx_stream_beacon_offset_read_frame(ngx_stream_beacon_oc_t *oc)
+{
+    size_t             want, cap;
+    u_char            *p;
+    ssize_t            n;
+    uint64_t           len;
+    ngx_connection_t  *c;
+
+    c = oc->c;
+
+    while (oc->hdr_got < NGX_OFFSET_FRAME_HDR_LEN) {
+        n = c->recv(c, oc->hdr + oc->hdr_got,
+                    NGX_OFFSET_FRAME_HDR_LEN - oc->hdr_got);
+
+        if (n == NGX_AGAIN) {
+            return NGX_AGAIN;
+        }
+
+        if (n == NGX_ERROR) {
+            return NGX_ERROR;
+        }
+
+        if (n == 0) {
+            return NGX_DONE;
+        }
+
+        oc->hdr_got += n;
+
+        if (oc->hdr_got < NGX_OFFSET_FRAME_HDR_LEN) {
+            continue;
+        }
+
+        cap = oc->conf->frame_max;
+
+        if (oc->in_hs && cap > NGX_OFFSET_RELAY_PREAUTH_MAX) {
+            cap = NGX_OFFSET_RELAY_PREAUTH_MAX;    /* W1: before auth */
+        }
+
+        if (ngx_offset_frame_get_len(oc->hdr, NGX_OFFSET_FRAME_HDR_LEN, cap,
+                                     &len)
+            != NGX_OFFSET_OK)
+        {
+            return NGX_DECLINED;
+        }
+
+        oc->frame_len = (size_t) len;
+        oc->frame_got = 0;
+    }
+
+    while (oc->frame_got < oc->frame_len) {
+
+        if (oc->frame_got == oc->frame_cap) {
+            /* the buffer grows with what arrives, not with what is claimed */
+
+            want = ngx_max(oc->frame_cap * 2, NGX_OFFSET_RELAY_FRAME_CACHE);
+            want = ngx_min(want, oc->frame_len);
+
+            p = ngx_alloc(want, c->log);
+            if (p == NULL) {
+                return NGX_ERROR;
+            }
+
+            if (oc->frame) {
+                ngx_memcpy(p, oc->frame, oc->frame_got);
+                ngx_free(oc->frame);
+            }
+
+            oc->frame = p;
+            oc->frame_cap = want;
+        }
+
+        n = c->recv(c, oc->frame + oc->frame_got,
+                    oc->frame_cap - oc->frame_got);
+
+        if (n == NGX_AGAIN) {
+            return NGX_AGAIN;
+        }
+
+        if (n == NGX_ERROR) {
+            return NGX_ERROR;
+        }
+
+        if (n == 0) {
+            return NGX_DONE;
+        }
+
+        oc->frame_got += n;
+    }
+
+    oc->hdr_got = 0;
+
+    return NGX_OK;
+}
+
+
+/* NGX_OK (go on reading), NGX_DONE (oc closed or parked) */
+
+static ngx_int_t
+ngx_stream_beacon_offset_frame(ngx_stream_beacon_oc_t *oc)
+{
+    int                          rc;
+    size_t                       plen;
+    u_char                      *p, pub[NGX_OFFSET_DH_LEN];
+    u_char                       salt[NGX_OFFSET_SALT_LEN];
+    const char                  *why;
+    ngx_offset_capnp_ka_t        ka;
+    ngx_offset_capnp_msg_t       msg;
+    ngx_offset_capnp_channel_t   cm;
+
+    p = oc->frame;
+
+    if (oc->state == OC_HANDSHAKE) {
+        return ngx_stream_beacon_offset_handshake(oc, p, oc->frame_len);
+    }
+
+    /* a frame shorter than nonce + tag closes cleanly (W2) */
+
+    rc = ngx_offset_channel_open(&oc->ch, p + NGX_OFFSET_NONCE_LEN, &plen, p,
+                                 oc->frame_len);
+    if (rc != NGX_OFFSET_OK) {
+        why = ngx_offset_strerror(rc);
+        goto bad;
+    }
+
+    oc->last_in = ngx_current_msec;
+    p += NGX_OFFSET_NONCE_LEN;
+
+    rc = ngx_offset_capnp_read_packed(&msg, p, plen,
+                                      ngx_stream_beacon_offset_w->unpack_ch,
+                                      ngx_stream_beacon_offset_w->size, NULL);
+    if (rc == NGX_OFFSET_CAPNP_OK) {
+        rc = ngx_offset_capnp_decode_channel(&msg, &cm);
+    }
+
+    if (rc != NGX_OFFSET_CAPNP_OK) {
+        why = "undecodable ChannelMessage";
+        goto bad;
+    }
+
+    if (cm.which == NGX_OFFSET_CONTENT_REKEY) {
+        rc = ngx_offset_channel_rekey_recv(&oc->ch, cm.dh_public_key,
+                                           cm.key_salt, pub, salt, NULL,
+                                           NULL);
+        if (rc == NGX_OFFSET_ERR_DH) {
+            why = "rekey with a low-order point";
+            goto bad;
+        }
+
+        ngx_beacon_count(oc->zone, NGX_BEACON_C_OFFSET_REKEYS);
+
+        if (oc->conf->rekey_interval) {
+            oc->rekey_at = ngx_current_msec + oc->conf->rekey_interval;
+        }
+
+        if (rc == NGX_OFFSET_REKEY_RESPOND) {
+            /* our answer still goes out under the old key (3.4.5) */
+            rc = ngx_stream_beacon_offset_send_rekey(oc, pub, salt);
+            sodium_memzero(pub, sizeof(pub));
+
+            if (rc != NGX_OK) {
+                ngx_stream_beacon_offset_close(oc, "write error");
+                return NGX_DONE;
+            }
+        }
+
+        return NGX_OK;
+    }
+
+    rc = ngx_offset_capnp_read_packed(&msg, cm.user.data ? cm.user.data
+                                                          : (u_char *) "",
+                                      cm.user.len,
+                                      ngx_stream_beacon_offset_w->unpack_ka,
+                                      ngx_stream_beacon_offset_w->size, NULL);
+    if (rc == NGX_OFFSET_CAPNP_OK) {
+        rc = ngx_offset_capnp_decode_ka(&msg, &ka);
+    }
+
+    if (rc != NGX_OFFSET_CAPNP_OK) {
+        why = "undecodable KaMessage";
+        goto bad;
+    }
+
+    if (ka.which == NGX_OFFSET_KA_KEEPALIVE) {
+        return NGX_OK;
+    }
+
+    return ngx_stream_beacon_offset_message(oc,
+                                            (u_char *) (ka.message.data
+                                                        ? ka.message.data
+                                                        : (u_char *) ""),
+                                            ka.message.len);
+
+bad:
+
+    ngx_beacon_count(oc->zone, NGX_BEACON_C_OFFSET_BAD_FRAMES);
+    ngx_stream_beacon_offset_close(oc, why);
+
+    return NGX_DONE;
+}
+
+
+static ngx_int_t
+ngx_stream_beacon_offset_handshake(ngx_stream_beacon_oc_t *oc, u_char *p,
+    size_t len)
+{
+    int                      rc;
+    size_t                   n;
+    u_char                   buf[512];
+    u_char                   send_key[NGX_OFFSET_KEY_LEN];
+    u_char                   recv_key[NGX_OFFSET_KEY_LEN];
+    u_char                   fp[16];
+    const char              *why;
+    ngx_offset_capnp_dh_t    dh;
+    ngx_offset_capnp_ern_t   ern;
+    ngx_offset_capnp_msg_t   msg;
+
+    switch (oc->step) {
+
+    case HS_VERSION:
+
+        if (ngx_offset_version_check(p, len) != NGX_OFFSET_OK) {
+            if (len == NGX_OFFSET_VERSION_LEN) {
+                ngx_log_error(NGX_LOG_INFO, oc->c->log, 0,
+                              "offset relay: peer speaks protocol version "
+                              "%uD, we speak 0",
+                              (uint32_t) ((uint32_t) p[0] << 24
+                                          | (uint32_t) p[1] << 16
+                                          | (uint32_t) p[2] << 8 | p[3]));
+                why = "version mismatch";
+
+            } else {
+                why = "bad version frame";
+            }
+
+            goto bad;
+        }
+
+        oc->step = HS_ERN;
+        return NGX_OK;
+
+    case HS_ERN:
+
+        rc = ngx_offset_capnp_read_packed(&msg, p, len,
+                                          ngx_stream_beacon_offset_w->unpack_ch,
+                                          ngx_stream_beacon_offset_w->size,
+                                          NULL);
+        if (rc == NGX_OFFSET_CAPNP_OK) {
+            rc = ngx_offset_capnp_decode_ern(&msg, &ern);
+        }
+
+        if (rc != NGX_OFFSET_CAPNP_OK) {
+            why = "undecodable ExchangeRandNonce";
+            goto bad;
+        }
+
+        ngx_memcpy(oc->peer_pk, ern.src_public_key, NGX_OFFSET_PK_LEN);
+        ngx_memcpy(oc->peer_nonce, ern.rand_nonce, NGX_OFFSET_RAND_NONCE_LEN);
+
+        ngx_offset_dh_init(&oc->dh, NULL, NULL);
+
+        ngx_memzero(&dh, sizeof(ngx_offset_capnp_dh_t));
+        ngx_memcpy(dh.dh_public_key, oc->dh.pub, NGX_OFFSET_DH_LEN);
+        ngx_memcpy(dh.rand_nonce, oc->peer_nonce, NGX_OFFSET_RAND_NONCE_LEN);
+        ngx_memcpy(dh.key_salt, oc->dh.salt, NGX_OFFSET_SALT_LEN);
+        ngx_offset_dh_sign(dh.signature, oc->conf->ident->sk, oc->dh.pub,
+                           oc->peer_nonce, oc->dh.salt);
+
+        n = ngx_offset_capnp_encode_dh(buf, sizeof(buf), &dh);
+
+        if (n == 0 || ngx_stream_beacon_offset_raw(oc, buf, n) != NGX_OK
+            || ngx_stream_beacon_offset_flush(oc) == NGX_ERROR)
+        {
+            ngx_stream_beacon_offset_close(oc, "write error");
+            return NGX_DONE;
+        }
+
+        oc->step = HS_DH;
+        return NGX_OK;
+
+    default: /* HS_DH */
+
+        rc = ngx_offset_capnp_read_packed(&msg, p, len,
+                                          ngx_stream_beacon_offset_w->unpack_ch,
+                                          ngx_stream_beacon_offset_w->size,
+                                          NULL);
+        if (rc == NGX_OFFSET_CAPNP_OK) {
+            rc = ngx_offset_capnp_decode_dh(&msg, &dh);
+        }
+
+        if (rc != NGX_OFFSET_CAPNP_OK) {
+            why = "undecodable ExchangeDh";
+            goto bad;
+        }
+
+        if (ngx_offset_nonce_check(dh.rand_nonce, oc->my_nonce)
+            != NGX_OFFSET_OK)
+        {
+            why = "ExchangeDh echoes the wrong nonce";
+            goto bad;
+        }
+
+        if (ngx_offset_dh_verify(dh.signature, oc->peer_pk, dh.dh_public_key,
+                                 oc->my_nonce, dh.key_salt)
+            != NGX_OFFSET_OK)
+        {
+            why = "bad ExchangeDh signature";
+            goto bad;
+        }
+
+        if (ngx_offset_derive_keys(send_key, recv_key, &oc->dh,
+                                   dh.dh_public_key, dh.key_salt)
+            != NGX_OFFSET_OK)
+        {
+            why = "low-order X25519 point";
+            goto bad;
+        }
+
+        ngx_offset_channel_init(&oc->ch, send_key, recv_key);
+
+        sodium_memzero(send_key, sizeof(send_key));
+        sodium_memzero(recv_key, sizeof(recv_key));
+        sodium_memzero(&oc->dh, sizeof(ngx_offset_dh_t));
+
+        oc->in_hs = 0;
+        oc->state = OC_INIT;
+        ngx_beacon_shm_offset_gauge(oc->zone, NGX_BEACON_OG_HANDSHAKES, -1);
+        ngx_beacon_count(oc->zone, NGX_BEACON_C_OFFSET_HANDSHAKES_OK);
+
+        oc->last_in = ngx_current_msec;
+        oc->deadline = ngx_current_msec + oc->conf->init_timeout;
+
+        if (oc->conf->rekey_interval) {
+            oc->rekey_at = ngx_current_msec + oc->conf->rekey_interval;
+        }
+
+        ngx_stream_beacon_offset_arm(oc);
+
+        ngx_stream_beacon_offset_fp(fp, oc->peer_pk);
+        ngx_log_error(NGX_LOG_INFO, oc->c->log, 0,
+                      "offset relay: handshake with %s", fp);
+
+        return NGX_OK;
+    }
+
+bad:
+
+    ngx_beacon_count(oc->zone, NGX_BEACON_C_OFFSET_BAD_FRAMES);
+    ngx_stream_beacon_offset_close(oc, why);
+
+    return NGX_DONE;
+}
+
+
+static ngx_int_t
+ngx_stream_beacon_offset_message(ngx_stream_beacon_oc_t *oc, u_char *p,
+    size_t len)
+{
+    switch (oc->state) {
+
+    case OC_INIT:
+        return ngx_stream_beacon_offset_init_msg(oc, p, len);
+
+    case OC_LISTEN:
+        return ngx_stream_beacon_offset_reject(oc, p, len);
+
+    case OC_TUNNEL:
+        return ngx_stream_beacon_offset_forward(oc, p, len);
+
+    default:
+        ngx_stream_beacon_offset_close(oc, "unexpected message");
+        return NGX_DONE;
+    }
+}
+
+
+static ngx_int_t
+ngx_stream_beacon_offset_init_msg(ngx_stream_beacon_oc_t *oc, u_char *p,
+    size_t len)
+{
+    int                       rc;
+    ngx_offset_capnp_msg_t    msg;
+    ngx_offset_capnp_init_t   init;
+
+    rc = ngx_offset_capnp_read_packed(&msg, p, len,
+                                      ngx_stream_beacon_offset_w->pack_ch,
+                                      ngx_stream_beacon_offset_w->size, NULL);
+    if (rc == NGX_OFFSET_CAPNP_OK) {
+        rc = ngx_offset_capnp_decode_init(&msg, &init);
+    }
+
+    if (rc != NGX_OFFSET_CAPNP_OK) {
+        ngx_beacon_count(oc->zone, NGX_BEACON_C_OFFSET_BAD_FRAMES);
+        ngx_stream_beacon_offset_close(oc, "invalid first message");
+        return NGX_DONE;
+    }
+
+    oc->deadline = 0;
+
+    switch (init.which) {
+
+    case NGX_OFFSET_INIT_LISTEN:
+        return ngx_stream_beacon_offset_listen(oc);
+
+    case NGX_OFFSET_INIT_CONNECT:
+        ngx_memcpy(oc->target, init.public_key, NGX_OFFSET_PK_LEN);
+        return ngx_stream_beacon_offset_connect(oc);
+
+    default: /* NGX_OFFSET_INIT_ACCEPT */
+        ngx_memcpy(oc->target, init.public_key, NGX_OFFSET_PK_LEN);
+        return ngx_stream_beacon_offset_accept(oc);
+    }
+}
+
+
+static ngx_int_t
+ngx_stream_beacon_offset_listen(ngx_stream_beacon_oc_t *oc)
+{
+    u_char               *k, fp[16];
+    ngx_uint_t            i;
+    ngx_beacon_owner_t    owner, prev;
+
+    if (oc->conf->allow) {
+        k = oc->conf->allow->elts;
+
+        for (i = 0; i < oc->conf->allow->nelts; i++) {
+            if (sodium_memcmp(k + i * NGX_OFFSET_PK_LEN, oc->peer_pk,
+                              NGX_OFFSET_PK_LEN)
+                == 0)
+            {
+                break;
+            }
+        }
+
+        if (i == oc->conf->allow->nelts) {
+            ngx_beacon_count(oc->zone, NGX_BEACON_C_OFFSET_LISTEN_REFUSED);
+            ngx_stream_beacon_offset_close(oc, "key may not listen");
+            return NGX_DONE;
+        }
+    }
+
+    owner.pid = ngx_pid;
+    owner.conn = oc->serial;
+
+    if (ngx_beacon_offset_listen(oc->zone, oc->peer_pk, &owner, &prev)
+        != NGX_OK)
+    {
+        ngx_beacon_count(oc->zone, NGX_BEACON_C_OFFSET_LIMIT_HITS);
+        ngx_stream_beacon_offset_close(oc, "beacon zone full");
+        return NGX_DONE;
+    }
+
+    ngx_beacon_count(oc->zone, NGX_BEACON_C_OFFSET_LISTENS);
+    ngx_beacon_shm_offset_gauge(oc->zone, NGX_BEACON_OG_LISTENERS, 1);
+
+    oc->state = OC_LISTEN;
+    ngx_stream_beacon_offset_arm(oc);
+
+    ngx_stream_beacon_offset_fp(fp, oc->peer_pk);
+
+    if (prev.pid) {
+        /* the newest authenticated Listen wins (W8) */
+        ngx_beacon_count(oc->zone, NGX_BEACON_C_OFFSET_LISTEN_REPLACED);
+        ngx_log_error(NGX_LOG_INFO, oc->c->log, 0,
+                      "offset relay: %s listens, replacing its older "
+                      "connection", fp);
+        ngx_stream_beacon_offset_close_owner(oc->zone, &prev,
+                                             "replaced by a newer Listen");
+
+    } else {
+        ngx_log_error(NGX_LOG_INFO, oc->c->log, 0,
+                      "offset relay: %s listens", fp);
+    }
+
+    return NGX_OK;
+}
+
+
+static ngx_int_t
+ngx_stream_beacon_offset_connect(ngx_stream_beacon_oc_t *oc)
+{
+    u_char                fp[16], tfp[16];
+    ngx_int_t             rc;
+    const char           *why;
+    ngx_beacon_owner_t    owner, lowner;
+
+    ngx_beacon_count(oc->zone, NGX_BEACON_C_OFFSET_CONNECTS);
+
+    ngx_stream_beacon_offset_fp(fp, oc->peer_pk);
+    ngx_stream_beacon_offset_fp(tfp, oc->target);
+
+    if (ngx_beacon_offset_listener(oc->zone, oc->target, &lowner) != NGX_OK) {
+        ngx_beacon_count(oc->zone, NGX_BEACON_C_OFFSET_UNPAIRED);
+        ngx_log_error(NGX_LOG_INFO, oc->c->log, 0,
+                      "offset relay: %s connects to %s, which does not "
+                      "listen", fp, tfp);
+        ngx_stream_beacon_offset_close(oc, NULL);
+        return NGX_DONE;
+    }
+
+    owner.pid = ngx_pid;
+    owner.conn = oc->serial;
+
+    rc = ngx_beacon_offset_half_add(oc->zone, oc->target, oc->peer_pk,
+                                    &owner);
+
+    if (rc != NGX_OK) {
+        if (rc == NGX_BUSY) {
+            ngx_beacon_count(oc->zone, NGX_BEACON_C_OFFSET_UNPAIRED);
+            why = "a Connect for this pair is already pending";
+
+        } else {
+            ngx_beacon_count(oc->zone, NGX_BEACON_C_OFFSET_LIMIT_HITS);
+            why = "beacon zone full";
+        }
+
+        ngx_stream_beacon_offset_close(oc, why);
+        return NGX_DONE;
+    }
+
+    oc->state = OC_HALF;
+    oc->deadline = ngx_current_msec + oc->conf->half_timeout;
+    ngx_beacon_shm_offset_gauge(oc->zone, NGX_BEACON_OG_HALF_TUNNELS, 1);
+    ngx_stream_beacon_offset_arm(oc);
+
+    ngx_log_error(NGX_LOG_INFO, oc->c->log, 0,
+                  "offset relay: %s connects to %s", fp, tfp);
+
+    if (lowner.pid == ngx_pid) {
+        rc = ngx_stream_beacon_offset_notify(
+                 ngx_stream_beacon_offset_find(lowner.conn), oc->peer_pk);
+
+        if (rc == NGX_DECLINED) {
+            /* a registration this worker no longer holds */
+            (void) ngx_beacon_offset_unlisten(oc->zone, oc->target, &lowner);
+        }
+
+    } else {
+        u_char  keys[2 * NGX_OFFSET_PK_LEN];
+
+        ngx_memcpy(keys, oc->peer_pk, NGX_OFFSET_PK_LEN);
+        ngx_memcpy(keys + NGX_OFFSET_PK_LEN, oc->target, NGX_OFFSET_PK_LEN);
+
+        rc = ngx_beacon_ipc_send_fd(lowner.pid, NGX_OFFSET_IPC_NOTIFY,
+                                    lowner.conn, NULL, 0, keys, sizeof(keys),
+                                    (ngx_socket_t) -1);
+
+        if (rc == NGX_DECLINED) {
+            /* the listener's worker is gone */
+            (void) ngx_beacon_offset_unlisten(oc->zone, oc->target, &lowner);
+        }
+    }
+
+    if (rc != NGX_OK) {
+        /* never a silent drop (W9): the connector learns it at once */
+        ngx_beacon_count(oc->zone, NGX_BEACON_C_OFFSET_UNPAIRED);
+        ngx_stream_beacon_offset_close(oc, "listener unreachable");
+        return NGX_DONE;
+    }
+
+    /* parked: its next frames stay in the socket until Accept */
+
+    return NGX_DONE;
+}
+
+
+/* IncomingConnection{connector} on a Listen connection of this worker */
+
+static ngx_int_t
+ngx_stream_beacon_offset_notify(ngx_stream_beacon_oc_t *l,
+    const u_char *connector)
+{
+    size_t                    n;
+    u_char                    buf[128];
+    ngx_offset_capnp_conn_t   m;
+
+    if (l == NULL || l->state != OC_LISTEN || l->flushing) {
+        return NGX_DECLINED;
+    }
+
+    ngx_memcpy(m.public_key, connector, NGX_OFFSET_PK_LEN);
+
+    n = ngx_offset_capnp_encode_conn(buf, sizeof(buf), &m);
+
+    if (n == 0
+        || ngx_stream_beacon_offset_send_user(l, NGX_OFFSET_KA_MESSAGE, buf, n)
+           != NGX_OK)
+    {
+        ngx_stream_beacon_offset_close(l, "write error");
+        return NGX_ERROR;
+    }
+
+    return NGX_OK;
+}
+
+
+static ngx_int_t
+ngx_stream_beacon_offset_accept(ngx_stream_beacon_oc_t *oc)
+{
+    u_char                   fp[16], tfp[16];
+    ngx_beacon_owner_t       lowner, cowner;
+    ngx_stream_beacon_oc_t  *a;
+
+    ngx_beacon_count(oc->zone, NGX_BEACON_C_OFFSET_ACCEPTS);
+
+    ngx_stream_beacon_offset_fp(fp, oc->peer_pk);
+    ngx_stream_beacon_offset_fp(tfp, oc->target);
+
+    if (ngx_beacon_offset_listener(oc->zone, oc->peer_pk, &lowner) != NGX_OK
+        || ngx_beacon_offset_half_take(oc->zone, oc->peer_pk, oc->target,
+                                       &cowner)
+           != NGX_OK)
+    {
+        ngx_beacon_count(oc->zone, NGX_BEACON_C_OFFSET_UNPAIRED);
+        ngx_log_error(NGX_LOG_INFO, oc->c->log, 0,
+                      "offset relay: %s accepts %s, but nothing is pending",
+                      fp, tfp);
+        ngx_stream_beacon_offset_close(oc, NULL);
+        return NGX_DONE;
+    }
+
+    if (cowner.pid != ngx_pid) {
+        return ngx_stream_beacon_offset_handoff(oc, &cowner);
+    }
+
+    a = ngx_stream_beacon_offset_find(cowner.conn);
+
+    if (a == NULL || a->state != OC_HALF) {
+        ngx_beacon_count(oc->zone, NGX_BEACON_C_OFFSET_UNPAIRED);
+        ngx_stream_beacon_offset_close(oc, "the connector is gone");
+        return NGX_DONE;
+    }
+
+    ngx_stream_beacon_offset_splice(a, oc);
+
+    return NGX_OK;
+}
+
+
+static ngx_int_t
+ngx_stream_beacon_offset_reject(ngx_stream_beacon_oc_t *oc, u_char *p,
+    size_t len)
+{
+    int                       rc;
+    ngx_beacon_owner_t        cowner;
+    ngx_offset_capnp_msg_t    msg;
+    ngx_offset_capnp_conn_t   m;
+
+    rc = ngx_offset_capnp_read_packed(&msg, p, len,
+                                      ngx_stream_beacon_offset_w->pack_ch,
+                                      ngx_stream_beacon_offset_w->size, NULL);
+    if (rc == NGX_OFFSET_CAPNP_OK) {
+        rc = ngx_offset_capnp_decode_conn(&msg, &m);
+    }
+
+    if (rc != NGX_OFFSET_CAPNP_OK) {
+        /* anything but a RejectConnection ends the listener (3.6.2) */
+        ngx_stream_beacon_offset_close(oc, "listener sent an invalid "
+                                           "message");
+        return NGX_DONE;
+    }
+
+    if (ngx_beacon_offset_half_take(oc->zone, oc->peer_pk, m.public_key,
+                                    &cowner)
+        != NGX_OK)
+    {
+        return NGX_OK;
+    }
+
+    ngx_beacon_count(oc->zone, NGX_BEACON_C_OFFSET_REJECTS);
+    ngx_stream_beacon_offset_close_owner(oc->zone, &cowner,
+                                         "rejected by the listener");
+
+    return NGX_OK;
+}
+
+
+static ngx_int_t
+ngx_stream_beacon_offset_forward(ngx_stream_beacon_oc_t *oc, u_char *p,
+    size_t len)
+{
+    ngx_stream_beacon_oc_t  *peer;
+
+    peer = oc->peer;
+
+    if (peer == NULL || peer->flushing) {
+        return NGX_OK;
+    }
+
+    ngx_beacon_count(oc->zone, NGX_BEACON_C_OFFSET_MESSAGES);
+    ngx_beacon_count_n(oc->zone, NGX_BEACON_C_OFFSET_BYTES, len);
+
+    if (ngx_stream_beacon_offset_send_user(peer, NGX_OFFSET_KA_MESSAGE, p, len)
+        != NGX_OK)
+    {
+        /* the other side failed: this one flushes and follows */
+        ngx_stream_beacon_offset_close(peer, "write error");
+    }
+
+    return NGX_OK;
+}
+
+
+static void
+ngx_stream_beacon_offset_splice(ngx_stream_beacon_oc_t *a,
+    ngx_stream_beacon_oc_t *b)
+{
+    u_char  afp[16], bfp[16];
+
+    a->peer = b;
+    b->peer = a;
+    a->state = OC_TUNNEL;
+    b->state = OC_TUNNEL;
+    a->deadline = 0;
+    b->deadline = 0;
+
+    /* spliced tunnels outlive a graceful shutdown */
+    a->c->idle = 0;
+    b->c->idle = 0;
+
+    ngx_beacon_shm_offset_gauge(a->zone, NGX_BEACON_OG_HALF_TUNNELS, -1);
+    ngx_beacon_shm_offset_gauge(a->zone, NGX_BEACON_OG_TUNNELS, 1);
+    ngx_beacon_count(a->zone, NGX_BEACON_C_OFFSET_TUNNELS);
+
+    ngx_stream_beacon_offset_arm(a);
+    ngx_stream_beacon_offset_arm(b);
+
+    ngx_stream_beacon_offset_fp(afp, a->peer_pk);
+    ngx_stream_beacon_offset_fp(bfp, b->peer_pk);
+    ngx_log_error(NGX_LOG_INFO, b->c->log, 0,
+                  "offset relay: tunnel %s -> %s spliced", afp, bfp);
+
+    /* the frames the connector sent meanwhile wait in its socket */
+
+    ngx_post_event(a->c->read, &ngx_posted_events);
+    ngx_post_event(b->c->read, &ngx_posted_events);
+
+    if (b->out) {
+        ngx_post_event(b->c->write, &ngx_posted_events);
+    }
+}
+
+
+/* the acceptor's socket and channel go to the connector's worker */
+
+static ngx_int_t
+ngx_stream_beacon_offset_handoff(ngx_stream_beacon_oc_t *oc,
+    ngx_beacon_owner_t *owner)
+{
+    u_char                       *out, *p;
+    ngx_int_t                     rc;
+    ngx_connection_t             *c;
+    ngx_stream_beacon_obuf_t     *b;
+    ngx_stream_beacon_handoff_t   h;
+
+    c = oc->c;
+
+    if (oc->out_bytes > NGX_BEACON_IPC_MAX - sizeof(h)) {
+        rc = NGX_ERROR;
+        goto failed;
+    }
+
+    out = NULL;
+
+    if (oc->out_bytes) {
+        out = ngx_alloc(oc->out_bytes, c->log);
+        if (out == NULL) {
+            rc = NGX_ERROR;
+            goto failed;
+        }
+
+        p = out;
+
+        for (b = oc->out; b; b = b->next) {
+            p = ngx_cpymem(p, b->pos, b->last - b->pos);
+        }
+    }
+
+    ngx_memzero(&h, sizeof(h));
+    h.magic = NGX_OFFSET_HANDOFF_MAGIC;
+    h.out_len = (uint32_t) oc->out_bytes;
+    h.addr = oc->addr;
+    ngx_memcpy(h.peer_pk, oc->peer_pk, NGX_OFFSET_PK_LEN);
+    ngx_memcpy(h.target, oc->target, NGX_OFFSET_PK_LEN);
+    h.ch = oc->ch;
+    h.rekey_in = oc->rekey_at ? oc->rekey_at - ngx_current_msec : 0;
+
+    /*
+     * Out of this worker's epoll set first: a registration lives as long
+     * as the socket does, and the other worker keeps it open.
+     */
+
+    if (ngx_del_conn) {
+        (void) ngx_del_conn(c, 0);
+
+    } else {
+        if (c->read->active) {
+            (void) ngx_del_event(c->read, NGX_READ_EVENT, 0);
+        }
+
+        if (c->write->active) {
+            (void) ngx_del_event(c->write, NGX_WRITE_EVENT, 0);
+        }
+    }
+
+    rc = ngx_beacon_ipc_send_fd(owner->pid, NGX_OFFSET_IPC_HANDOFF,
+                                owner->conn, (u_char *) &h, sizeof(h), out,
+                                oc->out_bytes, c->fd);
+
+    sodium_memzero(&h, sizeof(h));
+
+    if (out) {
+        ngx_free(out);
+    }
+
+failed:
+
+    if (rc != NGX_OK) {
+        ngx_beacon_count(oc->zone, NGX_BEACON_C_OFFSET_HANDOFF_FAILED);
+        ngx_stream_beacon_offset_close(oc, "could not hand the connection "
+                                           "to the connector's worker");
+        return NGX_DONE;
+    }
+
+    ngx_beacon_count(oc->zone, NGX_BEACON_C_OFFSET_HANDOFFS);
+
+    oc->handed_off = 1;
+    ngx_stream_beacon_offset_close(oc, NULL);
+
+    return NGX_DONE;
+}
+
+
+static void
+ngx_stream_beacon_offset_ipc(ngx_uint_t type, uint64_t conn,
+    const u_char *payload, size_t plen, ngx_socket_t fd)
+{
+    ngx_stream_beacon_oc_t  *oc;
+
+    oc = ngx_stream_beacon_offset_w ? ngx_stream_beacon_offset_find(conn)
+                                    : NULL;
+
+    switch (type) {
+
+    case NGX_OFFSET_IPC_NOTIFY:
+
+        if (oc && plen == 2 * NGX_OFFSET_PK_LEN
+            && ngx_memcmp(oc->peer_pk, payload + NGX_OFFSET_PK_LEN,
+                          NGX_OFFSET_PK_LEN) == 0)
+        {
+            (void) ngx_stream_beacon_offset_notify(oc, payload);
+        }
+
+        break;
+
+    case NGX_OFFSET_IPC_CLOSE:
+
+        if (oc && (oc->state == OC_LISTEN || oc->state == OC_HALF)) {
+            ngx_stream_beacon_offset_close(oc, plen ? (char *) payload
+                                                    : "closed");
+        }
+
+        break;
+
+    case NGX_OFFSET_IPC_HANDOFF:
+
+        if (oc == NULL || oc->state != OC_HALF || oc->flushing
+            || fd == (ngx_socket_t) -1)
+        {
+            if (oc) {
+                ngx_beacon_count(oc->zone,
+                                 NGX_BEACON_C_OFFSET_HANDOFF_FAILED);
+            }
+
+            break;
+        }
+
+        ngx_stream_beacon_offset_adopt(oc, payload, plen, fd);
+        return;
+    }
+
+    if (fd != (ngx_socket_t) -1) {
+        (void) ngx_close_socket(fd);
+    }
+}
+
+
+static void
+ngx_stream_beacon_offset_adopt(ngx_stream_beacon_oc_t *a,
+    const u_char *payload, size_t plen, ngx_socket_t fd)
+{
+    ngx_connection_t             *c;
+    ngx_stream_beacon_oc_t       *b;
+    ngx_stream_beacon_obuf_t     *ob;
+    ngx_stream_beacon_handoff_t   h;
+
+    if (plen < sizeof(h)) {
+        goto failed;
+    }
+
+    ngx_memcpy(&h, payload, sizeof(h));
+
+    if (h.magic != NGX_OFFSET_HANDOFF_MAGIC
+        || plen != sizeof(h) + h.out_len)
+    {
+        goto failed;
+    }
+
+    c = ngx_get_connection(fd, ngx_cycle->log);
+    if (c == NULL) {
+        goto failed;
+    }
+
+    c->number = ngx_atomic_fetch_add(ngx_connection_counter, 1);
+    c->recv = ngx_recv;
+    c->send = ngx_send;
+    c->recv_chain = ngx_recv_chain;
+    c->send_chain = ngx_send_chain;
+    c->type = SOCK_STREAM;
+    c->start_time = ngx_current_msec;
+    c->write->ready = 1;
+
+    b = ngx_stream_beacon_offset_create(c, a->conf);
+    if (b == NULL) {
+        ngx_close_connection(c);
+        sodium_memzero(&h, sizeof(h));
+        ngx_beacon_count(a->zone, NGX_BEACON_C_OFFSET_HANDOFF_FAILED);
+        return;
+    }
+
+    b->log = *ngx_cycle->log;
+    b->log.connection = c->number;
+    c->log = &b->log;
+    c->read->log = &b->log;
+    c->write->log = &b->log;
+    b->timer.log = &b->log;
+
+    b->addr = h.addr;
+    ngx_memcpy(b->peer_pk, h.peer_pk, NGX_OFFSET_PK_LEN);
+    ngx_memcpy(b->target, h.target, NGX_OFFSET_PK_LEN);
+    b->ch = h.ch;
+    b->state = OC_INIT;
+    b->rekey_at = h.rekey_in ? ngx_current_msec + h.rekey_in : 0;
+
+    sodium_memzero(&h, sizeof(h));
+
+    /* the connection is now counted here (limits were checked there) */
+
+    if (ngx_beacon_shm_offset_admit(b->zone, &b->addr, 0, 0, 0) == NGX_OK) {
+        ngx_beacon_shm_offset_gauge(b->zone, NGX_BEACON_OG_HANDSHAKES, -1);
+        b->admitted = 1;
+    }
+
+    if (plen > sizeof(h)) {
+        ob = ngx_stream_beacon_offset_obuf(b, plen - sizeof(h));
+        if (ob == NULL) {
+            ngx_stream_beacon_offset_close(b, "out of memory");
+            return;
+        }
+
+        ngx_memcpy(ob->pos, payload + sizeof(h), plen - sizeof(h));
+    }
+
+    if (ngx_handle_read_event(c->read, 0) != NGX_OK) {
+        ngx_stream_beacon_offset_close(b, "event error");
+        return;
+    }
+
+    ngx_stream_beacon_offset_splice(a, b);
+
+    return;
+
+failed:
+
+    sodium_memzero(&h, sizeof(h));
+    ngx_beacon_count(a->zone, NGX_BEACON_C_OFFSET_HANDOFF_FAILED);
+    (void) ngx_close_socket(fd);
+}
+
+
+/* a handshake frame: plain packed capnp behind the length */
+
+static ngx_int_t
+ngx_stream_beacon_offset_raw(ngx_stream_beacon_oc_t *oc, const u_char *p,
+    size_t len)
+{
+    ngx_stream_beacon_obuf_t  *b;
+
+    b = ngx_stream_beacon_offset_obuf(oc, NGX_OFFSET_FRAME_HDR_LEN + len);
+    if (b == NULL) {
+        return NGX_ERROR;
+    }
+
+    ngx_offset_frame_put_len(b->pos, len);
+    ngx_memcpy(b->pos + NGX_OFFSET_FRAME_HDR_LEN, p, len);
+
+    return NGX_OK;
+}
+
+
+/* KaMessage{keepAlive | message = p} in a sealed ChannelMessage */
+
+static ngx_int_t
+ngx_stream_beacon_offset_send_user(ngx_stream_beacon_oc_t *oc,
+    ngx_uint_t ka_which, const u_char *p, size_t len)
+{
+    size_t                       n;
+    ngx_offset_capnp_ka_t        ka;
+    ngx_offset_capnp_channel_t   cm;
+
+    ngx_memzero(&ka, sizeof(ngx_offset_capnp_ka_t));
+    ka.which = ka_which;
+    ka.message.data = p;
+    ka.message.len = len;
+
+    n = ngx_offset_capnp_encode_ka(ngx_stream_beacon_offset_w->pack_ka,
+                                   ngx_stream_beacon_offset_w->size * 9 / 8
+                                   + 256, &ka);
+    if (n == 0) {
+        return NGX_ERROR;
+    }
+
+    ngx_memzero(&cm, sizeof(ngx_offset_capnp_channel_t));
+    cm.which = NGX_OFFSET_CONTENT_USER;
+    cm.user.data = ngx_stream_beacon_offset_w->pack_ka;
+    cm.user.len = n;
+
+    return ngx_stream_beacon_offset_seal(oc, &cm);
+}
+
+
+static ngx_int_t
+ngx_stream_beacon_offset_send_rekey(ngx_stream_beacon_oc_t *oc,
+    const u_char *pub, const u_char *salt)
+{
+    ngx_offset_capnp_channel_t  cm;
+
+    ngx_memzero(&cm, sizeof(ngx_offset_capnp_channel_t));
+    cm.which = NGX_OFFSET_CONTENT_REKEY;
+    ngx_memcpy(cm.dh_public_key, pub, NGX_OFFSET_DH_LEN);
+    ngx_memcpy(cm.key_salt, salt, NGX_OFFSET_SALT_LEN);
+
+    return ngx_stream_beacon_offset_seal(oc, &cm);
+}
+
+
+static ngx_int_t
+ngx_stream_beacon_offset_seal(ngx_stream_beacon_oc_t *oc,
+    const ngx_offset_capnp_channel_t *cm)
+{
+    size_t                       n;
+    ngx_offset_capnp_channel_t   m;
+    ngx_stream_beacon_obuf_t    *b;
+
+    m = *cm;
+
+    /* our padding is bounded (W6); 0 .. beacon_offset_padding bytes */
+
+    m.rand_padding.data = ngx_stream_beacon_offset_w->pad;
+    m.rand_padding.len = ngx_offset_padding(ngx_stream_beacon_offset_w->pad,
+                                            oc->conf->padding);
+
+    n = ngx_offset_capnp_encode_channel(ngx_stream_beacon_offset_w->pack_ch,
+                                        ngx_stream_beacon_offset_w->size * 9
+                                        / 8 + 256 + 65536, &m);
+    if (n == 0) {
+        return NGX_ERROR;
+    }
+
+    b = ngx_stream_beacon_offset_obuf(oc, NGX_OFFSET_FRAME_HDR_LEN + n
+                                          + NGX_OFFSET_FRAME_OVERHEAD);
+    if (b == NULL) {
+        return NGX_ERROR;
+    }
+
+    ngx_offset_frame_put_len(b->pos, n + NGX_OFFSET_FRAME_OVERHEAD);
+    (void) ngx_offset_channel_seal(&oc->ch, b->pos + NGX_OFFSET_FRAME_HDR_LEN,
+                                   ngx_stream_beacon_offset_w->pack_ch, n);
+
+    oc->last_out = ngx_current_msec;
+
+    return ngx_stream_beacon_offset_flush(oc) == NGX_ERROR ? NGX_ERROR
+                                                           : NGX_OK;
+}
+
+
+/* a queued output buffer of len bytes at ->pos */
+
+static ngx_stream_beacon_obuf_t *
+ngx_stream_beacon_offset_obuf(ngx_stream_beacon_oc_t *oc, size_t len)
+{
+    ngx_stream_beacon_obuf_t  *b;
+
+    b = ngx_alloc(offsetof(ngx_stream_beacon_obuf_t, data) + len, oc->c->log);
+    if (b == NULL) {
+        return NULL;
+    }
+
+    b->next = NULL;
+    b->pos = b->data;
+    b->last = b->data + len;
+
+    *oc->out_last = b;
+    oc->out_last = &b->next;
+    oc->out_bytes += len;
+
+    return b;
+}
+
+
+/* NGX_OK (all written), NGX_AGAIN (waiting for the socket), NGX_ERROR */
+
+static ngx_int_t
+ngx_stream_beacon_offset_flush(ngx_stream_beacon_oc_t *oc)
+{
+    ssize_t                    n;
+    ngx_connection_t          *c;
+    ngx_stream_beacon_obuf_t  *b;
+
+    c = oc->c;
+
+    while (oc->out) {
+        b = oc->out;
+
+        n = c->send(c, b->pos, b->last - b->pos);
+
+        if (n == NGX_ERROR) {
+            return NGX_ERROR;
+        }
+
+        if (n == NGX_AGAIN) {
+            break;
+        }
+
+        b->pos += n;
+        oc->out_bytes -= n;
+
+        if (b->pos == b->last) {
+            oc->out = b->next;
+            ngx_free(b);
+        }
+    }
+
+    if (oc->out == NULL) {
+        oc->out_last = &oc->out;
+    }
+
+    if (oc->out && ngx_handle_write_event(c->write, 0) != NGX_OK) {
+        return NGX_ERROR;
+    }
+
+    ngx_stream_beacon_offset_resume(oc);
+
+    return oc->out ? NGX_AGAIN : NGX_OK;
+}
+
+
+/* the other side of a tunnel may read again once this one drained */
+
+static void
+ngx_stream_beacon_offset_resume(ngx_stream_beacon_oc_t *oc)
+{
+    ngx_stream_beacon_oc_t  *src;
+
+    src = oc->peer;
+
+    if (src && src->paused && oc->out_bytes <= oc->conf->buffer / 2) {
+        src->paused = 0;
+        ngx_post_event(src->c->read, &ngx_posted_events);
+    }
+}
+
+
+static void
+ngx_stream_beacon_offset_write(ngx_event_t *wev)
+{
+    ngx_connection_t        *c;
+    ngx_stream_beacon_oc_t  *oc;
+
+    c = wev->data;
+    oc = c->data;
+
+    if (ngx_stream_beacon_offset_flush(oc) == NGX_ERROR) {
+        ngx_stream_beacon_offset_close(oc, oc->flushing ? NULL
+                                                        : "write error");
+        return;
+    }
+
+    if (oc->flushing && oc->out == NULL) {
+        ngx_stream_beacon_offset_close(oc, NULL);
+    }
+}
+
+
+static void
+ngx_stream_beacon_offset_timer(ngx_event_t *ev)
+{
+    u_char                   pub[NGX_OFFSET_DH_LEN];
+    u_char                   salt[NGX_OFFSET_SALT_LEN];
+    ngx_msec_t               now;
+    ngx_stream_beacon_oc_t  *oc;
+
+    oc = ev->data;
+    now = ngx_current_msec;
+
+    if (oc->flushing) {
+        ngx_stream_beacon_offset_close(oc, "tunnel closed, output dropped");
+        return;
+    }
+
+    if (oc->deadline && (ngx_msec_int_t) (now - oc->deadline) >= 0) {
+
+        ngx_beacon_count(oc->zone, oc->state == OC_HALF
+                                   ? NGX_BEACON_C_OFFSET_EXPIRED
+                                   : NGX_BEACON_C_OFFSET_TIMEOUTS);
+
+        ngx_stream_beacon_offset_close(oc,
+                          oc->state == OC_HANDSHAKE ? "handshake timed out"
+                          : oc->state == OC_INIT ? "no relay message in time"
+                          : "half-tunnel expired");
+        return;
+    }
+
+    if (oc->state == OC_HANDSHAKE) {
+        ngx_stream_beacon_offset_arm(oc);
+        return;
+    }
+
+    if (oc->state != OC_HALF
+        && now - oc->last_in >= oc->conf->idle_timeout)
+    {
+        ngx_beacon_count(oc->zone, NGX_BEACON_C_OFFSET_TIMEOUTS);
+        ngx_stream_beacon_offset_close(oc, "idle timeout");
+        return;
+    }
+
+    if (now - oc->last_out >= oc->conf->keepalive) {
+        if (ngx_stream_beacon_offset_send_user(oc, NGX_OFFSET_KA_KEEPALIVE,
+                                               NULL, 0)
+            != NGX_OK)
+        {
+            ngx_stream_beacon_offset_close(oc, "write error");
+            return;
+        }
+    }
+
+    if (oc->rekey_at && (ngx_msec_int_t) (now - oc->rekey_at) >= 0) {
+        oc->rekey_at = now + oc->conf->rekey_interval;
+
+        if (ngx_offset_channel_rekey_start(&oc->ch, pub, salt, NULL, NULL)
+            == NGX_OFFSET_OK)
+        {
+            ngx_beacon_count(oc->zone, NGX_BEACON_C_OFFSET_REKEYS);
+
+            if (ngx_stream_beacon_offset_send_rekey(oc, pub, salt)
+                != NGX_OK)
+            {
+                ngx_stream_beacon_offset_close(oc, "write error");
+                return;
+            }
+        }
+    }
+
+    ngx_stream_beacon_offset_arm(oc);
+}
+
+
+/* one timer per connection, at the nearest of its deadlines */
+
+static void
+ngx_stream_beacon_offset_arm(ngx_stream_beacon_oc_t *oc)
+{
+    ngx_msec_t      now, next;
+    ngx_msec_int_t  d;
+
+    now = ngx_current_msec;
+    next = now + 3600000;
+
+    if (oc->deadline) {
+        next = oc->deadline;
+    }
+
+#define NEARER(t)  if ((ngx_msec_int_t) ((t) - next) < 0) { next = (t); }
+
+    if (oc->state != OC_HANDSHAKE) {
+        NEARER(oc->last_out + oc->conf->keepalive);
+
+        if (oc->state != OC_HALF) {
+            NEARER(oc->last_in + oc->conf->idle_timeout);
+        }
+
+        if (oc->rekey_at) {
+            NEARER(oc->rekey_at);
+        }
+    }
+
+#undef NEARER
+
+    d = (ngx_msec_int_t) (next - now);
+
+    ngx_add_timer(&oc->timer, d > 0 ? (ngx_msec_t) d : 1);
+}
+
+
+static void
+ngx_stream_beacon_offset_close(ngx_stream_beacon_oc_t *oc, const char *why)
+{
+    u_char                     fp[16];
+    ngx_uint_t                 i, n;
+    ngx_connection_t          *c;
+    ngx_beacon_owner_t         owner, drop[NGX_OFFSET_RELAY_DROP_MAX];
+    ngx_stream_beacon_oc_t    *peer;
+    ngx_stream_beacon_obuf_t  *b;
+
+    c = oc->c;
+
+    if (why) {
+        if (oc->state == OC_HANDSHAKE) {
+            ngx_log_error(NGX_LOG_INFO, c->log, 0,
+                          "offset relay: closed in the handshake: %s", why);
+
+        } else {
+            ngx_stream_beacon_offset_fp(fp, oc->peer_pk);
+            ngx_log_error(NGX_LOG_INFO, c->log, 0,
+                          "offset relay: closed %s: %s", fp, why);
+        }
+    }
+
+    owner.pid = ngx_pid;
+    owner.conn = oc->serial;
+
+    if (oc->in_hs) {
+        ngx_beacon_shm_offset_gauge(oc->zone, NGX_BEACON_OG_HANDSHAKES, -1);
+
+        if (oc->admitted) {
+            ngx_beacon_count(oc->zone, NGX_BEACON_C_OFFSET_HANDSHAKES_FAILED);
+        }
+    }
+
+    switch (oc->state) {
+
+    case OC_LISTEN:
+        ngx_beacon_shm_offset_gauge(oc->zone, NGX_BEACON_OG_LISTENERS, -1);
+
+        if (ngx_beacon_offset_unlisten(oc->zone, oc->peer_pk, &owner)
+            == NGX_OK)
+        {
+            /* its pending Connects go with it (3.6.2) */
+
+            n = ngx_beacon_offset_half_drop(oc->zone, oc->peer_pk, drop,
+                                            NGX_OFFSET_RELAY_DROP_MAX);
+
+            for (i = 0; i < n && i < NGX_OFFSET_RELAY_DROP_MAX; i++) {
+                ngx_stream_beacon_offset_close_owner(oc->zone, &drop[i],
+                                                     "the listener left");
+            }
+        }
+
+        break;
+
+    case OC_HALF:
+        ngx_beacon_shm_offset_gauge(oc->zone, NGX_BEACON_OG_HALF_TUNNELS, -1);
+        ngx_beacon_offset_half_del(oc->zone, oc->target, oc->peer_pk, &owner);
+        break;
+
+    case OC_TUNNEL:
+        peer = oc->peer;
+
+        if (peer) {
+            /* one side ends the tunnel; the other gets its output first */
+
+            ngx_beacon_shm_offset_gauge(oc->zone, NGX_BEACON_OG_TUNNELS, -1);
+
+            peer->peer = NULL;
+            peer->flushing = 1;
+            peer->paused = 0;
+
+            if (peer->out) {
+                ngx_add_timer(&peer->timer, NGX_OFFSET_RELAY_FLUSH_TIMEOUT);
+
+            } else {
+                ngx_post_event(peer->c->write, &ngx_posted_events);
+            }
+        }
+
+        break;
+    }
+
+    oc->state = OC_GONE;
+
+    if (oc->admitted) {
+        ngx_beacon_shm_offset_leave(oc->zone, &oc->addr);
+    }
+
+    if (oc->timer.timer_set) {
+        ngx_del_timer(&oc->timer);
+    }
+
+    if (oc->registered) {
+        ngx_rbtree_delete(&ngx_stream_beacon_offset_w->conns, &oc->node);
+    }
+
+    while (oc->out) {
+        b = oc->out;
+        oc->out = b->next;
+        ngx_free(b);
+    }
+
+    if (oc->frame) {
+        ngx_free(oc->frame);
+    }
+
+    if (oc->s) {
+        ngx_stream_finalize_session(oc->s, NGX_STREAM_OK);
+
+    } else {
+        ngx_close_connection(c);
+    }
+
+    sodium_memzero(oc, sizeof(ngx_stream_beacon_oc_t));
+    ngx_free(oc);
+}
+
+
+/* closes a Listen or pending Connect connection, in this or another worker */
+
+static void
+ngx_stream_beacon_offset_close_owner(ngx_beacon_zone_t *z,
+    ngx_beacon_owner_t *owner, const char *why)
+{
+    ngx_stream_beacon_oc_t  *oc;
+
+    if (owner->pid != ngx_pid) {
+        (void) ngx_beacon_ipc_send_fd(owner->pid, NGX_OFFSET_IPC_CLOSE,
+                                      owner->conn, NULL, 0, (u_char *) why,
+                                      ngx_strlen(why) + 1, (ngx_socket_t) -1);
+        return;
+    }
+
+    oc = ngx_stream_beacon_offset_find(owner->conn);
+
+    if (oc && (oc->state == OC_LISTEN || oc->state == OC_HALF)) {
+        ngx_stream_beacon_offset_close(oc, why);
+    }
+}
+
+
+static ngx_stream_beacon_oc_t *
+ngx_stream_beacon_offset_find(uint64_t serial)
+{
+    ngx_rbtree_key_t    key;
+    ngx_rbtree_node_t  *node, *sentinel;
+
+    key = (ngx_rbtree_key_t) serial;
+    node = ngx_stream_beacon_offset_w->conns.root;
+    sentinel = ngx_stream_beacon_offset_w->conns.sentinel;
+
+    while (node != sentinel) {
+        if (key == node->key) {
+            return (ngx_stream_beacon_oc_t *) node;
+        }
+
+        node = key < node->key ? node->left : node->right;
+    }
+
+    return NULL;
+}
+
+
+static ngx_int_t
+ngx_stream_beacon_offset_scratch(size_t frame_max)
+{
+    size_t                              size;
+    ngx_stream_beacon_offset_worker_t  *w;
+
+    w = ngx_stream_beacon_offset_w;
+    size = frame_max + 2 * NGX_OFFSET_PADDING_ACCEPT_MAX + 1024;
+
+    if (w->size >= size) {
+        return NGX_OK;
+    }
+
+    if (w->unpack_ch) {
+        ngx_free(w->unpack_ch);
+        ngx_free(w->unpack_ka);
+        ngx_free(w->pack_ka);
+        ngx_free(w->pack_ch);
+        w->size = 0;
+    }
+
+    w->unpack_ch = ngx_alloc(size, ngx_cycle->log);
+    w->unpack_ka = ngx_alloc(size, ngx_cycle->log);
+    w->pack_ka = ngx_alloc(size * 9 / 8 + 256, ngx_cycle->log);
+    w->pack_ch = ngx_alloc(size * 9 / 8 + 256 + 65536, ngx_cycle->log);
+
+    if (w->unpack_ch == NULL || w->unpack_ka == NULL || w->pack_ka == NULL
+        || w->pack_ch == NULL)
+    {
+        return NGX_ERROR;
+    }
+
+    w->size = size;
+
+    return NGX_OK;
+}
+
+
+/* a key fingerprint for the log: the first 11 base64url characters */
+
+static void
+ngx_stream_beacon_offset_fp(u_char *out, const u_char *pk)
+{
+    char  b64[NGX_OFFSET_B64_KEY_LEN + 1];
+
+    ngx_offset_b64_key(b64, pk);
+    ngx_memcpy(out, b64, 11);
+    out[11] = '\0';
+}
+
+
+static void *
+ngx_stream_beacon_offset_create_srv_conf(ngx_conf_t *cf)
+{
+    ngx_stream_beacon_offset_srv_conf_t  *conf;
+
+    conf = ngx_pcalloc(cf->pool, sizeof(ngx_stream_beacon_offset_srv_conf_t));
+    if (conf == NULL) {
+        return NULL;
+    }
+
+    /*
+     * set by ngx_pcalloc():
+     *
+     *     conf->zone_name = { 0, NULL };
+     *     conf->identity_file = { 0, NULL };
+     *     conf->ident = NULL;
+     *     conf->shm_zone = NULL;
+     */
+
+    conf->frame_max = NGX_CONF_UNSET_SIZE;
+    conf->buffer = NGX_CONF_UNSET_SIZE;
+    conf->handshake_timeout = NGX_CONF_UNSET_MSEC;
+    conf->init_timeout = NGX_CONF_UNSET_MSEC;
+    conf->keepalive = NGX_CONF_UNSET_MSEC;
+    conf->idle_timeout = NGX_CONF_UNSET_MSEC;
+    conf->half_timeout = NGX_CONF_UNSET_MSEC;
+    conf->rekey_interval = NGX_CONF_UNSET_MSEC;
+    conf->padding = NGX_CONF_UNSET_UINT;
+    conf->handshakes = NGX_CONF_UNSET_UINT;
+    conf->connections = NGX_CONF_UNSET_UINT;
+    conf->per_ip = NGX_CONF_UNSET_UINT;
+    conf->allow = NGX_CONF_UNSET_PTR;
+
+    return conf;
+}
+
+
+static char *
+ngx_stream_beacon_offset_merge_srv_conf(ngx_conf_t *cf, void *parent,
+    void *child)
+{
+    ngx_stream_beacon_offset_srv_conf_t *prev = parent;
+    ngx_stream_beacon_offset_srv_conf_t *conf = child;
+
+    ngx_conf_merge_size_value(conf->frame_max, prev->frame_max,
+                              NGX_OFFSET_FRAME_CAP_DEFAULT);
+    ngx_conf_merge_size_value(conf->buffer, prev->buffer, 256 * 1024);
+    ngx_conf_merge_msec_value(conf->handshake_timeout,
+                              prev->handshake_timeout, 8000);
+    ngx_conf_merge_msec_value(conf->init_timeout, prev->init_timeout, 4000);
+    ngx_conf_merge_msec_value(conf->keepalive, prev->keepalive, 16000);
+    ngx_conf_merge_msec_value(conf->idle_timeout, prev->idle_timeout, 32000);
+    ngx_conf_merge_msec_value(conf->half_timeout, prev->half_timeout, 32000);
+    ngx_conf_merge_msec_value(conf->rekey_interval, prev->rekey_interval,
+                              NGX_OFFSET_TICKS_TO_REKEY * 1000);
+    ngx_conf_merge_uint_value(conf->padding, prev->padding,
+                              NGX_OFFSET_PADDING_SEND_MAX);
+    ngx_conf_merge_uint_value(conf->handshakes, prev->handshakes, 512);
+    ngx_conf_merge_uint_value(conf->connections, prev->connections, 0);
+    ngx_conf_merge_uint_value(conf->per_ip, prev->per_ip, 0);
+    ngx_conf_merge_ptr_value(conf->allow, prev->allow, NULL);
+
+    if (conf->frame_max < 4096 || conf->frame_max > 64 * 1024 * 1024) {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "\"beacon_offset_frame_max\" directive: %uz is "
+                           "out of range (4k to 64m)", conf->frame_max);
+        return NGX_CONF_ERROR;
+    }
+
+    if (conf->buffer < 16384 || conf->buffer > 64 * 1024 * 1024) {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "\"beacon_offset_buffer\" directive: %uz is out "
+                           "of range (16k to 64m)", conf->buffer);
+        return NGX_CONF_ERROR;
+    }
+
+    if (conf->padding > NGX_OFFSET_PADDING_ACCEPT_MAX) {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "\"beacon_offset_padding\" directive: %ui is out "
+                           "of range (0 to 65535)", conf->padding);
+        return NGX_CONF_ERROR;
+    }
+
+#define NONZERO(v, name)                                                      \
+    if ((v) == 0) {                                                           \
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,                              \
+                           "\"" name "\" directive: must be more than 0");    \
+        return NGX_CONF_ERROR;                                                \
+    }
+
+    NONZERO(conf->handshake_timeout, "beacon_offset_handshake_timeout");
+    NONZERO(conf->init_timeout, "beacon_offset_init_timeout");
+    NONZERO(conf->keepalive, "beacon_offset_keepalive");
+    NONZERO(conf->idle_timeout, "beacon_offset_idle_timeout");
+    NONZERO(conf->half_timeout, "beacon_offset_half_tunnel_timeout");
+
+#undef NONZERO
+
+    return NGX_CONF_OK;
+}
+
+
+/* beacon_offset_relay identity=FILE [zone=NAME] */
+
+static char *
+ngx_stream_beacon_offset_relay(ngx_conf_t *cf, ngx_command_t *cmd,
+    void *conf)
+{
+    ngx_stream_beacon_offset_srv_conf_t *oscf = conf;
+
+    int                          rc, err;
+    ngx_str_t                   *value, file;
+    ngx_uint_t                   i;
+    ngx_pool_cleanup_t          *cln;
+    ngx_stream_core_srv_conf_t  *cscf;
+
+    if (oscf->ident) {
+        return "is duplicate";
+    }
+
+    value = cf->args->elts;
+
+    for (i = 1; i < cf->args->nelts; i++) {
+
+        if (ngx_strncmp(value[i].data, "identity=", 9) == 0
+            && value[i].len > 9)
+        {
+            oscf->identity_file.data = value[i].data + 9;
+            oscf->identity_file.len = value[i].len - 9;
+            continue;
+        }
+
+        if (ngx_strncmp(value[i].data, "zone=", 5) == 0 && value[i].len > 5) {
+            oscf->zone_name.data = value[i].data + 5;
+            oscf->zone_name.len = value[i].len - 5;
+            continue;
+        }
+
+        ngx_stream_beacon_offset_conf_error(cf, cmd,
+                           "invalid parameter \"%V\", expected "
+                           "\"identity=FILE\" or \"zone=NAME\"", &value[i]);
+        return NGX_CONF_ERROR;
+    }
+
+    if (oscf->identity_file.len == 0) {
+        ngx_stream_beacon_offset_conf_error(cf, cmd,
+                           "needs \"identity=FILE\" (make one with "
+                           "beacon-offset-tool gen-ident)");
+        return NGX_CONF_ERROR;
+    }
+
+    file = oscf->identity_file;
+
+    if (ngx_conf_full_name(cf->cycle, &file, 1) != NGX_OK) {
+        return NGX_CONF_ERROR;
+    }
+
+    oscf->identity_file = file;
+
+    oscf->ident = ngx_pcalloc(cf->pool, sizeof(ngx_offset_ident_t));
+    if (oscf->ident == NULL) {
+        return NGX_CONF_ERROR;
+    }
+
+    cln = ngx_pool_cleanup_add(cf->pool, 0);
+    if (cln == NULL) {
+        return NGX_CONF_ERROR;
+    }
+
+    cln->handler = ngx_stream_beacon_offset_wipe;
+    cln->data = oscf->ident;
+
+    rc = ngx_offset_ident_load(oscf->ident, (char *) file.data);
+
+    if (rc != NGX_OFFSET_IDENT_OK) {
+        err = (rc == NGX_OFFSET_IDENT_ERR_IO) ? ngx_errno : 0;
+
+        if (err) {
+            ngx_conf_log_error(NGX_LOG_EMERG, cf, err,
+                               "\"%V\" directive: identity file \"%V\": %s",
+                               &cmd->name, &file,
+                               ngx_offset_ident_strerror(rc));
+        } else {
+            ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                               "\"%V\" directive: identity file \"%V\": %s",
+                               &cmd->name, &file,
+                               ngx_offset_ident_strerror(rc));
+        }
+
+        return NGX_CONF_ERROR;
+    }
+
+    if (oscf->ident->format == NGX_OFFSET_IDENT_PKCS8) {
+        ngx_conf_log_error(NGX_LOG_NOTICE, cf, 0,
+                           "identity file \"%V\" is a legacy (Offset "
+                           "v0.1.3 - v0.1.10) PKCS#8 file; it is read as "
+                           "such", &file);
+    }
+
+    cscf = ngx_stream_conf_get_module_srv_conf(cf, ngx_stream_core_module);
+
+    if (cscf->handler) {
+        ngx_stream_beacon_offset_conf_error(cf, cmd,
+                           "another content handler (\"beacon\", "
+                           "\"proxy_pass\", ...) is set in this server");
+        return NGX_CONF_ERROR;
+    }
+
+    cscf->handler = ngx_stream_beacon_offset_handler;
+
+    oscf->file = cf->conf_file->file.name.data;
+    oscf->line = cf->conf_file->line;
+
+    return NGX_CONF_OK;
+}
+
+
+static void
+ngx_stream_beacon_offset_wipe(void *data)
+{
+    sodium_memzero(data, sizeof(ngx_offset_ident_t));
+}
+
+
+/* beacon_offset_listen_allow KEY ... (base64url, 43 characters) */
+
+static char *
+ngx_stream_beacon_offset_allow(ngx_conf_t *cf, ngx_command_t *cmd,
+    void *conf)
+{
+    ngx_stream_beacon_offset_srv_conf_t *oscf = conf;
+
+    size_t       len;
+    u_char      *k;
+    ngx_str_t   *value;
+    ngx_uint_t   i;
+
+    if (oscf->allow == NGX_CONF_UNSET_PTR) {
+        oscf->allow = ngx_array_create(cf->pool, 4, NGX_OFFSET_PK_LEN);
+        if (oscf->allow == NULL) {
+            return NGX_CONF_ERROR;
+        }
+    }
+
+    value = cf->args->elts;
+
+    for (i = 1; i < cf->args->nelts; i++) {
+
+        k = ngx_array_push(oscf->allow);
+        if (k == NULL) {
+            return NGX_CONF_ERROR;
+        }
+
+        if (value[i].len != NGX_OFFSET_B64_KEY_LEN
+            || sodium_base642bin(k, NGX_OFFSET_PK_LEN,
+                                 (char *) value[i].data, value[i].len, NULL,
+                                 &len, NULL,
+                                 sodium_base64_VARIANT_URLSAFE_NO_PADDING)
+               != 0
+            || len != NGX_OFFSET_PK_LEN)
+        {
+            ngx_stream_beacon_offset_conf_error(cf, cmd,
+                               "invalid public key \"%V\", expected 43 "
+                               "base64url characters (a ticket's "
+                               "\"publicKey\")", &value[i]);
+            return NGX_CONF_ERROR;
+        }
+    }
+
+    return NGX_CONF_OK;
+}
+
+
+static char *
+ngx_stream_beacon_offset_rekey(ngx_conf_t *cf, ngx_command_t *cmd,
+    void *conf)
+{
+    ngx_stream_beacon_offset_srv_conf_t *oscf = conf;
+
+    ngx_str_t   *value;
+    ngx_msec_t   ms;
+
+    if (oscf->rekey_interval != NGX_CONF_UNSET_MSEC) {
+        return "is duplicate";
+    }
+
+    value = cf->args->elts;
+
+    if (ngx_strcmp(value[1].data, "off") == 0) {
+        oscf->rekey_interval = 0;
+        return NGX_CONF_OK;
+    }
+
+    ms = ngx_parse_time(&value[1], 0);
+
+    if (ms == (ngx_msec_t) NGX_ERROR || ms < 1000) {
+        ngx_stream_beacon_offset_conf_error(cf, cmd,
+                           "invalid value \"%V\", expected \"off\" or a "
+                           "time of at least 1s", &value[1]);
+        return NGX_CONF_ERROR;
+    }
+
+    oscf->rekey_interval = ms;
+
+    return NGX_CONF_OK;
+}
+
+
+static ngx_int_t
+ngx_stream_beacon_offset_postconf(ngx_conf_t *cf)
+{
+    ngx_uint_t                            i;
+    const char                           *err;
+    ngx_stream_conf_ctx_t                *ctx;
+    ngx_stream_core_srv_conf_t          **cscfp;
+    ngx_stream_core_main_conf_t          *cmcf;
+    ngx_stream_beacon_offset_srv_conf_t  *oscf;
+
+    cmcf = ngx_stream_conf_get_module_main_conf(cf, ngx_stream_core_module);
+    cscfp = cmcf->servers.elts;
+
+    ngx_stream_beacon_offset_frame_max = 0;
+
+    for (i = 0; i < cmcf->servers.nelts; i++) {
+        ctx = cscfp[i]->ctx;
+        oscf = ctx->srv_conf[ngx_stream_beacon_offset_module.ctx_index];
+
+        if (oscf->ident == NULL) {
+            continue;
+        }
+
+        err = NULL;
+        oscf->shm_zone = ngx_stream_beacon_find_zone(cf, &oscf->zone_name,
+                                                     &err);
+        if (oscf->shm_zone == NULL) {
+            ngx_log_error(NGX_LOG_EMERG, cf->log, 0,
+                          "\"beacon_offset_relay\" directive in %s:%ui %s",
+                          oscf->file, oscf->line, err);
+            return NGX_ERROR;
+        }
+
+        if (oscf->frame_max > ngx_stream_beacon_offset_frame_max) {
+            ngx_stream_beacon_offset_frame_max = oscf->frame_max;
+        }
+    }
+
+    return NGX_OK;
+}
+
+
+static ngx_int_t
+ngx_stream_beacon_offset_init_process(ngx_cycle_t *cycle)
+{
+    ngx_stream_beacon_offset_worker_t  *w;
+
+    if ((ngx_process != NGX_PROCESS_WORKER
+         && ngx_process != NGX_PROCESS_SINGLE)
+        || ngx_stream_beacon_offset_frame_max == 0)
+    {
+        return NGX_OK;
+    }
+
+    w = ngx_pcalloc(cycle->pool, sizeof(ngx_stream_beacon_offset_worker_t));
+    if (w == NULL) {
+        return NGX_ERROR;
+    }
+
+    ngx_rbtree_init(&w->conns, &w->sentinel, ngx_rbtree_insert_value);
+
+    ngx_stream_beacon_offset_w = w;
+
+    if (ngx_stream_beacon_offset_scratch(ngx_stream_beacon_offset_frame_max)
+        != NGX_OK)
+    {
+        return NGX_ERROR;
+    }
+
+    ngx_beacon_ipc_set_fd_handler(ngx_stream_beacon_offset_ipc);
+
+    return NGX_OK;
+}
+
+
+static void
+ngx_stream_beacon_offset_conf_error(ngx_conf_t *cf, ngx_command_t *cmd,
+    const char *fmt, ...)
+{
+    u_char   *p, buf[NGX_MAX_CONF_ERRSTR];
+    va_list   args;
+
+    p = ngx_snprintf(buf, NGX_MAX_CONF_ERRSTR, "\"%V\" directive: ",
+                     &cmd->name);
+
+    va_start(args, fmt);
+    p = ngx_vslprintf(p, buf + NGX_MAX_CONF_ERRSTR, fmt, args);
+    va_end(args);
+
+    ngx_conf_log_error(NGX_LOG_EMERG, cf, 0, "%*s", p - buf, buf);
+}

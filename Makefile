@@ -55,7 +55,8 @@ $(MODULE): $(B)/nginx-src/.configured $(SRCS)
 	cp $(B)/objs/ngx_stream_beacon_module.so $@.tmp && mv -f $@.tmp $@
 
 tools: $(B)/unit_proto $(B)/unit_ws $(B)/unit_json $(B)/wsc \
-       $(B)/unit_offset_crypto $(B)/beacon-offset-tool $(B)/unit_capnp
+       $(B)/unit_offset_crypto $(B)/beacon-offset-tool $(B)/unit_capnp \
+       $(B)/offset_node
 
 TEST_CFLAGS := -O1 -g -Wall -Wextra -Werror -Ingx_beacon_module
 
@@ -98,6 +99,12 @@ $(B)/wsc: t/tools/wsc.c ngx_beacon_module/ngx_beacon_ws.c ngx_beacon_module/ngx_
 	mkdir -p $(B)
 	$(CC) -O2 -g -Wall -Wextra -Werror -Ingx_beacon_module -o $@ t/tools/wsc.c \
 	    -lssl -lcrypto -lsodium
+
+# the Offset node the relay tests and benchmarks drive (t/offset_*.t)
+$(B)/offset_node: t/tools/offset_node.c $(OFFSET_DEPS) ngx_beacon_module/ngx_offset_capnp.c ngx_beacon_module/ngx_offset_capnp.h
+	mkdir -p $(B)
+	$(CC) -O2 -g -Wall -Wextra -Werror -Ingx_beacon_module -o $@ t/tools/offset_node.c \
+	    $(OFFSET_SRCS) ngx_beacon_module/ngx_offset_capnp.c -pthread -lsodium -lcrypto
 
 deps:
 	@if ! dpkg -s $(DEB_PACKAGES) >/dev/null 2>&1; then \

@@ -637,6 +637,10 @@ ngx_stream_beacon_offset_read_frame(ngx_stream_beacon_oc_t *oc)
                                      &len)
             != NGX_OFFSET_OK)
         {
+            ngx_log_error(NGX_LOG_INFO, c->log, 0,
+                          "offset relay: frame length %*xs over the cap "
+                          "of %uz bytes", (size_t) NGX_OFFSET_FRAME_HDR_LEN,
+                          oc->hdr, cap);
             return NGX_DECLINED;
         }
 
@@ -667,7 +671,7 @@ ngx_stream_beacon_offset_read_frame(ngx_stream_beacon_oc_t *oc)
         }
 
         n = c->recv(c, oc->frame + oc->frame_got,
-                    oc->frame_cap - oc->frame_got);
+                    ngx_min(oc->frame_cap, oc->frame_len) - oc->frame_got);
 
         if (n == NGX_AGAIN) {
             return NGX_AGAIN;
@@ -1452,8 +1456,9 @@ ngx_stream_beacon_offset_ipc(ngx_uint_t type, uint64_t conn,
     case NGX_OFFSET_IPC_CLOSE:
 
         if (oc && (oc->state == OC_LISTEN || oc->state == OC_HALF)) {
-            ngx_stream_beacon_offset_close(oc, plen ? (char *) payload
-                                                    : "closed");
+            ngx_stream_beacon_offset_close(oc,
+                                           plen && payload[plen - 1] == '\0'
+                                           ? (char *) payload : "closed");
         }
 
         break;

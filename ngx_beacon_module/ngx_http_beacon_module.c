@@ -308,13 +308,14 @@ static ngx_http_beacon_field_t  ngx_http_beacon_offset_gauges[] = {
 static ngx_http_beacon_field_t  ngx_http_beacon_offset_fields[] = {
     { "connections_total", NGX_BEACON_C_OFFSET_CONNECTIONS,
       "offset_connections_total",
-      "Offset relay: TCP connections admitted." },
+      "Offset relay: TCP connections accepted." },
     { "handshakes_ok", NGX_BEACON_C_OFFSET_HANDSHAKES_OK,
       "offset_handshakes_ok_total",
       "Offset relay: secure-channel handshakes completed." },
     { "handshakes_failed", NGX_BEACON_C_OFFSET_HANDSHAKES_FAILED,
       "offset_handshakes_failed_total",
-      "Offset relay: version or secure-channel handshakes failed." },
+      "Offset relay: admitted connections closed before the handshake "
+      "completed." },
     { "listens", NGX_BEACON_C_OFFSET_LISTENS, "offset_listens_total",
       "Offset relay: Listen received." },
     { "connects", NGX_BEACON_C_OFFSET_CONNECTS, "offset_connects_total",
@@ -335,17 +336,19 @@ static ngx_http_beacon_field_t  ngx_http_beacon_offset_fields[] = {
       "Offset relay: half-tunnels closed after "
       "beacon_offset_half_tunnel_timeout." },
     { "unpaired", NGX_BEACON_C_OFFSET_UNPAIRED, "offset_unpaired_total",
-      "Offset relay: Connect with no listener, Accept with nothing "
-      "pending, or a duplicate." },
+      "Offset relay: Connect with no reachable listener, Accept with "
+      "nothing pending, or a duplicate." },
     { "limit_hits", NGX_BEACON_C_OFFSET_LIMIT_HITS,
       "offset_limit_hits_total",
       "Offset relay: connections refused by beacon_offset_handshakes, "
-      "beacon_offset_connections or beacon_offset_connections_per_ip." },
+      "beacon_offset_connections, beacon_offset_connections_per_ip or a "
+      "full zone." },
     { "handoffs", NGX_BEACON_C_OFFSET_HANDOFFS, "offset_handoffs_total",
       "Offset relay: accepting sockets moved to the connector's worker." },
     { "handoff_failed", NGX_BEACON_C_OFFSET_HANDOFF_FAILED,
       "offset_handoff_failed_total",
-      "Offset relay: socket handoffs or notifications that failed." },
+      "Offset relay: socket handoffs to the connector's worker that "
+      "failed." },
     { "listen_replaced", NGX_BEACON_C_OFFSET_LISTEN_REPLACED,
       "offset_listen_replaced_total",
       "Offset relay: listeners closed for a newer Listen of the same key." },

@@ -1178,6 +1178,11 @@ ngx_stream_beacon_offset_notify(ngx_stream_beacon_oc_t *l,
         return NGX_DECLINED;
     }
 
+    if (l->out_bytes >= l->conf->buffer) {
+        /* a listener that does not read: the Connect is refused */
+        return NGX_BUSY;
+    }
+
     ngx_memcpy(m.public_key, connector, NGX_OFFSET_PK_LEN);
 
     n = ngx_offset_capnp_encode_conn(buf, sizeof(buf), &m);

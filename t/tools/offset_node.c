@@ -242,6 +242,7 @@ typedef struct {
     char                  why[256];
     uint64_t              rekey_every;
     uint64_t              rekey_next;
+    int                   rekeys_wanted;
 } end_t;
 
 
@@ -1532,24 +1533,6 @@ p_never(void *arg)
 }
 
 
-static int
-p_stdin(void *arg)
-{
-    sess_t  *s = arg;
-    int      i;
-
-    if (s->stdin_got) {
-        return 1;
-    }
-
-    for (i = 0; i < s->n; i++) {
-        if (s->c[i]->closed) {
-            return 1;
-        }
-    }
-
-    return 0;
-}
 
 
 static void
@@ -1844,6 +1827,14 @@ node(sess_t *s, const char *name, const ngx_offset_ident_t *id, int which,
         conn_flush(c);
     }
 
+    if (which == NGX_OFFSET_INIT_LISTEN) {
+        /*
+         * Listen has no acknowledgement: give the relay (maybe another
+         * worker than the next Connect's) a moment to register it
+         */
+        sess_sleep(s, 0.1);
+    }
+
     return c;
 }
 
@@ -1977,13 +1968,21 @@ end_produce(conn_t *c)
         limit = UINT64_MAX;
     }
 
-    while (c->wb.len < WB_HIGH && !c->closed && !stream_done(&e->tx)
-           && e->tx.k < limit)
-    {
-        if (e->rekey_every && e->tx.bytes >= e->rekey_next) {
+    for ( ;; ) {
+        /* our rekeys: the n-th once n/(wanted + 1) of the bytes are sent */
+        if (e->rekeys_wanted && c->rekey_started < e->rekeys_wanted
+            && !c->ch.has_pending && *e->go
+            && e->tx.bytes >= e->rekey_next)
+        {
             if (start_rekey(c) == 0) {
                 e->rekey_next += e->rekey_every;
             }
+        }
+
+        if (c->wb.len >= WB_HIGH || c->closed || stream_done(&e->tx)
+            || e->tx.k >= limit)
+        {
+            break;
         }
 
         len = stream_len(&e->tx);
@@ -2077,6 +2076,8 @@ p_tunnel_done(void *arg)
 
     return stream_done(&t->ea.tx) && stream_done(&t->ea.rx)
            && stream_done(&t->eb.tx) && stream_done(&t->eb.rx)
+           && t->ca->rekey_started >= t->ea.rekeys_wanted
+           && t->cb->rekey_started >= t->eb.rekeys_wanted
            && !t->ca->ch.has_pending && !t->cb->ch.has_pending;
 }
 
@@ -4268,19 +4269,21 @@ tunnel_rekey_thread(void *arg)
     }
 
     /* each node rekeys its hop four times during the transfer */
+    t->ea.rekeys_wanted = 4;
     t->ea.rekey_every = total / 5 + 1;
     t->ea.rekey_next = t->ea.rekey_every;
+    t->eb.rekeys_wanted = 4;
     t->eb.rekey_every = total / 5 + 1;
     t->eb.rekey_next = t->eb.rekey_every + t->eb.rekey_every / 2;
 
     ok = tunnel_transfer(t, until(G.t));
     tunnel_report(t, ok);
 
-    check(t->ca->rekey_done >= 3 && t->ca->rekey_done == t->ca->rekey_started,
+    check(t->ca->rekey_done >= 4 && t->ca->rekey_done == t->ca->rekey_started,
           "not every rekey completed", "A's hop rekeyed %d times "
           "(%d started), relay answered each", t->ca->rekey_done,
           t->ca->rekey_started);
-    check(t->cb->rekey_done >= 3 && t->cb->rekey_done == t->cb->rekey_started,
+    check(t->cb->rekey_done >= 4 && t->cb->rekey_done == t->cb->rekey_started,
           "not every rekey completed", "B's hop rekeyed %d times "
           "(%d started), relay answered each", t->cb->rekey_done,
           t->cb->rekey_started);
@@ -4548,6 +4551,16 @@ done:
 /* ------------------------------------------------------------------ */
 /* reload support and benchmarks */
 
+/* the go line on stdin, or a tunnel connection closed */
+static int
+p_hold(void *arg)
+{
+    tunnel_t  *t = arg;
+
+    return t->s.stdin_got || t->ca->closed || t->cb->closed;
+}
+
+
 static void
 sc_hold(void)
 {
@@ -4571,7 +4584,7 @@ sc_hold(void)
     pthread_mutex_unlock(&out_mtx);
 
     t.s.stdin_watch = 1;
-    sess_wait(&t.s, until(G.t), p_stdin, &t.s);
+    sess_wait(&t.s, until(G.t), p_hold, &t);
     t.s.stdin_watch = 0;
 
     check(t.s.stdin_got || t.ca->closed || t.cb->closed, "no line on stdin",

@@ -5,6 +5,7 @@
 #   make test       install packages, build, run the test suite (prove -r t/)
 #   make fuzz       run the libFuzzer targets for a bounded time
 #   make bench      run the benchmarks (not part of the tests)
+#   make bench-offset  only the Offset relay benchmark
 #   make deb        build the libnginx-mod-stream-beacon Debian package
 #
 # CC=clang builds with clang; NGINX_SRC points at another configured-able
@@ -31,7 +32,7 @@ TEST_PACKAGES := prometheus
 
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
-.PHONY: all module deps test-deps run test unit fuzz bench clean tools deb
+.PHONY: all module deps test-deps run test unit fuzz bench bench-offset clean tools deb
 
 all: module tools
 
@@ -134,7 +135,11 @@ fuzz: deps
 	bash t/fuzz/run.sh $(FUZZ_SECONDS)
 
 bench: deps all
-	bash t/bench/run.sh
+	bash t/bench/run.sh; rc=$$?; bash t/bench/offset.sh || rc=1; exit $$rc
+
+# the Offset relay part alone
+bench-offset: deps all
+	bash t/bench/offset.sh
 
 # make deb: build/libnginx-mod-stream-beacon_<version>-<rev>_<arch>.deb, a binary
 # package laid out the way Debian's dh_nginx lays out libnginx-mod-* packages

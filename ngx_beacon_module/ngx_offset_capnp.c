@@ -29,6 +29,8 @@
 /* Data of n bytes in words */
 #define ngx_offset_words(n)     (((n) + 7) / 8)
 
+#define ngx_offset_min(a, b)    ((a) < (b) ? (a) : (b))
+
 /* the segment table of one segment of words words */
 #define ngx_offset_emit_table(pk, words)                                     \
     ngx_offset_emit(pk, (uint64_t) (words) << 32)
@@ -135,14 +137,16 @@ ngx_offset_word(ngx_offset_capnp_msg_t *msg, uint32_t seg, uint64_t idx)
 static int
 ngx_offset_unpack_to(ngx_offset_unpack_t *u, size_t target)
 {
+    size_t    n;
     unsigned  tag, i;
 
     while (u->pos < target) {
 
         if (u->zeros) {
-            memset(u->out + u->pos, 0, 8);
-            u->pos += 8;
-            u->zeros--;
+            n = ngx_offset_min((size_t) u->zeros, (target - u->pos + 7) / 8);
+            memset(u->out + u->pos, 0, 8 * n);
+            u->pos += 8 * n;
+            u->zeros -= n;
             continue;
         }
 
@@ -151,10 +155,13 @@ ngx_offset_unpack_to(ngx_offset_unpack_t *u, size_t target)
                 return NGX_OFFSET_CAPNP_ETRUNC;
             }
 
-            memcpy(u->out + u->pos, u->in, 8);
-            u->in += 8;
-            u->pos += 8;
-            u->raw--;
+            n = ngx_offset_min((size_t) u->raw, (target - u->pos + 7) / 8);
+            n = ngx_offset_min(n, (size_t) (u->end - u->in) / 8);
+
+            memcpy(u->out + u->pos, u->in, 8 * n);
+            u->in += 8 * n;
+            u->pos += 8 * n;
+            u->raw -= n;
             continue;
         }
 
@@ -920,9 +927,31 @@ static void
 ngx_offset_pack_word(ngx_offset_pack_t *pk, const uint8_t *w)
 {
     size_t    need;
+    uint64_t  v;
     unsigned  i, tag, zeros;
 
     if (pk->failed) {
+        return;
+    }
+
+    /*
+     * The fast path for random bytes (encrypted tunnel payloads): a word
+     * without any zero byte continues a verbatim run.
+     */
+
+    memcpy(&v, w, 8);
+
+    if (pk->run == NGX_OFFSET_RUN_RAW && pk->count < 255
+        && ((v - 0x0101010101010101ULL) & ~v & 0x8080808080808080ULL) == 0)
+    {
+        if (pk->cap - pk->len < 8) {
+            pk->failed = 1;
+            return;
+        }
+
+        memcpy(pk->out + pk->len, w, 8);
+        pk->len += 8;
+        pk->out[pk->run_pos] = (uint8_t) ++pk->count;
         return;
     }
 
@@ -1041,11 +1070,43 @@ ngx_offset_emit_buffer(ngx_offset_pack_t *pk, const uint8_t *b, size_t n)
 static void
 ngx_offset_emit_data(ngx_offset_pack_t *pk, const uint8_t *b, size_t n)
 {
-    size_t   i;
-    uint8_t  w[8];
+    size_t    i, k, max;
+    uint8_t   w[8];
+    uint64_t  v;
 
-    for (i = 0; i + 8 <= n; i += 8) {
+    for (i = 0; i + 8 <= n; /* void */) {
+
+        /* inside a verbatim run: copy all the zero-free words at once */
+
+        if (pk->run == NGX_OFFSET_RUN_RAW && !pk->failed) {
+            max = ngx_offset_min((size_t) (255 - pk->count), (n - i) / 8);
+
+            for (k = 0; k < max; k++) {
+                memcpy(&v, b + i + 8 * k, 8);
+
+                if ((v - 0x0101010101010101ULL) & ~v & 0x8080808080808080ULL)
+                {
+                    break;
+                }
+            }
+
+            if (k) {
+                if (pk->cap - pk->len < 8 * k) {
+                    pk->failed = 1;
+                    return;
+                }
+
+                memcpy(pk->out + pk->len, b + i, 8 * k);
+                pk->len += 8 * k;
+                pk->count += k;
+                pk->out[pk->run_pos] = (uint8_t) pk->count;
+                i += 8 * k;
+                continue;
+            }
+        }
+
         ngx_offset_pack_word(pk, b + i);
+        i += 8;
     }
 
     if (i < n) {

@@ -281,6 +281,7 @@ static struct {
     double                ka;
     char                  local[64];
     int                   clean_ok;
+    int                   which;        /* oversize: 1 pre, 2 post only */
     int                   verbose;
     int                   quiet;
     double                t0;
@@ -3491,8 +3492,8 @@ sc_bad_post(const char *what, int kind)
         send_raw(c, buf, 256);
         break;
 
-    case 5:     /* length 2^40 */
-        ngx_offset_frame_put_len(buf, 1ULL << 40);
+    case 5:     /* length 2^40 (or -b) */
+        ngx_offset_frame_put_len(buf, G.have_bytes ? G.bytes : 1ULL << 40);
         send_raw(c, buf, 8);
         randombytes_buf(buf, 512);
         send_raw(c, buf, 512);
@@ -3519,7 +3520,7 @@ sc_bad_post(const char *what, int kind)
              : kind == 2 ? "garbage frame after the handshake"
              : kind == 3 ? "frame failing authentication"
              : kind == 4 ? "raw garbage after the handshake"
-             : kind == 5 ? "length 2^40 after the handshake"
+             : kind == 5 ? "oversize length after the handshake"
              : kind == 6 ? "KaMessage discriminant 7"
              : "InitConnection with a capability root pointer");
 
@@ -3559,11 +3560,63 @@ sc_garbage_post(void)
 static void
 sc_oversize(void)
 {
-    sc_bad_start("oversize-pre", 5);
+    if (G.which != 2) {
+        sc_bad_start("oversize-pre", 5);
+    }
 
-    if (!G.have_bytes) {
+    if (G.which != 1) {
         sc_bad_post("oversize-post", 5);
     }
+}
+
+
+/* a Listen the relay refuses (beacon_offset_listen_allow): closed */
+static void
+sc_listen_refused(void)
+{
+    sess_t              s;
+    conn_t             *c;
+    hs_t                h;
+    ngx_offset_ident_t  idb;
+
+    memset(&s, 0, sizeof(s));
+    memset(&h, 0, sizeof(h));
+    ident_for(&idb, 0, ROLE_B);
+
+    c = conn_new(&s, "B.listen", &idb);
+
+    if (hs_run(c, &h, until(10)) != HS_OK) {
+        check(0, c->why, "B's handshake");
+        goto done;
+    }
+
+    send_init(c, NGX_OFFSET_INIT_LISTEN, NULL);
+    conn_flush(c);
+
+    expect_closed(c, now(), QUICK, "Listen by a key not allowed: closed");
+
+done:
+
+    sess_free(&s);
+}
+
+
+/* the public keys of the nodes of -s (base64url) */
+static void
+sc_keys(void)
+{
+    char                b64[64];
+    ngx_offset_ident_t  id;
+    static const char  *names[] = { "a", "b", "c", "a2" };
+    int                 i;
+
+    for (i = 0; i < 4; i++) {
+        ident_for(&id, 0, i);
+        ngx_offset_b64_key(b64, id.pk);
+        note(names[i], "%s", b64);
+    }
+
+    check(1, NULL, "keys");
 }
 
 
@@ -4820,6 +4873,8 @@ typedef struct {
 
 static const scenario_t  scenarios[] = {
     { "selftest",           sc_selftest,              0 },
+    { "keys",               sc_keys,                  0 },
+    { "listen-refused",     sc_listen_refused,        1 },
     { "version",            sc_version,               1 },
     { "version-mismatch",   sc_version_mismatch,      1 },
     { "wrong-version",      sc_version_mismatch,      1 },
@@ -4870,7 +4925,7 @@ usage(void)
         "           [-S SEEDHEX2] [-b BYTES] [-n N] [-t SECONDS] [-m SIZE]\n"
         "           [-p MAXPAD] [-A KEEPALIVE_SECONDS] [-L LOCALADDR] [-c]"
         " [-v]\n"
-        "           SCENARIO [ARG]\n"
+        "           SCENARIO [ARG]      (oversize [LEN [pre|post]])\n"
         "       offset_node selftest\n"
         "scenarios:");
 
@@ -5088,12 +5143,23 @@ main(int argc, char **argv)
     }
 
     if (optind + 1 < argc) {
-        if (strcmp(sc->name, "oversize") == 0) {
-            G.bytes = parse_size(argv[optind + 1]);
-            G.have_bytes = 1;
-
-        } else {
+        if (strcmp(sc->name, "oversize") != 0 || optind + 3 < argc) {
             usage();
+        }
+
+        G.bytes = parse_size(argv[optind + 1]);
+        G.have_bytes = 1;
+
+        if (optind + 2 < argc) {
+            if (strcmp(argv[optind + 2], "pre") == 0) {
+                G.which = 1;
+
+            } else if (strcmp(argv[optind + 2], "post") == 0) {
+                G.which = 2;
+
+            } else {
+                usage();
+            }
         }
     }
 

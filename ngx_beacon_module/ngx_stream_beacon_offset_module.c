@@ -2437,6 +2437,13 @@ ngx_stream_beacon_offset_postconf(ngx_conf_t *cf)
 {
     ngx_uint_t                            i;
     const char                           *err;
+#if (nginx_version < 1025005)
+    ngx_stream_listen_t                  *listen;
+#else
+    ngx_uint_t                            j, k;
+    ngx_stream_conf_port_t               *port;
+    ngx_stream_conf_addr_t               *addr;
+#endif
     ngx_stream_conf_ctx_t                *ctx;
     ngx_stream_core_srv_conf_t          **cscfp;
     ngx_stream_core_main_conf_t          *cmcf;
@@ -2469,6 +2476,58 @@ ngx_stream_beacon_offset_postconf(ngx_conf_t *cf)
             ngx_stream_beacon_offset_frame_max = oscf->frame_max;
         }
     }
+
+    /* the relay speaks TCP only */
+
+#if (nginx_version < 1025005)
+
+    listen = cmcf->listen.elts;
+
+    for (i = 0; i < cmcf->listen.nelts; i++) {
+        oscf = listen[i].ctx->srv_conf[
+                                   ngx_stream_beacon_offset_module.ctx_index];
+
+        if (oscf->ident && listen[i].type != SOCK_STREAM) {
+            ngx_log_error(NGX_LOG_EMERG, cf->log, 0,
+                          "\"beacon_offset_relay\" directive in %s:%ui "
+                          "needs a TCP listen, but \"%V\" is UDP",
+                          oscf->file, oscf->line, &listen[i].addr_text);
+            return NGX_ERROR;
+        }
+    }
+
+#else
+
+    port = cmcf->ports ? cmcf->ports->elts : NULL;
+
+    for (i = 0; port && i < cmcf->ports->nelts; i++) {
+
+        if (port[i].type == SOCK_STREAM) {
+            continue;
+        }
+
+        addr = port[i].addrs.elts;
+
+        for (j = 0; j < port[i].addrs.nelts; j++) {
+            cscfp = addr[j].servers.elts;
+
+            for (k = 0; k < addr[j].servers.nelts; k++) {
+                oscf = cscfp[k]->ctx->srv_conf[
+                                   ngx_stream_beacon_offset_module.ctx_index];
+
+                if (oscf->ident) {
+                    ngx_log_error(NGX_LOG_EMERG, cf->log, 0,
+                                  "\"beacon_offset_relay\" directive in "
+                                  "%s:%ui needs a TCP listen, but \"%V\" "
+                                  "is UDP", oscf->file, oscf->line,
+                                  &addr[j].opt.addr_text);
+                    return NGX_ERROR;
+                }
+            }
+        }
+    }
+
+#endif
 
     return NGX_OK;
 }

@@ -205,7 +205,7 @@ offset_wait($H, sub { $_[0]->{connections} == 3 }, 3);
 
 ok(closed_within(silent(port(8991)), 1),
     'a 4th connection from the same IP is closed at once');
-node_ok(node(port(8991), '-t', 10, '-L', '127.0.0.2', 'proof'),
+node_ok(node(port(8991), '-t', 10, '-l', '127.0.0.2', 'proof'),
     'another IP is served meanwhile');
 
 ok(expire(4, @s), 'the silent connections time out');

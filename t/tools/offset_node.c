@@ -22,7 +22,8 @@
  *   -m SIZE      message size of bench-tunnel (default 16 KiB)
  *   -p MAXPAD    random padding of our ChannelMessages: 0..MAXPAD (default 64)
  *   -A SECONDS   keepalive interval on long-lived connections (default 10)
- *   -L ADDR      local address to bind (default: any)
+ *   -l ADDR      local address to bind (default: any)
+ *   -L [HOST:]PORT  bench-direct: where node B listens (HOST 127.0.0.1)
  *   -c           hold: a clean close by the relay counts as a pass
  *   -v           verbose, to stderr
  *
@@ -200,6 +201,8 @@ typedef struct {
     int                   flip_sig;
     int                   no_dest;
     int                   stop;         /* 1 ERN sent, 2 ERN got, 3 DH sent */
+    int                   step;         /* where hs_run() resumes */
+    const uint8_t        *peer_pk;      /* expected peer; NULL: -k */
 
     uint8_t               my_nonce[RNONCE_LEN];
     uint8_t               sent_ern[256];
@@ -280,6 +283,7 @@ static struct {
     size_t                maxpad;
     double                ka;
     char                  local[64];
+    char                  listen[128];
     int                   clean_ok;
     int                   which;        /* oversize: 1 pre, 2 post only */
     int                   verbose;
@@ -1621,11 +1625,26 @@ hs_run(conn_t *c, hs_t *h, double deadline)
 {
     int                       rc;
     size_t                    n;
+    const uint8_t            *peer;
     msg_t                    *m;
     uint8_t                   buf[512], ver[16], sig[SIG_LEN];
     ngx_offset_capnp_dh_t     dh;
     ngx_offset_capnp_ern_t    ern;
     ngx_offset_capnp_msg_t    msg;
+
+    peer = h->peer_pk ? h->peer_pk : G.have_pk ? G.relay_pk : NULL;
+
+    if (h->step == 1) {
+        goto recv_ern;
+    }
+
+    if (h->step == 2) {
+        goto send_dh;
+    }
+
+    if (h->step == 3) {
+        goto recv_dh;
+    }
 
     if (c->fd == -1 && conn_connect(c, deadline) != 0) {
         return HS_BAD;
@@ -1651,9 +1670,9 @@ hs_run(conn_t *c, hs_t *h, double deadline)
     memcpy(ern.rand_nonce, h->my_nonce, RNONCE_LEN);
     memcpy(ern.src_public_key, c->id->pk, KEY_LEN);
 
-    if (!h->no_dest && G.have_pk) {
+    if (!h->no_dest && peer) {
         ern.has_dest = 1;
-        memcpy(ern.dest_public_key, G.relay_pk, KEY_LEN);
+        memcpy(ern.dest_public_key, peer, KEY_LEN);
     }
 
     n = ngx_offset_capnp_encode_ern(buf, sizeof(buf), &ern);
@@ -1664,9 +1683,13 @@ hs_run(conn_t *c, hs_t *h, double deadline)
     h->sent_ern_len = frame_put(h->sent_ern, buf, n);
     send_raw(c, h->sent_ern, h->sent_ern_len);
 
+    h->step = 1;
+
     if (h->stop == 1) {
         return HS_OK;
     }
+
+recv_ern:
 
     rc = hs_wait_frame(c, deadline, &m, "version frame");
     if (rc != HS_OK) {
@@ -1701,17 +1724,21 @@ hs_run(conn_t *c, hs_t *h, double deadline)
                        ngx_offset_capnp_strerror(rc));
     }
 
-    h->ern_key_ok = !G.have_pk
-                    || memcmp(h->relay_ern.src_public_key, G.relay_pk,
-                              KEY_LEN) == 0;
+    h->ern_key_ok = peer == NULL
+                    || memcmp(h->relay_ern.src_public_key, peer, KEY_LEN)
+                       == 0;
 
     if (!h->ern_key_ok) {
         return hs_fail(c, HS_BAD, "relay srcPublicKey is not the ticket's");
     }
 
+    h->step = 2;
+
     if (h->stop == 2) {
         return HS_OK;
     }
+
+send_dh:
 
     /* ExchangeDh: our ephemeral key, the relay's nonce echoed, signed */
 
@@ -1743,9 +1770,13 @@ hs_run(conn_t *c, hs_t *h, double deadline)
     h->sent_dh_len = frame_put(h->sent_dh, buf, n);
     send_raw(c, h->sent_dh, h->sent_dh_len);
 
+    h->step = 3;
+
     if (h->stop == 3) {
         return HS_OK;
     }
+
+recv_dh:
 
     rc = hs_wait_frame(c, deadline, &m, "ExchangeDh");
     if (rc != HS_OK) {
@@ -1793,6 +1824,7 @@ hs_run(conn_t *c, hs_t *h, double deadline)
     ngx_offset_channel_init(&c->ch, h->send_key, h->recv_key);
     c->chan = 1;
     c->t_hs = now();
+    h->step = 4;
 
     vlog("%s: handshake done", c->name);
 
@@ -4676,7 +4708,6 @@ done:
 
 
 static pthread_barrier_t  g_barrier;
-static double             g_bench_t0;
 
 
 static void *
@@ -4737,7 +4768,6 @@ sc_bench_tunnel(void)
 
     pthread_barrier_wait(&g_barrier);
     t0 = now();
-    g_bench_t0 = t0;
 
     for (i = 0; i < n; i++) {
         pthread_join(th[i], NULL);
@@ -4815,7 +4845,8 @@ sc_bench_handshakes(void)
     pthread_t  *th;
 
     n = G.n > 0 ? G.n : 1;
-    secs = G.t > 20 ? 10 : G.t / 2;
+    secs = G.t;
+    G.deadline = now() + G.t + 10;     /* the handshakes in flight finish */
     G.quiet = 1;
 
     b = xmalloc(sizeof(hsbench_t) * (size_t) n);
@@ -4857,6 +4888,224 @@ sc_bench_handshakes(void)
     }
 
     free(b);
+    free(th);
+}
+
+
+/*
+ * bench-direct: the two nodes of bench-tunnel run the same secure channel
+ * and the same traffic directly with each other: A connects to -r (nginx
+ * proxy_pass in the benchmark), B accepts on -L.
+ */
+
+static int
+listen_socket(const char *spec)
+{
+    int                  fd, one;
+    char                 host[128];
+    const char          *port, *colon;
+    struct addrinfo      hints, *ai;
+
+    colon = strrchr(spec, ':');
+
+    if (colon) {
+        snprintf(host, sizeof(host), "%.*s", (int) (colon - spec), spec);
+        port = colon + 1;
+
+    } else {
+        snprintf(host, sizeof(host), "127.0.0.1");
+        port = spec;
+    }
+
+    memset(&hints, 0, sizeof(hints));
+    hints.ai_family = AF_UNSPEC;
+    hints.ai_socktype = SOCK_STREAM;
+    hints.ai_flags = AI_NUMERICHOST | AI_NUMERICSERV;
+
+    if (getaddrinfo(host, port, &hints, &ai) != 0) {
+        die("-L %s: not an address", spec);
+    }
+
+    fd = socket(ai->ai_family, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    one = 1;
+
+    if (fd == -1
+        || setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one)) != 0
+        || bind(fd, ai->ai_addr, ai->ai_addrlen) != 0
+        || listen(fd, 1024) != 0)
+    {
+        die("-L %s: %s", spec, strerror(errno));
+    }
+
+    freeaddrinfo(ai);
+
+    return fd;
+}
+
+
+static conn_t *
+conn_accept(sess_t *s, int lfd, const char *name,
+    const ngx_offset_ident_t *id, double deadline)
+{
+    int             fd, one;
+    double          left;
+    conn_t         *c;
+    struct pollfd   pfd;
+
+    pfd.fd = lfd;
+    pfd.events = POLLIN;
+
+    for ( ;; ) {
+        left = deadline - now();
+        if (left <= 0) {
+            return NULL;
+        }
+
+        if (poll(&pfd, 1, (int) (left * 1000) + 1) > 0) {
+            break;
+        }
+    }
+
+    fd = accept4(lfd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
+    if (fd == -1) {
+        return NULL;
+    }
+
+    one = 1;
+    setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+
+    c = conn_new(s, name, id);
+    c->fd = fd;
+    c->t_open = now();
+    c->t_last_recv = c->t_open;
+    c->t_last_send = c->t_open;
+
+    return c;
+}
+
+
+static void *
+bench_direct_thread(void *arg)
+{
+    tunnel_t  *t = arg;
+    hs_t       ha, hb;
+    int        up, i;
+    uint64_t   total, sab, sba;
+    static const int  stops[3] = { 1, 3, 0 };
+
+    snprintf(t_pfx, sizeof(t_pfx), "stream %d: ", t->idx);
+    t->go = 0;
+
+    memset(&ha, 0, sizeof(hs_t));
+    memset(&hb, 0, sizeof(hs_t));
+    ha.peer_pk = t->idb.pk;
+    hb.peer_pk = t->ida.pk;
+
+    up = t->ca && t->cb;
+
+    /* both sides step by step: neither waits for the other */
+    for (i = 0; up && i < 3; i++) {
+        ha.stop = stops[i];
+        hb.stop = stops[i];
+        up = hs_run(t->ca, &ha, until(10)) == HS_OK
+             && hs_run(t->cb, &hb, until(10)) == HS_OK;
+    }
+
+    if (!up) {
+        check(0, t->ca && t->ca->why[0] ? t->ca->why
+                 : t->cb && t->cb->why[0] ? t->cb->why : "no connection",
+              "direct handshake");
+
+    } else {
+        total = G.have_bytes ? G.bytes : 64 * 1024 * 1024;
+        sab = mix64(((uint64_t) t->idx << 8) ^ 0xab ^ be64(t->ida.pk));
+        sba = mix64(((uint64_t) t->idx << 8) ^ 0xba ^ be64(t->idb.pk));
+
+        end_init(&t->ea, t->ca, sab, sba, total, &t->go);
+        end_init(&t->eb, t->cb, sba, sab, total, &t->go);
+    }
+
+    pthread_barrier_wait(&g_barrier);
+
+    if (up && !tunnel_transfer(t, until(G.t))) {
+        tunnel_report(t, 0);
+    }
+
+    return NULL;
+}
+
+
+static void
+sc_bench_direct(void)
+{
+    int         i, n, lfd;
+    tunnel_t   *t;
+    pthread_t  *th;
+    double      t0, t1;
+    uint64_t    bytes;
+
+    n = G.n > 0 ? G.n : 1;
+
+    if (G.msgsize == 0) {
+        G.msgsize = 16 * 1024;
+    }
+
+    G.quiet = 1;
+
+    lfd = listen_socket(G.listen);
+
+    t = xmalloc(sizeof(tunnel_t) * (size_t) n);
+    th = xmalloc(sizeof(pthread_t) * (size_t) n);
+
+    /* pairs one at a time, so the accepted connection is this A's */
+
+    for (i = 0; i < n; i++) {
+        tunnel_init(&t[i], i);
+
+        t[i].ca = conn_new(&t[i].s, "A", &t[i].ida);
+
+        if (conn_connect(t[i].ca, until(10)) != 0) {
+            check(0, t[i].ca->why, "stream %d: connect", i);
+            t[i].ca = NULL;
+            continue;
+        }
+
+        t[i].cb = conn_accept(&t[i].s, lfd, "B", &t[i].idb, until(10));
+    }
+
+    close(lfd);
+
+    pthread_barrier_init(&g_barrier, NULL, (unsigned) n + 1);
+
+    for (i = 0; i < n; i++) {
+        if (pthread_create(&th[i], NULL, bench_direct_thread, &t[i]) != 0) {
+            die("pthread_create");
+        }
+    }
+
+    pthread_barrier_wait(&g_barrier);
+    t0 = now();
+
+    for (i = 0; i < n; i++) {
+        pthread_join(th[i], NULL);
+    }
+
+    t1 = now();
+
+    bytes = 0;
+
+    for (i = 0; i < n; i++) {
+        bytes += t[i].ea.rx.bytes + t[i].eb.rx.bytes;
+        sess_free(&t[i].s);
+    }
+
+    note("streams", "%d", n);
+    note("bytes", "%llu", (unsigned long long) bytes);
+    note("seconds", "%.3f", t1 - t0);
+    note("mbps", "%.1f", (double) bytes / (t1 - t0) / 1e6);
+
+    pthread_barrier_destroy(&g_barrier);
+    free(t);
     free(th);
 }
 
@@ -4911,6 +5160,7 @@ static const scenario_t  scenarios[] = {
     { "hold",               sc_hold,                  1 },
     { "bench-tunnel",       sc_bench_tunnel,          1 },
     { "bench-handshakes",   sc_bench_handshakes,      1 },
+    { "bench-direct",       sc_bench_direct,          2 },
     { NULL, NULL, 0 }
 };
 
@@ -4923,8 +5173,9 @@ usage(void)
     fprintf(stderr,
         "usage: offset_node -r HOST:PORT -k RELAY_PUBKEY_B64URL [-s SEEDHEX]\n"
         "           [-S SEEDHEX2] [-b BYTES] [-n N] [-t SECONDS] [-m SIZE]\n"
-        "           [-p MAXPAD] [-A KEEPALIVE_SECONDS] [-L LOCALADDR] [-c]"
+        "           [-p MAXPAD] [-A KEEPALIVE_SECONDS] [-l LOCALADDR] [-c]"
         " [-v]\n"
+        "           [-L [HOST:]PORT (bench-direct)]\n"
         "           SCENARIO [ARG]      (oversize [LEN [pre|post]])\n"
         "       offset_node selftest\n"
         "scenarios:");
@@ -5010,7 +5261,7 @@ main(int argc, char **argv)
     G.maxpad = 64;
     G.ka = 10;
 
-    while ((ch = getopt(argc, argv, "r:k:s:S:b:n:t:m:p:A:L:cvh")) != -1) {
+    while ((ch = getopt(argc, argv, "r:k:s:S:b:n:t:m:p:A:l:L:cvh")) != -1) {
         switch (ch) {
 
         case 'r':
@@ -5103,8 +5354,12 @@ main(int argc, char **argv)
             }
             break;
 
-        case 'L':
+        case 'l':
             snprintf(G.local, sizeof(G.local), "%s", optarg);
+            break;
+
+        case 'L':
+            snprintf(G.listen, sizeof(G.listen), "%s", optarg);
             break;
 
         case 'c':
@@ -5136,9 +5391,15 @@ main(int argc, char **argv)
         usage();
     }
 
-    if (sc->relay && (!G.have_relay || !G.have_pk)) {
+    if (sc->relay == 1 && (!G.have_relay || !G.have_pk)) {
         fprintf(stderr, "offset_node: %s needs -r HOST:PORT and -k KEY\n",
                 sc->name);
+        exit(2);
+    }
+
+    if (sc->relay == 2 && (!G.have_relay || G.listen[0] == '\0')) {
+        fprintf(stderr, "offset_node: %s needs -r HOST:PORT (the proxy) "
+                "and -L [HOST:]PORT (where B listens)\n", sc->name);
         exit(2);
     }
 

@@ -120,7 +120,6 @@ load_module $STREAM_MODULE;
 load_module $MODULE;
 
 worker_processes $WORKERS;
-worker_rlimit_nofile 65536;
 error_log $OUT/logs/error.log warn;
 pid $OUT/nginx.pid;
 daemon off;

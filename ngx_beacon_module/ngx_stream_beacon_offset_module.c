@@ -571,7 +571,11 @@ ngx_stream_beacon_offset_read(ngx_event_t *rev)
             return;
         }
 
-        if (oc->frame_cap > NGX_OFFSET_RELAY_FRAME_CACHE) {
+        /* only a busy tunnel keeps its frame buffer between frames */
+
+        if (oc->state != OC_TUNNEL
+            || oc->frame_cap > NGX_OFFSET_RELAY_FRAME_CACHE)
+        {
             ngx_free(oc->frame);
             oc->frame = NULL;
             oc->frame_cap = 0;

@@ -1228,6 +1228,9 @@ ngx_stream_beacon_offset_accept(ngx_stream_beacon_oc_t *oc)
         return NGX_DONE;
     }
 
+    ngx_log_error(NGX_LOG_INFO, oc->c->log, 0,
+                  "offset relay: %s accepts %s", fp, tfp);
+
     if (cowner.pid != ngx_pid) {
         return ngx_stream_beacon_offset_handoff(oc, &cowner);
     }

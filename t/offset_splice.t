@@ -31,7 +31,7 @@ select STDOUT; $| = 1;
 my $t = Test::Nginx->new()->has(qw/stream http beacon/);
 has_offset_node();
 
-$t->plan(12);
+$t->plan(14);
 
 write_ident($t);
 
@@ -52,6 +52,9 @@ stream {
 
     beacon_offset_keepalive 3s;
     beacon_offset_idle_timeout 10s;
+
+    # which worker saw which Listen, Connect and Accept
+    error_log %%TESTDIR%%/offset.log info;
 
     server {
         listen 127.0.0.1:%%PORT_8990%% reuseport;
@@ -96,6 +99,33 @@ node_ok(node($P, '-t', 60, '-n', 8, '-b', '2M', 'splice'),
 my $o = offset_status($H);
 ok($o && $o->{handoffs} > 0, 'acceptors handed off to the connectors\' '
     . 'workers') or diag(explain($o));
+
+# 24 more tunnels: the Listen, the Connect and the Accept of one of them
+# land on three different workers (each does with probability 3/8)
+
+node_ok(node($P, '-t', 60, '-n', 24, '-b', '64K', 'splice'),
+    '24 concurrent tunnels, byte-exact');
+
+my (%listen, %connect, @accept);
+
+for (split /\n/, $t->read_file('offset.log')) {
+	next unless /\[info\] (\d+)#\d+: .*offset relay: (\S+) (listens|connects to|accepts) ?([^\s,]*)/;
+	my ($pid, $who, $what, $whom) = ($1, $2, $3, $4);
+
+	if ($what eq 'listens') { $listen{$who} = $pid; }
+	elsif ($what eq 'connects to') { $connect{"$who $whom"} = $pid; }
+	else { push @accept, [ $pid, $who, $whom ]; }
+}
+
+my $three = grep {
+	my ($pid, $b, $a) = @$_;
+	defined $listen{$b} && defined $connect{"$a $b"}
+		&& $listen{$b} != $connect{"$a $b"} && $listen{$b} != $pid
+		&& $connect{"$a $b"} != $pid;
+} @accept;
+
+ok($three, "a tunnel whose Listen, Connect and Accept were on three "
+	. "workers ($three of " . scalar(@accept) . ')');
 
 my $r = node($P, '-t', 90, '-b', '64M', 'splice');
 node_ok($r, '64 MiB each way through one tunnel, byte-exact');

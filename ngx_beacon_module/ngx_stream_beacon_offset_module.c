@@ -137,6 +137,7 @@ struct ngx_stream_beacon_oc_s {
     unsigned                      paused:1;
     unsigned                      flushing:1;
     unsigned                      handed_off:1;
+    unsigned                      defer:1;
 };
 
 
@@ -159,7 +160,9 @@ typedef struct {
     u_char                       *unpack_ka;
     u_char                       *pack_ka;
     u_char                       *pack_ch;
-    u_char                        pad[NGX_OFFSET_PADDING_ACCEPT_MAX];
+    u_char                        pad[2 * NGX_OFFSET_PADDING_ACCEPT_MAX];
+    uint32_t                      rnd[1024];
+    ngx_uint_t                    nrnd;
     ngx_rbtree_t                  conns;
     ngx_rbtree_node_t             sentinel;
 } ngx_stream_beacon_offset_worker_t;
@@ -208,9 +211,11 @@ static ngx_int_t ngx_stream_beacon_offset_send_rekey(
     ngx_stream_beacon_oc_t *oc, const u_char *pub, const u_char *salt);
 static ngx_int_t ngx_stream_beacon_offset_seal(ngx_stream_beacon_oc_t *oc,
     const ngx_offset_capnp_channel_t *cm);
+static uint32_t ngx_stream_beacon_offset_rand(void);
 static ngx_stream_beacon_obuf_t *ngx_stream_beacon_offset_obuf(
     ngx_stream_beacon_oc_t *oc, size_t len);
 static ngx_int_t ngx_stream_beacon_offset_flush(ngx_stream_beacon_oc_t *oc);
+static void ngx_stream_beacon_offset_flush_peer(ngx_stream_beacon_oc_t *oc);
 static void ngx_stream_beacon_offset_resume(ngx_stream_beacon_oc_t *oc);
 static void ngx_stream_beacon_offset_arm(ngx_stream_beacon_oc_t *oc);
 static void ngx_stream_beacon_offset_close(ngx_stream_beacon_oc_t *oc,
@@ -531,14 +536,20 @@ ngx_stream_beacon_offset_read(ngx_event_t *rev)
         if (oc->state == OC_TUNNEL && oc->peer
             && oc->peer->out_bytes >= oc->conf->buffer)
         {
-            /* backpressure: resumed when the other side drains */
-            oc->paused = 1;
-            return;
+            ngx_stream_beacon_offset_flush_peer(oc);
+
+            if (oc->peer && oc->peer->out_bytes >= oc->conf->buffer) {
+                /* backpressure: resumed when the other side drains */
+                oc->paused = 1;
+                return;
+            }
         }
 
         rc = ngx_stream_beacon_offset_read_frame(oc);
 
         if (rc == NGX_AGAIN) {
+            ngx_stream_beacon_offset_flush_peer(oc);
+
             if (ngx_handle_read_event(rev, 0) != NGX_OK) {
                 ngx_stream_beacon_offset_close(oc, "event error");
             }
@@ -588,7 +599,27 @@ ngx_stream_beacon_offset_read(ngx_event_t *rev)
 
     /* fairness: more frames later */
 
+    ngx_stream_beacon_offset_flush_peer(oc);
     ngx_post_event(rev, &ngx_posted_events);
+}
+
+
+/* sends what this side's frames queued on the other side of the tunnel */
+
+static void
+ngx_stream_beacon_offset_flush_peer(ngx_stream_beacon_oc_t *oc)
+{
+    ngx_stream_beacon_oc_t  *peer;
+
+    peer = oc->peer;
+
+    if (peer == NULL || peer->out == NULL || peer->flushing) {
+        return;
+    }
+
+    if (ngx_stream_beacon_offset_flush(peer) == NGX_ERROR) {
+        ngx_stream_beacon_offset_close(peer, "write error");
+    }
 }
 
 
@@ -1302,11 +1333,20 @@ ngx_stream_beacon_offset_forward(ngx_stream_beacon_oc_t *oc, u_char *p,
     ngx_beacon_count(oc->zone, NGX_BEACON_C_OFFSET_MESSAGES);
     ngx_beacon_count_n(oc->zone, NGX_BEACON_C_OFFSET_BYTES, len);
 
+    peer->defer = 1;
+
     if (ngx_stream_beacon_offset_send_user(peer, NGX_OFFSET_KA_MESSAGE, p, len)
         != NGX_OK)
     {
         /* the other side failed: this one flushes and follows */
         ngx_stream_beacon_offset_close(peer, "write error");
+        return NGX_OK;
+    }
+
+    peer->defer = 0;
+
+    if (peer->out_bytes >= NGX_OFFSET_RELAY_FRAME_CACHE) {
+        ngx_stream_beacon_offset_flush_peer(oc);
     }
 
     return NGX_OK;
@@ -1667,11 +1707,24 @@ ngx_stream_beacon_offset_seal(ngx_stream_beacon_oc_t *oc,
 
     m = *cm;
 
-    /* our padding is bounded (W6); 0 .. beacon_offset_padding bytes */
+    /*
+     * Our padding is bounded (W6): a uniform length of 0 ..
+     * beacon_offset_padding bytes.  Its bytes are encrypted with the
+     * message, so a slice at a random offset of a random block drawn once
+     * per worker serves (random, so packing cannot shrink them); lengths
+     * and offsets come from a CSPRNG buffer refilled every 512 messages
+     * rather than two getrandom() calls per message.
+     */
 
     m.rand_padding.data = ngx_stream_beacon_offset_w->pad;
-    m.rand_padding.len = ngx_offset_padding(ngx_stream_beacon_offset_w->pad,
-                                            oc->conf->padding);
+    m.rand_padding.len = 0;
+
+    if (oc->conf->padding) {
+        m.rand_padding.len = ngx_stream_beacon_offset_rand()
+                             % (oc->conf->padding + 1);
+        m.rand_padding.data += ngx_stream_beacon_offset_rand()
+                               % (NGX_OFFSET_PADDING_ACCEPT_MAX + 1);
+    }
 
     n = ngx_offset_capnp_encode_channel(ngx_stream_beacon_offset_w->pack_ch,
                                         ngx_stream_beacon_offset_w->size * 9
@@ -1692,8 +1745,29 @@ ngx_stream_beacon_offset_seal(ngx_stream_beacon_oc_t *oc,
 
     oc->last_out = ngx_current_msec;
 
+    if (oc->defer) {
+        /* forwarded frames go out together, after the read loop */
+        return NGX_OK;
+    }
+
     return ngx_stream_beacon_offset_flush(oc) == NGX_ERROR ? NGX_ERROR
                                                            : NGX_OK;
+}
+
+
+static uint32_t
+ngx_stream_beacon_offset_rand(void)
+{
+    ngx_stream_beacon_offset_worker_t  *w;
+
+    w = ngx_stream_beacon_offset_w;
+
+    if (w->nrnd == 0) {
+        randombytes_buf(w->rnd, sizeof(w->rnd));
+        w->nrnd = sizeof(w->rnd) / sizeof(uint32_t);
+    }
+
+    return w->rnd[--w->nrnd];
 }
 
 
@@ -1726,16 +1800,34 @@ ngx_stream_beacon_offset_obuf(ngx_stream_beacon_oc_t *oc, size_t len)
 static ngx_int_t
 ngx_stream_beacon_offset_flush(ngx_stream_beacon_oc_t *oc)
 {
+    size_t                     sent;
     ssize_t                    n;
+    ngx_uint_t                 i;
+    ngx_iovec_t                vec;
     ngx_connection_t          *c;
+    struct iovec               iovs[NGX_IOVS_PREALLOCATE];
     ngx_stream_beacon_obuf_t  *b;
 
     c = oc->c;
 
-    while (oc->out) {
-        b = oc->out;
+    vec.iovs = iovs;
+    vec.nalloc = NGX_IOVS_PREALLOCATE;
 
-        n = c->send(c, b->pos, b->last - b->pos);
+    while (oc->out) {
+
+        /* several queued frames in one writev() */
+
+        vec.count = 0;
+        vec.size = 0;
+
+        for (b = oc->out; b && vec.count < vec.nalloc; b = b->next) {
+            iovs[vec.count].iov_base = b->pos;
+            iovs[vec.count].iov_len = b->last - b->pos;
+            vec.size += b->last - b->pos;
+            vec.count++;
+        }
+
+        n = ngx_writev(c, &vec);
 
         if (n == NGX_ERROR) {
             return NGX_ERROR;
@@ -1745,12 +1837,24 @@ ngx_stream_beacon_offset_flush(ngx_stream_beacon_oc_t *oc)
             break;
         }
 
-        b->pos += n;
-        oc->out_bytes -= n;
+        sent = (size_t) n;
+        oc->out_bytes -= sent;
 
-        if (b->pos == b->last) {
+        for (i = 0; oc->out && sent; i++) {
+            b = oc->out;
+
+            if ((size_t) (b->last - b->pos) > sent) {
+                b->pos += sent;
+                break;
+            }
+
+            sent -= b->last - b->pos;
             oc->out = b->next;
             ngx_free(b);
+        }
+
+        if ((size_t) n < vec.size) {
+            break;
         }
     }
 
@@ -1990,10 +2094,10 @@ ngx_stream_beacon_offset_close(ngx_stream_beacon_oc_t *oc, const char *why)
 
             if (peer->out) {
                 ngx_add_timer(&peer->timer, NGX_OFFSET_RELAY_FLUSH_TIMEOUT);
-
-            } else {
-                ngx_post_event(peer->c->write, &ngx_posted_events);
             }
+
+            /* writes what is queued (perhaps not tried yet), then closes */
+            ngx_post_event(peer->c->write, &ngx_posted_events);
         }
 
         break;
@@ -2558,6 +2662,8 @@ ngx_stream_beacon_offset_init_process(ngx_cycle_t *cycle)
     }
 
     ngx_rbtree_init(&w->conns, &w->sentinel, ngx_rbtree_insert_value);
+
+    randombytes_buf(w->pad, sizeof(w->pad));
 
     ngx_stream_beacon_offset_w = w;
 

@@ -190,7 +190,7 @@ static ngx_int_t ngx_stream_beacon_offset_accept(ngx_stream_beacon_oc_t *oc);
 static ngx_int_t ngx_stream_beacon_offset_reject(ngx_stream_beacon_oc_t *oc,
     u_char *p, size_t len);
 static ngx_int_t ngx_stream_beacon_offset_forward(ngx_stream_beacon_oc_t *oc,
-    u_char *p, size_t len);
+    const u_char *ka, size_t ka_len, size_t len);
 static ngx_int_t ngx_stream_beacon_offset_notify(ngx_stream_beacon_oc_t *oc,
     const u_char *connector);
 static void ngx_stream_beacon_offset_splice(ngx_stream_beacon_oc_t *a,
@@ -820,6 +820,17 @@ ngx_stream_beacon_offset_frame(ngx_stream_beacon_oc_t *oc)
         return NGX_OK;
     }
 
+    if (oc->state == OC_TUNNEL) {
+        /*
+         * The KaMessage{message} as it came, checked above, is the one to
+         * send on: the other hop gets the same message without packing
+         * it again.
+         */
+        return ngx_stream_beacon_offset_forward(oc, cm.user.data,
+                                                cm.user.len,
+                                                ka.message.len);
+    }
+
     return ngx_stream_beacon_offset_message(oc,
                                             (u_char *) (ka.message.data
                                                         ? ka.message.data
@@ -998,9 +1009,6 @@ ngx_stream_beacon_offset_message(ngx_stream_beacon_oc_t *oc, u_char *p,
 
     case OC_LISTEN:
         return ngx_stream_beacon_offset_reject(oc, p, len);
-
-    case OC_TUNNEL:
-        return ngx_stream_beacon_offset_forward(oc, p, len);
 
     default:
         ngx_stream_beacon_offset_close(oc, "unexpected message");
@@ -1319,10 +1327,11 @@ ngx_stream_beacon_offset_reject(ngx_stream_beacon_oc_t *oc, u_char *p,
 
 
 static ngx_int_t
-ngx_stream_beacon_offset_forward(ngx_stream_beacon_oc_t *oc, u_char *p,
-    size_t len)
+ngx_stream_beacon_offset_forward(ngx_stream_beacon_oc_t *oc, const u_char *ka,
+    size_t ka_len, size_t len)
 {
-    ngx_stream_beacon_oc_t  *peer;
+    ngx_offset_capnp_channel_t   cm;
+    ngx_stream_beacon_oc_t      *peer;
 
     peer = oc->peer;
 
@@ -1333,11 +1342,14 @@ ngx_stream_beacon_offset_forward(ngx_stream_beacon_oc_t *oc, u_char *p,
     ngx_beacon_count(oc->zone, NGX_BEACON_C_OFFSET_MESSAGES);
     ngx_beacon_count_n(oc->zone, NGX_BEACON_C_OFFSET_BYTES, len);
 
+    ngx_memzero(&cm, sizeof(ngx_offset_capnp_channel_t));
+    cm.which = NGX_OFFSET_CONTENT_USER;
+    cm.user.data = ka;
+    cm.user.len = ka_len;
+
     peer->defer = 1;
 
-    if (ngx_stream_beacon_offset_send_user(peer, NGX_OFFSET_KA_MESSAGE, p, len)
-        != NGX_OK)
-    {
+    if (ngx_stream_beacon_offset_seal(peer, &cm) != NGX_OK) {
         /* the other side failed: this one flushes and follows */
         ngx_stream_beacon_offset_close(peer, "write error");
         return NGX_OK;

@@ -159,18 +159,32 @@ if ! kill -0 "$NGX_PID" 2>/dev/null; then
     exit 1
 fi
 
-# run LABEL MODE N BYTES: prints the mbps figure (empty on failure)
+# CPU seconds the nginx workers used so far (utime + stime, all workers)
+ngx_cpu() {
+    local p sum=0 ticks f
+    ticks=$(getconf CLK_TCK)
+    for p in $(pgrep -P "$NGX_PID"); do
+        f=$(cut -d' ' -f14,15 "/proc/$p/stat" 2>/dev/null) || continue
+        sum=$(( sum + ${f% *} + ${f#* } ))
+    done
+    awk -v s="$sum" -v t="$ticks" 'BEGIN { printf "%.3f\n", s / t }'
+}
+
+# run LABEL MODE N BYTES: prints "mbps mb_per_nginx_cpu_second" (empty on
+# failure)
 run() {
-    local label=$1 mode=$2 n=$3 bytes=$4 out rc
+    local label=$1 mode=$2 n=$3 bytes=$4 out rc c0 c1 per
     local args=(-r "127.0.0.1:$RELAY_PORT" -k "$RELAY_KEY")
 
     if [ "$mode" = bench-direct ]; then
         args=(-r "127.0.0.1:$PROXY_PORT" -L "$BACKEND_PORT")
     fi
 
+    c0=$(ngx_cpu)
     out=$(timeout "$LIMIT" "$NODE" "${args[@]}" -n "$n" -b "$bytes" \
               -m "$MSG" -t "$LIMIT" "$mode" 2>&1)
     rc=$?
+    c1=$(ngx_cpu)
 
     if [ $rc != 0 ] || [ -z "$(field mbps "$out")" ]; then
         log "bench-offset: $label failed (exit $rc):" >&2
@@ -178,21 +192,29 @@ run() {
         return
     fi
 
-    log "  $label: $(field mbps "$out") MB/s in $(field seconds "$out") s" >&2
-    field mbps "$out"
+    per=$(awk -v b="$(field bytes "$out")" -v a="$c0" -v z="$c1" \
+              'BEGIN { if (z > a) printf "%.1f", b / (z - a) / 1e6 }')
+
+    log "  $label: $(field mbps "$out") MB/s in $(field seconds "$out") s," \
+        "${per:-?} MB per nginx CPU-second" >&2
+    printf '%s %s\n' "$(field mbps "$out")" "$per"
 }
 
 log "bench-offset: nginx $WORKERS workers, message $MSG B, $ROUNDS rounds"
 log "  one tunnel: $BYTES1 B each way; 64 tunnels: $BYTES64 B each way each"
 
-R1=() P1=() R64=() P64=()
+R1=() P1=() R64=() P64=() CR1=() CP1=() CR64=() CP64=()
 
 for i in $(seq 1 "$ROUNDS"); do
     log "round $i"
-    R1+=("$(run "relay  1 tunnel " bench-tunnel 1 "$BYTES1")")
-    P1+=("$(run "proxy  1 stream " bench-direct 1 "$BYTES1")")
-    R64+=("$(run "relay 64 tunnels" bench-tunnel 64 "$BYTES64")")
-    P64+=("$(run "proxy 64 streams" bench-direct 64 "$BYTES64")")
+    read -r a b <<<"$(run "relay  1 tunnel " bench-tunnel 1 "$BYTES1")"
+    R1+=("${a:-}") CR1+=("${b:-}")
+    read -r a b <<<"$(run "proxy  1 stream " bench-direct 1 "$BYTES1")"
+    P1+=("${a:-}") CP1+=("${b:-}")
+    read -r a b <<<"$(run "relay 64 tunnels" bench-tunnel 64 "$BYTES64")"
+    R64+=("${a:-}") CR64+=("${b:-}")
+    read -r a b <<<"$(run "proxy 64 streams" bench-direct 64 "$BYTES64")"
+    P64+=("${a:-}") CP64+=("${b:-}")
 done
 
 out=$(timeout "$LIMIT" "$NODE" -r "127.0.0.1:$RELAY_PORT" -k "$RELAY_KEY" \
@@ -209,6 +231,8 @@ log ""
 log "bench-offset summary (payload MB/s, both directions together; medians)"
 log "  1 tunnel:   relay $mr1   proxy_pass $mp1   ratio $(ratio "$mr1" "$mp1")"
 log "  64 tunnels: relay $mr64   proxy_pass $mp64   ratio $(ratio "$mr64" "$mp64")"
+log "  MB per nginx CPU-second: relay $(median "${CR1[@]}") / $(median "${CR64[@]}")," \
+    "proxy_pass $(median "${CP1[@]}") / $(median "${CP64[@]}") (1 / 64 tunnels)"
 log "  handshakes: ${HPS:-?}/s with $HS_CONC concurrent clients (${HS_FAIL:-?} failed)"
 log "  (target: ratio >= 0.80)"
 

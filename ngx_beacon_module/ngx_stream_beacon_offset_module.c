@@ -1234,7 +1234,12 @@ ngx_stream_beacon_offset_notify(ngx_stream_beacon_oc_t *l,
         || ngx_stream_beacon_offset_send_user(l, NGX_OFFSET_KA_MESSAGE, buf, n)
            != NGX_OK)
     {
-        ngx_stream_beacon_offset_close(l, "write error");
+        /*
+         * Closed from its own write handler: closing the listener here
+         * would drop the pending Connect that is asking, under its feet.
+         */
+        l->c->write->error = 1;
+        ngx_post_event(l->c->write, &ngx_posted_events);
         return NGX_ERROR;
     }
 
@@ -1909,7 +1914,7 @@ ngx_stream_beacon_offset_write(ngx_event_t *wev)
     c = wev->data;
     oc = c->data;
 
-    if (ngx_stream_beacon_offset_flush(oc) == NGX_ERROR) {
+    if (wev->error || ngx_stream_beacon_offset_flush(oc) == NGX_ERROR) {
         ngx_stream_beacon_offset_close(oc, oc->flushing ? NULL
                                                         : "write error");
         return;

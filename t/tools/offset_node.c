@@ -15,7 +15,8 @@
  *                scenario derive theirs from it (B: last byte xor 1, ...)
  *   -S SEEDHEX2  the seed of node B instead
  *   -b BYTES     bytes per direction for the data scenarios (K/M/G suffixes
- *                are binary)
+ *                are binary); slow-reader: bytes A sends to B (default
+ *                256 MiB)
  *   -n N         count: tunnels (splice, bench-tunnel), concurrency
  *                (bench-handshakes)
  *   -t SECONDS   time bound of the scenario (default 60)
@@ -25,6 +26,8 @@
  *   -l ADDR      local address to bind (default: any)
  *   -L [HOST:]PORT  bench-direct: where node B listens (HOST 127.0.0.1)
  *   -c           hold: a clean close by the relay counts as a pass
+ *   -w SECONDS   slow-reader: how long B does not read once A is blocked
+ *                (default 2)
  *   -v           verbose, to stderr
  *
  * Output: "ok - what" or "not ok - what: why" per check on stdout,
@@ -129,6 +132,7 @@ struct conn_s {
     int                   bad;
     char                  why[256];
     int                   silent;
+    int                   noread;       /* not polled for reading */
     size_t                maxpad;
 
     double                t_open;
@@ -136,6 +140,8 @@ struct conn_s {
     double                t_last_send;
     double                t_last_recv;
     double                t_closed;
+    double                t_progress;   /* the last send() that took bytes */
+    uint64_t              tx_sock;      /* bytes send() took */
 
     buf_t                 rb;
     buf_t                 wb;
@@ -285,6 +291,7 @@ static struct {
     char                  local[64];
     char                  listen[128];
     int                   clean_ok;
+    double                stall;
     int                   which;        /* oversize: 1 pre, 2 post only */
     int                   verbose;
     int                   quiet;
@@ -901,6 +908,8 @@ conn_flush(conn_t *c)
         if (n > 0) {
             c->wb.pos += (size_t) n;
             c->wb.len -= (size_t) n;
+            c->tx_sock += (uint64_t) n;
+            c->t_progress = now();
             continue;
         }
 
@@ -1413,8 +1422,13 @@ sess_poll(sess_t *s, double timeout)
             continue;
         }
 
+        if (c->noread && c->wb.len == 0) {
+            /* a reader that stalls: its socket is not polled at all */
+            continue;
+        }
+
         pfd[n].fd = c->fd;
-        pfd[n].events = POLLIN | (c->wb.len ? POLLOUT : 0);
+        pfd[n].events = (c->noread ? 0 : POLLIN) | (c->wb.len ? POLLOUT : 0);
         pfd[n].revents = 0;
         who[n++] = c;
     }
@@ -1459,7 +1473,7 @@ sess_poll(sess_t *s, double timeout)
             conn_flush(c);
         }
 
-        if (pfd[i].revents & (POLLIN | POLLHUP | POLLERR)) {
+        if ((pfd[i].revents & (POLLIN | POLLHUP | POLLERR)) && !c->noread) {
             conn_input(c);
         }
     }
@@ -4707,6 +4721,141 @@ done:
 }
 
 
+/* slow-reader: A blocked, everything handed over, or the tunnel broken */
+static int
+p_stalled(void *arg)
+{
+    tunnel_t  *t = arg;
+    conn_t    *a = t->ca;
+
+    if (t->ea.err || t->eb.err || t->ca->closed || t->cb->closed) {
+        return 1;
+    }
+
+    if (stream_done(&t->ea.tx) && a->wb.len == 0) {
+        return 1;
+    }
+
+    return a->wb.len > 0 && now() - a->t_progress >= 1.0;
+}
+
+
+static int
+p_broken(void *arg)
+{
+    tunnel_t  *t = arg;
+
+    return t->ea.err || t->eb.err || t->ca->closed || t->cb->closed;
+}
+
+
+static int
+p_slow_go(void *arg)
+{
+    tunnel_t  *t = arg;
+
+    return t->s.stdin_got || p_broken(t);
+}
+
+
+/*
+ * Backpressure through a spliced tunnel: A sends -b bytes (default
+ * 256 MiB) to B as fast as its socket takes them while B's socket is not
+ * read at all (B only writes its keepalives).  Once A could not write for
+ * 1 s it stays so for -w seconds more, then "# ready" and a line on stdin;
+ * then B reads and sends 256 KiB back, and both directions are checked
+ * byte for byte.  stalled_bytes: what A's socket had taken when it was
+ * found blocked (the payload with its framing, under 1 % more).
+ */
+static void
+sc_slow_reader(void)
+{
+    int       ok, stalled, go_b;
+    double    t_stall;
+    uint64_t  total, back, at_stall;
+    tunnel_t  t;
+
+    total = G.have_bytes ? G.bytes : 256ull * 1024 * 1024;
+    back = total < 256 * 1024 ? total : 256 * 1024;
+
+    tunnel_init(&t, 0);
+    t.go = 0;
+
+    if (!tunnel_setup(&t, total, until(G.t), 0)) {
+        goto done;
+    }
+
+    check(1, NULL, "tunnel up");
+
+    /* B sends nothing until the go line, then 256 KiB */
+    go_b = 0;
+    t.eb.go = &go_b;
+    t.eb.tx.total = back;
+    t.ea.rx.total = back;
+
+    t.cb->noread = 1;
+    t.ca->t_progress = now();
+    t.go = 1;
+    t.t_go = now();
+
+    sess_wait(&t.s, until(G.t), p_stalled, &t);
+
+    stalled = !p_broken(&t) && t.ca->wb.len > 0
+              && now() - t.ca->t_progress >= 1.0;
+    at_stall = t.ca->tx_sock;
+    t_stall = t.ca->t_progress;
+
+    note("stalled_bytes", "%llu", (unsigned long long) at_stall);
+    note("stalled_after", "%.2f", t_stall - t.t_go);
+
+    if (!check(stalled, p_broken(&t) ? tunnel_why(&t)
+                        : stream_done(&t.ea.tx) ? "A handed everything over"
+                        : "A never blocked within -t",
+               "A blocked (no write progress for 1 s) while B does not read"))
+    {
+        note("stalled", "0");
+        goto done;
+    }
+
+    /* still blocked -w seconds later: nothing piles up anywhere */
+    sess_wait(&t.s, until(G.stall), p_broken, &t);
+
+    note("stalled", "1");
+    note("stalled_bytes_later", "%llu", (unsigned long long) t.ca->tx_sock);
+
+    pthread_mutex_lock(&out_mtx);
+    printf("# ready\n");
+    fflush(stdout);
+    pthread_mutex_unlock(&out_mtx);
+
+    t.s.stdin_watch = 1;
+    sess_wait(&t.s, until(G.t), p_slow_go, &t);
+    t.s.stdin_watch = 0;
+
+    check(t.s.stdin_got || p_broken(&t), "no line on stdin", "go");
+
+    note("stalled_bytes_go", "%llu", (unsigned long long) t.ca->tx_sock);
+    note("stalled_seconds", "%.2f", now() - t_stall);
+
+    check(!p_broken(&t), tunnel_why(&t), "the tunnel survived the stall");
+
+    /* B reads from now on */
+    t.cb->noread = 0;
+    go_b = 1;
+
+    ok = tunnel_transfer(&t, until(G.t));
+    tunnel_report(&t, ok);
+
+    if (ok) {
+        note("drain_seconds", "%.2f", t.t_done - t.t_go);
+    }
+
+done:
+
+    sess_free(&t.s);
+}
+
+
 static pthread_barrier_t  g_barrier;
 
 
@@ -5158,6 +5307,7 @@ static const scenario_t  scenarios[] = {
     { "garbage-pre",        sc_garbage_pre,           1 },
     { "garbage-post",       sc_garbage_post,          1 },
     { "hold",               sc_hold,                  1 },
+    { "slow-reader",        sc_slow_reader,           1 },
     { "bench-tunnel",       sc_bench_tunnel,          1 },
     { "bench-handshakes",   sc_bench_handshakes,      1 },
     { "bench-direct",       sc_bench_direct,          2 },
@@ -5175,7 +5325,8 @@ usage(void)
         "           [-S SEEDHEX2] [-b BYTES] [-n N] [-t SECONDS] [-m SIZE]\n"
         "           [-p MAXPAD] [-A KEEPALIVE_SECONDS] [-l LOCALADDR] [-c]"
         " [-v]\n"
-        "           [-L [HOST:]PORT (bench-direct)]\n"
+        "           [-L [HOST:]PORT (bench-direct)]"
+        " [-w SECONDS (slow-reader)]\n"
         "           SCENARIO [ARG]      (oversize [LEN [pre|post]])\n"
         "       offset_node selftest\n"
         "scenarios:");
@@ -5260,8 +5411,9 @@ main(int argc, char **argv)
     G.t = 60;
     G.maxpad = 64;
     G.ka = 10;
+    G.stall = 2;
 
-    while ((ch = getopt(argc, argv, "r:k:s:S:b:n:t:m:p:A:l:L:cvh")) != -1) {
+    while ((ch = getopt(argc, argv, "r:k:s:S:b:n:t:m:p:A:l:L:w:cvh")) != -1) {
         switch (ch) {
 
         case 'r':
@@ -5350,6 +5502,13 @@ main(int argc, char **argv)
         case 'A':
             G.ka = atof(optarg);
             if (G.ka <= 0) {
+                usage();
+            }
+            break;
+
+        case 'w':
+            G.stall = atof(optarg);
+            if (G.stall < 0 || G.stall > 600) {
                 usage();
             }
             break;

@@ -49,7 +49,7 @@ my @fast = (
     [ 'listener-gone', 'listener gone: tunnel lives, new Connect closed (23)' ],
 );
 
-my $per_pass = @fast + 7 + 5;
+my $per_pass = @fast + 7 + 5 + 2;
 
 $t->plan(2 * $per_pass + 7);
 
@@ -137,6 +137,18 @@ foreach my $workers (2, 4) {
         my ($sc, $name, @args) = @$f;
         node_ok(node($P, '-t', 20, @args, $sc), "$workers workers: $name");
     }
+
+    # W18: a connector that leaves while pending is dropped at once, so
+    # the listener's Accept finds nothing instead of a dead peer
+
+    my $b0 = offset_status($H);
+    node_ok(node($P, '-t', 20, 'connector-leaves'), "$workers workers: "
+        . 'connector leaves while pending, then Accept: closed (W18)');
+    my $b1 = offset_status($H);
+    ok($b0 && $b1 && $b1->{tunnels_total} == $b0->{tunnels_total}
+        && $b1->{unpaired} == $b0->{unpaired} + 1,
+        "$workers workers: nothing spliced with the departed connector")
+        or diag(explain([$b0, $b1]));
 
     my $r = node_wait($silent, 30);
     node_ok($r, "$workers workers: silent after the handshake: closed (10)");

@@ -3989,6 +3989,61 @@ done:
 }
 
 
+/* W18: a connector that leaves while pending is noticed at once */
+static void
+sc_connector_leaves(void)
+{
+    sess_t              s;
+    conn_t             *l, *a, *b2;
+    char                err[300];
+    ngx_offset_ident_t  ida, idb;
+    double              t;
+
+    memset(&s, 0, sizeof(s));
+    ident_random(&ida);
+    ident_random(&idb);
+
+    l = node(&s, "B.listen", &idb, NGX_OFFSET_INIT_LISTEN, NULL, until(10),
+             err, sizeof(err));
+    if (l == NULL) {
+        check(0, err, "B listens");
+        goto done;
+    }
+
+    sess_sleep(&s, 0.2);
+
+    a = node(&s, "A.connect", &ida, NGX_OFFSET_INIT_CONNECT, idb.pk,
+             until(10), err, sizeof(err));
+    if (a == NULL) {
+        check(0, err, "A connects");
+        goto done;
+    }
+
+    check(expect_incoming(l, ida.pk, until(G.t), err, sizeof(err)), err,
+          "B's Listen connection receives IncomingConnection{A}");
+
+    conn_close(a, 0);
+    sess_sleep(&s, 0.5);
+
+    b2 = node(&s, "B.accept", &idb, NGX_OFFSET_INIT_ACCEPT, ida.pk,
+              until(10), err, sizeof(err));
+    if (b2 == NULL) {
+        check(0, err, "B connects");
+        goto done;
+    }
+
+    t = now();
+    expect_closed(b2, t, QUICK, "A left while pending: B's Accept(A) finds "
+                  "nothing pending and is closed");
+
+    check(!l->closed, closed_how(l), "B's Listen connection stays open");
+
+done:
+
+    sess_free(&s);
+}
+
+
 static void
 sc_accept_nothing(void)
 {
@@ -5291,6 +5346,7 @@ static const scenario_t  scenarios[] = {
     { "splice",             sc_splice,                1 },
     { "reject",             sc_reject,                1 },
     { "half-expiry",        sc_half_expiry,           1 },
+    { "connector-leaves",   sc_connector_leaves,      1 },
     { "accept-nothing",     sc_accept_nothing,        1 },
     { "dup-listen",         sc_dup_listen,            1 },
     { "dup-connect",        sc_dup_connect,           1 },

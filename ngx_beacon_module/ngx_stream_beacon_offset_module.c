@@ -1851,6 +1851,8 @@ ngx_stream_beacon_offset_flush(ngx_stream_beacon_oc_t *oc)
         }
 
         if (n == NGX_AGAIN) {
+            /* ngx_writev() leaves this to its callers */
+            c->write->ready = 0;
             break;
         }
 
@@ -1870,9 +1872,10 @@ ngx_stream_beacon_offset_flush(ngx_stream_beacon_oc_t *oc)
             ngx_free(b);
         }
 
-        if ((size_t) n < vec.size) {
-            break;
-        }
+        /*
+         * A short write is not EAGAIN: write again until the socket says
+         * so, or the write event would never be armed.
+         */
     }
 
     if (oc->out == NULL) {

@@ -24,4 +24,9 @@ ngx_shm_zone_t *ngx_stream_beacon_find_zone(ngx_conf_t *cf, ngx_str_t *name,
     const char **err);
 
 
+/* an emerg configuration error starting with "\"<directive>\" directive: " */
+void ngx_stream_beacon_conf_error(ngx_conf_t *cf, ngx_command_t *cmd,
+    const char *fmt, ...);
+
+
 #endif /* _NGX_STREAM_BEACON_H_INCLUDED_ */

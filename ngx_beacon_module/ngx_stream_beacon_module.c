@@ -184,8 +184,6 @@ static char *ngx_stream_beacon_rate(ngx_conf_t *cf, ngx_command_t *cmd,
     void *conf);
 static char *ngx_stream_beacon_datapath(ngx_conf_t *cf, ngx_command_t *cmd,
     void *conf);
-static void ngx_stream_beacon_conf_error(ngx_conf_t *cf, ngx_command_t *cmd,
-    const char *fmt, ...);
 
 
 static ngx_conf_num_bounds_t  ngx_stream_beacon_id_bounds = {
@@ -2634,7 +2632,7 @@ ngx_stream_beacon_find_zone(ngx_conf_t *cf, ngx_str_t *name, const char **err)
 
 /* every configuration error names its directive */
 
-static void
+void
 ngx_stream_beacon_conf_error(ngx_conf_t *cf, ngx_command_t *cmd,
     const char *fmt, ...)
 {

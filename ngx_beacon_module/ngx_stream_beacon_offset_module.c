@@ -238,8 +238,6 @@ static char *ngx_stream_beacon_offset_rekey(ngx_conf_t *cf,
 static ngx_int_t ngx_stream_beacon_offset_postconf(ngx_conf_t *cf);
 static ngx_int_t ngx_stream_beacon_offset_init_process(ngx_cycle_t *cycle);
 static void ngx_stream_beacon_offset_wipe(void *data);
-static void ngx_stream_beacon_offset_conf_error(ngx_conf_t *cf,
-    ngx_command_t *cmd, const char *fmt, ...);
 
 
 static ngx_stream_beacon_offset_worker_t  *ngx_stream_beacon_offset_w;
@@ -2393,14 +2391,14 @@ ngx_stream_beacon_offset_relay(ngx_conf_t *cf, ngx_command_t *cmd,
             continue;
         }
 
-        ngx_stream_beacon_offset_conf_error(cf, cmd,
+        ngx_stream_beacon_conf_error(cf, cmd,
                            "invalid parameter \"%V\", expected "
                            "\"identity=FILE\" or \"zone=NAME\"", &value[i]);
         return NGX_CONF_ERROR;
     }
 
     if (oscf->identity_file.len == 0) {
-        ngx_stream_beacon_offset_conf_error(cf, cmd,
+        ngx_stream_beacon_conf_error(cf, cmd,
                            "needs \"identity=FILE\" (make one with "
                            "beacon-offset-tool gen-ident)");
         return NGX_CONF_ERROR;
@@ -2457,7 +2455,7 @@ ngx_stream_beacon_offset_relay(ngx_conf_t *cf, ngx_command_t *cmd,
     cscf = ngx_stream_conf_get_module_srv_conf(cf, ngx_stream_core_module);
 
     if (cscf->handler) {
-        ngx_stream_beacon_offset_conf_error(cf, cmd,
+        ngx_stream_beacon_conf_error(cf, cmd,
                            "another content handler (\"beacon\", "
                            "\"proxy_pass\", ...) is set in this server");
         return NGX_CONF_ERROR;
@@ -2516,7 +2514,7 @@ ngx_stream_beacon_offset_allow(ngx_conf_t *cf, ngx_command_t *cmd,
                != 0
             || len != NGX_OFFSET_PK_LEN)
         {
-            ngx_stream_beacon_offset_conf_error(cf, cmd,
+            ngx_stream_beacon_conf_error(cf, cmd,
                                "invalid public key \"%V\", expected 43 "
                                "base64url characters (a ticket's "
                                "\"publicKey\")", &value[i]);
@@ -2551,7 +2549,7 @@ ngx_stream_beacon_offset_rekey(ngx_conf_t *cf, ngx_command_t *cmd,
     ms = ngx_parse_time(&value[1], 0);
 
     if (ms == (ngx_msec_t) NGX_ERROR || ms < 1000) {
-        ngx_stream_beacon_offset_conf_error(cf, cmd,
+        ngx_stream_beacon_conf_error(cf, cmd,
                            "invalid value \"%V\", expected \"off\" or a "
                            "time of at least 1s", &value[1]);
         return NGX_CONF_ERROR;
@@ -2696,22 +2694,4 @@ ngx_stream_beacon_offset_init_process(ngx_cycle_t *cycle)
     ngx_beacon_ipc_set_fd_handler(ngx_stream_beacon_offset_ipc);
 
     return NGX_OK;
-}
-
-
-static void
-ngx_stream_beacon_offset_conf_error(ngx_conf_t *cf, ngx_command_t *cmd,
-    const char *fmt, ...)
-{
-    u_char   *p, buf[NGX_MAX_CONF_ERRSTR];
-    va_list   args;
-
-    p = ngx_snprintf(buf, NGX_MAX_CONF_ERRSTR, "\"%V\" directive: ",
-                     &cmd->name);
-
-    va_start(args, fmt);
-    p = ngx_vslprintf(p, buf + NGX_MAX_CONF_ERRSTR, fmt, args);
-    va_end(args);
-
-    ngx_conf_log_error(NGX_LOG_EMERG, cf, 0, "%*s", p - buf, buf);
 }

@@ -1645,16 +1645,28 @@ ngx_beacon_wsconn_key(uint8_t *key, const ngx_beacon_addr_t *addr,
 }
 
 
-ngx_int_t
-ngx_beacon_shm_ws_admit(ngx_beacon_zone_t *z, const ngx_beacon_addr_t *addr,
-    ngx_uint_t max_total, ngx_uint_t max_ip)
+/*
+ * One more connection of a kind (the bridge's, the Offset relay's) from
+ * addr: its count lives in each worker's claim at count_off (and, for the
+ * relay, a handshake count at hs_off), its per-IP counts in lim keyed by
+ * address and claim slot, so a dead worker's share goes with its slot.
+ */
+
+static ngx_int_t
+ngx_beacon_shm_admit(ngx_beacon_zone_t *z, ngx_beacon_lim_t *lim,
+    size_t count_off, size_t hs_off, const ngx_beacon_addr_t *addr,
+    ngx_uint_t max_total, ngx_uint_t max_ip, ngx_uint_t max_hs)
 {
+    u_char                  *claim;
     uint8_t                  key[18];
     uint32_t                 now;
     ngx_int_t                rc;
-    ngx_uint_t               i, total, ip, fresh;
+    ngx_uint_t               i, total, ip, hs, fresh;
     ngx_beacon_sh_t         *sh;
     ngx_beacon_lim_entry_t  *e;
+
+#define CLAIM_COUNT(i, off)                                                   \
+    (*(ngx_atomic_t *) ((u_char *) &sh->claims[i] + (off)))
 
     if (z->claim < 0) {
         return NGX_BUSY;
@@ -1664,6 +1676,7 @@ ngx_beacon_shm_ws_admit(ngx_beacon_zone_t *z, const ngx_beacon_addr_t *addr,
     now = (uint32_t) ngx_current_msec;
     total = 0;
     ip = 0;
+    hs = 0;
     rc = NGX_OK;
 
     ngx_shmtx_lock(&z->shpool->mutex);
@@ -1673,63 +1686,96 @@ ngx_beacon_shm_ws_admit(ngx_beacon_zone_t *z, const ngx_beacon_addr_t *addr,
             continue;
         }
 
-        total += sh->claims[i].conns;
+        total += CLAIM_COUNT(i, count_off);
+
+        if (hs_off) {
+            hs += CLAIM_COUNT(i, hs_off);
+        }
 
         if (max_ip) {
             ngx_beacon_wsconn_key(key, addr, i);
-            e = ngx_beacon_lim_get(sh, &sh->lim_wsconn, key, now, &fresh);
+            e = ngx_beacon_lim_get(sh, lim, key, now, &fresh);
             ip += e->value;
         }
     }
 
-    if ((max_total && total >= max_total) || (max_ip && ip >= max_ip)) {
+    if ((max_total && total >= max_total)
+        || (max_ip && ip >= max_ip)
+        || (max_hs && hs >= max_hs))
+    {
         rc = NGX_BUSY;
         goto done;
     }
 
-    sh->claims[z->claim].conns++;
+    claim = (u_char *) &sh->claims[z->claim];
+    (*(ngx_atomic_t *) (claim + count_off))++;
+
+    if (hs_off) {
+        (*(ngx_atomic_t *) (claim + hs_off))++;
+    }
 
     ngx_beacon_wsconn_key(key, addr, z->claim);
-    e = ngx_beacon_lim_get(sh, &sh->lim_wsconn, key, now, &fresh);
+    e = ngx_beacon_lim_get(sh, lim, key, now, &fresh);
     e->value++;
 
 done:
 
     ngx_shmtx_unlock(&z->shpool->mutex);
 
+#undef CLAIM_COUNT
+
     return rc;
 }
 
 
-void
-ngx_beacon_shm_ws_leave(ngx_beacon_zone_t *z, const ngx_beacon_addr_t *addr)
+static void
+ngx_beacon_shm_leave(ngx_beacon_zone_t *z, ngx_beacon_lim_t *lim,
+    size_t count_off, const ngx_beacon_addr_t *addr)
 {
     uint8_t                  key[18];
     ngx_uint_t               fresh;
-    ngx_beacon_sh_t         *sh;
+    ngx_atomic_t            *count;
     ngx_beacon_lim_entry_t  *e;
 
     if (z->claim < 0) {
         return;
     }
 
-    sh = z->sh;
-
     ngx_shmtx_lock(&z->shpool->mutex);
 
-    if (sh->claims[z->claim].conns) {
-        sh->claims[z->claim].conns--;
+    count = (ngx_atomic_t *) ((u_char *) &z->sh->claims[z->claim]
+                              + count_off);
+    if (*count) {
+        (*count)--;
     }
 
     ngx_beacon_wsconn_key(key, addr, z->claim);
-    e = ngx_beacon_lim_get(sh, &sh->lim_wsconn, key,
-                           (uint32_t) ngx_current_msec, &fresh);
+    e = ngx_beacon_lim_get(z->sh, lim, key, (uint32_t) ngx_current_msec,
+                           &fresh);
 
     if (e->value) {
         e->value--;
     }
 
     ngx_shmtx_unlock(&z->shpool->mutex);
+}
+
+
+ngx_int_t
+ngx_beacon_shm_ws_admit(ngx_beacon_zone_t *z, const ngx_beacon_addr_t *addr,
+    ngx_uint_t max_total, ngx_uint_t max_ip)
+{
+    return ngx_beacon_shm_admit(z, &z->sh->lim_wsconn,
+                                offsetof(ngx_beacon_claim_t, conns), 0, addr,
+                                max_total, max_ip, 0);
+}
+
+
+void
+ngx_beacon_shm_ws_leave(ngx_beacon_zone_t *z, const ngx_beacon_addr_t *addr)
+{
+    ngx_beacon_shm_leave(z, &z->sh->lim_wsconn,
+                         offsetof(ngx_beacon_claim_t, conns), addr);
 }
 
 
@@ -1838,61 +1884,12 @@ ngx_beacon_shm_offset_admit(ngx_beacon_zone_t *z,
     const ngx_beacon_addr_t *addr, ngx_uint_t max_total, ngx_uint_t max_ip,
     ngx_uint_t max_handshakes)
 {
-    uint8_t                  key[18];
-    uint32_t                 now;
-    ngx_int_t                rc;
-    ngx_uint_t               i, total, ip, hs, fresh;
-    ngx_beacon_sh_t         *sh;
-    ngx_beacon_lim_entry_t  *e;
-
-    if (z->claim < 0) {
-        return NGX_BUSY;
-    }
-
-    sh = z->sh;
-    now = (uint32_t) ngx_current_msec;
-    total = 0;
-    ip = 0;
-    hs = 0;
-    rc = NGX_OK;
-
-    ngx_shmtx_lock(&z->shpool->mutex);
-
-    for (i = 0; i < NGX_BEACON_SLOTS; i++) {
-        if (sh->claims[i].pid == 0) {
-            continue;
-        }
-
-        total += sh->claims[i].offset[NGX_BEACON_OG_CONNECTIONS];
-        hs += sh->claims[i].offset[NGX_BEACON_OG_HANDSHAKES];
-
-        if (max_ip) {
-            ngx_beacon_wsconn_key(key, addr, i);
-            e = ngx_beacon_lim_get(sh, &sh->lim_offconn, key, now, &fresh);
-            ip += e->value;
-        }
-    }
-
-    if ((max_total && total >= max_total)
-        || (max_ip && ip >= max_ip)
-        || (max_handshakes && hs >= max_handshakes))
-    {
-        rc = NGX_BUSY;
-        goto done;
-    }
-
-    sh->claims[z->claim].offset[NGX_BEACON_OG_CONNECTIONS]++;
-    sh->claims[z->claim].offset[NGX_BEACON_OG_HANDSHAKES]++;
-
-    ngx_beacon_wsconn_key(key, addr, z->claim);
-    e = ngx_beacon_lim_get(sh, &sh->lim_offconn, key, now, &fresh);
-    e->value++;
-
-done:
-
-    ngx_shmtx_unlock(&z->shpool->mutex);
-
-    return rc;
+    return ngx_beacon_shm_admit(z, &z->sh->lim_offconn,
+                                offsetof(ngx_beacon_claim_t,
+                                         offset[NGX_BEACON_OG_CONNECTIONS]),
+                                offsetof(ngx_beacon_claim_t,
+                                         offset[NGX_BEACON_OG_HANDSHAKES]),
+                                addr, max_total, max_ip, max_handshakes);
 }
 
 
@@ -1900,32 +1897,10 @@ void
 ngx_beacon_shm_offset_leave(ngx_beacon_zone_t *z,
     const ngx_beacon_addr_t *addr)
 {
-    uint8_t                  key[18];
-    ngx_uint_t               fresh;
-    ngx_beacon_sh_t         *sh;
-    ngx_beacon_lim_entry_t  *e;
-
-    if (z->claim < 0) {
-        return;
-    }
-
-    sh = z->sh;
-
-    ngx_shmtx_lock(&z->shpool->mutex);
-
-    if (sh->claims[z->claim].offset[NGX_BEACON_OG_CONNECTIONS]) {
-        sh->claims[z->claim].offset[NGX_BEACON_OG_CONNECTIONS]--;
-    }
-
-    ngx_beacon_wsconn_key(key, addr, z->claim);
-    e = ngx_beacon_lim_get(sh, &sh->lim_offconn, key,
-                           (uint32_t) ngx_current_msec, &fresh);
-
-    if (e->value) {
-        e->value--;
-    }
-
-    ngx_shmtx_unlock(&z->shpool->mutex);
+    ngx_beacon_shm_leave(z, &z->sh->lim_offconn,
+                         offsetof(ngx_beacon_claim_t,
+                                  offset[NGX_BEACON_OG_CONNECTIONS]),
+                         addr);
 }
 
 

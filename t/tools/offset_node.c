@@ -4940,32 +4940,25 @@ bench_tunnel_thread(void *arg)
 }
 
 
+/*
+ * Runs one thread per tunnel (each sets up, waits at the barrier, then
+ * transfers), times them from the barrier to the last join, reports the
+ * bytes moved and frees the tunnels.
+ */
 static void
-sc_bench_tunnel(void)
+bench_run(tunnel_t *t, int n, void *(*fn)(void *), const char *what)
 {
-    int         i, n;
-    tunnel_t   *t;
-    pthread_t  *th;
+    int         i;
     double      t0, t1;
     uint64_t    bytes;
+    pthread_t  *th;
 
-    n = G.n > 0 ? G.n : 1;
-
-    if (G.msgsize == 0) {
-        G.msgsize = 16 * 1024;
-    }
-
-    G.quiet = 1;
-
-    t = xmalloc(sizeof(tunnel_t) * (size_t) n);
     th = xmalloc(sizeof(pthread_t) * (size_t) n);
 
     pthread_barrier_init(&g_barrier, NULL, (unsigned) n + 1);
 
     for (i = 0; i < n; i++) {
-        tunnel_init(&t[i], i);
-
-        if (pthread_create(&th[i], NULL, bench_tunnel_thread, &t[i]) != 0) {
+        if (pthread_create(&th[i], NULL, fn, &t[i]) != 0) {
             die("pthread_create");
         }
     }
@@ -4986,7 +4979,7 @@ sc_bench_tunnel(void)
         sess_free(&t[i].s);
     }
 
-    note("tunnels", "%d", n);
+    note(what, "%d", n);
     note("bytes", "%llu", (unsigned long long) bytes);
     note("seconds", "%.3f", t1 - t0);
     note("mbps", "%.1f", (double) bytes / (t1 - t0) / 1e6);
@@ -4994,6 +4987,30 @@ sc_bench_tunnel(void)
     pthread_barrier_destroy(&g_barrier);
     free(t);
     free(th);
+}
+
+
+static void
+sc_bench_tunnel(void)
+{
+    int         i, n;
+    tunnel_t   *t;
+
+    n = G.n > 0 ? G.n : 1;
+
+    if (G.msgsize == 0) {
+        G.msgsize = 16 * 1024;
+    }
+
+    G.quiet = 1;
+
+    t = xmalloc(sizeof(tunnel_t) * (size_t) n);
+
+    for (i = 0; i < n; i++) {
+        tunnel_init(&t[i], i);
+    }
+
+    bench_run(t, n, bench_tunnel_thread, "tunnels");
 }
 
 
@@ -5244,9 +5261,6 @@ sc_bench_direct(void)
 {
     int         i, n, lfd;
     tunnel_t   *t;
-    pthread_t  *th;
-    double      t0, t1;
-    uint64_t    bytes;
 
     n = G.n > 0 ? G.n : 1;
 
@@ -5259,7 +5273,6 @@ sc_bench_direct(void)
     lfd = listen_socket(G.listen);
 
     t = xmalloc(sizeof(tunnel_t) * (size_t) n);
-    th = xmalloc(sizeof(pthread_t) * (size_t) n);
 
     /* pairs one at a time, so the accepted connection is this A's */
 
@@ -5279,38 +5292,7 @@ sc_bench_direct(void)
 
     close(lfd);
 
-    pthread_barrier_init(&g_barrier, NULL, (unsigned) n + 1);
-
-    for (i = 0; i < n; i++) {
-        if (pthread_create(&th[i], NULL, bench_direct_thread, &t[i]) != 0) {
-            die("pthread_create");
-        }
-    }
-
-    pthread_barrier_wait(&g_barrier);
-    t0 = now();
-
-    for (i = 0; i < n; i++) {
-        pthread_join(th[i], NULL);
-    }
-
-    t1 = now();
-
-    bytes = 0;
-
-    for (i = 0; i < n; i++) {
-        bytes += t[i].ea.rx.bytes + t[i].eb.rx.bytes;
-        sess_free(&t[i].s);
-    }
-
-    note("streams", "%d", n);
-    note("bytes", "%llu", (unsigned long long) bytes);
-    note("seconds", "%.3f", t1 - t0);
-    note("mbps", "%.1f", (double) bytes / (t1 - t0) / 1e6);
-
-    pthread_barrier_destroy(&g_barrier);
-    free(t);
-    free(th);
+    bench_run(t, n, bench_direct_thread, "streams");
 }
 
 

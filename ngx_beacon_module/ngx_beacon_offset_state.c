@@ -39,6 +39,12 @@ static ngx_beacon_offset_node_t *ngx_beacon_offset_find(ngx_rbtree_t *tree,
     const u_char *lpk, const u_char *cpk);
 static ngx_rbtree_key_t ngx_beacon_offset_hash(const u_char *lpk,
     const u_char *cpk);
+static ngx_int_t ngx_beacon_offset_put(ngx_beacon_zone_t *z,
+    ngx_uint_t halves, const u_char *lpk, const u_char *cpk,
+    const ngx_beacon_owner_t *owner, ngx_beacon_owner_t *prev);
+static ngx_int_t ngx_beacon_offset_remove(ngx_beacon_zone_t *z,
+    ngx_uint_t halves, const u_char *lpk, const u_char *cpk,
+    const ngx_beacon_owner_t *match, ngx_beacon_owner_t *out);
 
 
 static ngx_beacon_offset_sh_t *
@@ -164,15 +170,22 @@ ngx_beacon_offset_find(ngx_rbtree_t *tree, const u_char *lpk,
 }
 
 
-ngx_int_t
-ngx_beacon_offset_listen(ngx_beacon_zone_t *z, const u_char *pk,
-    const ngx_beacon_owner_t *owner, ngx_beacon_owner_t *prev)
+/*
+ * Adds the entry (lpk, cpk) owned by owner to a tree, under the lock.  An
+ * entry already there is replaced when prev is given (and prev gets its
+ * owner), else refused with NGX_BUSY.  NGX_DECLINED: the zone is full.
+ */
+
+static ngx_int_t
+ngx_beacon_offset_put(ngx_beacon_zone_t *z, ngx_uint_t halves,
+    const u_char *lpk, const u_char *cpk, const ngx_beacon_owner_t *owner,
+    ngx_beacon_owner_t *prev)
 {
     ngx_int_t                  rc;
+    ngx_rbtree_t              *tree;
     ngx_beacon_offset_sh_t    *osh;
     ngx_beacon_offset_node_t  *n;
 
-    ngx_memzero(prev, sizeof(ngx_beacon_owner_t));
     rc = NGX_OK;
 
     ngx_shmtx_lock(&z->shpool->mutex);
@@ -183,12 +196,18 @@ ngx_beacon_offset_listen(ngx_beacon_zone_t *z, const u_char *pk,
         goto done;
     }
 
-    n = ngx_beacon_offset_find(&osh->listeners, pk, NULL);
+    tree = halves ? &osh->halves : &osh->listeners;
+    n = ngx_beacon_offset_find(tree, lpk, cpk);
 
     if (n) {
-        /* the newest authenticated Listen wins (W8) */
-        *prev = n->owner;
-        n->owner = *owner;
+        if (prev) {
+            *prev = n->owner;
+            n->owner = *owner;
+
+        } else {
+            rc = NGX_BUSY;
+        }
+
         goto done;
     }
 
@@ -198,11 +217,16 @@ ngx_beacon_offset_listen(ngx_beacon_zone_t *z, const u_char *pk,
         goto done;
     }
 
-    ngx_memcpy(n->lpk, pk, PK_LEN);
-    n->owner = *owner;
-    n->node.key = ngx_beacon_offset_hash(pk, NULL);
+    ngx_memcpy(n->lpk, lpk, PK_LEN);
 
-    ngx_rbtree_insert(&osh->listeners, &n->node);
+    if (cpk) {
+        ngx_memcpy(n->cpk, cpk, PK_LEN);
+    }
+
+    n->owner = *owner;
+    n->node.key = ngx_beacon_offset_hash(lpk, cpk);
+
+    ngx_rbtree_insert(tree, &n->node);
 
 done:
 
@@ -212,11 +236,18 @@ done:
 }
 
 
-ngx_int_t
-ngx_beacon_offset_unlisten(ngx_beacon_zone_t *z, const u_char *pk,
-    const ngx_beacon_owner_t *owner)
+/*
+ * Removes the entry (lpk, cpk) if it is there and, when match is given,
+ * still owned by match; its owner goes to out.  NGX_OK or NGX_DECLINED.
+ */
+
+static ngx_int_t
+ngx_beacon_offset_remove(ngx_beacon_zone_t *z, ngx_uint_t halves,
+    const u_char *lpk, const u_char *cpk, const ngx_beacon_owner_t *match,
+    ngx_beacon_owner_t *out)
 {
     ngx_int_t                  rc;
+    ngx_rbtree_t              *tree;
     ngx_beacon_offset_sh_t    *osh;
     ngx_beacon_offset_node_t  *n;
 
@@ -227,10 +258,18 @@ ngx_beacon_offset_unlisten(ngx_beacon_zone_t *z, const u_char *pk,
     osh = ngx_beacon_offset_sh_locked(z);
 
     if (osh) {
-        n = ngx_beacon_offset_find(&osh->listeners, pk, NULL);
+        tree = halves ? &osh->halves : &osh->listeners;
+        n = ngx_beacon_offset_find(tree, lpk, cpk);
 
-        if (n && n->owner.pid == owner->pid && n->owner.conn == owner->conn) {
-            ngx_rbtree_delete(&osh->listeners, &n->node);
+        if (n && (match == NULL
+                  || (n->owner.pid == match->pid
+                      && n->owner.conn == match->conn)))
+        {
+            if (out) {
+                *out = n->owner;
+            }
+
+            ngx_rbtree_delete(tree, &n->node);
             ngx_slab_free_locked(z->shpool, n);
             rc = NGX_OK;
         }
@@ -239,6 +278,26 @@ ngx_beacon_offset_unlisten(ngx_beacon_zone_t *z, const u_char *pk,
     ngx_shmtx_unlock(&z->shpool->mutex);
 
     return rc;
+}
+
+
+ngx_int_t
+ngx_beacon_offset_listen(ngx_beacon_zone_t *z, const u_char *pk,
+    const ngx_beacon_owner_t *owner, ngx_beacon_owner_t *prev)
+{
+    /* the newest authenticated Listen wins (W8) */
+
+    ngx_memzero(prev, sizeof(ngx_beacon_owner_t));
+
+    return ngx_beacon_offset_put(z, 0, pk, NULL, owner, prev);
+}
+
+
+ngx_int_t
+ngx_beacon_offset_unlisten(ngx_beacon_zone_t *z, const u_char *pk,
+    const ngx_beacon_owner_t *owner)
+{
+    return ngx_beacon_offset_remove(z, 0, pk, NULL, owner, NULL);
 }
 
 
@@ -275,43 +334,7 @@ ngx_int_t
 ngx_beacon_offset_half_add(ngx_beacon_zone_t *z, const u_char *lpk,
     const u_char *cpk, const ngx_beacon_owner_t *owner)
 {
-    ngx_int_t                  rc;
-    ngx_beacon_offset_sh_t    *osh;
-    ngx_beacon_offset_node_t  *n;
-
-    rc = NGX_OK;
-
-    ngx_shmtx_lock(&z->shpool->mutex);
-
-    osh = ngx_beacon_offset_sh_locked(z);
-    if (osh == NULL) {
-        rc = NGX_DECLINED;
-        goto done;
-    }
-
-    if (ngx_beacon_offset_find(&osh->halves, lpk, cpk)) {
-        rc = NGX_BUSY;
-        goto done;
-    }
-
-    n = ngx_slab_calloc_locked(z->shpool, sizeof(ngx_beacon_offset_node_t));
-    if (n == NULL) {
-        rc = NGX_DECLINED;
-        goto done;
-    }
-
-    ngx_memcpy(n->lpk, lpk, PK_LEN);
-    ngx_memcpy(n->cpk, cpk, PK_LEN);
-    n->owner = *owner;
-    n->node.key = ngx_beacon_offset_hash(lpk, cpk);
-
-    ngx_rbtree_insert(&osh->halves, &n->node);
-
-done:
-
-    ngx_shmtx_unlock(&z->shpool->mutex);
-
-    return rc;
+    return ngx_beacon_offset_put(z, 1, lpk, cpk, owner, NULL);
 }
 
 
@@ -319,30 +342,7 @@ ngx_int_t
 ngx_beacon_offset_half_take(ngx_beacon_zone_t *z, const u_char *lpk,
     const u_char *cpk, ngx_beacon_owner_t *owner)
 {
-    ngx_int_t                  rc;
-    ngx_beacon_offset_sh_t    *osh;
-    ngx_beacon_offset_node_t  *n;
-
-    rc = NGX_DECLINED;
-
-    ngx_shmtx_lock(&z->shpool->mutex);
-
-    osh = ngx_beacon_offset_sh_locked(z);
-
-    if (osh) {
-        n = ngx_beacon_offset_find(&osh->halves, lpk, cpk);
-
-        if (n) {
-            *owner = n->owner;
-            ngx_rbtree_delete(&osh->halves, &n->node);
-            ngx_slab_free_locked(z->shpool, n);
-            rc = NGX_OK;
-        }
-    }
-
-    ngx_shmtx_unlock(&z->shpool->mutex);
-
-    return rc;
+    return ngx_beacon_offset_remove(z, 1, lpk, cpk, NULL, owner);
 }
 
 
@@ -350,23 +350,7 @@ void
 ngx_beacon_offset_half_del(ngx_beacon_zone_t *z, const u_char *lpk,
     const u_char *cpk, const ngx_beacon_owner_t *owner)
 {
-    ngx_beacon_offset_sh_t    *osh;
-    ngx_beacon_offset_node_t  *n;
-
-    ngx_shmtx_lock(&z->shpool->mutex);
-
-    osh = ngx_beacon_offset_sh_locked(z);
-
-    if (osh) {
-        n = ngx_beacon_offset_find(&osh->halves, lpk, cpk);
-
-        if (n && n->owner.pid == owner->pid && n->owner.conn == owner->conn) {
-            ngx_rbtree_delete(&osh->halves, &n->node);
-            ngx_slab_free_locked(z->shpool, n);
-        }
-    }
-
-    ngx_shmtx_unlock(&z->shpool->mutex);
+    (void) ngx_beacon_offset_remove(z, 1, lpk, cpk, owner, NULL);
 }
 
 

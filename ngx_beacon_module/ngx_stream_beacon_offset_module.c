@@ -133,10 +133,8 @@ struct ngx_stream_beacon_oc_s {
 
     unsigned                      admitted:1;
     unsigned                      in_hs:1;
-    unsigned                      registered:1;
     unsigned                      paused:1;
     unsigned                      flushing:1;
-    unsigned                      handed_off:1;
     unsigned                      defer:1;
 };
 
@@ -486,7 +484,6 @@ ngx_stream_beacon_offset_create(ngx_connection_t *c,
 
     oc->node.key = (ngx_rbtree_key_t) oc->serial;
     ngx_rbtree_insert(&ngx_stream_beacon_offset_w->conns, &oc->node);
-    oc->registered = 1;
 
     c->data = oc;
     c->read->handler = ngx_stream_beacon_offset_read;
@@ -1491,7 +1488,6 @@ failed:
 
     ngx_beacon_count(oc->zone, NGX_BEACON_C_OFFSET_HANDOFFS);
 
-    oc->handed_off = 1;
     ngx_stream_beacon_offset_close(oc, NULL);
 
     return NGX_DONE;
@@ -2131,9 +2127,7 @@ ngx_stream_beacon_offset_close(ngx_stream_beacon_oc_t *oc, const char *why)
         ngx_del_timer(&oc->timer);
     }
 
-    if (oc->registered) {
-        ngx_rbtree_delete(&ngx_stream_beacon_offset_w->conns, &oc->node);
-    }
+    ngx_rbtree_delete(&ngx_stream_beacon_offset_w->conns, &oc->node);
 
     while (oc->out) {
         b = oc->out;

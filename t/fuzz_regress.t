@@ -1,13 +1,9 @@
 #!/usr/bin/perl
 
-# Fuzz regression: builds every libFuzzer target in t/fuzz/ the way
-# t/fuzz/run.sh does and runs each once over its committed seed corpus
-# (no fuzzing; libFuzzer executes file arguments once each):
-#
-#   fuzz_proto  t/fuzz/corpus
-#   fuzz_ws     t/fuzz/corpus-ws
-#   fuzz_json   t/fuzz/corpus-json
-#   fuzz_capnp  t/fuzz/corpus-capnp
+# Fuzz regression: builds every libFuzzer target listed in t/fuzz/targets the
+# way t/fuzz/run.sh does and runs each once over its committed seed corpus and
+# over every input that once crashed it (t/fuzz/crashes-<name>/, if present);
+# no fuzzing: libFuzzer executes file arguments once each.
 #
 # Skipped when clang cannot build -fsanitize=fuzzer binaries.
 
@@ -24,17 +20,17 @@ my $build = $ENV{TEST_BEACON_BUILD} || 'build';
 my $cc = $ENV{CC_FUZZ} || 'clang';
 my @san = ('-g', '-O1', '-fsanitize=fuzzer,address,undefined');
 
-# target, codec source, libraries, seed corpus
-my @targets = (
-    [ 'proto', 'ngx_beacon_module/ngx_beacon_proto.c', '-lsodium',
-      't/fuzz/corpus' ],
-    [ 'ws', 'ngx_beacon_module/ngx_beacon_ws.c', '-lsodium -lcrypto',
-      't/fuzz/corpus-ws' ],
-    [ 'json', 'ngx_beacon_module/ngx_beacon_json.c', '-lsodium',
-      't/fuzz/corpus-json' ],
-    [ 'capnp', 'ngx_beacon_module/ngx_offset_capnp.c', '',
-      't/fuzz/corpus-capnp' ],
-);
+# target, sources, libraries, seed corpus (t/fuzz/targets)
+my @targets;
+open my $tl, '<', 't/fuzz/targets' or die "t/fuzz/targets: $!";
+while (<$tl>) {
+    next if /^\s*(#|$)/;
+    my ($name, $len, $corpus, $srcs, $libs) = split;
+    $srcs =~ s/,/ /g;
+    $libs = $libs eq '-' ? '' : join ' ', split /,/, $libs;
+    push @targets, [ $name, $srcs, $libs, $corpus ];
+}
+close $tl;
 
 # probe: can this compiler link a trivial libFuzzer target?
 
@@ -67,6 +63,7 @@ for my $t (@targets) {
     my ($name, $src, $libs, $corpus) = @$t;
 
     my @seeds = sort grep { -f } glob "$corpus/*";
+    my @crashes = sort grep { -f } glob "t/fuzz/crashes-$name/*";
 
     ok(scalar @seeds, "$name: seed corpus $corpus present ("
        . scalar(@seeds) . ' files)');
@@ -82,13 +79,15 @@ for my $t (@targets) {
         skip "no seeds in $corpus", 1 unless @seeds;
 
         # artifacts of a crash go to the temp dir, never into the corpus
-        $out = `$bin -artifact_prefix=$tmp/$name- @seeds 2>&1`;
+        my @inputs = (@seeds, @crashes);
+        $out = `$bin -artifact_prefix=$tmp/$name- @inputs 2>&1`;
         my $rc = $?;
 
         my $runs = () = $out =~ /^Running: /mg;
 
-        ok($rc == 0 && $runs == @seeds,
-           "$name: all $runs/" . scalar(@seeds) . " seeds run clean")
+        ok($rc == 0 && $runs == @inputs,
+           "$name: all $runs/" . scalar(@inputs) . " seeds and past crash"
+           . " inputs run clean")
             or diag("exit status $rc\n$out");
     }
 }

@@ -3,11 +3,8 @@
 #
 #   bash t/fuzz/run.sh [SECONDS] [TARGET...]     (default 60, all targets)
 #
-# Targets, their sources and seed corpora:
-#   proto  t/fuzz/fuzz_proto.c  ngx_beacon_proto.c  t/fuzz/corpus
-#   ws     t/fuzz/fuzz_ws.c     ngx_beacon_ws.c     t/fuzz/corpus-ws
-#   json   t/fuzz/fuzz_json.c   ngx_beacon_json.c   t/fuzz/corpus-json
-#   capnp  t/fuzz/fuzz_capnp.c  ngx_offset_capnp.c  t/fuzz/corpus-capnp
+# Targets, their sources, libraries, seed corpora and input size limits are
+# listed in t/fuzz/targets (one line each).
 #
 # SECONDS is split evenly between the targets run (at least 1 s each).
 # Each seed corpus is copied to build/fuzz-corpus-<target> first, so new
@@ -29,29 +26,34 @@ esac
 
 shift $(( $# > 0 ? 1 : 0 ))
 
+TARGET_LIST=t/fuzz/targets
+
+ALL=()
+while read -r name _; do
+    ALL+=("$name")
+done < <(grep -v '^[[:space:]]*\(#\|$\)' "$TARGET_LIST")
+
 TARGETS=("$@")
 if [ ${#TARGETS[@]} -eq 0 ]; then
-    TARGETS=(proto ws json capnp)
+    TARGETS=("${ALL[@]}")
 fi
 
-# sets src, libs, corpus and maxlen for a target
+# sets src, libs, corpus and maxlen for a target from t/fuzz/targets
 spec() {
-    case "$1" in
-        proto) src=ngx_beacon_module/ngx_beacon_proto.c libs="-lsodium"
-               corpus=t/fuzz/corpus maxlen=65535 ;;
-        ws)    src=ngx_beacon_module/ngx_beacon_ws.c libs="-lsodium -lcrypto"
-               corpus=t/fuzz/corpus-ws maxlen=16384 ;;
-        json)  src=ngx_beacon_module/ngx_beacon_json.c libs="-lsodium"
-               corpus=t/fuzz/corpus-json maxlen=16384 ;;
-        capnp) src=ngx_beacon_module/ngx_offset_capnp.c libs=""
-               corpus=t/fuzz/corpus-capnp maxlen=65535 ;;
-        *)     return 1 ;;
-    esac
+    local name len cor srcs lib
+    while read -r name len cor srcs lib; do
+        if [ "$name" = "$1" ]; then
+            maxlen=$len corpus=$cor src=${srcs//,/ }
+            if [ "$lib" = - ]; then libs=""; else libs=${lib//,/ }; fi
+            return 0
+        fi
+    done < <(grep -v '^[[:space:]]*\(#\|$\)' "$TARGET_LIST")
+    return 1
 }
 
 for t in "${TARGETS[@]}"; do
     if ! spec "$t"; then
-        echo "fuzz: unknown target '$t' (proto, ws, json, capnp)" >&2
+        echo "fuzz: unknown target '$t' (${ALL[*]})" >&2
         exit 2
     fi
 done

@@ -1088,7 +1088,7 @@ ngx_beacon_shm_reply_allowed(ngx_beacon_zone_t *z,
 
 ngx_int_t
 ngx_beacon_shm_punch_ip_allowed(ngx_beacon_zone_t *z,
-    const ngx_beacon_addr_t *src, ngx_uint_t per_ip)
+    const ngx_beacon_addr_t *src, ngx_uint_t per_ip, ngx_uint_t burst)
 {
     uint8_t                  key[18];
     uint32_t                 now;
@@ -1106,7 +1106,8 @@ ngx_beacon_shm_punch_ip_allowed(ngx_beacon_zone_t *z,
     ngx_shmtx_lock(&z->shpool->mutex);
 
     e = ngx_beacon_lim_get(z->sh, &z->sh->lim_punch, key, now, &fresh);
-    rc = ngx_beacon_bucket_take(&e->value, &e->stamp, fresh, per_ip, 1, now);
+    rc = ngx_beacon_bucket_take(&e->value, &e->stamp, fresh, per_ip, burst,
+                                now);
 
     ngx_shmtx_unlock(&z->shpool->mutex);
 
@@ -1115,7 +1116,8 @@ ngx_beacon_shm_punch_ip_allowed(ngx_beacon_zone_t *z,
 
 
 ngx_int_t
-ngx_beacon_shm_punch_global_allowed(ngx_beacon_zone_t *z, ngx_uint_t global)
+ngx_beacon_shm_punch_global_allowed(ngx_beacon_zone_t *z, ngx_uint_t global,
+    ngx_uint_t burst)
 {
     uint32_t   now;
     ngx_int_t  rc;
@@ -1129,7 +1131,7 @@ ngx_beacon_shm_punch_global_allowed(ngx_beacon_zone_t *z, ngx_uint_t global)
     ngx_shmtx_lock(&z->shpool->mutex);
 
     rc = ngx_beacon_bucket_take(&z->sh->punch_tokens, &z->sh->punch_stamp,
-                                z->sh->punch_stamp == 0, global, 1, now);
+                                z->sh->punch_stamp == 0, global, burst, now);
 
     if (z->sh->punch_stamp == 0) {
         z->sh->punch_stamp = 1;

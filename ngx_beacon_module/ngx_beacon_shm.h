@@ -230,11 +230,14 @@ ngx_int_t ngx_beacon_shm_lookup(ngx_beacon_zone_t *z, uint32_t node_id,
 /* per-IP (IPv6: /64) token bucket; NGX_OK or NGX_BUSY */
 ngx_int_t ngx_beacon_shm_reply_allowed(ngx_beacon_zone_t *z,
     const ngx_beacon_addr_t *dst, ngx_beacon_rate_t *rate);
-/* punch budgets: per source IP, then global; NGX_OK or NGX_BUSY */
+/*
+ * punch budgets, token buckets of "burst" requests refilled at the rate
+ * per second: per source IP, then global; NGX_OK or NGX_BUSY
+ */
 ngx_int_t ngx_beacon_shm_punch_ip_allowed(ngx_beacon_zone_t *z,
-    const ngx_beacon_addr_t *src, ngx_uint_t per_ip);
+    const ngx_beacon_addr_t *src, ngx_uint_t per_ip, ngx_uint_t burst);
 ngx_int_t ngx_beacon_shm_punch_global_allowed(ngx_beacon_zone_t *z,
-    ngx_uint_t global);
+    ngx_uint_t global, ngx_uint_t burst);
 /* records a grant; NGX_OK the first time, NGX_DECLINED when replayed */
 ngx_int_t ngx_beacon_shm_grant_once(ngx_beacon_zone_t *z,
     const uint8_t *sig, int64_t expiry);

@@ -18,7 +18,7 @@
 #include "ngx_beacon_proto.h"
 
 
-#define NGX_BEACON_ZONE_MAGIC        0x6e626333   /* "nbc3" */
+#define NGX_BEACON_ZONE_MAGIC        0x6e626334   /* "nbc4" */
 
 #define NGX_BEACON_SLOTS             64           /* per-worker counter slots */
 
@@ -28,6 +28,7 @@
 #define NGX_BEACON_NODE_LV6          0x04         /* via an AF_INET6 socket */
 #define NGX_BEACON_NODE_WSS          0x08         /* a live compat connection */
 #define NGX_BEACON_NODE_NOUDP        0x10         /* no UDP endpoint: WSS */
+#define NGX_BEACON_NODE_PENDING      0x20         /* a throttled move waits */
 
 /* the synthetic "address" of a bridged node, for the relay budget */
 #define NGX_BEACON_WSS_PREFIX        "\x20\x01\x0d\xb8\xbe\xac\x00\x00"

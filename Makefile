@@ -57,7 +57,7 @@ $(MODULE): $(B)/nginx-src/.configured $(SRCS)
 
 tools: $(B)/unit_proto $(B)/unit_ws $(B)/unit_json $(B)/wsc \
        $(B)/unit_offset_crypto $(B)/beacon-offset-tool $(B)/unit_capnp \
-       $(B)/offset_node
+       $(B)/offset_node $(B)/beacon-probe
 
 TEST_CFLAGS := -O1 -g -Wall -Wextra -Werror -Ingx_beacon_module
 
@@ -94,6 +94,13 @@ $(B)/beacon-offset-tool: ngx_beacon_module/ngx_offset_tool.c $(OFFSET_DEPS)
 	mkdir -p $(B)
 	$(CC) -O2 -Wall -Wextra -Werror -Ingx_beacon_module -o $@ \
 	    ngx_beacon_module/ngx_offset_tool.c $(OFFSET_SRCS) -lsodium
+
+# sends a DISCOVER and prints the reply (README's quick start, the package)
+$(B)/beacon-probe: ngx_beacon_module/ngx_beacon_probe.c ngx_beacon_module/ngx_beacon_proto.c ngx_beacon_module/ngx_beacon_proto.h
+	mkdir -p $(B)
+	$(CC) -O2 -Wall -Wextra -Werror -Ingx_beacon_module -o $@ \
+	    ngx_beacon_module/ngx_beacon_probe.c ngx_beacon_module/ngx_beacon_proto.c \
+	    -lsodium
 
 # the WebSocket/TLS client the compat tests drive
 $(B)/wsc: t/tools/wsc.c ngx_beacon_module/ngx_beacon_ws.c ngx_beacon_module/ngx_beacon_ws.h

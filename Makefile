@@ -25,7 +25,7 @@ FUZZ_SECONDS ?= 60
 
 DEB_PACKAGES := nginx libnginx-mod-stream nginx-dev libsodium-dev libpcre2-dev \
                 libssl-dev zlib1g-dev pkg-config gcc make perl clang \
-                libclang-rt-14-dev iproute2 procps openssl ca-certificates
+                libclang-rt-14-dev iproute2 procps openssl ca-certificates curl
 
 # for the tests only: promtool checks the Prometheus page
 TEST_PACKAGES := prometheus
@@ -133,6 +133,10 @@ run: deps all
 	mkdir -p $(B)/run/logs $(B)/run/modules
 	ln -sf /usr/lib/nginx/modules/ngx_stream_module.so $(B)/run/modules/
 	ln -sf $(MODULE) $(B)/run/modules/
+	@echo "beacon on udp 127.0.0.1:9001, status on http://127.0.0.1:8080/beacon/status"
+	@echo "in another terminal:  $(BUILD)/beacon-probe 127.0.0.1:9001"
+	@echo "                      curl -s http://127.0.0.1:8080/beacon/status"
+	@echo "Ctrl-C stops nginx."
 	$(NGINX_BIN) -p $(B)/run/ -c $(CURDIR)/conf.examples/beacon.conf \
 	    -e $(B)/run/logs/error.log -g 'daemon off; error_log stderr notice;'
 

@@ -35,7 +35,7 @@ select STDOUT; $| = 1;
 
 my $TH = $ENV{TEST_BEACON_RESTART_THROTTLE} || 3;
 my $CADENCE = 2 * $TH;
-my $SLACK = 0.5;
+my $SLACK = 0.8;
 
 my $t = Test::Nginx->new()->has(qw/stream udp beacon/)->plan(17);
 

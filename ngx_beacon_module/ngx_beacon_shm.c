@@ -1053,7 +1053,21 @@ ngx_beacon_shm_relay(ngx_beacon_zone_t *z, uint32_t sender, uint32_t dest,
     ngx_shmtx_lock(&z->shpool->mutex);
 
     if (bind_sender) {
-        n = ngx_beacon_find_locked(sh, sender, NULL);
+        n = ngx_beacon_find_raw_locked(sh, sender, NULL);
+
+        if (n && (n->flags & NGX_BEACON_NODE_PENDING)) {
+
+            if (!(n->flags & NGX_BEACON_NODE_NOUDP)
+                && n->port == src->port
+                && ngx_memcmp(n->ip, src->ip, 16) == 0)
+            {
+                /* the endpoint in use is sending: a claimed move is void */
+                ngx_beacon_pending_drop_locked(sh, n);
+
+            } else {
+                ngx_beacon_pending_apply_locked(sh, n, now);
+            }
+        }
 
         if (n == NULL
             || (n->flags & NGX_BEACON_NODE_NOUDP)

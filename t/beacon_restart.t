@@ -5,8 +5,8 @@
 # throttle window is refused, but remembered and applied when the window
 # ends, so deliveries to it and its own relays (beacon_relay_bind_sender on)
 # work again at the end of the window, not at its next DISCOVER.  A move
-# claimed from elsewhere while the endpoint in use keeps refreshing is
-# forgotten (a live original wins).
+# claimed from elsewhere is forgotten when the endpoint in use sends a
+# DISCOVER or a RELAY inside the window (a live original wins).
 #
 # The throttle is 3 s here (TEST_BEACON_RESTART_THROTTLE=30 measures with
 # the defaults); the daemons send a DISCOVER every two windows, as real ones
@@ -37,7 +37,7 @@ my $TH = $ENV{TEST_BEACON_RESTART_THROTTLE} || 3;
 my $CADENCE = 2 * $TH;
 my $SLACK = 0.8;
 
-my $t = Test::Nginx->new()->has(qw/stream udp beacon/)->plan(17);
+my $t = Test::Nginx->new()->has(qw/stream udp beacon/)->plan(20);
 
 $t->write_file_expand('nginx.conf', <<"EOF");
 
@@ -200,6 +200,29 @@ $Q->send(relay(8000, 8200, 's2'));
 is(tohex($S->recv(2)), tohex(deliver(8000, 's2')),
     'spoof: a live owner keeps the node after the window');
 ok($X->expect_nothing(0.2), 'spoof: the claim was forgotten');
+
+# ... nor when the owner only relays inside the window (its RELAYs come
+# from the endpoint in use, beacon_relay_bind_sender checks that)
+
+my $R = node(8202, '127.0.0.65');
+$t0 = time();
+
+$X->io(discover(8202));
+
+$wait = $t0 + $TH / 2 - time();
+sleep $wait if $wait > 0;
+
+$R->send(relay(8202, 8000, 'r1'));
+is(tohex($Q->recv(2)), tohex(deliver(8202, 'r1')),
+    'relaying owner: its relay delivered inside the window');
+
+$wait = $t0 + $TH + 0.3 - time();
+sleep $wait if $wait > 0;
+
+$Q->send(relay(8000, 8202, 'r2'));
+is(tohex($R->recv(2)), tohex(deliver(8000, 'r2')),
+    'relaying owner: keeps the node after the window');
+ok($X->expect_nothing(0.2), 'relaying owner: the claim was forgotten');
 
 # a silent owner: the claim is applied when the window ends, not before
 

@@ -61,19 +61,23 @@ help(void)
     usage(stdout);
 
     printf("\n"
-        "Identity files and relay tickets for an Offset relay, byte-compatible\n"
-        "with stmgr gen-ident and stmgr relay-ticket.  Nothing is overwritten.\n"
+        "Identity files and relay tickets for an Offset relay,\n"
+        "byte-compatible with stmgr gen-ident and stmgr relay-ticket.\n"
+        "Nothing is overwritten.\n"
         "\n"
-        "  gen-ident     write a new Ed25519 identity (the relay's private\n"
-        "                key, for beacon_offset_relay identity=FILE), mode 0600\n"
+        "  gen-ident     write a new Ed25519 identity (the relay's\n"
+        "                private key, for beacon_offset_relay\n"
+        "                identity=FILE), mode 0600\n"
         "  relay-ticket  write the ticket nodes add with stctrl config\n"
-        "                add-relay: the identity's public key and HOST:PORT,\n"
-        "                where nodes connect (1 to 256 bytes, not empty)\n"
-        "  show          print what FILE is (identity or ticket), its public\n"
-        "                key, format or address\n"
+        "                add-relay: the identity's public key and\n"
+        "                HOST:PORT, where nodes connect (1 to 256\n"
+        "                bytes, not empty)\n"
+        "  show          print what FILE is (identity or ticket), its\n"
+        "                public key, format or address\n"
         "\n"
-        "Options also take --option=VALUE.  Exit status: 0 success, 1 a file\n"
-        "cannot be read, written or parsed, 2 usage.  See beacon-offset-tool(1).\n");
+        "Options also take --option=VALUE.  Exit status: 0 success,\n"
+        "1 a file cannot be read, written or parsed, 2 usage.\n"
+        "See beacon-offset-tool(1).\n");
 }
 
 

@@ -25,7 +25,7 @@ FUZZ_SECONDS ?= 60
 
 DEB_PACKAGES := nginx libnginx-mod-stream nginx-dev libsodium-dev libpcre2-dev \
                 libssl-dev zlib1g-dev pkg-config gcc make perl clang \
-                libclang-rt-14-dev iproute2 procps openssl ca-certificates
+                libclang-rt-14-dev iproute2 procps openssl ca-certificates curl
 
 # for the tests only: promtool checks the Prometheus page
 TEST_PACKAGES := prometheus
@@ -57,7 +57,7 @@ $(MODULE): $(B)/nginx-src/.configured $(SRCS)
 
 tools: $(B)/unit_proto $(B)/unit_ws $(B)/unit_json $(B)/wsc \
        $(B)/unit_offset_crypto $(B)/beacon-offset-tool $(B)/unit_capnp \
-       $(B)/offset_node
+       $(B)/offset_node $(B)/beacon-probe
 
 TEST_CFLAGS := -O1 -g -Wall -Wextra -Werror -Ingx_beacon_module
 
@@ -90,10 +90,19 @@ $(B)/unit_capnp: t/unit/capnp_test.c t/unit/tap.h ngx_beacon_module/ngx_offset_c
 	    ngx_beacon_module/ngx_offset_capnp.c -lsodium
 
 # identity files and relay tickets for Offset nodes (stmgr-compatible)
+# (shipped by make deb: built with Debian's hardening flags)
+TOOL_CFLAGS := $(CFLAGS_DEB) -Wall -Wextra -Werror -Ingx_beacon_module
+
 $(B)/beacon-offset-tool: ngx_beacon_module/ngx_offset_tool.c $(OFFSET_DEPS)
 	mkdir -p $(B)
-	$(CC) -O2 -Wall -Wextra -Werror -Ingx_beacon_module -o $@ \
-	    ngx_beacon_module/ngx_offset_tool.c $(OFFSET_SRCS) -lsodium
+	$(CC) $(TOOL_CFLAGS) -o $@ ngx_beacon_module/ngx_offset_tool.c \
+	    $(OFFSET_SRCS) $(LDFLAGS_DEB) -lsodium
+
+# sends a DISCOVER and prints the reply (README's quick start, the package)
+$(B)/beacon-probe: ngx_beacon_module/ngx_beacon_probe.c ngx_beacon_module/ngx_beacon_proto.c ngx_beacon_module/ngx_beacon_proto.h
+	mkdir -p $(B)
+	$(CC) $(TOOL_CFLAGS) -o $@ ngx_beacon_module/ngx_beacon_probe.c \
+	    ngx_beacon_module/ngx_beacon_proto.c $(LDFLAGS_DEB) -lsodium
 
 # the WebSocket/TLS client the compat tests drive
 $(B)/wsc: t/tools/wsc.c ngx_beacon_module/ngx_beacon_ws.c ngx_beacon_module/ngx_beacon_ws.h
@@ -124,6 +133,10 @@ run: deps all
 	mkdir -p $(B)/run/logs $(B)/run/modules
 	ln -sf /usr/lib/nginx/modules/ngx_stream_module.so $(B)/run/modules/
 	ln -sf $(MODULE) $(B)/run/modules/
+	@echo "beacon on udp 127.0.0.1:9001, status on http://127.0.0.1:8080/beacon/status"
+	@echo "in another terminal:  $(BUILD)/beacon-probe 127.0.0.1:9001"
+	@echo "                      curl -s http://127.0.0.1:8080/beacon/status"
+	@echo "Ctrl-C stops nginx."
 	$(NGINX_BIN) -p $(B)/run/ -c $(CURDIR)/conf.examples/beacon.conf \
 	    -e $(B)/run/logs/error.log -g 'daemon off; error_log stderr notice;'
 
@@ -149,7 +162,9 @@ bench-offset: deps all
 # Depends: libnginx-mod-stream, the nginx ABI the module was built against
 # (nginx:abi from nginx-dev's libnginx-mod.abisubstvars, else the installed nginx
 # package's nginx-abi-* Provides; DEB_NGINX_ABI overrides) and the shared
-# libraries dpkg-shlibdeps finds (libc6, libsodium23). No conffiles.
+# libraries dpkg-shlibdeps finds (libc6, libsodium23). No conffiles. It also
+# ships the tools, /usr/bin/beacon-offset-tool (Offset identity files and
+# tickets) and /usr/bin/beacon-probe (a DISCOVER), with their man pages.
 DEB_PKG        := libnginx-mod-stream-beacon
 DEB_REVISION   ?= 1
 DEB_VERSION     = $(shell sed -n 's/.*NGX_BEACON_VERSION[[:space:]]*"\([^"]*\)".*/\1/p' ngx_beacon_module/ngx_beacon.h | head -n1)-$(DEB_REVISION)
@@ -230,7 +245,7 @@ endef
 deb: export DEB_POSTINST_SH = $(value DEB_POSTINST)
 deb: export DEB_PRERM_SH = $(value DEB_PRERM)
 deb: export DEB_POSTRM_SH = $(value DEB_POSTRM)
-deb: $(MODULE)
+deb: $(MODULE) $(B)/beacon-offset-tool $(B)/beacon-probe
 	@set -euo pipefail; \
 	case '$(DEB_VERSION)' in [0-9]*-*) ;; \
 	    *) echo "deb: no NGX_BEACON_VERSION in ngx_beacon_module/ngx_beacon.h" >&2; exit 1;; esac; \
@@ -238,9 +253,16 @@ deb: $(MODULE)
 	so=$$pkg/usr/lib/nginx/modules/ngx_stream_beacon_module.so; \
 	rm -rf $$src; \
 	install -d -m 0755 $$pkg/DEBIAN $$pkg/usr/lib/nginx/modules \
-	    $$pkg/usr/share/nginx/modules-available $$doc; \
+	    $$pkg/usr/share/nginx/modules-available $$doc \
+	    $$pkg/usr/bin $$pkg/usr/share/man/man1; \
 	install -m 0644 $(MODULE) $$so; \
 	strip --strip-unneeded --remove-section=.comment --remove-section=.note $$so; \
+	for tool in beacon-offset-tool beacon-probe; do \
+	    install -m 0755 $(B)/$$tool $$pkg/usr/bin/$$tool; \
+	    strip --remove-section=.comment --remove-section=.note $$pkg/usr/bin/$$tool; \
+	    gzip -9n < man/$$tool.1 > $$pkg/usr/share/man/man1/$$tool.1.gz; \
+	    chmod 0644 $$pkg/usr/share/man/man1/$$tool.1.gz; \
+	done; \
 	echo 'load_module modules/ngx_stream_beacon_module.so;' \
 	    > $$pkg/usr/share/nginx/modules-available/mod-stream-beacon.conf; \
 	{ echo 'ngx_beacon_module, packaged as $(DEB_PKG).'; echo; cat LICENSE; } > $$doc/copyright; \
@@ -256,6 +278,7 @@ deb: $(MODULE)
 	if command -v dpkg-shlibdeps >/dev/null 2>&1; then \
 	    printf 'Source: ngx-beacon-module\n\nPackage: $(DEB_PKG)\nArchitecture: any\n' > $$src/debian/control; \
 	    shlibs=$$(cd $$src && dpkg-shlibdeps -O -edebian/$(DEB_PKG)/usr/lib/nginx/modules/ngx_stream_beacon_module.so \
+	        -edebian/$(DEB_PKG)/usr/bin/beacon-offset-tool -edebian/$(DEB_PKG)/usr/bin/beacon-probe \
 	        | sed -n 's/^shlibs:Depends=//p'); \
 	else \
 	    shlibs='libc6, libsodium23'; \
@@ -280,6 +303,10 @@ deb: $(MODULE)
 	  echo ' .'; \
 	  echo ' The module is enabled as modules-enabled/70-mod-stream-beacon.conf, after'; \
 	  echo ' the stream module. After an upgrade, restart nginx to load the new code.'; \
+	  echo ' .'; \
+	  echo ' Tools: beacon-offset-tool writes the identity file and relay ticket of an'; \
+	  echo ' Offset relay (stmgr-compatible); beacon-probe sends a DISCOVER to a beacon'; \
+	  echo ' and prints the address it saw.'; \
 	} > $$pkg/DEBIAN/control; \
 	chmod 0644 $$pkg/DEBIAN/control $$pkg/DEBIAN/md5sums; \
 	dpkg-deb --root-owner-group --build $$pkg $(DEB_FILE).tmp >/dev/null; \

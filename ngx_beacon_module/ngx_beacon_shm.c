@@ -43,6 +43,23 @@ typedef struct {
 } ngx_beacon_node_t;                         /* 112 bytes: 1024 in 28 pages */
 
 
+/*
+ * A move refused by the endpoint throttle, applied when the window ends
+ * (the node then carries NGX_BEACON_NODE_PENDING); set-associative by
+ * node id, so a lost entry only means waiting for the node's next DISCOVER.
+ */
+typedef struct {
+    uint32_t                 node_id;        /* 0: free */
+    uint32_t                 due;            /* ngx_current_msec */
+    uint16_t                 port;
+    uint16_t                 lport;
+    uint8_t                  flags;          /* NGX_BEACON_NODE_LV6, _DEST */
+    uint8_t                  reserved[3];
+    uint8_t                  ip[16];
+    uint8_t                  lip[16];
+} ngx_beacon_pending_t;                      /* 48 bytes */
+
+
 /* one entry of a set-associative limiter table */
 typedef struct {
     uint8_t                  key[18];
@@ -103,6 +120,9 @@ struct ngx_beacon_sh_s {
 
     ngx_beacon_keyc_t       *keyc;
     uint32_t                 keyc_mask;
+
+    ngx_beacon_pending_t    *pending;
+    uint32_t                 pending_mask;
     uint32_t                 draining;       /* W15, under the lock */
 
     ngx_beacon_claim_t       claims[NGX_BEACON_SLOTS];
@@ -122,6 +142,18 @@ static ngx_inline ngx_beacon_node_t *ngx_beacon_node(ngx_beacon_sh_t *sh,
 static ngx_inline uint32_t ngx_beacon_hash32(uint32_t x, uint32_t seed);
 static ngx_beacon_node_t *ngx_beacon_find_locked(ngx_beacon_sh_t *sh,
     uint32_t node_id, uint32_t *pidx);
+static ngx_beacon_node_t *ngx_beacon_find_raw_locked(ngx_beacon_sh_t *sh,
+    uint32_t node_id, uint32_t *pidx);
+static ngx_uint_t ngx_beacon_pending_due(ngx_beacon_sh_t *sh,
+    ngx_beacon_node_t *n, uint32_t now);
+static ngx_beacon_pending_t *ngx_beacon_pending_get(ngx_beacon_sh_t *sh,
+    uint32_t node_id, ngx_uint_t create);
+static void ngx_beacon_pending_apply_locked(ngx_beacon_sh_t *sh,
+    ngx_beacon_node_t *n, uint32_t now);
+static void ngx_beacon_pending_set_locked(ngx_beacon_sh_t *sh,
+    ngx_beacon_node_t *n, ngx_beacon_reg_t *reg, uint32_t now);
+static void ngx_beacon_pending_drop_locked(ngx_beacon_sh_t *sh,
+    ngx_beacon_node_t *n);
 static void ngx_beacon_lru_unlink(ngx_beacon_sh_t *sh, ngx_beacon_node_t *n);
 static void ngx_beacon_lru_push(ngx_beacon_sh_t *sh, ngx_beacon_node_t *n,
     uint32_t idx);
@@ -292,6 +324,24 @@ ngx_beacon_shm_init_zone(ngx_shm_zone_t *shm_zone, void *data)
         goto nomem;
     }
 
+    /* pending moves: about 1/256 of the zone, 4-way sets */
+
+    sh->pending_mask = NGX_BEACON_MIN_SETS - 1;
+
+    while (sh->pending_mask < NGX_BEACON_MAX_SETS - 1
+           && (size_t) (sh->pending_mask + 1) * 2 * NGX_BEACON_WAYS
+              * sizeof(ngx_beacon_pending_t) <= size / 256)
+    {
+        sh->pending_mask = sh->pending_mask * 2 + 1;
+    }
+
+    sh->pending = ngx_slab_calloc(shpool, (size_t) (sh->pending_mask + 1)
+                                          * NGX_BEACON_WAYS
+                                          * sizeof(ngx_beacon_pending_t));
+    if (sh->pending == NULL) {
+        goto nomem;
+    }
+
     shpool->log_ctx = ngx_slab_alloc(shpool,
                                      sizeof(" in beacon zone \"\"")
                                      + shm_zone->shm.name.len);
@@ -345,8 +395,30 @@ ngx_beacon_lim_alloc(ngx_slab_pool_t *shpool, ngx_beacon_lim_t *lim,
 }
 
 
+/*
+ * Every lookup goes through here, so a pending move whose throttle window
+ * has ended is applied before anyone reads the endpoint, whether or not
+ * the node sent anything since.
+ */
+
 static ngx_beacon_node_t *
 ngx_beacon_find_locked(ngx_beacon_sh_t *sh, uint32_t node_id, uint32_t *pidx)
+{
+    ngx_beacon_node_t  *n;
+
+    n = ngx_beacon_find_raw_locked(sh, node_id, pidx);
+
+    if (n && (n->flags & NGX_BEACON_NODE_PENDING)) {
+        ngx_beacon_pending_apply_locked(sh, n, (uint32_t) ngx_current_msec);
+    }
+
+    return n;
+}
+
+
+static ngx_beacon_node_t *
+ngx_beacon_find_raw_locked(ngx_beacon_sh_t *sh, uint32_t node_id,
+    uint32_t *pidx)
 {
     uint32_t            idx;
     ngx_beacon_node_t  *n;
@@ -369,6 +441,137 @@ ngx_beacon_find_locked(ngx_beacon_sh_t *sh, uint32_t node_id, uint32_t *pidx)
     }
 
     return NULL;
+}
+
+
+static ngx_beacon_pending_t *
+ngx_beacon_pending_get(ngx_beacon_sh_t *sh, uint32_t node_id,
+    ngx_uint_t create)
+{
+    ngx_uint_t             i;
+    ngx_beacon_pending_t  *set, *victim;
+
+    set = &sh->pending[(size_t) (ngx_beacon_hash32(node_id, sh->seed)
+                                 & sh->pending_mask) * NGX_BEACON_WAYS];
+
+    for (i = 0; i < NGX_BEACON_WAYS; i++) {
+        if (set[i].node_id == node_id) {
+            return &set[i];
+        }
+    }
+
+    if (!create) {
+        return NULL;
+    }
+
+    /* a free way, else the one due first (its node keeps a stale flag) */
+
+    victim = &set[0];
+
+    for (i = 0; i < NGX_BEACON_WAYS; i++) {
+        if (set[i].node_id == 0) {
+            victim = &set[i];
+            break;
+        }
+
+        if ((int32_t) (set[i].due - victim->due) < 0) {
+            victim = &set[i];
+        }
+    }
+
+    return victim;
+}
+
+
+static ngx_uint_t
+ngx_beacon_pending_due(ngx_beacon_sh_t *sh, ngx_beacon_node_t *n,
+    uint32_t now)
+{
+    ngx_beacon_pending_t  *p;
+
+    p = ngx_beacon_pending_get(sh, n->node_id, 0);
+
+    return p == NULL || (int32_t) (now - p->due) >= 0;
+}
+
+
+static void
+ngx_beacon_pending_apply_locked(ngx_beacon_sh_t *sh, ngx_beacon_node_t *n,
+    uint32_t now)
+{
+    ngx_beacon_pending_t  *p;
+
+    p = ngx_beacon_pending_get(sh, n->node_id, 0);
+
+    if (p == NULL) {
+        /* the entry was taken by another node: wait for a DISCOVER */
+        n->flags &= ~NGX_BEACON_NODE_PENDING;
+        return;
+    }
+
+    if ((int32_t) (now - p->due) < 0) {
+        return;
+    }
+
+    ngx_memcpy(n->ip, p->ip, 16);
+    ngx_memcpy(n->lip, p->lip, 16);
+    n->port = p->port;
+    n->lport = p->lport;
+    n->flags = (n->flags & ~(NGX_BEACON_NODE_LV6|NGX_BEACON_NODE_DEST
+                             |NGX_BEACON_NODE_PENDING))
+               | (p->flags & (NGX_BEACON_NODE_LV6|NGX_BEACON_NODE_DEST));
+
+    /* a move like any other: the next one waits a whole window */
+    n->last_write = p->due;
+
+    p->node_id = 0;
+}
+
+
+static void
+ngx_beacon_pending_set_locked(ngx_beacon_sh_t *sh, ngx_beacon_node_t *n,
+    ngx_beacon_reg_t *reg, uint32_t now)
+{
+    ngx_beacon_pending_t  *p;
+
+    p = ngx_beacon_pending_get(sh, n->node_id, 1);
+
+    /* the latest claim wins; the window is the current endpoint's */
+
+    p->node_id = n->node_id;
+    p->due = n->last_write + (uint32_t) reg->throttle;
+
+    if ((int32_t) (p->due - now) <= 0) {
+        p->due = now + 1;
+    }
+
+    ngx_memcpy(p->ip, reg->src.ip, 16);
+    ngx_memcpy(p->lip, reg->local.ip, 16);
+    p->port = reg->src.port;
+    p->lport = reg->local.port;
+    p->flags = (reg->lv6 ? NGX_BEACON_NODE_LV6 : 0)
+               | (reg->ex ? NGX_BEACON_NODE_DEST : 0);
+
+    n->flags |= NGX_BEACON_NODE_PENDING;
+}
+
+
+static void
+ngx_beacon_pending_drop_locked(ngx_beacon_sh_t *sh, ngx_beacon_node_t *n)
+{
+    ngx_beacon_pending_t  *p;
+
+    if (!(n->flags & NGX_BEACON_NODE_PENDING)) {
+        return;
+    }
+
+    p = ngx_beacon_pending_get(sh, n->node_id, 0);
+
+    if (p) {
+        p->node_id = 0;
+    }
+
+    n->flags &= ~NGX_BEACON_NODE_PENDING;
 }
 
 
@@ -418,6 +621,8 @@ ngx_beacon_remove_locked(ngx_beacon_sh_t *sh, uint32_t idx)
     ngx_beacon_node_t  *n, *p;
 
     n = ngx_beacon_node(sh, idx);
+
+    ngx_beacon_pending_drop_locked(sh, n);
 
     link = &sh->buckets[ngx_beacon_hash32(n->node_id, sh->seed)
                         >> (32 - sh->bucket_bits)];
@@ -629,7 +834,19 @@ ngx_beacon_upsert_locked(ngx_beacon_zone_t *z, ngx_beacon_reg_t *reg,
     sh = z->sh;
     now = (uint32_t) ngx_current_msec;
 
-    n = ngx_beacon_find_locked(sh, reg->node_id, &idx);
+    /*
+     * A DISCOVER of the node itself decides over a pending move whose
+     * window has ended: from the pending endpoint it moves the node now,
+     * from the endpoint in use it refreshes it, from a third it moves it.
+     */
+
+    n = ngx_beacon_find_raw_locked(sh, reg->node_id, &idx);
+
+    if (n && (n->flags & NGX_BEACON_NODE_PENDING)
+        && ngx_beacon_pending_due(sh, n, now))
+    {
+        ngx_beacon_pending_drop_locked(sh, n);
+    }
 
     if (n == NULL) {
 
@@ -682,6 +899,8 @@ ngx_beacon_upsert_locked(ngx_beacon_zone_t *z, ngx_beacon_reg_t *reg,
         /* known through the bridge only: its first UDP endpoint */
         rc = NGX_BEACON_REG_MOVED;
 
+        ngx_beacon_pending_drop_locked(sh, n);
+
         ngx_beacon_node_set_ep(n, reg);
         n->flags &= ~(NGX_BEACON_NODE_NOUDP|NGX_BEACON_NODE_DEST);
 
@@ -692,6 +911,12 @@ ngx_beacon_upsert_locked(ngx_beacon_zone_t *z, ngx_beacon_reg_t *reg,
     } else if (ngx_beacon_node_same_ep(n, reg)) {
         rc = NGX_BEACON_REG_REFRESHED;
 
+        /*
+         * The endpoint in use is alive: a move claimed from elsewhere in
+         * this window is forgotten, and the window starts again.
+         */
+
+        ngx_beacon_pending_drop_locked(sh, n);
         ngx_beacon_node_set_ep(n, reg);
 
         if (reg->ex) {
@@ -701,11 +926,17 @@ ngx_beacon_upsert_locked(ngx_beacon_zone_t *z, ngx_beacon_reg_t *reg,
     } else if (reg->throttle
                && (uint32_t) (now - n->last_write) < reg->throttle)
     {
+        /* refused now, applied when the window ends (unless refreshed) */
+
+        ngx_beacon_pending_set_locked(sh, n, reg, now);
+
         *pn = n;
         return NGX_BEACON_REG_THROTTLED;
 
     } else {
         rc = NGX_BEACON_REG_MOVED;
+
+        ngx_beacon_pending_drop_locked(sh, n);
 
         ngx_beacon_node_set_ep(n, reg);
 
@@ -822,7 +1053,21 @@ ngx_beacon_shm_relay(ngx_beacon_zone_t *z, uint32_t sender, uint32_t dest,
     ngx_shmtx_lock(&z->shpool->mutex);
 
     if (bind_sender) {
-        n = ngx_beacon_find_locked(sh, sender, NULL);
+        n = ngx_beacon_find_raw_locked(sh, sender, NULL);
+
+        if (n && (n->flags & NGX_BEACON_NODE_PENDING)) {
+
+            if (!(n->flags & NGX_BEACON_NODE_NOUDP)
+                && n->port == src->port
+                && ngx_memcmp(n->ip, src->ip, 16) == 0)
+            {
+                /* the endpoint in use is sending: a claimed move is void */
+                ngx_beacon_pending_drop_locked(sh, n);
+
+            } else {
+                ngx_beacon_pending_apply_locked(sh, n, now);
+            }
+        }
 
         if (n == NULL
             || (n->flags & NGX_BEACON_NODE_NOUDP)
@@ -1088,7 +1333,7 @@ ngx_beacon_shm_reply_allowed(ngx_beacon_zone_t *z,
 
 ngx_int_t
 ngx_beacon_shm_punch_ip_allowed(ngx_beacon_zone_t *z,
-    const ngx_beacon_addr_t *src, ngx_uint_t per_ip)
+    const ngx_beacon_addr_t *src, ngx_uint_t per_ip, ngx_uint_t burst)
 {
     uint8_t                  key[18];
     uint32_t                 now;
@@ -1106,7 +1351,8 @@ ngx_beacon_shm_punch_ip_allowed(ngx_beacon_zone_t *z,
     ngx_shmtx_lock(&z->shpool->mutex);
 
     e = ngx_beacon_lim_get(z->sh, &z->sh->lim_punch, key, now, &fresh);
-    rc = ngx_beacon_bucket_take(&e->value, &e->stamp, fresh, per_ip, 1, now);
+    rc = ngx_beacon_bucket_take(&e->value, &e->stamp, fresh, per_ip, burst,
+                                now);
 
     ngx_shmtx_unlock(&z->shpool->mutex);
 
@@ -1115,7 +1361,8 @@ ngx_beacon_shm_punch_ip_allowed(ngx_beacon_zone_t *z,
 
 
 ngx_int_t
-ngx_beacon_shm_punch_global_allowed(ngx_beacon_zone_t *z, ngx_uint_t global)
+ngx_beacon_shm_punch_global_allowed(ngx_beacon_zone_t *z, ngx_uint_t global,
+    ngx_uint_t burst)
 {
     uint32_t   now;
     ngx_int_t  rc;
@@ -1129,7 +1376,7 @@ ngx_beacon_shm_punch_global_allowed(ngx_beacon_zone_t *z, ngx_uint_t global)
     ngx_shmtx_lock(&z->shpool->mutex);
 
     rc = ngx_beacon_bucket_take(&z->sh->punch_tokens, &z->sh->punch_stamp,
-                                z->sh->punch_stamp == 0, global, 1, now);
+                                z->sh->punch_stamp == 0, global, burst, now);
 
     if (z->sh->punch_stamp == 0) {
         z->sh->punch_stamp = 1;

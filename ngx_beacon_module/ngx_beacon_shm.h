@@ -18,7 +18,7 @@
 #include "ngx_beacon_proto.h"
 
 
-#define NGX_BEACON_ZONE_MAGIC        0x6e626333   /* "nbc3" */
+#define NGX_BEACON_ZONE_MAGIC        0x6e626334   /* "nbc4" */
 
 #define NGX_BEACON_SLOTS             64           /* per-worker counter slots */
 
@@ -28,6 +28,7 @@
 #define NGX_BEACON_NODE_LV6          0x04         /* via an AF_INET6 socket */
 #define NGX_BEACON_NODE_WSS          0x08         /* a live compat connection */
 #define NGX_BEACON_NODE_NOUDP        0x10         /* no UDP endpoint: WSS */
+#define NGX_BEACON_NODE_PENDING      0x20         /* a throttled move waits */
 
 /* the synthetic "address" of a bridged node, for the relay budget */
 #define NGX_BEACON_WSS_PREFIX        "\x20\x01\x0d\xb8\xbe\xac\x00\x00"
@@ -230,11 +231,14 @@ ngx_int_t ngx_beacon_shm_lookup(ngx_beacon_zone_t *z, uint32_t node_id,
 /* per-IP (IPv6: /64) token bucket; NGX_OK or NGX_BUSY */
 ngx_int_t ngx_beacon_shm_reply_allowed(ngx_beacon_zone_t *z,
     const ngx_beacon_addr_t *dst, ngx_beacon_rate_t *rate);
-/* punch budgets: per source IP, then global; NGX_OK or NGX_BUSY */
+/*
+ * punch budgets, token buckets of "burst" requests refilled at the rate
+ * per second: per source IP, then global; NGX_OK or NGX_BUSY
+ */
 ngx_int_t ngx_beacon_shm_punch_ip_allowed(ngx_beacon_zone_t *z,
-    const ngx_beacon_addr_t *src, ngx_uint_t per_ip);
+    const ngx_beacon_addr_t *src, ngx_uint_t per_ip, ngx_uint_t burst);
 ngx_int_t ngx_beacon_shm_punch_global_allowed(ngx_beacon_zone_t *z,
-    ngx_uint_t global);
+    ngx_uint_t global, ngx_uint_t burst);
 /* records a grant; NGX_OK the first time, NGX_DECLINED when replayed */
 ngx_int_t ngx_beacon_shm_grant_once(ngx_beacon_zone_t *z,
     const uint8_t *sig, int64_t expiry);

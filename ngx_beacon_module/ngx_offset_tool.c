@@ -11,6 +11,9 @@
  *   beacon-offset-tool relay-ticket --idfile ID --address HOST:PORT
  *                                   --output FILE
  *   beacon-offset-tool show FILE
+ *
+ * An empty --address is refused (stmgr writes such a ticket; no node can
+ * connect to it); show reads one.
  */
 
 
@@ -31,6 +34,7 @@
 
 
 static void usage(FILE *f);
+static void help(void);
 static int fail(const char *path, int rc);
 static const char *option(int argc, char **argv, int *i, const char *s,
     const char *l);
@@ -46,7 +50,34 @@ usage(FILE *f)
         "usage: " TOOL_NAME " gen-ident -o|--output FILE\n"
         "       " TOOL_NAME " relay-ticket -i|--idfile ID"
         " -a|--address HOST:PORT -o|--output FILE\n"
-        "       " TOOL_NAME " show FILE\n");
+        "       " TOOL_NAME " show FILE\n"
+        "       " TOOL_NAME " -h|--help\n");
+}
+
+
+static void
+help(void)
+{
+    usage(stdout);
+
+    printf("\n"
+        "Identity files and relay tickets for an Offset relay,\n"
+        "byte-compatible with stmgr gen-ident and stmgr relay-ticket.\n"
+        "Nothing is overwritten.\n"
+        "\n"
+        "  gen-ident     write a new Ed25519 identity (the relay's\n"
+        "                private key, for beacon_offset_relay\n"
+        "                identity=FILE), mode 0600\n"
+        "  relay-ticket  write the ticket nodes add with stctrl config\n"
+        "                add-relay: the identity's public key and\n"
+        "                HOST:PORT, where nodes connect (1 to 256\n"
+        "                bytes, not empty)\n"
+        "  show          print what FILE is (identity or ticket), its\n"
+        "                public key, format or address\n"
+        "\n"
+        "Options also take --option=VALUE.  Exit status: 0 success,\n"
+        "1 a file cannot be read, written or parsed, 2 usage.\n"
+        "See beacon-offset-tool(1).\n");
 }
 
 
@@ -192,9 +223,13 @@ relay_ticket(int argc, char **argv)
 
     alen = strlen(address);
 
+    /* stmgr writes a ticket for "", which no node can connect to */
+
     if (alen == 0 || alen > NGX_OFFSET_MAX_ADDRESS_LEN) {
         fprintf(stderr, TOOL_NAME ": relay-ticket: address must be 1 to %d "
-                "bytes (host:port)\n", NGX_OFFSET_MAX_ADDRESS_LEN);
+                "bytes (host:port)%s\n", NGX_OFFSET_MAX_ADDRESS_LEN,
+                alen == 0 ? "; an empty address, which stmgr accepts, "
+                            "gives a ticket no node can use" : "");
         return TOOL_EXIT_USAGE;
     }
 
@@ -311,7 +346,7 @@ main(int argc, char **argv)
     }
 
     if (strcmp(argv[1], "-h") == 0 || strcmp(argv[1], "--help") == 0) {
-        usage(stdout);
+        help();
         return 0;
     }
 

@@ -72,6 +72,8 @@ typedef struct {
     ngx_flag_t                    bind_sender;
     ngx_int_t                     punch_global;
     ngx_int_t                     punch_per_ip;
+    ngx_int_t                     punch_burst;
+    ngx_int_t                     punch_global_burst;
     ngx_array_t                  *whitelist;  /* ngx_cidr_t */
     ngx_flag_t                    whitelist_all;
     ngx_flag_t                    grants;
@@ -593,7 +595,8 @@ ngx_stream_beacon_punch(ngx_stream_beacon_srv_conf_t *bscf,
     /* per source IP first, so one noisy source cannot drain the global */
 
     if (!whitelisted
-        && ngx_beacon_shm_punch_ip_allowed(z, src, bscf->punch_per_ip)
+        && ngx_beacon_shm_punch_ip_allowed(z, src, bscf->punch_per_ip,
+                                           bscf->punch_burst)
            != NGX_OK)
     {
         ngx_stream_beacon_act(z, NGX_BEACON_C_PUNCH_RATE_LIMITED,
@@ -610,7 +613,8 @@ ngx_stream_beacon_punch(ngx_stream_beacon_srv_conf_t *bscf,
     }
 
     if (!whitelisted
-        && ngx_beacon_shm_punch_global_allowed(z, bscf->punch_global)
+        && ngx_beacon_shm_punch_global_allowed(z, bscf->punch_global,
+                                               bscf->punch_global_burst)
            != NGX_OK)
     {
         ngx_stream_beacon_act(z, NGX_BEACON_C_PUNCH_RATE_LIMITED,
@@ -1138,6 +1142,8 @@ ngx_stream_beacon_create_srv_conf(ngx_conf_t *cf)
     bscf->bind_sender = NGX_CONF_UNSET;
     bscf->punch_global = NGX_CONF_UNSET;
     bscf->punch_per_ip = NGX_CONF_UNSET;
+    bscf->punch_burst = NGX_CONF_UNSET;
+    bscf->punch_global_burst = NGX_CONF_UNSET;
     bscf->whitelist = NGX_CONF_UNSET_PTR;
     bscf->grants = NGX_CONF_UNSET;
     bscf->grant_lifetime = NGX_CONF_UNSET;
@@ -1172,6 +1178,9 @@ ngx_stream_beacon_merge_srv_conf(ngx_conf_t *cf, void *parent, void *child)
     ngx_conf_merge_value(conf->bind_sender, prev->bind_sender, 1);
     ngx_conf_merge_value(conf->punch_global, prev->punch_global, 10);
     ngx_conf_merge_value(conf->punch_per_ip, prev->punch_per_ip, 1);
+    ngx_conf_merge_value(conf->punch_burst, prev->punch_burst, 8);
+    ngx_conf_merge_value(conf->punch_global_burst, prev->punch_global_burst,
+                         20);
     ngx_conf_merge_ptr_value(conf->whitelist, prev->whitelist, NULL);
     ngx_conf_merge_value(conf->whitelist_all, prev->whitelist_all, 0);
     ngx_conf_merge_value(conf->grants, prev->grants, 0);
@@ -1712,6 +1721,8 @@ ngx_stream_beacon_punch_limit(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
     value = cf->args->elts;
     bscf->punch_global = 10;
     bscf->punch_per_ip = 1;
+    bscf->punch_burst = 8;
+    bscf->punch_global_burst = 20;
 
     for (i = 1; i < cf->args->nelts; i++) {
 
@@ -1737,6 +1748,28 @@ ngx_stream_beacon_punch_limit(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
             continue;
         }
 
+        if (ngx_strncmp(value[i].data, "burst=", 6) == 0) {
+            n = ngx_atoi(value[i].data + 6, value[i].len - 6);
+
+            if (n == NGX_ERROR || n < 1 || n > 1000000) {
+                goto invalid_burst;
+            }
+
+            bscf->punch_burst = n;
+            continue;
+        }
+
+        if (ngx_strncmp(value[i].data, "global_burst=", 13) == 0) {
+            n = ngx_atoi(value[i].data + 13, value[i].len - 13);
+
+            if (n == NGX_ERROR || n < 1 || n > 1000000) {
+                goto invalid_burst;
+            }
+
+            bscf->punch_global_burst = n;
+            continue;
+        }
+
         goto invalid;
     }
 
@@ -1745,9 +1778,18 @@ ngx_stream_beacon_punch_limit(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
 invalid:
 
     ngx_stream_beacon_conf_error(cf, cmd,
-                       "invalid parameter \"%V\", expected \"global=N\" or "
-                       "\"per_ip=N\" (per second, 0 = unlimited)",
+                       "invalid parameter \"%V\", expected \"global=N\", "
+                       "\"per_ip=N\" (per second, 0 = unlimited), "
+                       "\"burst=N\" or \"global_burst=N\"",
                        &value[i]);
+
+    return NGX_CONF_ERROR;
+
+invalid_burst:
+
+    ngx_stream_beacon_conf_error(cf, cmd,
+                       "invalid burst \"%V\", expected 1..1000000 "
+                       "requests", &value[i]);
 
     return NGX_CONF_ERROR;
 }

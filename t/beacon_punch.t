@@ -45,7 +45,7 @@ stream {
         listen 127.0.0.1:%%PORT_8980_UDP%% udp reuseport;
         beacon on;
         beacon_endpoint_throttle 2s;
-        beacon_punch_limit global=10 per_ip=1;
+        beacon_punch_limit global=10 per_ip=1 burst=1 global_burst=1;
         beacon_punch_whitelist 127.0.0.5 127.0.0.128/25 10.0.0.0/8;
     }
 }

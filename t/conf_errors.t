@@ -71,6 +71,18 @@ my @cases = (
     [ 'punch_limit per_ip=-1', 'beacon_zone x:1m;',
         'beacon on; beacon_punch_limit global=10 per_ip=-1;', '',
         qr/beacon_punch_limit/ ],
+    [ 'punch_limit burst=0', 'beacon_zone x:1m;',
+        'beacon on; beacon_punch_limit per_ip=1 burst=0;', '',
+        qr/"beacon_punch_limit" directive: invalid burst "burst=0"/ ],
+    [ 'punch_limit burst=abc', 'beacon_zone x:1m;',
+        'beacon on; beacon_punch_limit burst=abc;', '',
+        qr/"beacon_punch_limit" directive: invalid burst "burst=abc"/ ],
+    [ 'punch_limit global_burst=0', 'beacon_zone x:1m;',
+        'beacon on; beacon_punch_limit global_burst=0;', '',
+        qr/"beacon_punch_limit" directive: invalid burst "global_burst=0"/ ],
+    [ 'punch_limit global_burst too big', 'beacon_zone x:1m;',
+        'beacon on; beacon_punch_limit global_burst=1000001;', '',
+        qr/"beacon_punch_limit" directive: invalid burst/ ],
     [ 'punch_limit unknown', 'beacon_zone x:1m;',
         'beacon on; beacon_punch_limit bogus=1;', '',
         qr/beacon_punch_limit/ ],
@@ -186,7 +198,7 @@ write_conf('good.conf', config(
     'beacon_zone a:1m max_nodes=1000 node_ttl=5m; beacon_zone b:1m;',
     'beacon zone=a; beacon_id 7; beacon_endpoint_throttle 30s;'
     . ' beacon_relay_limit 4000; beacon_relay_bind_sender off;'
-    . ' beacon_punch_limit global=10 per_ip=1;'
+    . ' beacon_punch_limit global=10 per_ip=1 burst=8 global_burst=20;'
     . ' beacon_punch_whitelist 127.0.0.5 10.0.0.0/8 ::1 fd00::/8;'
     . ' beacon_punch_grants on max_lifetime=120s;'
     . " beacon_key_file $dir/keys-good;"

@@ -3,7 +3,9 @@
 # "make deb" builds a libnginx-mod-stream-beacon package that installs, loads
 # after the stream module through /etc/nginx/modules-enabled, and goes away
 # cleanly: build, inspect (dpkg-deb -c/-f/-e), dpkg -i, nginx -t, dpkg -r,
-# reinstall, dpkg --purge, nginx -t.
+# reinstall, dpkg --purge, nginx -t.  The installed tools work:
+# beacon-offset-tool (--help names every command; identity, ticket, show)
+# and beacon-probe, against a beacon the installed module serves.
 #
 # This test changes the system (it installs and purges a package), so it runs
 # only as root on a Debian system with nginx and libnginx-mod-stream, and not
@@ -21,6 +23,7 @@ use Test::More;
 use File::Basename qw/ dirname /;
 use File::Temp qw/ tempdir /;
 use Cwd qw/ abs_path /;
+use IO::Socket::INET;
 
 ###############################################################################
 
@@ -34,6 +37,9 @@ my $enabled = '/etc/nginx/modules-enabled';
 my $link = "$enabled/70-mod-stream-beacon.conf";
 my $avail = '/usr/share/nginx/modules-available/mod-stream-beacon.conf';
 my $so = '/usr/lib/nginx/modules/ngx_stream_beacon_module.so';
+my $tool = '/usr/bin/beacon-offset-tool';
+my $probe = '/usr/bin/beacon-probe';
+my @man = map { "/usr/share/man/man1/$_.1.gz" } qw/ beacon-offset-tool beacon-probe /;
 
 sub have { system("command -v $_[0] >/dev/null 2>&1") == 0 }
 
@@ -54,7 +60,10 @@ plan(skip_all => "$pkg is already installed; not touching it")
 plan(skip_all => "$link already exists; not touching it")
 	if -e $link || -l $link || -l "$link.removed";
 
-plan(tests => 40);
+plan(skip_all => "$tool or $probe already exists; not touching it")
+	if -e $tool || -e $probe;
+
+plan(tests => 57);
 
 ###############################################################################
 
@@ -154,6 +163,10 @@ my @files = map { (split ' ', $_, 6)[5] } split /\n/, `dpkg-deb -c $deb`;
 s/^\.// for @files;
 ok((grep { $_ eq $so } @files), "contains $so");
 ok((grep { $_ eq $avail } @files), "contains $avail");
+ok((grep { $_ eq $tool } @files), "contains $tool");
+ok((grep { $_ eq $probe } @files), "contains $probe");
+is(scalar(grep { my $m = $_; grep { $_ eq $m } @files } @man), 2,
+	'contains both man pages');
 is((grep { m!^/etc/! } @files), 0, 'nothing under /etc');
 
 system("dpkg-deb -x $deb $tmp/root && dpkg-deb -e $deb $tmp/ctrl");
@@ -193,12 +206,72 @@ SKIP: {
 ($rc, $out) = nginx_t('beacon.conf');
 is($rc, 0, 'nginx -t, modules-enabled + beacon_zone') or diag($out);
 
+# the installed tools: what an Offset relay operator runs
+
+($rc, $out) = run("$tool --help");
+is($rc, 0, 'beacon-offset-tool --help');
+is(scalar(grep { $out =~ /^\s+\Q$_\E\s/m } qw/ gen-ident relay-ticket show /), 3,
+	'--help describes gen-ident, relay-ticket and show') or diag($out);
+
+my $man = `gzip -dc $man[0] 2>&1`;
+is(scalar(grep { $man =~ /^\.B\s+\Q$_\E$/m } qw/ gen-ident relay-ticket show /), 3,
+	'the man page has a section for every command') or diag($man);
+
+($rc, $out) = run("$tool gen-ident --output $tmp/relay.ident");
+is($rc, 0, 'installed gen-ident') or diag($out);
+is((stat "$tmp/relay.ident")[2] & 07777, 0600, 'identity file mode 0600');
+($rc, $out) = run("$tool relay-ticket --idfile $tmp/relay.ident "
+	. "--address relay.example.org:4567 --output $tmp/relay.ticket");
+is($rc, 0, 'installed relay-ticket') or diag($out);
+my ($pk_id) = `$tool show $tmp/relay.ident` =~ /^publicKey: (\S+)$/m;
+($rc, $out) = run("$tool show $tmp/relay.ticket");
+ok($rc == 0 && defined $pk_id && $out =~ /^publicKey: \Q$pk_id\E$/m
+	&& $out =~ /^address: relay\.example\.org:4567$/m,
+	'installed show: the ticket carries the identity\'s key') or diag($out);
+
+# beacon-probe against a beacon served by the installed module
+
+($rc, $out) = run("$probe --help");
+ok($rc == 0 && $out =~ /^usage: beacon-probe /m, 'beacon-probe --help');
+
+my $port = do {
+	my $s = IO::Socket::INET->new(Proto => 'udp', LocalAddr => '127.0.0.1')
+		or die "udp socket: $!";
+	$s->sockport();
+};
+
+open($fh, '>', "$tmp/serve.conf") or die "$tmp/serve.conf: $!";
+print $fh <<"EOF";
+pid $tmp/serve.pid;
+error_log $tmp/serve.log;
+include $enabled/*.conf;
+events { }
+stream {
+    beacon_zone z:1m;
+    server { listen 127.0.0.1:$port udp reuseport; beacon on; }
+}
+EOF
+close($fh);
+
+($rc, $out) = run("$nginx -c $tmp/serve.conf -e $tmp/serve.log");
+is($rc, 0, 'nginx with the installed module serves a beacon') or diag($out);
+($rc, $out) = run("$probe -t 5 127.0.0.1:$port");
+is($rc, 0, 'installed beacon-probe gets a DISCOVER_REPLY') or diag($out);
+like($out, qr/^observed: 127\.0\.0\.1:\d+ /m, 'beacon-probe: observed address');
+if (-f "$tmp/serve.pid") {
+	run("$nginx -c $tmp/serve.conf -e $tmp/serve.log -s stop");
+	my $until = time() + 10;
+	select(undef, undef, undef, 0.1) while -f "$tmp/serve.pid" && time() < $until;
+}
+ok(!-f "$tmp/serve.pid", 'that nginx stopped');
+
 # remove: disabled, not deleted, so a reinstall enables it again
 
 ($rc, $out) = run("dpkg -r $pkg");
 is($rc, 0, 'dpkg -r') or diag($out);
 ok(!-e $link && !-l $link, 'link gone after remove');
 ok(!-e $so, 'module gone after remove');
+ok(!-e $tool && !-e $probe, 'tools gone after remove');
 
 SKIP: {
 	skip 'stock nginx -t failed before the test', 1 unless $stock_ok;
@@ -220,6 +293,7 @@ is(pkg_status($pkg) =~ /^[a-z][^n]/ ? 'present' : 'gone', 'gone', 'purged');
 ok(!-e $link && !-l $link, 'link gone after purge');
 ok(!-l "$link.removed", 'no .removed link left');
 ok(!-e $avail && !-e $so, 'files gone after purge');
+ok(!grep({ -e } $tool, $probe, @man), 'tools and man pages gone after purge');
 is(enabled_list(), $before, 'modules-enabled as before');
 
 SKIP: {

@@ -30,9 +30,14 @@ DEB_PACKAGES := nginx libnginx-mod-stream nginx-dev libsodium-dev libpcre2-dev \
 # for the tests only: promtool checks the Prometheus page
 TEST_PACKAGES := prometheus
 
+# STUN clients the STUN tests drive (t/stun_clients.t, t/stun_browser.t)
+# and coturn for the STUN benchmark; aioice comes from PyPI into a venv
+STUN_PACKAGES := stun-client coturn chromium python3-venv iproute2
+PYENV         := $(B)/pyenv
+
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
-.PHONY: all module deps test-deps run test unit fuzz bench bench-offset clean tools deb
+.PHONY: all module deps test-deps stun-deps run test unit fuzz bench bench-offset clean tools deb
 
 all: module tools
 
@@ -118,11 +123,23 @@ deps:
 	    DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y $(DEB_PACKAGES); \
 	fi
 
-test-deps: deps
+test-deps: deps stun-deps
 	@if ! dpkg -s $(TEST_PACKAGES) >/dev/null 2>&1; then \
 	    DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y \
 	        --no-install-recommends $(TEST_PACKAGES) || \
 	    echo "note: $(TEST_PACKAGES) not installed; promtool checks will be skipped"; \
+	fi
+
+# the STUN clients: Debian packages, and aioice in $(PYENV) (the tests look
+# for $(PYENV)/bin/python first, then python3)
+stun-deps: deps
+	@if ! dpkg -s $(STUN_PACKAGES) >/dev/null 2>&1; then \
+	    DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y \
+	        --no-install-recommends $(STUN_PACKAGES); \
+	fi
+	@if ! $(PYENV)/bin/python -c 'import aioice' >/dev/null 2>&1; then \
+	    rm -rf $(PYENV) && python3 -m venv $(PYENV) && \
+	    $(PYENV)/bin/pip install -q aioice; \
 	fi
 
 run: deps all

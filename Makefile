@@ -6,6 +6,7 @@
 #   make fuzz       run the libFuzzer targets for a bounded time
 #   make bench      run the benchmarks (not part of the tests)
 #   make bench-offset  only the Offset relay benchmark
+#   make bench-stun    only the STUN benchmark (nginx against coturn)
 #   make deb        build the libnginx-mod-stream-beacon Debian package
 #
 # CC=clang builds with clang; NGINX_SRC points at another configured-able
@@ -37,7 +38,7 @@ PYENV         := $(B)/pyenv
 
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
-.PHONY: all module deps test-deps stun-deps run test unit fuzz bench bench-offset clean tools deb
+.PHONY: all module deps test-deps stun-deps run test unit fuzz bench bench-offset bench-stun clean tools deb
 
 all: module tools
 
@@ -157,7 +158,12 @@ fuzz: deps
 	bash t/fuzz/run.sh $(FUZZ_SECONDS)
 
 bench: deps all
-	bash t/bench/run.sh; rc=$$?; bash t/bench/offset.sh || rc=1; exit $$rc
+	bash t/bench/run.sh; rc=$$?; bash t/bench/offset.sh || rc=1; \
+	bash t/bench/stun.sh || rc=1; exit $$rc
+
+# the STUN part alone: nginx against coturn
+bench-stun: deps stun-deps all
+	bash t/bench/stun.sh
 
 # the Offset relay part alone
 bench-offset: deps all

@@ -308,8 +308,7 @@ my @bad = (
     [ 'bad_length', stun_msg(0x0001, $id) . "\0\0" ],
     [ 'bad_length', pack('nn', 1, 8) . $id ],
     [ 'attr_overrun', pack('nn', 1, 4) . $id . pack('nn', 0x8022, 8) ],
-    [ 'bad_fingerprint',
-      substr(stun_msg(0x0001, $id, [], 1), 0, -1) . "\0" ],
+    [ 'bad_fingerprint', stun_msg(0x0001, $id, [], 1) ^ ("\0" x 27 . "\1") ],
     [ 'bad_attribute', stun_msg(0x0001, $id, [ [ 0x0008, 'abcd' ] ]) ],
 );
 

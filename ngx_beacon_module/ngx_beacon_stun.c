@@ -19,6 +19,10 @@ static void ngx_beacon_stun_put32(uint8_t *p, uint32_t v);
 static int ngx_beacon_stun_known(uint16_t type);
 static int ngx_beacon_stun_address(const uint8_t *v, size_t len, int xor,
     ngx_beacon_stun_msg_t *m);
+static int ngx_beacon_stun_plain(const uint8_t *v, size_t len,
+    ngx_beacon_stun_addr_t *a);
+static uint8_t *ngx_beacon_stun_put_addr(uint8_t *p, uint16_t type,
+    const uint8_t *ip, uint16_t port, const uint8_t *xor);
 static uint8_t *ngx_beacon_stun_attr(uint8_t *p, uint16_t type,
     const uint8_t *v, size_t len);
 
@@ -140,8 +144,6 @@ ngx_beacon_stun_known(uint16_t type)
 {
     switch (type) {
     case NGX_BEACON_STUN_MAPPED_ADDRESS:
-    case 0x0004:                             /* SOURCE-ADDRESS */
-    case 0x0005:                             /* CHANGED-ADDRESS */
     case NGX_BEACON_STUN_USERNAME:
     case NGX_BEACON_STUN_ERROR_CODE:
     case NGX_BEACON_STUN_UNKNOWN_ATTRIBUTES:
@@ -202,6 +204,31 @@ ngx_beacon_stun_address(const uint8_t *v, size_t len, int xor,
                 m->mapped_ip[i] ^= m->id[i];
             }
         }
+    }
+
+    return NGX_BEACON_STUN_OK;
+}
+
+
+static int
+ngx_beacon_stun_plain(const uint8_t *v, size_t len, ngx_beacon_stun_addr_t *a)
+{
+    if (len < 4 || (v[1] != 1 && v[1] != 2)
+        || len != (v[1] == 1 ? 8u : 20u))
+    {
+        return NGX_BEACON_STUN_BAD_ATTRIBUTE;
+    }
+
+    a->port = ngx_beacon_stun_get16(v + 2);
+    memset(a->ip, 0, 16);
+
+    if (v[1] == 1) {
+        a->ip[10] = 0xff;
+        a->ip[11] = 0xff;
+        memcpy(a->ip + 12, v + 4, 4);
+
+    } else {
+        memcpy(a->ip, v + 4, 16);
     }
 
     return NGX_BEACON_STUN_OK;
@@ -323,6 +350,37 @@ ngx_beacon_stun_parse(const uint8_t *p, size_t len, ngx_beacon_stun_msg_t *m)
 
             break;
 
+        case NGX_BEACON_STUN_RESPONSE_PORT:
+            if (alen != 4) {
+                return NGX_BEACON_STUN_BAD_ATTRIBUTE;
+            }
+
+            m->has_response_port = 1;
+            m->response_port = ngx_beacon_stun_get16(v);
+            break;
+
+        case NGX_BEACON_STUN_SOURCE_ADDRESS:
+        case NGX_BEACON_STUN_RESPONSE_ORIGIN:
+            if (ngx_beacon_stun_plain(v, alen, &m->origin)
+                != NGX_BEACON_STUN_OK)
+            {
+                return NGX_BEACON_STUN_BAD_ATTRIBUTE;
+            }
+
+            m->has_origin = 1;
+            break;
+
+        case NGX_BEACON_STUN_CHANGED_ADDRESS:
+        case NGX_BEACON_STUN_OTHER_ADDRESS:
+            if (ngx_beacon_stun_plain(v, alen, &m->other)
+                != NGX_BEACON_STUN_OK)
+            {
+                return NGX_BEACON_STUN_BAD_ATTRIBUTE;
+            }
+
+            m->has_other = 1;
+            break;
+
         case NGX_BEACON_STUN_ERROR_CODE:
             if (alen < 4) {
                 return NGX_BEACON_STUN_BAD_ATTRIBUTE;
@@ -351,6 +409,36 @@ ngx_beacon_stun_parse(const uint8_t *p, size_t len, ngx_beacon_stun_msg_t *m)
 }
 
 
+/* an address attribute, XOR-ed with xor (cookie and id) unless NULL */
+
+static uint8_t *
+ngx_beacon_stun_put_addr(uint8_t *p, uint16_t type, const uint8_t *ip,
+    uint16_t port, const uint8_t *xor)
+{
+    int             v4;
+    size_t          i, alen;
+    uint8_t         val[20];
+    static const uint8_t  v4mapped[12] = {
+        0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff
+    };
+
+    v4 = (memcmp(ip, v4mapped, 12) == 0);
+
+    val[0] = 0;
+    val[1] = v4 ? 1 : 2;
+    alen = v4 ? 8 : 20;
+
+    ngx_beacon_stun_put16(val + 2, xor ? port ^ (NGX_BEACON_STUN_COOKIE >> 16)
+                                       : port);
+
+    for (i = 0; i < alen - 4; i++) {
+        val[4 + i] = (v4 ? ip[12 + i] : ip[i]) ^ (xor ? xor[i] : 0);
+    }
+
+    return ngx_beacon_stun_attr(p, type, val, alen);
+}
+
+
 static uint8_t *
 ngx_beacon_stun_attr(uint8_t *p, uint16_t type, const uint8_t *v, size_t len)
 {
@@ -372,17 +460,14 @@ ngx_beacon_stun_attr(uint8_t *p, uint16_t type, const uint8_t *v, size_t len)
 
 int
 ngx_beacon_stun_answer(const ngx_beacon_stun_msg_t *m, const uint8_t *ip,
-    uint16_t port, const uint8_t *software, size_t software_len,
-    uint8_t *out, size_t *n)
+    uint16_t port, const ngx_beacon_stun_alt_t *alt, const uint8_t *software,
+    size_t software_len, uint8_t *out, size_t *n)
 {
-    int              rc, v4;
+    int              rc;
     size_t           i, k, alen;
-    uint8_t         *p, val[24];
+    uint8_t         *p;
     uint16_t         unknown[NGX_BEACON_STUN_UNKNOWN_MAX + 1];
     const char      *reason;
-    static const uint8_t  v4mapped[12] = {
-        0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff
-    };
 
     *n = 0;
 
@@ -399,20 +484,30 @@ ngx_beacon_stun_answer(const ngx_beacon_stun_msg_t *m, const uint8_t *ip,
     if (m->method != NGX_BEACON_STUN_BINDING) {
         rc = NGX_BEACON_STUN_A_ERROR_400;
 
-    } else if (m->nunknown) {
-        rc = NGX_BEACON_STUN_A_ERROR_420;
-
+    } else {
         for (k = 0; k < m->nunknown; k++) {
             unknown[k] = m->unknown[k];
         }
 
-    } else if (m->has_change && m->change) {
-        /* RFC 5780 6.1: no alternate address to change to */
-        rc = NGX_BEACON_STUN_A_ERROR_420;
-        unknown[k++] = NGX_BEACON_STUN_CHANGE_REQUEST;
+        /*
+         * RFC 5780 6.1: without an alternate address and port, the
+         * server does not understand CHANGE-REQUEST (asking for a change)
+         * nor RESPONSE-PORT
+         */
 
-    } else {
-        rc = NGX_BEACON_STUN_A_SUCCESS;
+        if (alt == NULL && m->has_change && m->change
+            && k < NGX_BEACON_STUN_UNKNOWN_MAX)
+        {
+            unknown[k++] = NGX_BEACON_STUN_CHANGE_REQUEST;
+        }
+
+        if (alt == NULL && m->has_response_port
+            && k < NGX_BEACON_STUN_UNKNOWN_MAX)
+        {
+            unknown[k++] = NGX_BEACON_STUN_RESPONSE_PORT;
+        }
+
+        rc = k ? NGX_BEACON_STUN_A_ERROR_420 : NGX_BEACON_STUN_A_SUCCESS;
     }
 
     p = out;
@@ -428,28 +523,37 @@ ngx_beacon_stun_answer(const ngx_beacon_stun_msg_t *m, const uint8_t *ip,
     p += NGX_BEACON_STUN_HEADER_LEN;
 
     if (rc == NGX_BEACON_STUN_A_SUCCESS) {
-        v4 = (memcmp(ip, v4mapped, 12) == 0);
-
-        val[0] = 0;
-        val[1] = v4 ? 1 : 2;
-        alen = v4 ? 8 : 20;
 
         if (m->rfc3489) {
-            ngx_beacon_stun_put16(val + 2, port);
-            memcpy(val + 4, v4 ? ip + 12 : ip, alen - 4);
-            p = ngx_beacon_stun_attr(p, NGX_BEACON_STUN_MAPPED_ADDRESS, val,
-                                     alen);
+            p = ngx_beacon_stun_put_addr(p, NGX_BEACON_STUN_MAPPED_ADDRESS,
+                                         ip, port, NULL);
 
-        } else {
-            ngx_beacon_stun_put16(val + 2,
-                                  port ^ (NGX_BEACON_STUN_COOKIE >> 16));
-
-            for (i = 0; i < alen - 4; i++) {
-                val[4 + i] = (v4 ? ip[12 + i] : ip[i]) ^ m->id[i];
+            if (alt) {
+                p = ngx_beacon_stun_put_addr(p,
+                                             NGX_BEACON_STUN_SOURCE_ADDRESS,
+                                             alt->origin.ip, alt->origin.port,
+                                             NULL);
+                p = ngx_beacon_stun_put_addr(p,
+                                             NGX_BEACON_STUN_CHANGED_ADDRESS,
+                                             alt->other.ip, alt->other.port,
+                                             NULL);
             }
 
-            p = ngx_beacon_stun_attr(p, NGX_BEACON_STUN_XOR_MAPPED_ADDRESS,
-                                     val, alen);
+        } else {
+            p = ngx_beacon_stun_put_addr(p,
+                                         NGX_BEACON_STUN_XOR_MAPPED_ADDRESS,
+                                         ip, port, m->id);
+
+            if (alt) {
+                p = ngx_beacon_stun_put_addr(p,
+                                             NGX_BEACON_STUN_RESPONSE_ORIGIN,
+                                             alt->origin.ip, alt->origin.port,
+                                             NULL);
+                p = ngx_beacon_stun_put_addr(p,
+                                             NGX_BEACON_STUN_OTHER_ADDRESS,
+                                             alt->other.ip, alt->other.port,
+                                             NULL);
+            }
         }
 
     } else {

@@ -31,14 +31,19 @@
 /* attributes */
 #define NGX_BEACON_STUN_MAPPED_ADDRESS   0x0001
 #define NGX_BEACON_STUN_CHANGE_REQUEST   0x0003
+#define NGX_BEACON_STUN_SOURCE_ADDRESS   0x0004   /* RFC 3489 */
+#define NGX_BEACON_STUN_CHANGED_ADDRESS  0x0005   /* RFC 3489 */
 #define NGX_BEACON_STUN_USERNAME         0x0006
 #define NGX_BEACON_STUN_MESSAGE_INTEGRITY  0x0008
 #define NGX_BEACON_STUN_ERROR_CODE       0x0009
 #define NGX_BEACON_STUN_UNKNOWN_ATTRIBUTES 0x000a
 #define NGX_BEACON_STUN_MESSAGE_INTEGRITY_SHA256  0x001c
 #define NGX_BEACON_STUN_XOR_MAPPED_ADDRESS 0x0020
+#define NGX_BEACON_STUN_RESPONSE_PORT    0x0027   /* RFC 5780 */
 #define NGX_BEACON_STUN_SOFTWARE         0x8022
 #define NGX_BEACON_STUN_FINGERPRINT      0x8028
+#define NGX_BEACON_STUN_RESPONSE_ORIGIN  0x802b   /* RFC 5780 */
+#define NGX_BEACON_STUN_OTHER_ADDRESS    0x802c   /* RFC 5780 */
 
 /* CHANGE-REQUEST flags */
 #define NGX_BEACON_STUN_CHANGE_IP        0x04
@@ -48,7 +53,7 @@
 #define NGX_BEACON_STUN_SOFTWARE_MAX     128
 
 /* the longest message ngx_beacon_stun_answer() writes */
-#define NGX_BEACON_STUN_RESPONSE_MAX     256
+#define NGX_BEACON_STUN_RESPONSE_MAX     320
 
 
 /* ngx_beacon_stun_parse() results: 0, or why the message is dropped */
@@ -71,6 +76,26 @@
 #define NGX_BEACON_STUN_A_WRONG_CLASS    4   /* a response: dropped */
 
 
+/* an address and port: IPv4 kept IPv4-mapped */
+typedef struct {
+    uint8_t                  ip[16];
+    uint16_t                 port;
+} ngx_beacon_stun_addr_t;
+
+
+/*
+ * RFC 5780 behaviour discovery, for a server with a second address and
+ * port: where this response leaves from (RESPONSE-ORIGIN, RFC 3489's
+ * SOURCE-ADDRESS) and the other address and port (OTHER-ADDRESS, RFC
+ * 3489's CHANGED-ADDRESS).  The caller picks the origin by the request's
+ * CHANGE-REQUEST; with one, a CHANGE-REQUEST is answered, not refused.
+ */
+typedef struct {
+    ngx_beacon_stun_addr_t   origin;
+    ngx_beacon_stun_addr_t   other;
+} ngx_beacon_stun_alt_t;
+
+
 typedef struct {
     uint16_t                 method;
     uint8_t                  cls;
@@ -81,6 +106,8 @@ typedef struct {
     uint8_t                  change;        /* CHANGE-REQUEST flags */
     uint8_t                  nunknown;
     uint8_t                  has_mapped;    /* (XOR-)MAPPED-ADDRESS */
+    uint8_t                  has_response_port;
+    uint16_t                 response_port; /* RESPONSE-PORT */
     uint16_t                 unknown[NGX_BEACON_STUN_UNKNOWN_MAX];
     uint8_t                  id[16];        /* cookie + transaction id */
 
@@ -88,6 +115,12 @@ typedef struct {
     uint8_t                  mapped_ip[16];
     uint16_t                 mapped_port;
     uint8_t                  mapped_family; /* 1 IPv4, 2 IPv6 */
+
+    /* RESPONSE-ORIGIN / SOURCE-ADDRESS, OTHER-ADDRESS / CHANGED-ADDRESS */
+    uint8_t                  has_origin;
+    uint8_t                  has_other;
+    ngx_beacon_stun_addr_t   origin;
+    ngx_beacon_stun_addr_t   other;
 
     uint16_t                 error_code;    /* ERROR-CODE, in responses */
     const uint8_t           *software;
@@ -111,11 +144,11 @@ int ngx_beacon_stun_parse(const uint8_t *p, size_t len,
 /*
  * What to answer a parsed message from ip (16 bytes, IPv4 IPv4-mapped)
  * and port, written to out (NGX_BEACON_STUN_RESPONSE_MAX bytes) with its
- * length in *n (0 when nothing is sent).  software may be NULL.
+ * length in *n (0 when nothing is sent).  alt and software may be NULL.
  */
 int ngx_beacon_stun_answer(const ngx_beacon_stun_msg_t *m,
-    const uint8_t *ip, uint16_t port, const uint8_t *software,
-    size_t software_len, uint8_t *out, size_t *n);
+    const uint8_t *ip, uint16_t port, const ngx_beacon_stun_alt_t *alt,
+    const uint8_t *software, size_t software_len, uint8_t *out, size_t *n);
 
 uint32_t ngx_beacon_stun_crc32(const uint8_t *p, size_t len);
 

@@ -88,6 +88,9 @@ typedef struct {
     ngx_uint_t                    datapath;
     ngx_uint_t                    stun;
     ngx_str_t                     stun_software;
+    ngx_flag_t                    stun_rfc5780;
+    ngx_beacon_addr_t             stun_primary;    /* beacon_stun_rfc5780 */
+    ngx_beacon_addr_t             stun_alternate;
 
     ngx_array_t                  *peers;      /* ngx_beacon_addr_t */
     ngx_flag_t                    gossip_strict;
@@ -124,6 +127,10 @@ static void ngx_stream_beacon_process(ngx_stream_beacon_srv_conf_t *bscf,
 static void ngx_stream_beacon_stun(ngx_stream_beacon_srv_conf_t *bscf,
     ngx_beacon_zone_t *z, ngx_beacon_sock_t *bs, ngx_beacon_addr_t *src,
     const ngx_beacon_addr_t *local, u_char *buf, size_t len);
+static ngx_int_t ngx_stream_beacon_stun_alt(
+    ngx_stream_beacon_srv_conf_t *bscf, ngx_beacon_sock_t *bs,
+    const ngx_beacon_addr_t *local, const ngx_beacon_stun_msg_t *m,
+    ngx_beacon_stun_alt_t *alt, ngx_beacon_sock_t **obs);
 static void ngx_stream_beacon_discover(ngx_stream_beacon_srv_conf_t *bscf,
     ngx_beacon_zone_t *z, ngx_beacon_sock_t *bs, ngx_beacon_msg_t *msg,
     ngx_beacon_addr_t *src, const ngx_beacon_addr_t *local);
@@ -195,6 +202,8 @@ static char *ngx_stream_beacon_rate(ngx_conf_t *cf, ngx_command_t *cmd,
     void *conf);
 static char *ngx_stream_beacon_stun_mode(ngx_conf_t *cf, ngx_command_t *cmd,
     void *conf);
+static char *ngx_stream_beacon_stun_rfc5780(ngx_conf_t *cf,
+    ngx_command_t *cmd, void *conf);
 static char *ngx_stream_beacon_datapath(ngx_conf_t *cf, ngx_command_t *cmd,
     void *conf);
 
@@ -309,6 +318,13 @@ static ngx_command_t  ngx_stream_beacon_commands[] = {
       ngx_conf_set_str_slot,
       NGX_STREAM_SRV_CONF_OFFSET,
       offsetof(ngx_stream_beacon_srv_conf_t, stun_software),
+      NULL },
+
+    { ngx_string("beacon_stun_rfc5780"),
+      NGX_STREAM_MAIN_CONF|NGX_STREAM_SRV_CONF|NGX_CONF_TAKE2,
+      ngx_stream_beacon_stun_rfc5780,
+      NGX_STREAM_SRV_CONF_OFFSET,
+      0,
       NULL },
 
     { ngx_string("beacon_peers"),
@@ -564,6 +580,9 @@ ngx_stream_beacon_stun(ngx_stream_beacon_srv_conf_t *bscf,
     int                     rc;
     size_t                  n;
     u_char                 *out;
+    ngx_beacon_addr_t       origin, dst;
+    ngx_beacon_sock_t      *obs;
+    ngx_beacon_stun_alt_t   alt, *altp;
     ngx_beacon_stun_msg_t   m;
 
     static ngx_uint_t       next;
@@ -613,7 +632,29 @@ ngx_stream_beacon_stun(ngx_stream_beacon_srv_conf_t *bscf,
     out = ring[next];
     next = (next + 1) % (NGX_BEACON_OUT_MAX + 1);
 
-    rc = ngx_beacon_stun_answer(&m, src->ip, src->port,
+    /* RFC 5780: maybe from the other address or port, as asked */
+
+    obs = bs;
+    origin = *local;
+    dst = *src;
+    altp = NULL;
+
+    if (bscf->stun_rfc5780
+        && ngx_stream_beacon_stun_alt(bscf, bs, local, &m, &alt, &obs)
+           == NGX_OK)
+    {
+        altp = &alt;
+        ngx_memcpy(origin.ip, alt.origin.ip, 16);
+        origin.port = alt.origin.port;
+
+        /* RESPONSE-PORT: the same IP, another port (RFC 5780 7.5) */
+
+        if (m.has_response_port && m.response_port) {
+            dst.port = m.response_port;
+        }
+    }
+
+    rc = ngx_beacon_stun_answer(&m, src->ip, src->port, altp,
                                 bscf->stun_software.data,
                                 bscf->stun_software.len, out, &n);
 
@@ -634,10 +675,74 @@ ngx_stream_beacon_stun(ngx_stream_beacon_srv_conf_t *bscf,
         break;
     }
 
-    ngx_beacon_udp_send(z, NGX_BEACON_OUT_REPLY, bs, src, local, out,
+    ngx_beacon_udp_send(z, NGX_BEACON_OUT_REPLY, obs, &dst, &origin, out,
                         NGX_BEACON_STUN_HEADER_LEN,
                         out + NGX_BEACON_STUN_HEADER_LEN,
                         n - NGX_BEACON_STUN_HEADER_LEN);
+}
+
+
+/*
+ * The request reached one of the four addresses that the primary and the
+ * alternate make (each IP with each port); the response leaves from the
+ * one the CHANGE-REQUEST asks for, by this worker's socket for it.
+ */
+
+static ngx_int_t
+ngx_stream_beacon_stun_alt(ngx_stream_beacon_srv_conf_t *bscf,
+    ngx_beacon_sock_t *bs, const ngx_beacon_addr_t *local,
+    const ngx_beacon_stun_msg_t *m, ngx_beacon_stun_alt_t *alt,
+    ngx_beacon_sock_t **obs)
+{
+    const uint8_t      *oip;
+    uint16_t            oport;
+    ngx_beacon_ep_t     ep;
+    ngx_beacon_addr_t  *p, *a;
+
+    p = &bscf->stun_primary;
+    a = &bscf->stun_alternate;
+
+    if (ngx_memcmp(local->ip, p->ip, 16) == 0) {
+        oip = a->ip;
+
+    } else if (ngx_memcmp(local->ip, a->ip, 16) == 0) {
+        oip = p->ip;
+
+    } else {
+        return NGX_DECLINED;
+    }
+
+    if (local->port == p->port) {
+        oport = a->port;
+
+    } else if (local->port == a->port) {
+        oport = p->port;
+
+    } else {
+        return NGX_DECLINED;
+    }
+
+    ngx_memcpy(alt->other.ip, oip, 16);
+    alt->other.port = oport;
+
+    ngx_memcpy(alt->origin.ip,
+               (m->change & NGX_BEACON_STUN_CHANGE_IP) ? oip : local->ip, 16);
+    alt->origin.port = (m->change & NGX_BEACON_STUN_CHANGE_PORT) ? oport
+                                                                 : local->port;
+
+    if (m->change == 0) {
+        *obs = bs;
+        return NGX_OK;
+    }
+
+    ngx_memzero(&ep, sizeof(ngx_beacon_ep_t));
+    ngx_memcpy(ep.local.ip, alt->origin.ip, 16);
+    ep.local.port = alt->origin.port;
+    ep.flags = (bs->family == AF_INET6) ? NGX_BEACON_NODE_LV6 : 0;
+
+    *obs = ngx_beacon_udp_sock_for(&ep);
+
+    return (*obs != NULL) ? NGX_OK : NGX_DECLINED;
 }
 
 
@@ -1279,6 +1384,7 @@ ngx_stream_beacon_create_srv_conf(ngx_conf_t *cf)
     bscf->register_limit.burst = NGX_CONF_UNSET_UINT;
     bscf->datapath = NGX_CONF_UNSET_UINT;
     bscf->stun = NGX_CONF_UNSET_UINT;
+    bscf->stun_rfc5780 = NGX_CONF_UNSET;
     bscf->peers = NGX_CONF_UNSET_PTR;
     bscf->gossip_strict = NGX_CONF_UNSET;
     bscf->gossip_key = NGX_CONF_UNSET_PTR;
@@ -1333,6 +1439,12 @@ ngx_stream_beacon_merge_srv_conf(ngx_conf_t *cf, void *parent, void *child)
     ngx_conf_merge_uint_value(conf->stun, prev->stun,
                               NGX_STREAM_BEACON_STUN_OFF);
     ngx_conf_merge_str_value(conf->stun_software, prev->stun_software, "");
+
+    if (conf->stun_rfc5780 == NGX_CONF_UNSET) {
+        conf->stun_rfc5780 = (prev->stun_rfc5780 == 1);
+        conf->stun_primary = prev->stun_primary;
+        conf->stun_alternate = prev->stun_alternate;
+    }
     ngx_conf_merge_ptr_value(conf->peers, prev->peers, NULL);
     ngx_conf_merge_value(conf->gossip_strict, prev->gossip_strict, 0);
     ngx_conf_merge_ptr_value(conf->gossip_key, prev->gossip_key, NULL);
@@ -2133,6 +2245,49 @@ ngx_stream_beacon_stun_mode(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
                                      &value[1]);
         return NGX_CONF_ERROR;
     }
+
+    return NGX_CONF_OK;
+}
+
+
+static char *
+ngx_stream_beacon_stun_rfc5780(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
+{
+    ngx_stream_beacon_srv_conf_t *bscf = conf;
+
+    ngx_str_t  *value;
+
+    if (bscf->stun_rfc5780 != NGX_CONF_UNSET) {
+        return "is duplicate";
+    }
+
+    value = cf->args->elts;
+
+    if (ngx_stream_beacon_parse_peer(value[1].data, value[1].len,
+                                     &bscf->stun_primary)
+        != NGX_OK
+        || ngx_stream_beacon_parse_peer(value[2].data, value[2].len,
+                                        &bscf->stun_alternate)
+           != NGX_OK)
+    {
+        ngx_stream_beacon_conf_error(cf, cmd, "expects two ip:port, got "
+                                     "\"%V\" \"%V\"", &value[1], &value[2]);
+        return NGX_CONF_ERROR;
+    }
+
+    if (ngx_beacon_addr_is_v4(&bscf->stun_primary)
+        != ngx_beacon_addr_is_v4(&bscf->stun_alternate)
+        || ngx_memcmp(bscf->stun_primary.ip, bscf->stun_alternate.ip, 16)
+           == 0
+        || bscf->stun_primary.port == bscf->stun_alternate.port)
+    {
+        ngx_stream_beacon_conf_error(cf, cmd, "the primary and the alternate "
+                                     "must differ in both address and port, "
+                                     "in the same family");
+        return NGX_CONF_ERROR;
+    }
+
+    bscf->stun_rfc5780 = 1;
 
     return NGX_CONF_OK;
 }

@@ -20,8 +20,8 @@ BEGIN { use FindBin; chdir($FindBin::Bin); }
 use lib 'lib';
 use Test::Nginx;
 use Test::Nginx::Beacon;
+use Test::Nginx::Stun;
 
-use Socket qw/ AF_INET AF_INET6 inet_pton inet_ntop /;
 use Time::HiRes qw/ sleep time /;
 
 ###############################################################################
@@ -109,85 +109,10 @@ my $S6 = '[::1]:' . port(8981, udp => 1);
 my $L = '127.0.0.1:' . port(8982, udp => 1);
 my $H = port(8080);
 
-my $COOKIE = pack('N', 0x2112a442);
+my $COOKIE = $STUN_COOKIE;
 
-sub txid { join '', map { chr(int(rand(256))) } 1 .. 12 }
-
-sub crc32 {
-    my ($data) = @_;
-    my $c = 0xffffffff;
-
-    foreach my $b (unpack('C*', $data)) {
-        $c ^= $b;
-        $c = ($c & 1) ? (0xedb88320 ^ ($c >> 1)) : ($c >> 1) for 1 .. 8;
-    }
-
-    return $c ^ 0xffffffff;
-}
-
-# a STUN message: type, id (16 bytes: cookie + txid), attributes
-# [ type, value ], and a FINGERPRINT if asked for
-
-sub stun_msg {
-    my ($type, $id, $attrs, $fp) = @_;
-
-    my $body = '';
-
-    foreach my $a (@{$attrs || []}) {
-        my ($at, $v) = @$a;
-        $body .= pack('nn', $at, length $v) . $v;
-        $body .= "\0" x ((4 - length($v) % 4) % 4);
-    }
-
-    my $m = pack('nn', $type, length($body) + ($fp ? 8 : 0)) . $id . $body;
-
-    if ($fp) {
-        $m .= pack('nnN', 0x8028, 4, crc32($m) ^ 0x5354554e);
-    }
-
-    return $m;
-}
-
-# (type, id, { attribute type => value }, [ attribute types in order ])
-
-sub stun_parse {
-    my ($m) = @_;
-
-    return () unless defined $m && length($m) >= 20;
-
-    my ($type, $len) = unpack('nn', $m);
-    my $id = substr($m, 4, 16);
-    my (%a, @order);
-    my $pos = 20;
-
-    while ($pos + 4 <= length $m) {
-        my ($at, $al) = unpack('nn', substr($m, $pos, 4));
-        $a{$at} = substr($m, $pos + 4, $al);
-        push @order, $at;
-        $pos += 4 + $al + (4 - $al % 4) % 4;
-    }
-
-    return ($type, $id, \%a, \@order, $len);
-}
-
-# XOR-MAPPED-ADDRESS (or MAPPED-ADDRESS without xor) as "ip:port"
-
-sub stun_addr {
-    my ($v, $id, $xor) = @_;
-
-    return '' unless defined $v && length($v) >= 8;
-
-    my ($fam, $port) = unpack('xCn', $v);
-    my $ip = substr($v, 4);
-
-    if ($xor) {
-        $port ^= 0x2112;
-        $ip ^= substr($id, 0, length $ip);
-    }
-
-    return $fam == 1 ? inet_ntop(AF_INET, $ip) . ":$port"
-        : '[' . inet_ntop(AF_INET6, $ip) . "]:$port";
-}
+sub txid { stun_txid() }
+sub crc32 { stun_crc32(@_) }
 
 sub mapped_of {
     my ($c) = @_;

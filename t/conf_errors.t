@@ -123,6 +123,13 @@ my @cases = (
         'beacon on; beacon_stun maybe;', '', qr/beacon_stun/ ],
     [ 'beacon_stun without beacon', 'beacon_zone x:1m;',
         'proxy_pass 127.0.0.1:1; beacon_stun only;', '', qr/beacon_stun/ ],
+    [ 'beacon_stun_rfc5780 bad address', 'beacon_zone x:1m;',
+        'beacon on; beacon_stun only; beacon_stun_rfc5780 1.2.3 1.2.3.4:5;',
+        '', qr/beacon_stun_rfc5780/ ],
+    [ 'beacon_stun_rfc5780 same port', 'beacon_zone x:1m;',
+        'beacon on; beacon_stun only;'
+        . ' beacon_stun_rfc5780 127.0.0.1:5 127.0.0.2:5;',
+        '', qr/beacon_stun_rfc5780/ ],
     [ 'beacon_stun_software too long', 'beacon_zone x:1m;',
         'beacon on; beacon_stun on; beacon_stun_software ' . ('x' x 129)
         . ';', '', qr/beacon_stun_software/ ],
@@ -211,7 +218,8 @@ write_conf('good2.conf', config(
     . ' beacon_punch_limit global=0 per_ip=0; beacon_punch_whitelist all;'
     . ' beacon_punch_grants off; beacon_reply_limit off;'
     . ' beacon_register_limit rate=10 burst=100;'
-    . ' beacon_endpoint_throttle 0; beacon_datapath batched; beacon_stun only;',
+    . ' beacon_endpoint_throttle 0; beacon_datapath batched; beacon_stun only;'
+    . ' beacon_stun_rfc5780 127.0.0.1:3478 127.0.0.2:3479;',
     'beacon_status;'));
 
 ($rc, $out) = $t->test_config('good2.conf');

@@ -24,7 +24,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
 static void fuzz_check(int cond);
 static void fuzz_answer(const ngx_beacon_stun_msg_t *m, const uint8_t *ip,
-    uint16_t port, const uint8_t *sw, size_t swlen);
+    uint16_t port, const ngx_beacon_stun_alt_t *alt, const uint8_t *sw,
+    size_t swlen);
 
 
 static void
@@ -38,7 +39,8 @@ fuzz_check(int cond)
 
 static void
 fuzz_answer(const ngx_beacon_stun_msg_t *m, const uint8_t *ip,
-    uint16_t port, const uint8_t *sw, size_t swlen)
+    uint16_t port, const ngx_beacon_stun_alt_t *alt, const uint8_t *sw,
+    size_t swlen)
 {
     int                    rc, v4;
     size_t                 n;
@@ -47,7 +49,7 @@ fuzz_answer(const ngx_beacon_stun_msg_t *m, const uint8_t *ip,
 
     memset(out, 0xa5, sizeof(out));
 
-    rc = ngx_beacon_stun_answer(m, ip, port, sw, swlen, out, &n);
+    rc = ngx_beacon_stun_answer(m, ip, port, alt, sw, swlen, out, &n);
 
     fuzz_check(n <= NGX_BEACON_STUN_RESPONSE_MAX);
     fuzz_check(out[NGX_BEACON_STUN_RESPONSE_MAX] == 0xa5);
@@ -85,8 +87,21 @@ fuzz_answer(const ngx_beacon_stun_msg_t *m, const uint8_t *ip,
         fuzz_check(r.cls == NGX_BEACON_STUN_ERROR);
         fuzz_check(r.error_code
                    == (rc == NGX_BEACON_STUN_A_ERROR_400 ? 400 : 420));
-        fuzz_check(rc == NGX_BEACON_STUN_A_ERROR_400
-                   || m->nunknown || (m->has_change && m->change));
+        fuzz_check(rc == NGX_BEACON_STUN_A_ERROR_400 || m->nunknown
+                   || (alt == NULL
+                       && ((m->has_change && m->change)
+                           || m->has_response_port)));
+    }
+
+    /* RFC 5780: where it left from and the other address, as given */
+
+    if (rc == NGX_BEACON_STUN_A_SUCCESS && alt) {
+        fuzz_check(r.has_origin && r.has_other);
+        fuzz_check(memcmp(&r.origin, &alt->origin, sizeof(r.origin)) == 0);
+        fuzz_check(memcmp(&r.other, &alt->other, sizeof(r.other)) == 0);
+
+    } else {
+        fuzz_check(!r.has_origin && !r.has_other);
     }
 
     if (swlen) {
@@ -105,6 +120,7 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     size_t                 swlen;
     uint8_t                ip4[16], ip6[16];
     uint16_t               port;
+    ngx_beacon_stun_alt_t  alt;
     ngx_beacon_stun_msg_t  m;
 
     demux = ngx_beacon_stun_is_stun(data, size);
@@ -142,8 +158,15 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     port = (uint16_t) ((data[2] << 8) | data[1]);
     swlen = data[3];
 
-    fuzz_answer(&m, ip4, port, NULL, 0);
-    fuzz_answer(&m, ip6, port, data, swlen < size ? swlen : size);
+    memset(&alt, 0, sizeof(alt));
+    memcpy(alt.origin.ip, ip4, 16);
+    alt.origin.port = (uint16_t) (port + 1);
+    memcpy(alt.other.ip, ip6, 16);
+    alt.other.port = (uint16_t) (port ^ 0x5555);
+
+    fuzz_answer(&m, ip4, port, NULL, NULL, 0);
+    fuzz_answer(&m, ip6, port, NULL, data, swlen < size ? swlen : size);
+    fuzz_answer(&m, ip6, port, &alt, data, swlen < size ? swlen : size);
 
     return 0;
 }

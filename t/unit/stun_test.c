@@ -66,6 +66,7 @@ static void test_classes(void);
 static void test_unknown(void);
 static void test_malformed(void);
 static void test_demux(void);
+static void test_rfc5780(void);
 
 
 static const uint8_t  ip_v4[16] = {
@@ -113,7 +114,7 @@ answer(const char *hex, const uint8_t *ip, const char *sw, uint8_t *out,
         return -1;
     }
 
-    return ngx_beacon_stun_answer(&m, ip, 32853, (const uint8_t *) sw,
+    return ngx_beacon_stun_answer(&m, ip, 32853, NULL, (const uint8_t *) sw,
                                   sw ? strlen(sw) : 0, out, n);
 }
 
@@ -218,7 +219,7 @@ test_rfc5769_request(void)
     ok(ngx_beacon_stun_parse(req, n, &m) == NGX_BEACON_STUN_OK
        && !m.fingerprint && m.integrity,
        "2.1 without FINGERPRINT (ends in MESSAGE-INTEGRITY) parses");
-    ok(ngx_beacon_stun_answer(&m, ip_v4, 32853, NULL, 0, out, &n)
+    ok(ngx_beacon_stun_answer(&m, ip_v4, 32853, NULL, NULL, 0, out, &n)
        == NGX_BEACON_STUN_A_SUCCESS
        && n == 32 && eqhex(out, 4, "01 01 00 0c")
        && eqhex(out + 20, 12, XMA_V4),
@@ -290,7 +291,7 @@ test_answers(void)
     add_fingerprint(req, &n);
     ok(ngx_beacon_stun_parse(req, n, &m) == NGX_BEACON_STUN_OK
        && m.fingerprint
-       && ngx_beacon_stun_answer(&m, ip_v4, 32853, NULL, 0, out, &n)
+       && ngx_beacon_stun_answer(&m, ip_v4, 32853, NULL, NULL, 0, out, &n)
           == NGX_BEACON_STUN_A_SUCCESS
        && n == 40,
        "28-byte request with FINGERPRINT, IPv4: 40-byte response");
@@ -298,7 +299,7 @@ test_answers(void)
     n = unhex(req, sizeof(req), "00 01 00 00" TXID);
     add_fingerprint(req, &n);
     ngx_beacon_stun_parse(req, n, &m);
-    ok(ngx_beacon_stun_answer(&m, ip_v6, 32853, NULL, 0, out, &n)
+    ok(ngx_beacon_stun_answer(&m, ip_v6, 32853, NULL, NULL, 0, out, &n)
        == NGX_BEACON_STUN_A_SUCCESS && n == 52
        && ngx_beacon_stun_parse(out, n, &m) == NGX_BEACON_STUN_OK
        && m.fingerprint,
@@ -446,7 +447,7 @@ test_unknown(void)
              "77 09 00 00 77 0a 00 00", &m) == NGX_BEACON_STUN_OK
        && m.nunknown == NGX_BEACON_STUN_UNKNOWN_MAX,
        "ten unknown attributes: the first eight are listed");
-    ok(ngx_beacon_stun_answer(&m, ip_v6, 1, (const uint8_t *)
+    ok(ngx_beacon_stun_answer(&m, ip_v6, 1, NULL, (const uint8_t *)
                               "0123456789012345678901234567890123456789"
                               "0123456789012345678901234567890123456789"
                               "0123456789012345678901234567890123456789"
@@ -633,6 +634,70 @@ test_demux(void)
 }
 
 
+/* with an alternate address and port (RFC 5780) */
+
+static void
+test_rfc5780(void)
+{
+    int                    rc;
+    size_t                 n;
+    uint8_t                out[NGX_BEACON_STUN_RESPONSE_MAX];
+    ngx_beacon_stun_alt_t  alt;
+    ngx_beacon_stun_msg_t  m, r;
+
+    memset(&alt, 0, sizeof(alt));
+    memcpy(alt.origin.ip, ip_v4, 16);
+    alt.origin.ip[15] = 2;                  /* 192.0.2.2:3479 */
+    alt.origin.port = 3479;
+    memcpy(alt.other.ip, ip_v4, 16);
+    alt.other.ip[15] = 2;
+    alt.other.port = 3479;
+
+    parse("00 01 00 08" TXID "00 03 00 04 00 00 00 06", &m);
+    rc = ngx_beacon_stun_answer(&m, ip_v4, 32853, &alt, NULL, 0, out, &n);
+
+    ok(rc == NGX_BEACON_STUN_A_SUCCESS && n == 56
+       && eqhex(out + 20, 12, XMA_V4)
+       && eqhex(out + 32, 24, "80 2b 00 08 00 01 0d 97 c0 00 02 02"
+                              "80 2c 00 08 00 01 0d 97 c0 00 02 02"),
+       "RFC 5780: CHANGE-REQUEST answered with XOR-MAPPED-ADDRESS, "
+       "RESPONSE-ORIGIN and OTHER-ADDRESS");
+    ok(ngx_beacon_stun_parse(out, n, &r) == NGX_BEACON_STUN_OK
+       && r.has_origin && r.has_other && r.other.port == 3479
+       && memcmp(r.origin.ip, alt.origin.ip, 16) == 0,
+       "RFC 5780: the response parses back");
+
+    parse("00 01 00 08" "0a 0b 0c 0d 0e 0f 10 11 12 13 14 15 16 17 18 19"
+          "00 03 00 04 00 00 00 04", &m);
+    rc = ngx_beacon_stun_answer(&m, ip_v4, 32853, &alt, NULL, 0, out, &n);
+
+    ok(rc == NGX_BEACON_STUN_A_SUCCESS && n == 56
+       && eqhex(out + 20, 36, "00 01 00 08 00 01 80 55 c0 00 02 01"
+                              "00 04 00 08 00 01 0d 97 c0 00 02 02"
+                              "00 05 00 08 00 01 0d 97 c0 00 02 02"),
+       "RFC 3489 with an alternate: MAPPED-, SOURCE- and CHANGED-ADDRESS");
+
+    ok(parse("01 01 00 08" TXID "80 2c 00 04 00 01 00 00", &m)
+       == NGX_BEACON_STUN_BAD_ATTRIBUTE,
+       "OTHER-ADDRESS too short: dropped");
+
+    /* RESPONSE-PORT: understood only with an alternate */
+
+    ok(parse("00 01 00 08" TXID "00 27 00 04 db 10 00 00", &m)
+       == NGX_BEACON_STUN_OK && m.has_response_port
+       && m.response_port == 0xdb10,
+       "RESPONSE-PORT parsed");
+
+    rc = ngx_beacon_stun_answer(&m, ip_v4, 32853, NULL, NULL, 0, out, &n);
+    ok(rc == NGX_BEACON_STUN_A_ERROR_420
+       && eqhex(out + 48, 8, "00 0a 00 02 00 27 00 00"),
+       "RESPONSE-PORT without an alternate: 420 listing it");
+
+    rc = ngx_beacon_stun_answer(&m, ip_v4, 32853, &alt, NULL, 0, out, &n);
+    ok(rc == NGX_BEACON_STUN_A_SUCCESS, "RESPONSE-PORT with one: answered");
+}
+
+
 int
 main(void)
 {
@@ -645,6 +710,7 @@ main(void)
     test_unknown();
     test_malformed();
     test_demux();
+    test_rfc5780();
 
     printf("1..%d\n", tests);
 

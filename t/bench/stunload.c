@@ -125,6 +125,7 @@ static void
 send_req(sock_t *s, int idx, int count)
 {
     int             i;
+    uint8_t        *r;
     struct iovec    iov[BATCH];
     struct mmsghdr  msg[BATCH];
 
@@ -135,7 +136,7 @@ send_req(sock_t *s, int idx, int count)
     memset(msg, 0, sizeof(msg));
 
     for (i = 0; i < count; i++) {
-        uint8_t  *r = reqs[i];
+        r = reqs[i];
 
         r[0] = 0x00; r[1] = 0x01; r[2] = 0; r[3] = 0;
         r[4] = 0x21; r[5] = 0x12; r[6] = 0xa4; r[7] = 0x42;
@@ -194,7 +195,8 @@ check(const uint8_t *p, ssize_t n, const sock_t *s, int idx)
 int
 main(int argc, char **argv)
 {
-    int                 i, j, k, n, ep, nsocks, window, npids, pids[MAX_PIDS];
+    int                 i, j, k, n, q, ep, nsocks, window, npids;
+    int                 pids[MAX_PIDS];
     int                 measuring;
     char               *host, *pl, *tok;
     double              dur, warm, t0, tm, te, t, cpu0, cpu1;
@@ -337,10 +339,10 @@ main(int argc, char **argv)
 
             socks[i].last_rx = t;
 
-            for (int m = 0; m < k; m++) {
-                if (check(bufs[m], msg[m].msg_len, &socks[i], i)) {
+            for (q = 0; q < k; q++) {
+                if (check(bufs[q], msg[q].msg_len, &socks[i], i)) {
                     rx++;
-                    bytes += msg[m].msg_len;
+                    bytes += msg[q].msg_len;
                 } else {
                     bad++;
                 }

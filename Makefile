@@ -6,6 +6,7 @@
 #   make fuzz       run the libFuzzer targets for a bounded time
 #   make bench      run the benchmarks (not part of the tests)
 #   make bench-offset  only the Offset relay benchmark
+#   make bench-stun    only the STUN benchmark (nginx against coturn)
 #   make deb        build the libnginx-mod-stream-beacon Debian package
 #
 # CC=clang builds with clang; NGINX_SRC points at another configured-able
@@ -30,9 +31,14 @@ DEB_PACKAGES := nginx libnginx-mod-stream nginx-dev libsodium-dev libpcre2-dev \
 # for the tests only: promtool checks the Prometheus page
 TEST_PACKAGES := prometheus
 
+# STUN clients the STUN tests drive (t/stun_clients.t, t/stun_browser.t)
+# and coturn for the STUN benchmark; aioice comes from PyPI into a venv
+STUN_PACKAGES := stun-client coturn chromium python3-venv iproute2
+PYENV         := $(B)/pyenv
+
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
-.PHONY: all module deps test-deps run test unit fuzz bench bench-offset clean tools deb
+.PHONY: all module deps test-deps stun-deps run test unit fuzz bench bench-offset bench-stun clean tools deb
 
 all: module tools
 
@@ -57,7 +63,7 @@ $(MODULE): $(B)/nginx-src/.configured $(SRCS)
 
 tools: $(B)/unit_proto $(B)/unit_ws $(B)/unit_json $(B)/wsc \
        $(B)/unit_offset_crypto $(B)/beacon-offset-tool $(B)/unit_capnp \
-       $(B)/offset_node $(B)/beacon-probe
+       $(B)/offset_node $(B)/beacon-probe $(B)/unit_stun
 
 TEST_CFLAGS := -O1 -g -Wall -Wextra -Werror -Ingx_beacon_module
 
@@ -75,6 +81,11 @@ $(B)/unit_json: t/unit/json_test.c t/unit/tap.h ngx_beacon_module/ngx_beacon_jso
 	mkdir -p $(B)
 	$(CC) $(TEST_CFLAGS) -o $@ t/unit/json_test.c \
 	    ngx_beacon_module/ngx_beacon_json.c -lsodium
+
+$(B)/unit_stun: t/unit/stun_test.c t/unit/tap.h ngx_beacon_module/ngx_beacon_stun.c ngx_beacon_module/ngx_beacon_stun.h ngx_beacon_module/ngx_beacon_proto.c ngx_beacon_module/ngx_beacon_proto.h
+	mkdir -p $(B)
+	$(CC) $(TEST_CFLAGS) -o $@ t/unit/stun_test.c \
+	    ngx_beacon_module/ngx_beacon_stun.c ngx_beacon_module/ngx_beacon_proto.c -lsodium
 
 OFFSET_SRCS := ngx_beacon_module/ngx_offset_crypto.c ngx_beacon_module/ngx_offset_ident.c
 OFFSET_DEPS := $(OFFSET_SRCS) ngx_beacon_module/ngx_offset_crypto.h ngx_beacon_module/ngx_offset_ident.h
@@ -122,11 +133,23 @@ deps:
 	    DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y $(DEB_PACKAGES); \
 	fi
 
-test-deps: deps
+test-deps: deps stun-deps
 	@if ! dpkg -s $(TEST_PACKAGES) >/dev/null 2>&1; then \
 	    DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y \
 	        --no-install-recommends $(TEST_PACKAGES) || \
 	    echo "note: $(TEST_PACKAGES) not installed; promtool checks will be skipped"; \
+	fi
+
+# the STUN clients: Debian packages, and aioice in $(PYENV) (the tests look
+# for $(PYENV)/bin/python first, then python3)
+stun-deps: deps
+	@if ! dpkg -s $(STUN_PACKAGES) >/dev/null 2>&1; then \
+	    DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y \
+	        --no-install-recommends $(STUN_PACKAGES); \
+	fi
+	@if ! $(PYENV)/bin/python -c 'import aioice' >/dev/null 2>&1; then \
+	    rm -rf $(PYENV) && python3 -m venv $(PYENV) && \
+	    $(PYENV)/bin/pip install -q aioice; \
 	fi
 
 run: deps all
@@ -148,7 +171,12 @@ fuzz: deps
 	bash t/fuzz/run.sh $(FUZZ_SECONDS)
 
 bench: deps all
-	bash t/bench/run.sh; rc=$$?; bash t/bench/offset.sh || rc=1; exit $$rc
+	bash t/bench/run.sh; rc=$$?; bash t/bench/offset.sh || rc=1; \
+	bash t/bench/stun.sh || rc=1; exit $$rc
+
+# the STUN part alone: nginx against coturn
+bench-stun: deps stun-deps all
+	bash t/bench/stun.sh
 
 # the Offset relay part alone
 bench-offset: deps all

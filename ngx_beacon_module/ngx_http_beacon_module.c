@@ -30,7 +30,7 @@
 #define NGX_HTTP_BEACON_DRAIN              4
 
 #define NGX_HTTP_BEACON_ZONE_JSON_LEN                                        \
-    (4096 + NGX_BEACON_SLOTS * 64 + NGX_BEACON_GOSSIP_SOURCES * 160)
+    (6144 + NGX_BEACON_SLOTS * 64 + NGX_BEACON_GOSSIP_SOURCES * 160)
 #define NGX_HTTP_BEACON_MAX_ZONES       64
 #define NGX_HTTP_BEACON_BUF_SIZE        16384
 
@@ -368,7 +368,42 @@ static ngx_http_beacon_field_t  ngx_http_beacon_offset_fields[] = {
 };
 
 
+/* STUN Binding (beacon_stun): "stun" */
+
+static ngx_http_beacon_field_t  ngx_http_beacon_stun_fields[] = {
+    { "requests", NGX_BEACON_C_STUN_REQUESTS, "stun_requests_total",
+      "STUN: well-formed requests received." },
+    { "responses", NGX_BEACON_C_STUN_RESPONSES, "stun_responses_total",
+      "STUN: Binding success responses sent." },
+    { "indications", NGX_BEACON_C_STUN_INDICATIONS, "stun_indications_total",
+      "STUN: Binding indications received (never answered)." },
+    { "rate_limited", NGX_BEACON_C_STUN_RATE_LIMITED,
+      "stun_rate_limited_total",
+      "STUN: requests left unanswered by beacon_reply_limit." },
+    { NULL, 0, NULL, NULL }
+};
+
+
 /* labelled families: the names are the JSON fields and the label values */
+
+static ngx_http_beacon_field_t  ngx_http_beacon_stun_error_fields[] = {
+    { "400", NGX_BEACON_C_STUN_ERROR_400, NULL, NULL },
+    { "420", NGX_BEACON_C_STUN_ERROR_420, NULL, NULL },
+    { NULL, 0, NULL, NULL }
+};
+
+
+static ngx_http_beacon_field_t  ngx_http_beacon_stun_drop_fields[] = {
+    { "short", NGX_BEACON_C_STUN_DROP_SHORT, NULL, NULL },
+    { "not_stun", NGX_BEACON_C_STUN_DROP_NOT_STUN, NULL, NULL },
+    { "bad_length", NGX_BEACON_C_STUN_DROP_BAD_LENGTH, NULL, NULL },
+    { "attr_overrun", NGX_BEACON_C_STUN_DROP_ATTR_OVERRUN, NULL, NULL },
+    { "bad_fingerprint", NGX_BEACON_C_STUN_DROP_BAD_FINGERPRINT, NULL, NULL },
+    { "bad_attribute", NGX_BEACON_C_STUN_DROP_BAD_ATTRIBUTE, NULL, NULL },
+    { "wrong_class", NGX_BEACON_C_STUN_DROP_WRONG_CLASS, NULL, NULL },
+    { NULL, 0, NULL, NULL }
+};
+
 
 static ngx_http_beacon_field_t  ngx_http_beacon_compat_drop_fields[] = {
     { "oversize", NGX_BEACON_C_WS_DROP_OVERSIZE, NULL, NULL },
@@ -889,6 +924,16 @@ ngx_http_beacon_zone_json(u_char *p, u_char *last,
     p = ngx_http_beacon_fields_json(p, last, snap,
                                     ngx_http_beacon_offset_fields, 0);
 
+    p = ngx_slprintf(p, last, "},\"stun\":{");
+    p = ngx_http_beacon_fields_json(p, last, snap,
+                                    ngx_http_beacon_stun_fields, 1);
+    p = ngx_slprintf(p, last, "},\"stun_errors\":{");
+    p = ngx_http_beacon_fields_json(p, last, snap,
+                                    ngx_http_beacon_stun_error_fields, 1);
+    p = ngx_slprintf(p, last, "},\"stun_dropped\":{");
+    p = ngx_http_beacon_fields_json(p, last, snap,
+                                    ngx_http_beacon_stun_drop_fields, 1);
+
     p = ngx_slprintf(p, last, "},\"gossip\":{\"routes\":%ui,\"peers\":[",
                      snap->routes);
 
@@ -993,6 +1038,19 @@ ngx_http_beacon_prometheus(ngx_http_request_t *r,
         || ngx_http_beacon_prom_fields(&out, snaps, n,
                                        ngx_http_beacon_offset_fields,
                                        "counter")
+           != NGX_OK
+        || ngx_http_beacon_prom_fields(&out, snaps, n,
+                                       ngx_http_beacon_stun_fields, "counter")
+           != NGX_OK
+        || ngx_http_beacon_prom_family(&out, snaps, n, "stun_errors_total",
+                                       "counter", "STUN: error responses "
+                                       "sent, by code.", "code",
+                                       ngx_http_beacon_stun_error_fields, 0)
+           != NGX_OK
+        || ngx_http_beacon_prom_family(&out, snaps, n, "stun_dropped_total",
+                                       "counter", "STUN: datagrams dropped "
+                                       "unanswered, by reason.", "reason",
+                                       ngx_http_beacon_stun_drop_fields, 0)
            != NGX_OK)
     {
         return NULL;

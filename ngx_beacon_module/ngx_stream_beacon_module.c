@@ -25,10 +25,15 @@
 #include "ngx_beacon_gossip.h"
 #include "ngx_beacon_registry.h"
 #include "ngx_beacon_json.h"
+#include "ngx_beacon_stun.h"
 
 
 #define NGX_STREAM_BEACON_BATCHED    0
 #define NGX_STREAM_BEACON_SESSIONS   1
+
+#define NGX_STREAM_BEACON_STUN_OFF   0
+#define NGX_STREAM_BEACON_STUN_ON    1   /* beside Pilot, demultiplexed */
+#define NGX_STREAM_BEACON_STUN_ONLY  2   /* every datagram is STUN */
 
 #define NGX_STREAM_BEACON_REAP_INTERVAL   1000
 #define NGX_STREAM_BEACON_LEASE_TTL       5000
@@ -42,6 +47,7 @@
 /* what the last datagram was and what became of it, for the log */
 typedef struct {
     uint8_t                       type;
+    const char                   *type_name;  /* STUN: not a Pilot type */
     uint32_t                      node_id;
     uint32_t                      dest;
     const char                   *action;
@@ -82,6 +88,11 @@ typedef struct {
     ngx_beacon_rate_t             reply_limit;
     ngx_beacon_rate_t             register_limit;
     ngx_uint_t                    datapath;
+    ngx_uint_t                    stun;
+    ngx_str_t                     stun_software;
+    ngx_flag_t                    stun_rfc5780;
+    ngx_beacon_addr_t             stun_primary;    /* beacon_stun_rfc5780 */
+    ngx_beacon_addr_t             stun_alternate;
 
     ngx_array_t                  *peers;      /* ngx_beacon_addr_t */
     ngx_flag_t                    gossip_strict;
@@ -115,6 +126,13 @@ static void ngx_stream_beacon_datagram(ngx_beacon_sock_t *bs,
 static void ngx_stream_beacon_process(ngx_stream_beacon_srv_conf_t *bscf,
     ngx_beacon_sock_t *bs, const struct sockaddr *sa,
     const ngx_beacon_addr_t *local, u_char *buf, size_t len);
+static void ngx_stream_beacon_stun(ngx_stream_beacon_srv_conf_t *bscf,
+    ngx_beacon_zone_t *z, ngx_beacon_sock_t *bs, ngx_beacon_addr_t *src,
+    const ngx_beacon_addr_t *local, u_char *buf, size_t len);
+static ngx_int_t ngx_stream_beacon_stun_alt(
+    ngx_stream_beacon_srv_conf_t *bscf, ngx_beacon_sock_t *bs,
+    const ngx_beacon_addr_t *local, const ngx_beacon_stun_msg_t *m,
+    ngx_beacon_stun_alt_t *alt, ngx_beacon_sock_t **obs);
 static void ngx_stream_beacon_discover(ngx_stream_beacon_srv_conf_t *bscf,
     ngx_beacon_zone_t *z, ngx_beacon_sock_t *bs, ngx_beacon_msg_t *msg,
     ngx_beacon_addr_t *src, const ngx_beacon_addr_t *local);
@@ -184,6 +202,10 @@ static char *ngx_stream_beacon_key_file(ngx_conf_t *cf, ngx_command_t *cmd,
     void *conf);
 static char *ngx_stream_beacon_rate(ngx_conf_t *cf, ngx_command_t *cmd,
     void *conf);
+static char *ngx_stream_beacon_stun_mode(ngx_conf_t *cf, ngx_command_t *cmd,
+    void *conf);
+static char *ngx_stream_beacon_stun_rfc5780(ngx_conf_t *cf,
+    ngx_command_t *cmd, void *conf);
 static char *ngx_stream_beacon_datapath(ngx_conf_t *cf, ngx_command_t *cmd,
     void *conf);
 
@@ -282,6 +304,27 @@ static ngx_command_t  ngx_stream_beacon_commands[] = {
     { ngx_string("beacon_datapath"),
       NGX_STREAM_MAIN_CONF|NGX_STREAM_SRV_CONF|NGX_CONF_TAKE1,
       ngx_stream_beacon_datapath,
+      NGX_STREAM_SRV_CONF_OFFSET,
+      0,
+      NULL },
+
+    { ngx_string("beacon_stun"),
+      NGX_STREAM_MAIN_CONF|NGX_STREAM_SRV_CONF|NGX_CONF_TAKE1,
+      ngx_stream_beacon_stun_mode,
+      NGX_STREAM_SRV_CONF_OFFSET,
+      0,
+      NULL },
+
+    { ngx_string("beacon_stun_software"),
+      NGX_STREAM_MAIN_CONF|NGX_STREAM_SRV_CONF|NGX_CONF_TAKE1,
+      ngx_conf_set_str_slot,
+      NGX_STREAM_SRV_CONF_OFFSET,
+      offsetof(ngx_stream_beacon_srv_conf_t, stun_software),
+      NULL },
+
+    { ngx_string("beacon_stun_rfc5780"),
+      NGX_STREAM_MAIN_CONF|NGX_STREAM_SRV_CONF|NGX_CONF_TAKE2,
+      ngx_stream_beacon_stun_rfc5780,
       NGX_STREAM_SRV_CONF_OFFSET,
       0,
       NULL },
@@ -461,9 +504,20 @@ ngx_stream_beacon_process(ngx_stream_beacon_srv_conf_t *bscf,
         return;
     }
 
+    /* STUN beside Pilot: by the first byte, which no Pilot type has */
+
+    if (bscf->stun == NGX_STREAM_BEACON_STUN_ONLY
+        || (bscf->stun == NGX_STREAM_BEACON_STUN_ON
+            && ngx_beacon_stun_is_stun(buf, len)))
+    {
+        ngx_stream_beacon_stun(bscf, z, bs, &src, local, buf, len);
+        return;
+    }
+
     rc = ngx_beacon_parse(buf, len, &msg);
 
     ngx_stream_beacon_note.type = len ? buf[0] : 0;
+    ngx_stream_beacon_note.type_name = NULL;
     ngx_stream_beacon_note.node_id = msg.node_id | msg.requester | msg.sender
                                      | msg.beacon_id;
     ngx_stream_beacon_note.dest = msg.dest | msg.target;
@@ -509,6 +563,188 @@ ngx_stream_beacon_process(ngx_stream_beacon_srv_conf_t *bscf,
         ngx_stream_beacon_sync(bscf, z, &msg, &src, buf, len);
         break;
     }
+}
+
+
+/*
+ * STUN Binding (RFC 8489).  Responses are larger than the smallest
+ * request, so they are budgeted per destination like DISCOVER_REPLY.
+ * A response is queued by reference: it stays in a ring of more slots
+ * than the send queue holds, which is flushed when full, so a slot is
+ * never rewritten before its datagram has left.
+ */
+
+static void
+ngx_stream_beacon_stun(ngx_stream_beacon_srv_conf_t *bscf,
+    ngx_beacon_zone_t *z, ngx_beacon_sock_t *bs, ngx_beacon_addr_t *src,
+    const ngx_beacon_addr_t *local, u_char *buf, size_t len)
+{
+    int                     rc;
+    size_t                  n;
+    u_char                 *out;
+    ngx_beacon_addr_t       origin, dst;
+    ngx_beacon_sock_t      *obs;
+    ngx_beacon_stun_alt_t   alt, *altp;
+    ngx_beacon_stun_msg_t   m;
+
+    static ngx_uint_t       next;
+    static u_char           ring[NGX_BEACON_OUT_MAX + 1]
+                                [NGX_BEACON_STUN_RESPONSE_MAX];
+
+    ngx_stream_beacon_note.type = len ? buf[0] : 0;
+    ngx_stream_beacon_note.type_name = "stun";
+    ngx_stream_beacon_note.node_id = 0;
+    ngx_stream_beacon_note.dest = 0;
+
+    rc = ngx_beacon_stun_parse(buf, len, &m);
+
+    if (rc != NGX_BEACON_STUN_OK) {
+        ngx_stream_beacon_act(z, NGX_BEACON_C_STUN_DROP_SHORT - 1 - rc,
+                              "malformed");
+
+        ngx_log_debug2(NGX_LOG_DEBUG_STREAM, ngx_cycle->log, 0,
+                       "beacon dropped STUN datagram: %s, len %uz",
+                       ngx_beacon_stun_reason(rc), len);
+        return;
+    }
+
+    if (m.cls == NGX_BEACON_STUN_INDICATION) {
+        ngx_stream_beacon_note.type_name = "stun_indication";
+        ngx_stream_beacon_act(z, NGX_BEACON_C_STUN_INDICATIONS, "indication");
+        return;
+    }
+
+    if (m.cls != NGX_BEACON_STUN_REQUEST) {
+        ngx_stream_beacon_note.type_name = "stun_response";
+        ngx_stream_beacon_act(z, NGX_BEACON_C_STUN_DROP_WRONG_CLASS,
+                              "wrong_class");
+        return;
+    }
+
+    ngx_stream_beacon_note.type_name = (m.method == NGX_BEACON_STUN_BINDING)
+                                       ? "stun_binding" : "stun_request";
+    ngx_beacon_count(z, NGX_BEACON_C_STUN_REQUESTS);
+
+    if (ngx_beacon_shm_reply_allowed(z, src, &bscf->reply_limit) != NGX_OK) {
+        ngx_stream_beacon_act(z, NGX_BEACON_C_STUN_RATE_LIMITED,
+                              "rate_limited");
+        return;
+    }
+
+    out = ring[next];
+    next = (next + 1) % (NGX_BEACON_OUT_MAX + 1);
+
+    /* RFC 5780: maybe from the other address or port, as asked */
+
+    obs = bs;
+    origin = *local;
+    dst = *src;
+    altp = NULL;
+
+    if (bscf->stun_rfc5780
+        && ngx_stream_beacon_stun_alt(bscf, bs, local, &m, &alt, &obs)
+           == NGX_OK)
+    {
+        altp = &alt;
+        ngx_memcpy(origin.ip, alt.origin.ip, 16);
+        origin.port = alt.origin.port;
+
+        /* RESPONSE-PORT: the same IP, another port (RFC 5780 7.5) */
+
+        if (m.has_response_port && m.response_port) {
+            dst.port = m.response_port;
+        }
+    }
+
+    rc = ngx_beacon_stun_answer(&m, src->ip, src->port, altp,
+                                bscf->stun_software.data,
+                                bscf->stun_software.len, out, &n);
+
+    switch (rc) {
+
+    case NGX_BEACON_STUN_A_SUCCESS:
+        ngx_stream_beacon_act(z, NGX_BEACON_C_STUN_RESPONSES, "stun_success");
+        break;
+
+    case NGX_BEACON_STUN_A_ERROR_400:
+        ngx_stream_beacon_act(z, NGX_BEACON_C_STUN_ERROR_400,
+                              "stun_error_400");
+        break;
+
+    default: /* NGX_BEACON_STUN_A_ERROR_420 */
+        ngx_stream_beacon_act(z, NGX_BEACON_C_STUN_ERROR_420,
+                              "stun_error_420");
+        break;
+    }
+
+    ngx_beacon_udp_send(z, NGX_BEACON_OUT_REPLY, obs, &dst, &origin, out,
+                        NGX_BEACON_STUN_HEADER_LEN,
+                        out + NGX_BEACON_STUN_HEADER_LEN,
+                        n - NGX_BEACON_STUN_HEADER_LEN);
+}
+
+
+/*
+ * The request reached one of the four addresses that the primary and the
+ * alternate make (each IP with each port); the response leaves from the
+ * one the CHANGE-REQUEST asks for, by this worker's socket for it.
+ */
+
+static ngx_int_t
+ngx_stream_beacon_stun_alt(ngx_stream_beacon_srv_conf_t *bscf,
+    ngx_beacon_sock_t *bs, const ngx_beacon_addr_t *local,
+    const ngx_beacon_stun_msg_t *m, ngx_beacon_stun_alt_t *alt,
+    ngx_beacon_sock_t **obs)
+{
+    const uint8_t      *oip;
+    uint16_t            oport;
+    ngx_beacon_ep_t     ep;
+    ngx_beacon_addr_t  *p, *a;
+
+    p = &bscf->stun_primary;
+    a = &bscf->stun_alternate;
+
+    if (ngx_memcmp(local->ip, p->ip, 16) == 0) {
+        oip = a->ip;
+
+    } else if (ngx_memcmp(local->ip, a->ip, 16) == 0) {
+        oip = p->ip;
+
+    } else {
+        return NGX_DECLINED;
+    }
+
+    if (local->port == p->port) {
+        oport = a->port;
+
+    } else if (local->port == a->port) {
+        oport = p->port;
+
+    } else {
+        return NGX_DECLINED;
+    }
+
+    ngx_memcpy(alt->other.ip, oip, 16);
+    alt->other.port = oport;
+
+    ngx_memcpy(alt->origin.ip,
+               (m->change & NGX_BEACON_STUN_CHANGE_IP) ? oip : local->ip, 16);
+    alt->origin.port = (m->change & NGX_BEACON_STUN_CHANGE_PORT) ? oport
+                                                                 : local->port;
+
+    if (m->change == 0) {
+        *obs = bs;
+        return NGX_OK;
+    }
+
+    ngx_memzero(&ep, sizeof(ngx_beacon_ep_t));
+    ngx_memcpy(ep.local.ip, alt->origin.ip, 16);
+    ep.local.port = alt->origin.port;
+    ep.flags = (bs->family == AF_INET6) ? NGX_BEACON_NODE_LV6 : 0;
+
+    *obs = ngx_beacon_udp_sock_for(&ep);
+
+    return (*obs != NULL) ? NGX_OK : NGX_DECLINED;
 }
 
 
@@ -1153,6 +1389,8 @@ ngx_stream_beacon_create_srv_conf(ngx_conf_t *cf)
     bscf->register_limit.rate = NGX_CONF_UNSET_UINT;
     bscf->register_limit.burst = NGX_CONF_UNSET_UINT;
     bscf->datapath = NGX_CONF_UNSET_UINT;
+    bscf->stun = NGX_CONF_UNSET_UINT;
+    bscf->stun_rfc5780 = NGX_CONF_UNSET;
     bscf->peers = NGX_CONF_UNSET_PTR;
     bscf->gossip_strict = NGX_CONF_UNSET;
     bscf->gossip_key = NGX_CONF_UNSET_PTR;
@@ -1196,6 +1434,26 @@ ngx_stream_beacon_merge_srv_conf(ngx_conf_t *cf, void *parent, void *child)
                               prev->register_limit.burst, 100);
     ngx_conf_merge_uint_value(conf->datapath, prev->datapath,
                               NGX_STREAM_BEACON_BATCHED);
+    /* set in a server that is no beacon; stream-wide, beacons only */
+
+    if (conf->stun != NGX_CONF_UNSET_UINT
+        && conf->stun != NGX_STREAM_BEACON_STUN_OFF && conf->enable != 1)
+    {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "\"beacon_stun\" requires \"beacon\" in the same "
+                           "server");
+        return NGX_CONF_ERROR;
+    }
+
+    ngx_conf_merge_uint_value(conf->stun, prev->stun,
+                              NGX_STREAM_BEACON_STUN_OFF);
+    ngx_conf_merge_str_value(conf->stun_software, prev->stun_software, "");
+
+    if (conf->stun_rfc5780 == NGX_CONF_UNSET) {
+        conf->stun_rfc5780 = (prev->stun_rfc5780 == 1);
+        conf->stun_primary = prev->stun_primary;
+        conf->stun_alternate = prev->stun_alternate;
+    }
     ngx_conf_merge_ptr_value(conf->peers, prev->peers, NULL);
     ngx_conf_merge_value(conf->gossip_strict, prev->gossip_strict, 0);
     ngx_conf_merge_ptr_value(conf->gossip_key, prev->gossip_key, NULL);
@@ -1225,6 +1483,13 @@ ngx_stream_beacon_merge_srv_conf(ngx_conf_t *cf, void *parent, void *child)
         ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
                            "\"beacon_advertise\" expects ip:port, got \"%V\"",
                            &conf->advertise);
+        return NGX_CONF_ERROR;
+    }
+
+    if (conf->stun_software.len > NGX_BEACON_STUN_SOFTWARE_MAX) {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "\"beacon_stun_software\" must not exceed %d "
+                           "bytes", NGX_BEACON_STUN_SOFTWARE_MAX);
         return NGX_CONF_ERROR;
     }
 
@@ -1995,6 +2260,82 @@ invalid:
 
 
 static char *
+ngx_stream_beacon_stun_mode(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
+{
+    ngx_stream_beacon_srv_conf_t *bscf = conf;
+
+    ngx_str_t  *value;
+
+    if (bscf->stun != NGX_CONF_UNSET_UINT) {
+        return "is duplicate";
+    }
+
+    value = cf->args->elts;
+
+    if (ngx_strcmp(value[1].data, "off") == 0) {
+        bscf->stun = NGX_STREAM_BEACON_STUN_OFF;
+
+    } else if (ngx_strcmp(value[1].data, "on") == 0) {
+        bscf->stun = NGX_STREAM_BEACON_STUN_ON;
+
+    } else if (ngx_strcmp(value[1].data, "only") == 0) {
+        bscf->stun = NGX_STREAM_BEACON_STUN_ONLY;
+
+    } else {
+        ngx_stream_beacon_conf_error(cf, cmd, "invalid value \"%V\", "
+                                     "expected \"on\", \"off\" or \"only\"",
+                                     &value[1]);
+        return NGX_CONF_ERROR;
+    }
+
+    return NGX_CONF_OK;
+}
+
+
+static char *
+ngx_stream_beacon_stun_rfc5780(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
+{
+    ngx_stream_beacon_srv_conf_t *bscf = conf;
+
+    ngx_str_t  *value;
+
+    if (bscf->stun_rfc5780 != NGX_CONF_UNSET) {
+        return "is duplicate";
+    }
+
+    value = cf->args->elts;
+
+    if (ngx_stream_beacon_parse_peer(value[1].data, value[1].len,
+                                     &bscf->stun_primary)
+        != NGX_OK
+        || ngx_stream_beacon_parse_peer(value[2].data, value[2].len,
+                                        &bscf->stun_alternate)
+           != NGX_OK)
+    {
+        ngx_stream_beacon_conf_error(cf, cmd, "expects two ip:port, got "
+                                     "\"%V\" \"%V\"", &value[1], &value[2]);
+        return NGX_CONF_ERROR;
+    }
+
+    if (ngx_beacon_addr_is_v4(&bscf->stun_primary)
+        != ngx_beacon_addr_is_v4(&bscf->stun_alternate)
+        || ngx_memcmp(bscf->stun_primary.ip, bscf->stun_alternate.ip, 16)
+           == 0
+        || bscf->stun_primary.port == bscf->stun_alternate.port)
+    {
+        ngx_stream_beacon_conf_error(cf, cmd, "the primary and the alternate "
+                                     "must differ in both address and port, "
+                                     "in the same family");
+        return NGX_CONF_ERROR;
+    }
+
+    bscf->stun_rfc5780 = 1;
+
+    return NGX_CONF_OK;
+}
+
+
+static char *
 ngx_stream_beacon_datapath(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
 {
     ngx_stream_beacon_srv_conf_t *bscf = conf;
@@ -2624,7 +2965,9 @@ ngx_stream_beacon_variable(ngx_stream_session_t *s,
         v->data = p;
 
     } else {
-        text = (data == 0) ? ngx_beacon_type_name(note->type) : note->action;
+        text = (data != 0) ? note->action
+               : note->type_name ? note->type_name
+               : ngx_beacon_type_name(note->type);
         v->len = ngx_strlen(text);
         v->data = (u_char *) text;
     }

@@ -131,6 +131,20 @@ my @cases = (
         'beacon on;', '', qr/\bbeacon\b(?!_)/ ],
     [ 'beacon_status zone=unknown', 'beacon_zone x:1m;', 'beacon on;',
         'beacon_status zone=unknown;', qr/beacon_status/ ],
+    [ 'beacon_stun bad value', 'beacon_zone x:1m;',
+        'beacon on; beacon_stun maybe;', '', qr/beacon_stun/ ],
+    [ 'beacon_stun without beacon', 'beacon_zone x:1m;',
+        'proxy_pass 127.0.0.1:1; beacon_stun only;', '', qr/beacon_stun/ ],
+    [ 'beacon_stun_rfc5780 bad address', 'beacon_zone x:1m;',
+        'beacon on; beacon_stun only; beacon_stun_rfc5780 1.2.3 1.2.3.4:5;',
+        '', qr/beacon_stun_rfc5780/ ],
+    [ 'beacon_stun_rfc5780 same port', 'beacon_zone x:1m;',
+        'beacon on; beacon_stun only;'
+        . ' beacon_stun_rfc5780 127.0.0.1:5 127.0.0.2:5;',
+        '', qr/beacon_stun_rfc5780/ ],
+    [ 'beacon_stun_software too long', 'beacon_zone x:1m;',
+        'beacon on; beacon_stun on; beacon_stun_software ' . ('x' x 129)
+        . ';', '', qr/beacon_stun_software/ ],
 );
 
 # a TCP listener is not a beacon
@@ -203,7 +217,8 @@ write_conf('good.conf', config(
     . ' beacon_punch_grants on max_lifetime=120s;'
     . " beacon_key_file $dir/keys-good;"
     . ' beacon_reply_limit rate=100 burst=200;'
-    . ' beacon_register_limit off; beacon_datapath sessions;',
+    . ' beacon_register_limit off; beacon_datapath sessions;'
+    . ' beacon_stun on; beacon_stun_software "nginx";',
     'beacon_status zone=b;'));
 
 my ($rc, $out) = $t->test_config('good.conf');
@@ -215,7 +230,8 @@ write_conf('good2.conf', config(
     . ' beacon_punch_limit global=0 per_ip=0; beacon_punch_whitelist all;'
     . ' beacon_punch_grants off; beacon_reply_limit off;'
     . ' beacon_register_limit rate=10 burst=100;'
-    . ' beacon_endpoint_throttle 0; beacon_datapath batched;',
+    . ' beacon_endpoint_throttle 0; beacon_datapath batched; beacon_stun only;'
+    . ' beacon_stun_rfc5780 127.0.0.1:3478 127.0.0.2:3479;',
     'beacon_status;'));
 
 ($rc, $out) = $t->test_config('good2.conf');

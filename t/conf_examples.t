@@ -67,6 +67,8 @@ for my $file (@files) {
     $conf =~ s!:8080;!':' . port(8081) . ';'!ge;
     $conf =~ s!listen 443 !'listen 127.0.0.1:' . port(8443) . ' '!ge;
     $conf =~ s!listen 4567 !'listen 127.0.0.1:' . port(8982) . ' '!ge;
+    $conf =~ s!listen 3478 !'listen 127.0.0.1:' . port(8983, udp => 1) . ' '!ge;
+    $conf =~ s!listen \[::\]:3478 !'listen [::1]:' . port(8983, udp => 1) . ' '!ge;
 
     (my $name = $file) =~ s!.*/!!;
     $conf = "pid $d/$name.pid;\n" . $conf unless $conf =~ /^pid /m;

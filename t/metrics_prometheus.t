@@ -383,6 +383,12 @@ sub from_json_zone {
                 $e{"beacon_offset_$m"}{''} = $v->{$o};
             }
 
+        } elsif ($k eq 'stun') {
+            $e{"beacon_stun_${_}_total"}{''} = $v->{$_} for keys %$v;
+
+        } elsif ($k eq 'stun_errors' || $k eq 'stun_dropped') {
+            $e{"beacon_${k}_total"}{$_} = $v->{$_} for keys %$v;
+
         } elsif ($k eq 'compat') {
             for my $c (keys %$v) {
                 if ($c eq 'dropped') {

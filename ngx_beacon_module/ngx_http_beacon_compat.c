@@ -805,10 +805,17 @@ ngx_http_beacon_ws_input(ngx_http_beacon_ws_t *ws)
             }
 
         } else if (ws->frame_kind == NGX_BEACON_WS_DATA_END) {
-            rc = ngx_http_beacon_ws_message(ws, ws->msg.opcode, ws->mbuf,
-                                            ws->mlen);
+
+            /*
+             * NGX_DONE: closing, or already finalized (a failed login
+             * whose peer is gone frees the request): ws is not touched
+             */
+
+            take = ws->mlen;
             ws->mlen = 0;
 
+            rc = ngx_http_beacon_ws_message(ws, ws->msg.opcode, ws->mbuf,
+                                            take);
             if (rc == NGX_DONE) {
                 return NGX_DONE;
             }

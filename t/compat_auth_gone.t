@@ -1,0 +1,128 @@
+#!/usr/bin/perl
+
+# Tests for ngx_beacon_module: a failed login whose peer has already gone.
+# The bridge answers a bad auth reply with a Close and finalizes the
+# request; when the peer sent its reply and its FIN or RST together, the
+# request (and the connection state in its pool) is freed right there, and
+# nothing may touch it afterwards (a use after free found by
+# t/soak_hostile.t; visible under AddressSanitizer, TEST_NGINX_BINARY of a
+# sanitizer build).  Every such peer is counted once in compat.auth_fail,
+# and the bridge keeps serving.
+
+###############################################################################
+
+use warnings;
+use strict;
+
+use Test::More;
+
+BEGIN { use FindBin; chdir($FindBin::Bin); }
+
+use lib 'lib';
+use Test::Nginx;
+use Test::Nginx::Beacon;
+use Test::Nginx::Compat;
+
+###############################################################################
+
+select STDERR; $| = 1;
+select STDOUT; $| = 1;
+
+my $t = Test::Nginx->new()
+    ->has(qw/stream udp http http_ssl_module beacon openssl/);
+has_wsc($t);
+$t->plan(4);
+
+my ($crt, $key) = make_cert($t);
+
+my %S = map { $_ => seed_for($_) } 5001, 5002;
+write_keyfile($t, 'keys', \%S);
+
+$t->write_file_expand('nginx.conf', <<"EOF");
+
+%%TEST_GLOBALS%%
+
+daemon off;
+worker_processes 2;
+
+events {
+}
+
+stream {
+    %%TEST_GLOBALS_STREAM%%
+
+    beacon_zone beacon:1m;
+
+    server {
+        listen 127.0.0.1:%%PORT_8980_UDP%% udp;
+        beacon on;
+    }
+}
+
+http {
+    %%TEST_GLOBALS_HTTP%%
+
+    beacon_compat_key_file %%TESTDIR%%/keys;
+    beacon_compat_auth_fail_limit 0;
+
+    server {
+        listen 127.0.0.1:%%PORT_8443%% ssl;
+
+        ssl_certificate $crt;
+        ssl_certificate_key $key;
+
+        location = /v1/compat { beacon_compat; }
+    }
+
+    server {
+        listen 127.0.0.1:%%PORT_8080%%;
+
+        location = /status {
+            beacon_status;
+        }
+    }
+}
+
+EOF
+
+$t->run();
+
+###############################################################################
+
+my $P = port(8443);
+my $H = port(8080);
+
+my $c0 = ccounters($H, 'beacon');
+my $n = 0;
+
+# 40 peers: challenge, a reply with a bad signature, and gone at once
+# (half with a FIN, half with a RST)
+
+for my $i (1 .. 40) {
+    my $c = ws();
+
+    next unless $c->connect($P) && $c->upgrade()->{upgraded};
+    next unless $c->challenge()->{challenge};
+
+    $c->auth_reply($S{5001}, 5001, 'badsig');
+    $c->disconnect($i % 2);
+    $c->quit();
+
+    $n++;
+}
+
+is($n, 40, '40 bad replies sent, each peer gone right after');
+is(cdelta($H, 'beacon', $c0, 'compat.auth_fail', 40), 40,
+    'each counted in compat.auth_fail');
+
+# the bridge still serves
+
+my $c = ws_login($P, 5002, $S{5002});
+ok(!$c->{failed}, 'a good login afterwards');
+is(cwait($H, 'beacon', 'compat.connections', sub { $_[0] == 1 }, 5), 1,
+    'only that connection open');
+
+$c->close_ws(1000);
+$c->quit();
+
+###############################################################################

@@ -400,6 +400,11 @@ sub udp_flow {
 ###############################################################################
 # legitimate: WSS pairs and a login churn
 
+# failed attempts: a login that nginx counted while a reload closed the
+# connection before the client saw auth_ok is one of them
+
+our $ATTEMPTS_FAILED = 0;
+
 sub wss_login {
     my ($id, $ip, $until) = @_;
 
@@ -407,6 +412,7 @@ sub wss_login {
         my $c = ws_login($WP, $id, $S{$id},
             connect => { bind => $ip, timeout => 3000 });
         return $c if !$c->{failed};
+        $ATTEMPTS_FAILED++;
         $c->quit();
         sleep 0.1;
     }
@@ -520,6 +526,8 @@ sub wss_pair {
         $c->close_ws(1000);
         $c->quit();
     }
+
+    $r{attempts_failed} = $ATTEMPTS_FAILED;
 
     return \%r;
 }
@@ -1258,6 +1266,7 @@ for my $p (0 .. WSS_PAIRS - 1) {
     $w{reconnects_unexplained} += grep { !explained($_, 'wss reconnect') }
         @{$r->{reconnects}};
     $w{logins} += $r->{logins};
+    $w{attempts_failed} += $r->{attempts_failed};
     $w{failed_logins} += $r->{failed_logins};
 }
 
@@ -1325,13 +1334,16 @@ diag('hostile: ' . join(', ', map {
 # most 32 descriptors more in all than the baseline generation (not
 # counting established TCP connections), and no worker more than 16 MiB
 # RSS above the largest worker of the baseline; the master at most 2
-# descriptors and 16 MiB more.  Under AddressSanitizer a worker's RSS also
-# holds the freed memory in quarantine (ASAN_OPTIONS quarantine_size_mb,
-# 256 by default): the bound grows by that much.
+# descriptors and 16 MiB more.  Under AddressSanitizer each process's RSS
+# also holds its freed memory in quarantine (ASAN_OPTIONS
+# quarantine_size_mb, 256 by default; the master frees an old cycle at each
+# reload): both RSS bounds grow by that much, and only the descriptor
+# bounds stay tight.
 
 my $asan = $t->nginx_v() =~ /-fsanitize=[^ ]*address/;
 my ($quarantine) = ($ENV{ASAN_OPTIONS} // '') =~ /quarantine_size_mb=(\d+)/;
 my $rss_bound = 16 * 1024 + ($asan ? ($quarantine // 256) * 1024 : 0);
+my $mrss_bound = $rss_bound;
 
 my @ws = grep { $_->{gen} >= 1 && $_->{workers} == 4 } @samples;
 my $base = $ws[0];
@@ -1359,13 +1371,13 @@ if ($base) {
 
 diag("growth after warm-up: workers +$fd_growth fds (bound 32), largest "
     . "worker +$rss_growth kB (bound $rss_bound); master +$mfd_growth fds "
-    . "(bound 2), +$mrss_growth kB (bound 16384)");
+    . "(bound 2), +$mrss_growth kB (bound $mrss_bound)");
 
 ok($base && @ws >= 2, 'samples after the warm-up');
 ok($fd_growth <= 32 && $mfd_growth <= 2,
     'descriptors flat (workers +32, master +2 at most)');
-ok($rss_growth <= $rss_bound && $mrss_growth <= 16 * 1024,
-    'RSS flat (a worker +16 MiB, + ASan quarantine; master +16 MiB)');
+ok($rss_growth <= $rss_bound && $mrss_growth <= $mrss_bound,
+    'RSS flat (a worker, the master: +16 MiB, + ASan quarantine)');
 
 # counters
 
@@ -1448,8 +1460,16 @@ ok($f1->{nodes} == 64 && $fd_->('refused_capacity') > 0
 
 # logins: only the legitimate ones succeed
 
-is($dc->('compat.auth_ok'), $w{logins} + ($ch->{ok} // 0),
-    'compat.auth_ok: exactly the legitimate logins');
+# (a failed attempt of a legitimate client may have been counted by nginx
+# just before a reload closed the connection)
+
+my $logins = $w{logins} + ($ch->{ok} // 0);
+my $maybe = $w{attempts_failed} + ($ch->{failed} // 0);
+
+ok($dc->('compat.auth_ok') >= $logins
+    && $dc->('compat.auth_ok') <= $logins + $maybe,
+    "compat.auth_ok: the legitimate logins ($logins, $maybe attempts "
+    . 'failed)');
 ok($dc->('compat.auth_fail') > 0 && $dc->('compat.upgrade_fail') > 0
     && $dc->('compat.frames_in') >= $w{delivered},
     'bridge counters: failed logins, refused upgrades, frames in');

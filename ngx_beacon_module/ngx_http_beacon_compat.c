@@ -689,7 +689,7 @@ ngx_http_beacon_ws_write_handler(ngx_event_t *wev)
         return;
     }
 
-    if (ngx_http_beacon_ws_flush(ws) == NGX_ERROR) {
+    if (c->error || ngx_http_beacon_ws_flush(ws) == NGX_ERROR) {
         c->error = 1;
         ngx_http_beacon_ws_finalize(ws);
     }
@@ -1457,8 +1457,14 @@ ngx_http_beacon_ipc_handler(ngx_uint_t type, uint32_t node_id, uint64_t conn,
     if (!ws->c->write->timer_set
         && ngx_http_beacon_ws_flush(ws) == NGX_ERROR)
     {
+        /*
+         * the write handler closes it: the caller may be this very
+         * connection's input (a peer relaying to itself), which must not
+         * have its request freed under it
+         */
+
         ws->c->error = 1;
-        ngx_http_beacon_ws_finalize(ws);
+        ngx_post_event(ws->c->write, &ngx_posted_events);
     }
 
     return NGX_OK;

@@ -1,13 +1,19 @@
 #!/usr/bin/perl
 
-# Tests for ngx_beacon_module: a failed login whose peer has already gone.
-# The bridge answers a bad auth reply with a Close and finalizes the
-# request; when the peer sent its reply and its FIN or RST together, the
-# request (and the connection state in its pool) is freed right there, and
-# nothing may touch it afterwards (a use after free found by
-# t/soak_hostile.t; visible under AddressSanitizer, TEST_NGINX_BINARY of a
-# sanitizer build).  Every such peer is counted once in compat.auth_fail,
-# and the bridge keeps serving.
+# Tests for ngx_beacon_module: bridge peers that are gone while the bridge
+# still handles what they sent, two use-after-free cases found by
+# t/soak_hostile.t (visible under AddressSanitizer: TEST_NGINX_BINARY of a
+# sanitizer build):
+#   - a bad auth reply followed at once by a FIN or RST: the bridge answers
+#     with a Close and finalizes the request, which frees it (and the
+#     connection state in its pool) right there; the input loop must not
+#     touch it afterwards;
+#   - a logged-in peer relaying to itself and resetting: the delivery to its
+#     own connection fails, and that connection must not be freed under the
+#     input loop that is still parsing its frames (it is closed from its
+#     write event instead).
+# Every bad reply is counted once in compat.auth_fail, every connection is
+# gone at the end, and the bridge keeps serving.
 
 ###############################################################################
 
@@ -31,11 +37,11 @@ select STDOUT; $| = 1;
 my $t = Test::Nginx->new()
     ->has(qw/stream udp http http_ssl_module beacon openssl/);
 has_wsc($t);
-$t->plan(4);
+$t->plan(6);
 
 my ($crt, $key) = make_cert($t);
 
-my %S = map { $_ => seed_for($_) } 5001, 5002;
+my %S = map { $_ => seed_for($_) } 5001 .. 5030;
 write_keyfile($t, 'keys', \%S);
 
 $t->write_file_expand('nginx.conf', <<"EOF");
@@ -114,6 +120,25 @@ for my $i (1 .. 40) {
 is($n, 40, '40 bad replies sent, each peer gone right after');
 is(cdelta($H, 'beacon', $c0, 'compat.auth_fail', 40), 40,
     'each counted in compat.auth_fail');
+
+# 20 peers logged in, each relaying 200 messages to itself, then a RST
+
+$n = 0;
+
+for my $id (5011 .. 5030) {
+    my $c = ws_login($P, $id, $S{$id});
+    next if $c->{failed};
+
+    $c->cmd('many 200 hex:' . unpack('H*', relay($id, $id, 'x' x 1000)));
+    $c->disconnect(1);
+    $c->quit();
+
+    $n++;
+}
+
+is($n, 20, '20 peers relayed to themselves and reset');
+is(cwait($H, 'beacon', 'compat.connections', sub { $_[0] == 0 }, 5), 0,
+    'their connections closed');
 
 # the bridge still serves
 

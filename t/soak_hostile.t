@@ -114,8 +114,10 @@ stream {
     beacon_offset_handshake_timeout 3s;
     beacon_offset_init_timeout 2s;
 
+    # a worker that stalls for a moment (2 cores for everything) keeps
+    # what arrives meanwhile (up to net.core.rmem_max)
     server {
-        listen 127.0.0.1:%%PORT_8980_UDP%% udp reuseport;
+        listen 127.0.0.1:%%PORT_8980_UDP%% udp reuseport rcvbuf=4m;
         beacon zone=beacon;
         beacon_id 7;
         beacon_peers 127.0.0.1:%%PORT_8985_UDP%%;

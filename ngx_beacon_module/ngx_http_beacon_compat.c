@@ -785,7 +785,8 @@ ngx_http_beacon_ws_input(ngx_http_beacon_ws_t *ws)
             ngx_memcpy(ws->cbuf + ws->clen, p, take);
             ws->clen += take;
 
-        } else {
+        } else if (take) {
+            /* an empty message has no buffer (mbuf may be NULL) */
             ngx_memcpy(ws->mbuf + ws->mlen, p, take);
             ws->mlen += take;
         }

@@ -13,7 +13,9 @@
 #     input loop that is still parsing its frames (it is closed from its
 #     write event instead).
 # Every bad reply is counted once in compat.auth_fail, every connection is
-# gone at the end, and the bridge keeps serving.
+# gone at the end, and the bridge keeps serving.  Also here, from the same
+# soak: an empty binary message from a peer that has no message buffer yet
+# (UBSan: memcpy to a null pointer, even of 0 bytes).
 
 ###############################################################################
 
@@ -37,7 +39,7 @@ select STDOUT; $| = 1;
 my $t = Test::Nginx->new()
     ->has(qw/stream udp http http_ssl_module beacon openssl/);
 has_wsc($t);
-$t->plan(6);
+$t->plan(8);
 
 my ($crt, $key) = make_cert($t);
 
@@ -144,6 +146,19 @@ is(cwait($H, 'beacon', 'compat.connections', sub { $_[0] == 0 }, 5), 0,
 
 my $c = ws_login($P, 5002, $S{5002});
 ok(!$c->{failed}, 'a good login afterwards');
+
+# an empty binary message as the first message (no message buffer yet):
+# a failed login
+
+my $e = ws();
+$c0 = ccounters($H, 'beacon');
+
+ok($e->connect($P) && $e->upgrade()->{upgraded}
+    && $e->challenge()->{challenge}, 'another peer upgraded');
+$e->binary('');
+is($e->expect_close(3000)->{close}, 1008,
+    'an empty binary message as the auth reply: closed (policy)');
+$e->quit();
 is(cwait($H, 'beacon', 'compat.connections', sub { $_[0] == 1 }, 5), 1,
     'only that connection open');
 

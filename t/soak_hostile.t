@@ -447,13 +447,23 @@ sub wss_pair {
 
     # direction $d: from peer $d to peer 1 - $d
 
+    # a connection found closed: [ last moment it was seen working (a
+    # batch it sent or received arrived), now ]; messages sent in between
+    # were sent to a dead connection
+
+    my @ok_at = (time(), time());
+
+    my @code = (undef, undef);
+
     my $reconnect = sub {
         my ($i) = @_;
 
-        push @{$r{reconnects}}, time();
+        push @{$r{reconnects}}, [ $ok_at[$i], time(), $code[$i] ];
+        $code[$i] = undef;
         $c[$i]->quit();
 
         $c[$i] = wss_login($id[$i], $ip, $T_END + 10);
+        $ok_at[$i] = time();
 
         if ($c[$i]) {
             $r{logins}++;
@@ -462,13 +472,24 @@ sub wss_pair {
         }
     };
 
+    # the close code a peer got (a close frame's, else 1006 for none)
+
+    my $closed = sub {
+        my ($i, $e) = @_;
+
+        return 0 unless $e->{ev} =~ /^(close|closed|error)$/;
+        $code[$i] //= $e->{code} if $e->{ev} ne 'error';
+
+        return 1;
+    };
+
     my $take = sub {
         my ($d, @ev) = @_;
 
-        my $gone = 0;
+        my ($gone, $n) = (0, 0);
 
         foreach my $e (@ev) {
-            $gone = 1 if $e->{ev} =~ /^(close|closed|error)$/;
+            $gone = 1 if $closed->(1 - $d, $e);
             next unless $e->{ev} eq 'msg' && length($e->{data}) == 9;
 
             my ($type, $from, $q) = unpack('CNN', $e->{data});
@@ -482,9 +503,10 @@ sub wss_pair {
             push @{$r{inversions}[$d]}, $q if $q < $max[$d];
             $max[$d] = $q if $q > $max[$d];
             $r{delivered}[$d]++;
+            $n++;
         }
 
-        return $gone;
+        return ($gone, $n);
     };
 
     while (time() < $T_END) {
@@ -492,18 +514,22 @@ sub wss_pair {
             my ($a, $b) = ($c[$d], $c[1 - $d]);
             last unless $a && $b;
 
-            push @{$r{batches}[$d]}, time();
+            my $tb = time();
+            push @{$r{batches}[$d]}, $tb;
 
             my $gone = 0;
 
             for (1 .. $batch) {
                 my @l = $a->binary(relay($id[$d], $id[1 - $d],
                     pack('N', $seq[$d]++)));
-                $gone = 1 if grep { /^(closed|error|harness)/ } @l;
+                $gone = 1 if grep { /^harness/ } @l;
+                $gone = 1 if grep { $closed->($d, $_) } $a->events(@l);
             }
 
             my @ev = $b->recv_all(quiet => 150, max => 3000, count => $batch);
-            my $bgone = $take->($d, @ev);
+            my ($bgone, $n) = $take->($d, @ev);
+
+            @ok_at = ($tb, $tb) if $n;
 
             $reconnect->($d) if $gone || $a->state() ne 'open';
             $reconnect->(1 - $d) if $bgone || $b->state() ne 'open';
@@ -1292,6 +1318,27 @@ for my $p (0 .. WSS_PAIRS - 1) {
     my $r = $R{"wss$p"} or next;
     next if $r->{error};
 
+    # a reconnection is explained by a fault between the last moment the
+    # connection was seen working and the moment it was found closed; so
+    # are the messages sent in that time
+
+    # (with the close code of a reload, 1001, or of a connection gone
+    # without a close frame, 1006, or none seen)
+
+    my @gaps = grep {
+        my ($a, $b, $code) = @$_;
+        (!defined $code || $code == 1001 || $code == 1006)
+        && grep { $_->{start} - $BEFORE <= $b && $_->{end} + $AFTER >= $a }
+            @faults;
+    } @{$r->{reconnects}};
+
+    $w{codes}{$_->[2] // 'none'}++ foreach @{$r->{reconnects}};
+
+    my $in_gap = sub {
+        my ($ts) = @_;
+        return scalar grep { $ts >= $_->[0] && $ts <= $_->[1] } @gaps;
+    };
+
     for my $d (0, 1) {
         my $at = sub { $r->{batches}[$d][int($_[0] / 20)] // 0 };
 
@@ -1299,16 +1346,18 @@ for my $p (0 .. WSS_PAIRS - 1) {
         $w{delivered} += $r->{delivered}[$d];
         $w{dup} += $r->{dup}[$d];
         $w{lost} += @{$r->{lost}[$d]};
-        $w{lost_unexplained} += grep { !explained($at->($_), 'wss lost') }
-            @{$r->{lost}[$d]};
+        $w{lost_unexplained} += grep {
+            !explained($at->($_), 'wss lost') && !$in_gap->($at->($_))
+        } @{$r->{lost}[$d]};
         $w{inv} += @{$r->{inversions}[$d]};
         $w{inv_unexplained} += grep { !explained($at->($_)) }
             @{$r->{inversions}[$d]};
     }
 
     $w{reconnects} += @{$r->{reconnects}};
-    $w{reconnects_unexplained} += grep { !explained($_, 'wss reconnect') }
-        @{$r->{reconnects}};
+    $w{reconnects_unexplained} += @{$r->{reconnects}} - @gaps;
+    explained($_->[1], 'wss reconnect') || explained($_->[0], 'wss reconnect')
+        foreach @gaps;
     $w{logins} += $r->{logins};
     $w{attempts_failed} += $r->{attempts_failed};
     $w{failed_logins} += $r->{failed_logins};
@@ -1320,7 +1369,9 @@ my $churn_unexplained = grep { !explained($_) } @{$ch->{fail_t} || []};
 diag(sprintf('WSS relays: %d sent in %d directions, %d delivered, %d lost '
     . '(%d outside), %d duplicates, %d out of order (%d outside); %d '
     . 'reconnections (%d outside); login churn: %d logins, %d failed (%d '
-    . 'outside)', $w{sent}, 2 * WSS_PAIRS, $w{delivered}, $w{lost},
+    . 'outside; close codes of the reconnections: ' . join(' ', map { "$_ x$w{codes}{$_}" }
+    sort keys %{$w{codes} || {}}) . ')', $w{sent}, 2 * WSS_PAIRS,
+    $w{delivered}, $w{lost},
     $w{lost_unexplained}, $w{dup}, $w{inv}, $w{inv_unexplained},
     $w{reconnects}, $w{reconnects_unexplained}, $ch->{ok} // 0,
     $ch->{failed} // 0, $churn_unexplained));

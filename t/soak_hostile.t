@@ -1464,13 +1464,15 @@ if ($base) {
     }
 }
 
-# within a generation: its workers' descriptors other than established
-# connections from just after the reload to just before the next one (a
-# leak per connection or login grows there; reloads start over)
+# within a generation (after the first, the warm-up): its workers'
+# descriptors other than established connections from just after the
+# reload to just before the next one (a leak per connection or login grows
+# there; reloads start over)
 
 my $gen_growth = 0;
 
 foreach my $s (@samples) {
+    next if $s->{gen} == 0;    # the warm-up
     my $st = $STARTS{$s->{gen}} or next;
     next unless $st->{workers} == 4 && $s->{workers} == 4;
     my $g = $s->{other} - $st->{other};

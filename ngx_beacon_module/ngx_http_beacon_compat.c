@@ -689,7 +689,7 @@ ngx_http_beacon_ws_write_handler(ngx_event_t *wev)
         return;
     }
 
-    if (ngx_http_beacon_ws_flush(ws) == NGX_ERROR) {
+    if (c->error || ngx_http_beacon_ws_flush(ws) == NGX_ERROR) {
         c->error = 1;
         ngx_http_beacon_ws_finalize(ws);
     }
@@ -785,7 +785,8 @@ ngx_http_beacon_ws_input(ngx_http_beacon_ws_t *ws)
             ngx_memcpy(ws->cbuf + ws->clen, p, take);
             ws->clen += take;
 
-        } else {
+        } else if (take) {
+            /* an empty message has no buffer (mbuf may be NULL) */
             ngx_memcpy(ws->mbuf + ws->mlen, p, take);
             ws->mlen += take;
         }
@@ -805,10 +806,17 @@ ngx_http_beacon_ws_input(ngx_http_beacon_ws_t *ws)
             }
 
         } else if (ws->frame_kind == NGX_BEACON_WS_DATA_END) {
-            rc = ngx_http_beacon_ws_message(ws, ws->msg.opcode, ws->mbuf,
-                                            ws->mlen);
+
+            /*
+             * NGX_DONE: closing, or already finalized (a failed login
+             * whose peer is gone frees the request): ws is not touched
+             */
+
+            take = ws->mlen;
             ws->mlen = 0;
 
+            rc = ngx_http_beacon_ws_message(ws, ws->msg.opcode, ws->mbuf,
+                                            take);
             if (rc == NGX_DONE) {
                 return NGX_DONE;
             }
@@ -1450,8 +1458,14 @@ ngx_http_beacon_ipc_handler(ngx_uint_t type, uint32_t node_id, uint64_t conn,
     if (!ws->c->write->timer_set
         && ngx_http_beacon_ws_flush(ws) == NGX_ERROR)
     {
+        /*
+         * the write handler closes it: the caller may be this very
+         * connection's input (a peer relaying to itself), which must not
+         * have its request freed under it
+         */
+
         ws->c->error = 1;
-        ngx_http_beacon_ws_finalize(ws);
+        ngx_post_event(ws->c->write, &ngx_posted_events);
     }
 
     return NGX_OK;

@@ -57,7 +57,7 @@ $(MODULE): $(B)/nginx-src/.configured $(SRCS)
 
 tools: $(B)/unit_proto $(B)/unit_ws $(B)/unit_json $(B)/wsc \
        $(B)/unit_offset_crypto $(B)/beacon-offset-tool $(B)/unit_capnp \
-       $(B)/offset_node
+       $(B)/offset_node $(B)/unit_reply
 
 TEST_CFLAGS := -O1 -g -Wall -Wextra -Werror -Ingx_beacon_module
 
@@ -75,6 +75,15 @@ $(B)/unit_json: t/unit/json_test.c t/unit/tap.h ngx_beacon_module/ngx_beacon_jso
 	mkdir -p $(B)
 	$(CC) $(TEST_CFLAGS) -o $@ t/unit/json_test.c \
 	    ngx_beacon_module/ngx_beacon_json.c -lsodium
+
+REPLY_SRCS := ngx_beacon_module/ngx_beacon_registry_reply.c \
+              ngx_beacon_module/ngx_beacon_json.c \
+              ngx_beacon_module/ngx_beacon_proto.c \
+              ngx_beacon_module/ngx_beacon_ipc_msg.c
+
+$(B)/unit_reply: t/unit/reply_test.c t/unit/tap.h $(REPLY_SRCS) ngx_beacon_module/ngx_beacon_registry_reply.h ngx_beacon_module/ngx_beacon_ipc_msg.h
+	mkdir -p $(B)
+	$(CC) $(TEST_CFLAGS) -o $@ t/unit/reply_test.c $(REPLY_SRCS) -lsodium
 
 OFFSET_SRCS := ngx_beacon_module/ngx_offset_crypto.c ngx_beacon_module/ngx_offset_ident.c
 OFFSET_DEPS := $(OFFSET_SRCS) ngx_beacon_module/ngx_offset_crypto.h ngx_beacon_module/ngx_offset_ident.h

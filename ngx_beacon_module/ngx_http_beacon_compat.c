@@ -23,6 +23,7 @@
 #include "ngx_beacon_proto.h"
 #include "ngx_beacon_ws.h"
 #include "ngx_beacon_json.h"
+#include "ngx_beacon_registry_reply.h"
 #include "ngx_beacon_keys.h"
 #include "ngx_beacon_ipc.h"
 #include "ngx_beacon_relay.h"
@@ -1504,28 +1505,14 @@ ngx_http_beacon_lookup_reply(ngx_beacon_rpc_t *rpc, u_char *json, size_t len)
 {
     int                        rc;
     uint8_t                    key[NGX_BEACON_KEY_LEN];
-    uint64_t                   id;
     ngx_http_beacon_ws_t      *ws;
-    ngx_beacon_json_val_t      v;
     ngx_http_beacon_lookup_t  *lk;
 
     lk = rpc->data;
     rc = -1;
 
     if (json) {
-        rc = ngx_beacon_registry_parse_key(json, len, key);
-
-        /* an answer about another node is no answer */
-
-        if (rc == 0
-            && ngx_beacon_json_object_get(json, len, "node_id", &v)
-               == NGX_BEACON_JSON_OK
-            && (ngx_beacon_json_uint(&v, 0xffffffff, &id)
-                   != NGX_BEACON_JSON_OK
-                || id != lk->node_id))
-        {
-            rc = -1;
-        }
+        rc = ngx_beacon_registry_lookup_reply(json, len, lk->node_id, key);
     }
 
     if (rc == 0) {

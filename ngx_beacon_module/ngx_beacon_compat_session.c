@@ -22,6 +22,11 @@ static unsigned ngx_beacon_compat_message(ngx_beacon_compat_session_t *s,
     int64_t now, ngx_beacon_compat_action_t *a);
 
 
+static const ngx_beacon_compat_header_t *ngx_beacon_compat_header(
+    const ngx_beacon_compat_header_t *h, size_t n, const char *name,
+    unsigned *count, const char *token);
+
+
 static const char  ngx_beacon_compat_auth_ok[] = "{\"type\":\"auth_ok\"}";
 
 
@@ -406,4 +411,137 @@ ngx_beacon_compat_free(ngx_beacon_compat_session_t *s)
     s->mcap = 0;
     s->mlen = 0;
     s->state = NGX_BEACON_COMPAT_DONE;
+}
+
+
+/*
+ * The first header line called name (with token in its value, when
+ * token is given), and how many lines are called name.
+ */
+
+static const ngx_beacon_compat_header_t *
+ngx_beacon_compat_header(const ngx_beacon_compat_header_t *h, size_t n,
+    const char *name, unsigned *count, const char *token)
+{
+    size_t                             i, j, len;
+    unsigned char                      c, l;
+    const ngx_beacon_compat_header_t  *first;
+
+    len = strlen(name);
+    first = NULL;
+    *count = 0;
+
+    for (i = 0; i < n; i++) {
+        if (h[i].name_len != len) {
+            continue;
+        }
+
+        for (j = 0; j < len; j++) {
+            c = h[i].name[j];
+
+            if (c >= 'A' && c <= 'Z') {
+                c |= 0x20;
+            }
+
+            l = (unsigned char) name[j];
+
+            if (l >= 'A' && l <= 'Z') {
+                l |= 0x20;
+            }
+
+            if (c != l) {
+                break;
+            }
+        }
+
+        if (j < len) {
+            continue;
+        }
+
+        (*count)++;
+
+        if (first == NULL
+            && (token == NULL
+                || ngx_beacon_ws_has_token(h[i].value, h[i].value_len,
+                                           token)))
+        {
+            first = &h[i];
+        }
+    }
+
+    return first;
+}
+
+
+void
+ngx_beacon_compat_upgrade(unsigned http_version, int get,
+    const ngx_beacon_compat_header_t *h, size_t n,
+    const unsigned char *host, size_t host_len,
+    ngx_beacon_compat_upgrade_t *u)
+{
+    unsigned                           count;
+    const ngx_beacon_compat_header_t  *v, *key, *origin;
+
+    memset(u, 0, sizeof(ngx_beacon_compat_upgrade_t));
+
+    if (http_version < 1001 || http_version >= 2000) {
+        u->status = 426;
+        return;
+    }
+
+    /* token lists, case-insensitive; any of several header lines counts */
+
+    if (ngx_beacon_compat_header(h, n, "Connection", &count, "upgrade")
+        == NULL
+        || ngx_beacon_compat_header(h, n, "Upgrade", &count, "websocket")
+           == NULL)
+    {
+        u->status = 426;
+        u->header = "Upgrade";
+        u->value = "websocket";
+        return;
+    }
+
+    if (!get) {
+        u->status = 405;
+        return;
+    }
+
+    v = ngx_beacon_compat_header(h, n, "Sec-WebSocket-Version", &count,
+                                 NULL);
+
+    if (v == NULL || count != 1 || v->value_len != 2
+        || memcmp(v->value, "13", 2) != 0)
+    {
+        u->status = 400;
+        u->header = "Sec-WebSocket-Version";
+        u->value = "13";
+        return;
+    }
+
+    key = ngx_beacon_compat_header(h, n, "Sec-WebSocket-Key", &count, NULL);
+
+    if (key == NULL || count != 1
+        || !ngx_beacon_ws_key_valid(key->value, key->value_len))
+    {
+        u->status = 400;
+        return;
+    }
+
+    origin = ngx_beacon_compat_header(h, n, "Origin", &count, NULL);
+
+    if (origin != NULL
+        && (host == NULL
+            || !ngx_beacon_ws_origin_ok(origin->value, origin->value_len,
+                                        host, host_len)))
+    {
+        u->status = 403;
+        return;
+    }
+
+    u->key = key->value;
+    u->key_len = key->value_len;
+    u->pilot = ngx_beacon_compat_header(h, n, "Sec-WebSocket-Protocol",
+                                        &count, "pilot.v1")
+               != NULL;
 }

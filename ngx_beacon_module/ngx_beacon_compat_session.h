@@ -143,6 +143,41 @@ unsigned ngx_beacon_compat_close(ngx_beacon_compat_session_t *s,
 unsigned ngx_beacon_compat_timeout(ngx_beacon_compat_session_t *s,
     ngx_beacon_compat_action_t *a);
 
+/* one request header line, as the client sent it */
+typedef struct {
+    const unsigned char     *name;
+    size_t                   name_len;
+    const unsigned char     *value;
+    size_t                   value_len;
+} ngx_beacon_compat_header_t;
+
+
+typedef struct {
+    unsigned                 status;     /* 0: switch protocols */
+    const char              *header;     /* with the refusal, or NULL */
+    const char              *value;
+    const unsigned char     *key;        /* Sec-WebSocket-Key, on 0 */
+    size_t                   key_len;
+    unsigned                 pilot:1;    /* echo "pilot.v1" */
+} ngx_beacon_compat_upgrade_t;
+
+
+/*
+ * The upgrade request checks of spec 7.2, in the reference's order, on
+ * the request's HTTP version (major * 1000 + minor), whether it is a
+ * GET, its header lines and its Host (NULL if none): 426 (with Upgrade:
+ * websocket when Connection or Upgrade lack their token) for a version
+ * other than 1.x with x >= 1, or a request that is no upgrade, 405 for another
+ * method, 400 (with Sec-WebSocket-Version: 13) for a version other than
+ * exactly one "13", 400 for a missing, repeated or malformed key, 403
+ * for an Origin that is not ours.  Header names compare
+ * case-insensitively; token lists may span several lines.
+ */
+void ngx_beacon_compat_upgrade(unsigned http_version, int get,
+    const ngx_beacon_compat_header_t *h, size_t n,
+    const unsigned char *host, size_t host_len,
+    ngx_beacon_compat_upgrade_t *u);
+
 /* frees the message buffer; the session is DONE */
 void ngx_beacon_compat_free(ngx_beacon_compat_session_t *s);
 

@@ -88,8 +88,8 @@ struct ngx_http_beacon_lookup_s {
 static ngx_int_t ngx_http_beacon_reject(ngx_http_request_t *r,
     ngx_beacon_zone_t *z, ngx_uint_t status, const char *header,
     const char *value);
-static ngx_table_elt_t *ngx_http_beacon_header(ngx_http_request_t *r,
-    const char *name, ngx_uint_t *count, const char *token);
+static ngx_beacon_compat_header_t *ngx_http_beacon_headers(
+    ngx_http_request_t *r, size_t *n);
 static ngx_int_t ngx_http_beacon_add_header(ngx_http_request_t *r,
     const char *name, u_char *value, size_t len);
 static void ngx_http_beacon_ws_cleanup(void *data);
@@ -171,16 +171,16 @@ ngx_http_beacon_compat_handler(ngx_http_request_t *r)
     char                         hex[65];
     u_char                       accept[NGX_BEACON_WS_ACCEPT_LEN];
     u_char                       nonce[32];
-    size_t                       n;
+    size_t                       n, nh;
     ngx_int_t                    rc;
-    ngx_uint_t                   count;
     ngx_beacon_zone_t           *z;
-    ngx_table_elt_t             *h, *key, *proto;
     ngx_connection_t            *c;
     ngx_pool_cleanup_t          *cln;
     ngx_http_beacon_ws_t        *ws;
     ngx_http_beacon_loc_conf_t  *blcf;
     ngx_beacon_compat_action_t   a;
+    ngx_beacon_compat_header_t  *hs;
+    ngx_beacon_compat_upgrade_t  up;
 
     c = r->connection;
     blcf = ngx_http_get_module_loc_conf(r, ngx_http_beacon_module);
@@ -225,52 +225,23 @@ ngx_http_beacon_compat_handler(ngx_http_request_t *r)
     cln->handler = ngx_http_beacon_ws_cleanup;
     cln->data = ws;
 
-    if (r->http_version < NGX_HTTP_VERSION_11
-        || r->http_version >= NGX_HTTP_VERSION_20)
-    {
-        return ngx_http_beacon_reject(r, z, NGX_HTTP_BEACON_UPGRADE_REQUIRED,
-                                      NULL, NULL);
+    /* spec 7.2 checks on the request line and headers (pure code) */
+
+    hs = ngx_http_beacon_headers(r, &nh);
+    if (hs == NULL) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
     }
 
-    /* token lists, case-insensitive; any of several header lines counts */
+    ngx_beacon_compat_upgrade((unsigned) r->http_version,
+                              r->method == NGX_HTTP_GET, hs, nh,
+                              r->headers_in.host
+                              ? r->headers_in.host->value.data : NULL,
+                              r->headers_in.host
+                              ? r->headers_in.host->value.len : 0,
+                              &up);
 
-    if (ngx_http_beacon_header(r, "Connection", &count, "upgrade") == NULL
-        || ngx_http_beacon_header(r, "Upgrade", &count, "websocket") == NULL)
-    {
-        return ngx_http_beacon_reject(r, z, NGX_HTTP_BEACON_UPGRADE_REQUIRED,
-                                      "Upgrade", "websocket");
-    }
-
-    if (r->method != NGX_HTTP_GET) {
-        return ngx_http_beacon_reject(r, z, NGX_HTTP_NOT_ALLOWED, NULL, NULL);
-    }
-
-    h = ngx_http_beacon_header(r, "Sec-WebSocket-Version", &count, NULL);
-
-    if (h == NULL || count != 1 || h->value.len != 2
-        || ngx_strncmp(h->value.data, "13", 2) != 0)
-    {
-        return ngx_http_beacon_reject(r, z, NGX_HTTP_BAD_REQUEST,
-                                      "Sec-WebSocket-Version", "13");
-    }
-
-    key = ngx_http_beacon_header(r, "Sec-WebSocket-Key", &count, NULL);
-
-    if (key == NULL || count != 1
-        || !ngx_beacon_ws_key_valid(key->value.data, key->value.len))
-    {
-        return ngx_http_beacon_reject(r, z, NGX_HTTP_BAD_REQUEST, NULL, NULL);
-    }
-
-    h = ngx_http_beacon_header(r, "Origin", &count, NULL);
-
-    if (h != NULL
-        && (r->headers_in.host == NULL
-            || !ngx_beacon_ws_origin_ok(h->value.data, h->value.len,
-                                        r->headers_in.host->value.data,
-                                        r->headers_in.host->value.len)))
-    {
-        return ngx_http_beacon_reject(r, z, NGX_HTTP_FORBIDDEN, NULL, NULL);
+    if (up.status) {
+        return ngx_http_beacon_reject(r, z, up.status, up.header, up.value);
     }
 
     /* too many failed logins from this address lately (W20) */
@@ -289,7 +260,7 @@ ngx_http_beacon_compat_handler(ngx_http_request_t *r)
         return rc;
     }
 
-    if (ngx_beacon_ws_accept(key->value.data, key->value.len, accept) != 0) {
+    if (ngx_beacon_ws_accept(up.key, up.key_len, accept) != 0) {
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
     }
 
@@ -308,10 +279,7 @@ ngx_http_beacon_compat_handler(ngx_http_request_t *r)
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
     }
 
-    proto = ngx_http_beacon_header(r, "Sec-WebSocket-Protocol", &count,
-                                   "pilot.v1");
-
-    if (proto
+    if (up.pilot
         && ngx_http_beacon_add_header(r, "Sec-WebSocket-Protocol",
                                       (u_char *) "pilot.v1", 8)
            != NGX_OK)
@@ -488,57 +456,42 @@ ngx_http_beacon_reject(ngx_http_request_t *r, ngx_beacon_zone_t *z,
 }
 
 
-/*
- * The first request header called name (with token in its value, when
- * token is given), and how many headers are called name.
- */
+/* the request's header lines for ngx_beacon_compat_upgrade() */
 
-static ngx_table_elt_t *
-ngx_http_beacon_header(ngx_http_request_t *r, const char *name,
-    ngx_uint_t *count, const char *token)
+static ngx_beacon_compat_header_t *
+ngx_http_beacon_headers(ngx_http_request_t *r, size_t *n)
 {
-    size_t            len;
-    ngx_uint_t        i;
-    ngx_list_part_t  *part;
-    ngx_table_elt_t  *h, *first;
+    ngx_uint_t                   i;
+    ngx_list_part_t             *part;
+    ngx_table_elt_t             *h;
+    ngx_beacon_compat_header_t  *hs;
 
-    len = ngx_strlen(name);
-    first = NULL;
-    *count = 0;
+    *n = 0;
 
-    part = &r->headers_in.headers.part;
-    h = part->elts;
+    for (part = &r->headers_in.headers.part; part; part = part->next) {
+        *n += part->nelts;
+    }
 
-    for (i = 0; /* void */ ; i++) {
+    hs = ngx_palloc(r->pool, (*n + 1) * sizeof(ngx_beacon_compat_header_t));
+    if (hs == NULL) {
+        return NULL;
+    }
 
-        if (i >= part->nelts) {
-            if (part->next == NULL) {
-                break;
-            }
+    *n = 0;
 
-            part = part->next;
-            h = part->elts;
-            i = 0;
-        }
+    for (part = &r->headers_in.headers.part; part; part = part->next) {
+        h = part->elts;
 
-        if (h[i].key.len != len
-            || ngx_strncasecmp(h[i].key.data, (u_char *) name, len) != 0)
-        {
-            continue;
-        }
-
-        (*count)++;
-
-        if (first == NULL
-            && (token == NULL
-                || ngx_beacon_ws_has_token(h[i].value.data, h[i].value.len,
-                                           token)))
-        {
-            first = &h[i];
+        for (i = 0; i < part->nelts; i++) {
+            hs[*n].name = h[i].key.data;
+            hs[*n].name_len = h[i].key.len;
+            hs[*n].value = h[i].value.data;
+            hs[*n].value_len = h[i].value.len;
+            (*n)++;
         }
     }
 
-    return first;
+    return hs;
 }
 
 

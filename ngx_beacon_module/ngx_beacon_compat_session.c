@@ -359,9 +359,12 @@ ngx_beacon_compat_message(ngx_beacon_compat_session_t *s, int64_t now,
 
         /* one reply, text, well formed, within the challenge window */
 
+        /* an empty message has no buffer: "" is not a reply either */
+
         if (s->msg.opcode != NGX_BEACON_WS_OP_TEXT
-            || ngx_beacon_compat_parse_reply(s->mbuf, s->mlen, &s->claimed,
-                                             s->sig)
+            || ngx_beacon_compat_parse_reply(s->mlen ? s->mbuf
+                                             : (unsigned char *) "",
+                                             s->mlen, &s->claimed, s->sig)
                != 0
             || now - s->ts > NGX_BEACON_COMPAT_CHALLENGE_AGE)
         {

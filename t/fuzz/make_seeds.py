@@ -114,3 +114,67 @@ put('registry', 'error',
     b'\x01' + frame({'type': 'error', 'error': 'not found'}))
 put('registry', 'huge_len', b'\x05' + struct.pack('>I', 0x7fffffff)
     + b'{"type":')
+
+# compat: scripts for t/fuzz/fuzz_compat.c, the sessions of t/compat_*.t:
+# max-message byte, key answer mode, then operations
+RAW, FRAME, AUTH, MESSAGE, CHUNK, TIME, TIMEOUT, CLOSE, KEY, UPGRADE = \
+    range(10)
+
+
+def message(b, payload):
+    # n = byte * 8 + (b & 7) bytes of payload
+    n = len(payload)
+    b = (b & ~7) | (n % 8)
+    return bytes([MESSAGE, b, n // 8]) + payload
+
+
+relay = bytes([0x05]) + struct.pack('>II', 1001, 1002) + b'hello...'
+relay_big = bytes([0x05]) + struct.pack('>II', 1001, 1002) + bytes(
+    i % 251 for i in range(1192))
+discover = bytes([0x01]) + struct.pack('>I', 1001) + b'\0\0\0'
+login = bytes([AUTH, 0])
+
+put('compat', 'login', b'\xff\x00' + login)
+put('compat', 'login_relay', b'\xff\x00' + login + message(0, relay))
+put('compat', 'login_fragments_pings',
+    b'\xff\x00' + login + message(0x41, relay_big))
+put('compat', 'login_fragmented_reply', b'\xff\x00' + bytes([AUTH, 0xc2])
+    + message(0, discover))
+put('compat', 'login_ping_close', b'\xff\x00' + login
+    + bytes([FRAME, 0x19, 2]) + b'abcdef'
+    + bytes([FRAME, 0x18, 1]) + b'\x03\xe8\x00')
+put('compat', 'login_close_echo', b'\xff\x00' + login
+    + bytes([FRAME, 0x18, 0]))
+put('compat', 'bad_sig', b'\xff\x00' + bytes([AUTH, 4]))
+put('compat', 'other_node', b'\xff\x00' + bytes([AUTH, 2]))
+put('compat', 'old_ts', b'\xff\x00' + bytes([AUTH, 3]))
+put('compat', 'binary_reply', b'\xff\x00' + bytes([AUTH, 5]))
+put('compat', 'wrong_key', b'\xff\x01' + login)
+put('compat', 'no_key', b'\xff\x02' + login)
+put('compat', 'deferred_key', b'\xff\x03' + login + message(0, relay)
+    + bytes([KEY, 0]) + message(0, relay))
+put('compat', 'late_reply', b'\xff\x00' + bytes([TIME, 31]) + login)
+put('compat', 'auth_timeout', b'\xff\x00' + bytes([TIMEOUT, 0]))
+put('compat', 'idle_timeout', b'\xff\x00' + login + bytes([TIMEOUT, 0])
+    + bytes([FRAME, 0x18, 0]))
+put('compat', 'server_close', b'\xff\x00' + login + bytes([CLOSE, 0x41])
+    + message(0, relay) + bytes([FRAME, 0x18, 0]))
+put('compat', 'one_byte_reads', b'\xff\x00' + bytes([CHUNK, 0]) + login
+    + message(0x41, relay))
+put('compat', 'oversize', b'\x00\x00' + login + message(0, relay_big))
+put('compat', 'unmasked', b'\xff\x00' + login
+    + bytes([RAW, 7]) + b'\x82\x05hello')
+put('compat', 'text_after_login', b'\xff\x00' + login
+    + bytes([FRAME, 0x11, 2]) + b'hi!!!!')
+put('compat', 'bad_continuation', b'\xff\x00' + login
+    + bytes([FRAME, 0x10, 1]) + b'xyz')
+upgrade = (b'\x01G host:beacon.example\nConnection:keep-alive, Upgrade\n'
+           b'Upgrade:websocket\nSec-WebSocket-Version:13\n'
+           b'Sec-WebSocket-Key:dGhlIHNhbXBsZSBub25jZQ==\n'
+           b'Origin:https://beacon.example\n'
+           b'Sec-WebSocket-Protocol:chat, pilot.v1')
+put('compat', 'upgrade_ok', b'\xff\x00' + bytes([UPGRADE, len(upgrade)])
+    + upgrade)
+put('compat', 'upgrade_bad_origin', b'\xff\x00'
+    + bytes([UPGRADE, len(upgrade) - 10]) + upgrade[:-10].replace(
+        b'https://beacon', b'https://evil'))

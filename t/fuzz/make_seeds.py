@@ -138,7 +138,7 @@ put('compat', 'login', b'\xff\x00' + login)
 put('compat', 'login_relay', b'\xff\x00' + login + message(0, relay))
 put('compat', 'login_fragments_pings',
     b'\xff\x00' + login + message(0x41, relay_big))
-put('compat', 'login_fragmented_reply', b'\xff\x00' + bytes([AUTH, 0xc2])
+put('compat', 'login_fragmented_reply', b'\xff\x00' + bytes([AUTH, 0x86])
     + message(0, discover))
 put('compat', 'login_ping_close', b'\xff\x00' + login
     + bytes([FRAME, 0x19, 2]) + b'abcdef'
@@ -151,8 +151,10 @@ put('compat', 'old_ts', b'\xff\x00' + bytes([AUTH, 3]))
 put('compat', 'binary_reply', b'\xff\x00' + bytes([AUTH, 5]))
 put('compat', 'wrong_key', b'\xff\x01' + login)
 put('compat', 'no_key', b'\xff\x02' + login)
-put('compat', 'deferred_key', b'\xff\x03' + login + message(0, relay)
-    + bytes([KEY, 0]) + message(0, relay))
+put('compat', 'deferred_key', b'\xff\x03' + login + bytes([KEY, 0])
+    + message(0, relay))
+put('compat', 'message_while_key_wanted', b'\xff\x03' + login
+    + message(0, relay) + bytes([KEY, 0]))
 put('compat', 'late_reply', b'\xff\x00' + bytes([TIME, 31]) + login)
 put('compat', 'auth_timeout', b'\xff\x00' + bytes([TIMEOUT, 0]))
 put('compat', 'idle_timeout', b'\xff\x00' + login + bytes([TIMEOUT, 0])
@@ -161,7 +163,7 @@ put('compat', 'server_close', b'\xff\x00' + login + bytes([CLOSE, 0x41])
     + message(0, relay) + bytes([FRAME, 0x18, 0]))
 put('compat', 'one_byte_reads', b'\xff\x00' + bytes([CHUNK, 0]) + login
     + message(0x41, relay))
-put('compat', 'oversize', b'\x00\x00' + login + message(0, relay_big))
+put('compat', 'oversize', b'\x01\x00' + login + message(0, relay_big))
 put('compat', 'unmasked', b'\xff\x00' + login
     + bytes([RAW, 7]) + b'\x82\x05hello')
 put('compat', 'text_after_login', b'\xff\x00' + login

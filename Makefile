@@ -63,7 +63,8 @@ $(MODULE): $(B)/nginx-src/.configured $(SRCS)
 
 tools: $(B)/unit_proto $(B)/unit_ws $(B)/unit_json $(B)/wsc \
        $(B)/unit_offset_crypto $(B)/beacon-offset-tool $(B)/unit_capnp \
-       $(B)/offset_node $(B)/beacon-probe $(B)/unit_stun
+       $(B)/offset_node $(B)/beacon-probe $(B)/unit_stun $(B)/unit_reply \
+       $(B)/unit_compat
 
 TEST_CFLAGS := -O1 -g -Wall -Wextra -Werror -Ingx_beacon_module
 
@@ -86,6 +87,23 @@ $(B)/unit_stun: t/unit/stun_test.c t/unit/tap.h ngx_beacon_module/ngx_beacon_stu
 	mkdir -p $(B)
 	$(CC) $(TEST_CFLAGS) -o $@ t/unit/stun_test.c \
 	    ngx_beacon_module/ngx_beacon_stun.c ngx_beacon_module/ngx_beacon_proto.c -lsodium
+REPLY_SRCS := ngx_beacon_module/ngx_beacon_registry_reply.c \
+              ngx_beacon_module/ngx_beacon_json.c \
+              ngx_beacon_module/ngx_beacon_proto.c \
+              ngx_beacon_module/ngx_beacon_ipc_msg.c
+
+$(B)/unit_reply: t/unit/reply_test.c t/unit/tap.h $(REPLY_SRCS) ngx_beacon_module/ngx_beacon_registry_reply.h ngx_beacon_module/ngx_beacon_ipc_msg.h
+	mkdir -p $(B)
+	$(CC) $(TEST_CFLAGS) -o $@ t/unit/reply_test.c $(REPLY_SRCS) -lsodium
+
+COMPAT_SRCS := ngx_beacon_module/ngx_beacon_compat_session.c \
+               ngx_beacon_module/ngx_beacon_ws.c \
+               ngx_beacon_module/ngx_beacon_json.c
+
+$(B)/unit_compat: t/unit/compat_session_test.c t/unit/tap.h $(COMPAT_SRCS) ngx_beacon_module/ngx_beacon_compat_session.h ngx_beacon_module/ngx_beacon_ws.h ngx_beacon_module/ngx_beacon_json.h
+	mkdir -p $(B)
+	$(CC) $(TEST_CFLAGS) -o $@ t/unit/compat_session_test.c $(COMPAT_SRCS) \
+	    -lsodium -lcrypto
 
 OFFSET_SRCS := ngx_beacon_module/ngx_offset_crypto.c ngx_beacon_module/ngx_offset_ident.c
 OFFSET_DEPS := $(OFFSET_SRCS) ngx_beacon_module/ngx_offset_crypto.h ngx_beacon_module/ngx_offset_ident.h

@@ -14,20 +14,9 @@
 #include "ngx_beacon_ipc.h"
 
 
-#define NGX_BEACON_IPC_MAGIC      0x6e626970      /* "nbip" */
 #define NGX_BEACON_IPC_PEERS      64
 #define NGX_BEACON_IPC_BATCH      256
 #define NGX_BEACON_IPC_BUFSIZE    (4 * 1024 * 1024)
-
-
-typedef struct {
-    uint32_t                     magic;
-    uint16_t                     type;
-    uint16_t                     reserved;
-    uint32_t                     node_id;
-    uint32_t                     pad;
-    uint64_t                     conn;
-} ngx_beacon_ipc_hdr_t;
 
 
 typedef struct {
@@ -97,7 +86,7 @@ ngx_beacon_ipc_init(ngx_cycle_t *cycle)
     }
 
     ipc->buf = ngx_palloc(cycle->pool, NGX_BEACON_IPC_MAX
-                                       + sizeof(ngx_beacon_ipc_hdr_t));
+                                       + NGX_BEACON_IPC_HDR_LEN);
     if (ipc->buf == NULL) {
         return NGX_ERROR;
     }
@@ -242,6 +231,7 @@ ngx_beacon_ipc_accept(ngx_event_t *ev)
 static void
 ngx_beacon_ipc_read(ngx_event_t *ev)
 {
+    int                    rc;
     ssize_t                n;
     ngx_uint_t             i;
     ngx_socket_t           fd;
@@ -249,7 +239,7 @@ ngx_beacon_ipc_read(ngx_event_t *ev)
     struct msghdr          msg;
     struct cmsghdr        *cmsg;
     ngx_connection_t      *c;
-    ngx_beacon_ipc_hdr_t  *h;
+    ngx_beacon_ipc_msg_t   m;
 
     union {
         struct cmsghdr     cm;
@@ -261,7 +251,7 @@ ngx_beacon_ipc_read(ngx_event_t *ev)
     for (i = 0; i < NGX_BEACON_IPC_BATCH; i++) {
 
         iov.iov_base = ngx_beacon_ipc->buf;
-        iov.iov_len = NGX_BEACON_IPC_MAX + sizeof(ngx_beacon_ipc_hdr_t);
+        iov.iov_len = NGX_BEACON_IPC_MAX + NGX_BEACON_IPC_HDR_LEN;
 
         ngx_memzero(&msg, sizeof(struct msghdr));
         msg.msg_iov = &iov;
@@ -300,31 +290,14 @@ ngx_beacon_ipc_read(ngx_event_t *ev)
             }
         }
 
-        h = (ngx_beacon_ipc_hdr_t *) ngx_beacon_ipc->buf;
+        rc = ngx_beacon_ipc_msg_parse(ngx_beacon_ipc->buf, (size_t) n,
+                                      msg.msg_flags & (MSG_TRUNC|MSG_CTRUNC),
+                                      &m);
 
-        if ((size_t) n < sizeof(ngx_beacon_ipc_hdr_t)
-            || h->magic != NGX_BEACON_IPC_MAGIC
-            || (msg.msg_flags & (MSG_TRUNC|MSG_CTRUNC)))
-        {
-            if (fd != (ngx_socket_t) -1) {
-                (void) ngx_close_socket(fd);
-            }
-
-            continue;
-        }
-
-        if (h->type >= NGX_BEACON_IPC_OFFSET) {
-            if (ngx_beacon_ipc_fd_handler_p) {
-                ngx_beacon_ipc_fd_handler_p(h->type, h->conn,
-                                            ngx_beacon_ipc->buf
-                                            + sizeof(ngx_beacon_ipc_hdr_t),
-                                            n - sizeof(ngx_beacon_ipc_hdr_t),
-                                            fd);
-
-            } else if (fd != (ngx_socket_t) -1) {
-                (void) ngx_close_socket(fd);
-            }
-
+        if (rc == NGX_BEACON_IPC_MSG_OFFSET && ngx_beacon_ipc_fd_handler_p) {
+            /* the handler owns fd */
+            ngx_beacon_ipc_fd_handler_p(m.type, m.conn, m.payload, m.plen,
+                                        fd);
             continue;
         }
 
@@ -332,12 +305,9 @@ ngx_beacon_ipc_read(ngx_event_t *ev)
             (void) ngx_close_socket(fd);
         }
 
-        if (ngx_beacon_ipc_handler_p) {
-            (void) ngx_beacon_ipc_handler_p(h->type, h->node_id, h->conn,
-                                            NULL, 0,
-                                            ngx_beacon_ipc->buf
-                                            + sizeof(ngx_beacon_ipc_hdr_t),
-                                            n - sizeof(ngx_beacon_ipc_hdr_t));
+        if (rc == NGX_BEACON_IPC_MSG_COMPAT && ngx_beacon_ipc_handler_p) {
+            (void) ngx_beacon_ipc_handler_p(m.type, m.node_id, m.conn,
+                                            NULL, 0, m.payload, m.plen);
         }
     }
 }
@@ -407,7 +377,7 @@ ngx_beacon_ipc_sendmsg(ngx_pid_t pid, ngx_uint_t type, uint32_t node_id,
     ngx_uint_t              i, retry;
     struct iovec            iov[3];
     struct msghdr           msg;
-    ngx_beacon_ipc_hdr_t    h;
+    u_char                  h[NGX_BEACON_IPC_HDR_LEN];
     ngx_beacon_ipc_peer_t  *peer, *victim, *p;
 
     union {
@@ -423,14 +393,10 @@ ngx_beacon_ipc_sendmsg(ngx_pid_t pid, ngx_uint_t type, uint32_t node_id,
         return NGX_ERROR;
     }
 
-    ngx_memzero(&h, sizeof(ngx_beacon_ipc_hdr_t));
-    h.magic = NGX_BEACON_IPC_MAGIC;
-    h.type = (uint16_t) type;
-    h.node_id = node_id;
-    h.conn = conn;
+    (void) ngx_beacon_ipc_msg_header(h, type, node_id, conn);
 
-    iov[0].iov_base = &h;
-    iov[0].iov_len = sizeof(ngx_beacon_ipc_hdr_t);
+    iov[0].iov_base = h;
+    iov[0].iov_len = NGX_BEACON_IPC_HDR_LEN;
     iov[1].iov_base = (void *) hdr;
     iov[1].iov_len = hlen;
     iov[2].iov_base = (void *) payload;

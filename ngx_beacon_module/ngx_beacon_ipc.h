@@ -18,14 +18,10 @@
 #include <ngx_config.h>
 #include <ngx_core.h>
 
+/* the message types and their header codec */
+#include "ngx_beacon_ipc_msg.h"
 
-#define NGX_BEACON_IPC_DELIVER     1    /* payload: one WebSocket message */
-#define NGX_BEACON_IPC_REPLACED    2    /* close conn: a newer login won */
 
-/* the Offset relay's messages (ngx_stream_beacon_offset_module.c) */
-#define NGX_BEACON_IPC_OFFSET      16   /* types from here on go there */
-
-#define NGX_BEACON_IPC_MAX         65536
 
 
 /* the message is hdr followed by payload (hdr is empty off the channel) */

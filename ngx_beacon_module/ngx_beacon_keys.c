@@ -10,7 +10,6 @@
 #include "ngx_beacon_keys.h"
 
 
-static int ngx_beacon_keys_cmp(const void *one, const void *two);
 static void ngx_beacon_keys_wipe(void *data);
 
 
@@ -18,14 +17,13 @@ char *
 ngx_beacon_keys_load(ngx_conf_t *cf, ngx_str_t *directive, ngx_str_t *name,
     ngx_array_t **keys)
 {
-    u_char              *buf, *p, *last, *eol;
     int                  rc;
+    u_char              *buf;
+    size_t               line, nkeys;
     ssize_t              n;
     ngx_fd_t             fd;
     ngx_str_t            file;
-    ngx_uint_t           line, i;
     ngx_file_info_t      fi;
-    ngx_beacon_key_t    *k, *sorted;
     ngx_pool_cleanup_t  *cln;
 
     file = *name;
@@ -69,74 +67,45 @@ ngx_beacon_keys_load(ngx_conf_t *cf, ngx_str_t *directive, ngx_str_t *name,
         return NGX_CONF_ERROR;
     }
 
-    *keys = ngx_array_create(cf->pool, 16, sizeof(ngx_beacon_key_t));
+    /* one entry per line at most; parsed by the pure key file parser */
+
+    *keys = ngx_array_create(cf->pool,
+                             ngx_beacon_keyfile_lines((char *) buf, n),
+                             sizeof(ngx_beacon_key_t));
     if (*keys == NULL) {
+        ngx_explicit_memzero(buf, n);
         return NGX_CONF_ERROR;
     }
 
     cln = ngx_pool_cleanup_add(cf->pool, 0);
     if (cln == NULL) {
+        ngx_explicit_memzero(buf, n);
         return NGX_CONF_ERROR;
     }
 
     cln->handler = ngx_beacon_keys_wipe;
     cln->data = *keys;
 
-    p = buf;
-    last = buf + n;
-    line = 0;
-    rc = 0;
+    rc = ngx_beacon_keyfile_parse((char *) buf, n, (*keys)->elts, &nkeys,
+                                  &line);
 
-    while (p < last) {
-        line++;
-
-        eol = ngx_strlchr(p, last, '\n');
-        if (eol == NULL) {
-            eol = last;
-        }
-
-        k = ngx_array_push(*keys);
-        if (k == NULL) {
-            return NGX_CONF_ERROR;
-        }
-
-        rc = ngx_beacon_keyline_parse((const char *) p, eol - p, &k->id,
-                                      k->key);
-
-        if (rc < 0) {
-            break;
-        }
-
-        if (rc > 0) {
-            (*keys)->nelts--;
-        }
-
-        p = eol + 1;
-    }
+    (*keys)->nelts = nkeys;
 
     ngx_explicit_memzero(buf, n);
 
-    if (rc < 0) {
+    if (rc == -1) {
         ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
-                           "\"%V\" directive: key file \"%s\", line %ui: "
+                           "\"%V\" directive: key file \"%s\", line %uz: "
                            "expected \"<node_id> <base64 Ed25519 key>\"",
                            directive, file.data, line);
         return NGX_CONF_ERROR;
     }
 
-    sorted = (*keys)->elts;
-
-    ngx_qsort(sorted, (*keys)->nelts, sizeof(ngx_beacon_key_t),
-              ngx_beacon_keys_cmp);
-
-    for (i = 1; i < (*keys)->nelts; i++) {
-        if (sorted[i].id == sorted[i - 1].id) {
-            ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
-                               "\"%V\" directive: key file \"%s\": node %uD "
-                               "is listed twice",
-                               directive, file.data, sorted[i].id);
-            return NGX_CONF_ERROR;
-        }
+    if (rc != 0) {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "\"%V\" directive: key file \"%s\": node %uz "
+                           "is listed twice", directive, file.data, line);
+        return NGX_CONF_ERROR;
     }
 
     return NGX_CONF_OK;
@@ -176,20 +145,11 @@ ngx_beacon_keys_find(ngx_array_t *keys, uint32_t id)
 }
 
 
-static int
-ngx_beacon_keys_cmp(const void *one, const void *two)
-{
-    const ngx_beacon_key_t  *a = one;
-    const ngx_beacon_key_t  *b = two;
-
-    return (a->id > b->id) - (a->id < b->id);
-}
-
-
 static void
 ngx_beacon_keys_wipe(void *data)
 {
     ngx_array_t  *keys = data;
 
-    ngx_explicit_memzero(keys->elts, keys->nelts * keys->size);
+    /* every slot: a malformed line may have left key bytes past nelts */
+    ngx_explicit_memzero(keys->elts, keys->nalloc * keys->size);
 }

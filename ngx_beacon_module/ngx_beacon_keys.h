@@ -17,10 +17,7 @@
 #include "ngx_beacon_proto.h"
 
 
-typedef struct {
-    uint32_t                 id;
-    uint8_t                  key[NGX_BEACON_KEY_LEN];
-} ngx_beacon_key_t;
+/* ngx_beacon_key_t and the key file parser are in ngx_beacon_proto.h */
 
 
 /* loads file into a sorted array; errors name the directive and the line */

@@ -4,6 +4,7 @@
  */
 
 
+#include <stdlib.h>
 #include <string.h>
 #include <stdio.h>
 #include <sys/socket.h>
@@ -560,4 +561,170 @@ ngx_beacon_sync_auth_check(const uint8_t *msg, size_t len,
     ngx_beacon_sync_mac(mac, msg, len, trailer, key32);
 
     return sodium_memcmp(mac, trailer + 12, 16) == 0 ? 0 : -1;
+}
+
+int
+ngx_beacon_sync_check(const uint8_t *buf, size_t len,
+    const ngx_beacon_msg_t *msg, const uint8_t *key32, int64_t now,
+    int64_t window)
+{
+    size_t  body;
+
+    if (msg->type != NGX_BEACON_SYNC) {
+        return -1;
+    }
+
+    body = NGX_BEACON_SYNC_HDR_LEN + 4 * (size_t) msg->count;
+
+    if (body > len) {
+        return -1;
+    }
+
+    if (key32 == NULL) {
+        return 0;
+    }
+
+    return ngx_beacon_sync_auth_check(buf, body, buf + body, len - body,
+                                      key32, now, window);
+}
+
+
+size_t
+ngx_beacon_keyfile_lines(const char *buf, size_t len)
+{
+    size_t  i, n;
+
+    n = 1;
+
+    for (i = 0; i < len; i++) {
+        n += (buf[i] == '\n');
+    }
+
+    return n;
+}
+
+
+static int
+ngx_beacon_key_cmp(const void *one, const void *two)
+{
+    const ngx_beacon_key_t  *a = one;
+    const ngx_beacon_key_t  *b = two;
+
+    return (a->id > b->id) - (a->id < b->id);
+}
+
+
+int
+ngx_beacon_keyfile_parse(const char *buf, size_t len, ngx_beacon_key_t *keys,
+    size_t *n, size_t *line)
+{
+    int          rc;
+    size_t       i, k;
+    const char  *p, *last, *eol;
+
+    p = buf;
+    last = buf + len;
+    k = 0;
+    *line = 0;
+
+    while (p < last) {
+        (*line)++;
+
+        eol = memchr(p, '\n', last - p);
+        if (eol == NULL) {
+            eol = last;
+        }
+
+        rc = ngx_beacon_keyline_parse(p, eol - p, &keys[k].id, keys[k].key);
+
+        if (rc < 0) {
+            *n = k;
+            return -1;
+        }
+
+        if (rc == 0) {
+            k++;
+        }
+
+        p = eol + 1;
+    }
+
+    qsort(keys, k, sizeof(ngx_beacon_key_t), ngx_beacon_key_cmp);
+
+    *n = k;
+
+    for (i = 1; i < k; i++) {
+        if (keys[i].id == keys[i - 1].id) {
+            *line = keys[i].id;
+            return -2;
+        }
+    }
+
+    return 0;
+}
+
+
+int
+ngx_beacon_addr_parse(const char *text, size_t len, ngx_beacon_addr_t *addr)
+{
+    char               host[INET6_ADDRSTRLEN + 1];
+    size_t             i, j, hlen;
+    uint32_t           port;
+    const char        *p;
+    ngx_beacon_addr_t  a;
+
+    for (i = len; i > 0 && text[i - 1] != ':'; i--) { /* void */ }
+
+    if (i == 0 || i == len) {
+        return -1;
+    }
+
+    port = 0;
+
+    for (j = i; j < len; j++) {
+        if (text[j] < '0' || text[j] > '9') {
+            return -1;
+        }
+
+        port = port * 10 + (uint32_t) (text[j] - '0');
+
+        if (port > 65535) {
+            return -1;
+        }
+    }
+
+    if (port < 1 || port > 65535) {
+        return -1;
+    }
+
+    p = text;
+    hlen = i - 1;
+
+    if (hlen >= 2 && p[0] == '[' && p[hlen - 1] == ']') {
+        p++;
+        hlen -= 2;
+    }
+
+    if (hlen == 0 || hlen > INET6_ADDRSTRLEN) {
+        return -1;
+    }
+
+    memcpy(host, p, hlen);
+    host[hlen] = '\0';
+
+    memset(&a, 0, sizeof(ngx_beacon_addr_t));
+
+    if (inet_pton(AF_INET, host, a.ip + 12) == 1) {
+        a.ip[10] = 0xff;
+        a.ip[11] = 0xff;
+
+    } else if (inet_pton(AF_INET6, host, a.ip) != 1) {
+        return -1;
+    }
+
+    a.port = (uint16_t) port;
+
+    *addr = a;
+
+    return 0;
 }

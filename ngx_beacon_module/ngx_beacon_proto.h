@@ -148,6 +148,17 @@ int ngx_beacon_sync_auth_check(const uint8_t *msg, size_t len,
     const uint8_t *trailer, size_t tlen, const uint8_t *key32, int64_t now,
     int64_t window);
 
+/*
+ * The checks a received SYNC (msg, parsed from buf/len by
+ * ngx_beacon_parse()) passes before its ids are installed: with a gossip
+ * key (key32 not NULL) the bytes after the id list must be a valid
+ * trailer within window seconds of now; without one trailing bytes are
+ * ignored, as reference receivers do.  0 accepted, -1 rejected.
+ */
+int ngx_beacon_sync_check(const uint8_t *buf, size_t len,
+    const ngx_beacon_msg_t *msg, const uint8_t *key32, int64_t now,
+    int64_t window);
+
 /* sockaddr (AF_INET/AF_INET6) <-> normalised address; -1 on other families */
 int ngx_beacon_addr_from_sockaddr(ngx_beacon_addr_t *addr,
     const void *sockaddr);
@@ -162,6 +173,33 @@ size_t ngx_beacon_addr_print(char *out, const ngx_beacon_addr_t *addr,
  */
 int ngx_beacon_keyline_parse(const char *line, size_t len, uint32_t *id,
     uint8_t *key);
+
+
+typedef struct {
+    uint32_t                 id;
+    uint8_t                  key[NGX_BEACON_KEY_LEN];
+} ngx_beacon_key_t;
+
+
+/*
+ * A whole key file (lines split at '\n', each as by
+ * ngx_beacon_keyline_parse()) into keys, which must have room for one
+ * entry per line (ngx_beacon_keyfile_lines()).  Returns 0 with *n entries
+ * sorted by id; -1 with *line the first malformed line (1-based); -2 with
+ * *line the node id listed twice.
+ */
+int ngx_beacon_keyfile_parse(const char *buf, size_t len,
+    ngx_beacon_key_t *keys, size_t *n, size_t *line);
+/* an upper bound on the entries of a key file: its number of lines */
+size_t ngx_beacon_keyfile_lines(const char *buf, size_t len);
+
+/*
+ * A peer address as the registry lists it: "a.b.c.d:port" or
+ * "[v6]:port" (a bare v6 address before the last ':' is taken too),
+ * numeric only, port 1-65535.  0 with addr set, -1 otherwise.
+ */
+int ngx_beacon_addr_parse(const char *text, size_t len,
+    ngx_beacon_addr_t *addr);
 
 
 #endif /* _NGX_BEACON_PROTO_H_INCLUDED_ */

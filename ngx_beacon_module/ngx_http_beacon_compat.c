@@ -22,7 +22,9 @@
 #include "ngx_http_beacon.h"
 #include "ngx_beacon_proto.h"
 #include "ngx_beacon_ws.h"
+#include "ngx_beacon_compat_session.h"
 #include "ngx_beacon_json.h"
+#include "ngx_beacon_registry_reply.h"
 #include "ngx_beacon_keys.h"
 #include "ngx_beacon_ipc.h"
 #include "ngx_beacon_relay.h"
@@ -32,8 +34,6 @@
 
 #define NGX_HTTP_BEACON_WS_MAX_MESSAGE   65536
 #define NGX_HTTP_BEACON_WS_RBUF          4096
-#define NGX_HTTP_BEACON_WS_MBUF_KEEP     4096
-#define NGX_HTTP_BEACON_CHALLENGE_AGE    30
 #define NGX_HTTP_BEACON_NEGATIVE_TTL     10
 
 #define NGX_HTTP_BEACON_UPGRADE_REQUIRED 426
@@ -53,25 +53,16 @@ struct ngx_http_beacon_ws_s {
     ngx_beacon_owner_t            owner;
     uint32_t                      node_id;    /* logged in as */
 
+    /* the session: frames, login, closing (ngx_beacon_compat_session.c) */
+    ngx_beacon_compat_session_t   s;
+
     /* the login */
-    char                          nonce[65];
-    time_t                        ts;
     uint32_t                      claimed;
-    u_char                        sig[NGX_BEACON_SIG_LEN];
     ngx_http_beacon_lookup_t     *lookup;
 
-    /* reading */
+    /* reading: at most a partial frame header is left between reads */
     u_char                       *rbuf;
     size_t                        rlen;
-    ngx_beacon_ws_frame_t         frame;
-    uint64_t                      frame_done;
-    ngx_uint_t                    frame_kind;
-    ngx_beacon_ws_msg_t           msg;
-    u_char                       *mbuf;
-    size_t                        mcap;
-    size_t                        mlen;
-    u_char                        cbuf[NGX_BEACON_WS_CONTROL_MAX];
-    size_t                        clen;
 
     /* writing */
     u_char                       *obuf;
@@ -79,10 +70,7 @@ struct ngx_http_beacon_ws_s {
     size_t                        opos;
     size_t                        olen;
 
-    unsigned                      in_frame:1;
     unsigned                      authed:1;
-    unsigned                      replied:1;
-    unsigned                      closing:1;
     unsigned                      admitted:1;
     unsigned                      registered:1;
     unsigned                      done:1;
@@ -100,21 +88,22 @@ struct ngx_http_beacon_lookup_s {
 static ngx_int_t ngx_http_beacon_reject(ngx_http_request_t *r,
     ngx_beacon_zone_t *z, ngx_uint_t status, const char *header,
     const char *value);
-static ngx_table_elt_t *ngx_http_beacon_header(ngx_http_request_t *r,
-    const char *name, ngx_uint_t *count, const char *token);
+static ngx_beacon_compat_header_t *ngx_http_beacon_headers(
+    ngx_http_request_t *r, size_t *n);
 static ngx_int_t ngx_http_beacon_add_header(ngx_http_request_t *r,
     const char *name, u_char *value, size_t len);
 static void ngx_http_beacon_ws_cleanup(void *data);
 static void ngx_http_beacon_ws_read_handler(ngx_event_t *rev);
 static void ngx_http_beacon_ws_write_handler(ngx_event_t *wev);
 static ngx_int_t ngx_http_beacon_ws_input(ngx_http_beacon_ws_t *ws);
-static ngx_int_t ngx_http_beacon_ws_control(ngx_http_beacon_ws_t *ws);
-static ngx_int_t ngx_http_beacon_ws_message(ngx_http_beacon_ws_t *ws,
-    ngx_uint_t opcode, u_char *p, size_t len);
-static ngx_int_t ngx_http_beacon_ws_auth(ngx_http_beacon_ws_t *ws,
-    u_char *p, size_t len);
+static ngx_int_t ngx_http_beacon_ws_act(ngx_http_beacon_ws_t *ws,
+    ngx_beacon_compat_action_t *a);
+static ngx_int_t ngx_http_beacon_ws_key(ngx_http_beacon_ws_t *ws,
+    uint32_t node_id);
 static ngx_int_t ngx_http_beacon_ws_auth_key(ngx_http_beacon_ws_t *ws,
     const uint8_t *key);
+static ngx_int_t ngx_http_beacon_ws_login(ngx_http_beacon_ws_t *ws,
+    ngx_beacon_compat_action_t *a);
 static void ngx_http_beacon_ws_datagram(ngx_http_beacon_ws_t *ws,
     u_char *p, size_t len);
 static ngx_int_t ngx_http_beacon_ws_queue(ngx_http_beacon_ws_t *ws,
@@ -179,17 +168,19 @@ ngx_http_beacon_health_handler(ngx_http_request_t *r)
 ngx_int_t
 ngx_http_beacon_compat_handler(ngx_http_request_t *r)
 {
+    char                         hex[65];
     u_char                       accept[NGX_BEACON_WS_ACCEPT_LEN];
     u_char                       nonce[32];
-    size_t                       n;
+    size_t                       n, nh;
     ngx_int_t                    rc;
-    ngx_uint_t                   count;
     ngx_beacon_zone_t           *z;
-    ngx_table_elt_t             *h, *key, *proto;
     ngx_connection_t            *c;
     ngx_pool_cleanup_t          *cln;
     ngx_http_beacon_ws_t        *ws;
     ngx_http_beacon_loc_conf_t  *blcf;
+    ngx_beacon_compat_action_t   a;
+    ngx_beacon_compat_header_t  *hs;
+    ngx_beacon_compat_upgrade_t  up;
 
     c = r->connection;
     blcf = ngx_http_get_module_loc_conf(r, ngx_http_beacon_module);
@@ -234,52 +225,23 @@ ngx_http_beacon_compat_handler(ngx_http_request_t *r)
     cln->handler = ngx_http_beacon_ws_cleanup;
     cln->data = ws;
 
-    if (r->http_version < NGX_HTTP_VERSION_11
-        || r->http_version >= NGX_HTTP_VERSION_20)
-    {
-        return ngx_http_beacon_reject(r, z, NGX_HTTP_BEACON_UPGRADE_REQUIRED,
-                                      NULL, NULL);
+    /* spec 7.2 checks on the request line and headers (pure code) */
+
+    hs = ngx_http_beacon_headers(r, &nh);
+    if (hs == NULL) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
     }
 
-    /* token lists, case-insensitive; any of several header lines counts */
+    ngx_beacon_compat_upgrade((unsigned) r->http_version,
+                              r->method == NGX_HTTP_GET, hs, nh,
+                              r->headers_in.host
+                              ? r->headers_in.host->value.data : NULL,
+                              r->headers_in.host
+                              ? r->headers_in.host->value.len : 0,
+                              &up);
 
-    if (ngx_http_beacon_header(r, "Connection", &count, "upgrade") == NULL
-        || ngx_http_beacon_header(r, "Upgrade", &count, "websocket") == NULL)
-    {
-        return ngx_http_beacon_reject(r, z, NGX_HTTP_BEACON_UPGRADE_REQUIRED,
-                                      "Upgrade", "websocket");
-    }
-
-    if (r->method != NGX_HTTP_GET) {
-        return ngx_http_beacon_reject(r, z, NGX_HTTP_NOT_ALLOWED, NULL, NULL);
-    }
-
-    h = ngx_http_beacon_header(r, "Sec-WebSocket-Version", &count, NULL);
-
-    if (h == NULL || count != 1 || h->value.len != 2
-        || ngx_strncmp(h->value.data, "13", 2) != 0)
-    {
-        return ngx_http_beacon_reject(r, z, NGX_HTTP_BAD_REQUEST,
-                                      "Sec-WebSocket-Version", "13");
-    }
-
-    key = ngx_http_beacon_header(r, "Sec-WebSocket-Key", &count, NULL);
-
-    if (key == NULL || count != 1
-        || !ngx_beacon_ws_key_valid(key->value.data, key->value.len))
-    {
-        return ngx_http_beacon_reject(r, z, NGX_HTTP_BAD_REQUEST, NULL, NULL);
-    }
-
-    h = ngx_http_beacon_header(r, "Origin", &count, NULL);
-
-    if (h != NULL
-        && (r->headers_in.host == NULL
-            || !ngx_beacon_ws_origin_ok(h->value.data, h->value.len,
-                                        r->headers_in.host->value.data,
-                                        r->headers_in.host->value.len)))
-    {
-        return ngx_http_beacon_reject(r, z, NGX_HTTP_FORBIDDEN, NULL, NULL);
+    if (up.status) {
+        return ngx_http_beacon_reject(r, z, up.status, up.header, up.value);
     }
 
     /* too many failed logins from this address lately (W20) */
@@ -298,7 +260,7 @@ ngx_http_beacon_compat_handler(ngx_http_request_t *r)
         return rc;
     }
 
-    if (ngx_beacon_ws_accept(key->value.data, key->value.len, accept) != 0) {
+    if (ngx_beacon_ws_accept(up.key, up.key_len, accept) != 0) {
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
     }
 
@@ -317,10 +279,7 @@ ngx_http_beacon_compat_handler(ngx_http_request_t *r)
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
     }
 
-    proto = ngx_http_beacon_header(r, "Sec-WebSocket-Protocol", &count,
-                                   "pilot.v1");
-
-    if (proto
+    if (up.pilot
         && ngx_http_beacon_add_header(r, "Sec-WebSocket-Protocol",
                                       (u_char *) "pilot.v1", 8)
            != NGX_OK)
@@ -389,23 +348,17 @@ ngx_http_beacon_compat_handler(ngx_http_request_t *r)
     /* the challenge: 32 random bytes, hex */
 
     randombytes_buf(nonce, sizeof(nonce));
-    (void) sodium_bin2hex(ws->nonce, sizeof(ws->nonce), nonce, sizeof(nonce));
-    ws->ts = ngx_time();
+    (void) sodium_bin2hex(hex, sizeof(hex), nonce, sizeof(nonce));
 
+    if (ngx_beacon_compat_start(&ws->s, hex, (int64_t) ngx_time(),
+                                NGX_HTTP_BEACON_WS_MAX_MESSAGE, &a)
+           != NGX_BEACON_COMPAT_A_TEXT
+        || ngx_http_beacon_ws_queue(ws, NGX_BEACON_WS_OP_TEXT, NULL, 0,
+                                    a.data, a.len, 1)
+           != NGX_OK)
     {
-        u_char  text[160];
-
-        n = ngx_beacon_compat_challenge(text, sizeof(text), ws->nonce,
-                                        (int64_t) ws->ts);
-
-        if (n == 0
-            || ngx_http_beacon_ws_queue(ws, NGX_BEACON_WS_OP_TEXT, NULL, 0,
-                                        text, n, 1)
-               != NGX_OK)
-        {
-            ngx_http_beacon_ws_finalize(ws);
-            return NGX_DONE;
-        }
+        ngx_http_beacon_ws_finalize(ws);
+        return NGX_DONE;
     }
 
     ngx_add_timer(c->read, blcf->auth_timeout);
@@ -503,57 +456,42 @@ ngx_http_beacon_reject(ngx_http_request_t *r, ngx_beacon_zone_t *z,
 }
 
 
-/*
- * The first request header called name (with token in its value, when
- * token is given), and how many headers are called name.
- */
+/* the request's header lines for ngx_beacon_compat_upgrade() */
 
-static ngx_table_elt_t *
-ngx_http_beacon_header(ngx_http_request_t *r, const char *name,
-    ngx_uint_t *count, const char *token)
+static ngx_beacon_compat_header_t *
+ngx_http_beacon_headers(ngx_http_request_t *r, size_t *n)
 {
-    size_t            len;
-    ngx_uint_t        i;
-    ngx_list_part_t  *part;
-    ngx_table_elt_t  *h, *first;
+    ngx_uint_t                   i;
+    ngx_list_part_t             *part;
+    ngx_table_elt_t             *h;
+    ngx_beacon_compat_header_t  *hs;
 
-    len = ngx_strlen(name);
-    first = NULL;
-    *count = 0;
+    *n = 0;
 
-    part = &r->headers_in.headers.part;
-    h = part->elts;
+    for (part = &r->headers_in.headers.part; part; part = part->next) {
+        *n += part->nelts;
+    }
 
-    for (i = 0; /* void */ ; i++) {
+    hs = ngx_palloc(r->pool, (*n + 1) * sizeof(ngx_beacon_compat_header_t));
+    if (hs == NULL) {
+        return NULL;
+    }
 
-        if (i >= part->nelts) {
-            if (part->next == NULL) {
-                break;
-            }
+    *n = 0;
 
-            part = part->next;
-            h = part->elts;
-            i = 0;
-        }
+    for (part = &r->headers_in.headers.part; part; part = part->next) {
+        h = part->elts;
 
-        if (h[i].key.len != len
-            || ngx_strncasecmp(h[i].key.data, (u_char *) name, len) != 0)
-        {
-            continue;
-        }
-
-        (*count)++;
-
-        if (first == NULL
-            && (token == NULL
-                || ngx_beacon_ws_has_token(h[i].value.data, h[i].value.len,
-                                           token)))
-        {
-            first = &h[i];
+        for (i = 0; i < part->nelts; i++) {
+            hs[*n].name = h[i].key.data;
+            hs[*n].name_len = h[i].key.len;
+            hs[*n].value = h[i].value.data;
+            hs[*n].value_len = h[i].value.len;
+            (*n)++;
         }
     }
 
-    return first;
+    return hs;
 }
 
 
@@ -584,10 +522,11 @@ ngx_http_beacon_add_header(ngx_http_request_t *r, const char *name,
 static void
 ngx_http_beacon_ws_read_handler(ngx_event_t *rev)
 {
-    ssize_t                n;
-    ngx_connection_t      *c;
-    ngx_http_request_t    *r;
-    ngx_http_beacon_ws_t  *ws;
+    ssize_t                      n;
+    ngx_connection_t            *c;
+    ngx_http_request_t          *r;
+    ngx_http_beacon_ws_t        *ws;
+    ngx_beacon_compat_action_t   a;
 
     c = rev->data;
     r = c->data;
@@ -600,7 +539,7 @@ ngx_http_beacon_ws_read_handler(ngx_event_t *rev)
     if (c->close) {
         /* graceful shutdown or reload; or the shutdown timeout (error) */
 
-        if (c->error || ws->closing) {
+        if (c->error || ngx_beacon_compat_closing(&ws->s)) {
             ngx_http_beacon_ws_finalize(ws);
             return;
         }
@@ -613,23 +552,15 @@ ngx_http_beacon_ws_read_handler(ngx_event_t *rev)
     if (rev->timedout) {
         rev->timedout = 0;
 
-        if (ws->closing) {
-            ngx_http_beacon_ws_finalize(ws);
-            return;
+        /* closing: the end; logging in: a failure; else idle */
+
+        if (ngx_beacon_compat_timeout(&ws->s, &a)
+            == NGX_BEACON_COMPAT_A_CLOSE)
+        {
+            ngx_beacon_count(ws->zone, NGX_BEACON_C_WS_IDLE_DISCONNECTS);
         }
 
-        if (!ws->authed) {
-            ngx_beacon_count(ws->zone, NGX_BEACON_C_WS_AUTH_FAIL);
-            (void) ngx_beacon_shm_auth_allowed(ws->zone, &ws->addr,
-                                               ws->conf->auth_fail_limit, 1);
-            (void) ngx_http_beacon_ws_close(ws, NGX_BEACON_WS_CLOSE_POLICY,
-                                            "auth failed");
-            return;
-        }
-
-        ngx_beacon_count(ws->zone, NGX_BEACON_C_WS_IDLE_DISCONNECTS);
-        (void) ngx_http_beacon_ws_close(ws, NGX_BEACON_WS_CLOSE_GOING_AWAY,
-                                        "idle timeout");
+        (void) ngx_http_beacon_ws_act(ws, &a);
         return;
     }
 
@@ -696,141 +627,46 @@ ngx_http_beacon_ws_write_handler(ngx_event_t *wev)
 }
 
 
-/* parses what rbuf holds: NGX_OK, or NGX_DONE when the connection ended */
+/*
+ * Feeds what rbuf holds to the session and carries out its actions:
+ * NGX_OK, or NGX_DONE when reading stops (our Close is out) or the
+ * connection ended.
+ */
 
 static ngx_int_t
 ngx_http_beacon_ws_input(ngx_http_beacon_ws_t *ws)
 {
-    u_char                 *p, *end, *nb;
-    size_t                  take, need;
-    ngx_int_t               rc;
-    ngx_beacon_ws_frame_t  *f;
+    u_char                      *p, *end;
+    size_t                       used;
+    ngx_int_t                    rc;
+    ngx_beacon_compat_action_t   a;
 
     p = ws->rbuf;
     end = ws->rbuf + ws->rlen;
-    f = &ws->frame;
+    rc = NGX_OK;
 
-    while (p < end) {
+    while (rc == NGX_OK) {
+        (void) ngx_beacon_compat_input(&ws->s, p, end - p,
+                                       (int64_t) ngx_time(), &used, &a);
+        p += used;
 
-        if (!ws->in_frame) {
-            rc = ngx_beacon_ws_parse_header(p, end - p,
-                                            NGX_HTTP_BEACON_WS_MAX_MESSAGE, f);
-
-            if (rc == NGX_BEACON_WS_AGAIN) {
-                break;
-            }
-
-            if (rc == 0) {
-                rc = ngx_beacon_ws_msg_frame(&ws->msg, f,
-                                             NGX_HTTP_BEACON_WS_MAX_MESSAGE);
-            }
-
-            if (rc != NGX_BEACON_WS_CONTROL
-                && rc != NGX_BEACON_WS_DATA_PART
-                && rc != NGX_BEACON_WS_DATA_END)
-            {
-                if (rc == NGX_BEACON_WS_CLOSE_TOO_BIG) {
-                    ngx_beacon_count(ws->zone,
-                                     NGX_BEACON_C_WS_DROP_OVERSIZE);
-                }
-
-                return ngx_http_beacon_ws_close(ws, rc,
-                                        rc == NGX_BEACON_WS_CLOSE_TOO_BIG
-                                        ? "message too big"
-                                        : "protocol error");
-            }
-
-            ws->frame_kind = rc;
-            ws->frame_done = 0;
-            ws->in_frame = 1;
-            ws->clen = 0;
-            p += f->header_len;
-
-            /* any frame, pings included, shows the peer is alive (W19) */
-
-            if (ws->authed) {
-                ngx_add_timer(ws->c->read, ws->conf->idle_timeout);
-            }
-
-            if (rc != NGX_BEACON_WS_CONTROL) {
-                need = (size_t) ws->msg.len;
-
-                if (need > ws->mcap) {
-                    nb = ngx_alloc(need, ws->c->log);
-                    if (nb == NULL) {
-                        ngx_http_beacon_ws_finalize(ws);
-                        return NGX_DONE;
-                    }
-
-                    if (ws->mbuf) {
-                        ngx_memcpy(nb, ws->mbuf, ws->mlen);
-                        ngx_free(ws->mbuf);
-                    }
-
-                    ws->mbuf = nb;
-                    ws->mcap = need;
-                }
-            }
-        }
-
-        take = end - p;
-
-        if (take > f->payload_len - ws->frame_done) {
-            take = (size_t) (f->payload_len - ws->frame_done);
-        }
-
-        ngx_beacon_ws_unmask(p, take, f->mask, ws->frame_done);
-
-        if (ws->frame_kind == NGX_BEACON_WS_CONTROL) {
-            ngx_memcpy(ws->cbuf + ws->clen, p, take);
-            ws->clen += take;
-
-        } else if (take) {
-            /* an empty message has no buffer (mbuf may be NULL) */
-            ngx_memcpy(ws->mbuf + ws->mlen, p, take);
-            ws->mlen += take;
-        }
-
-        ws->frame_done += take;
-        p += take;
-
-        if (ws->frame_done < f->payload_len) {
+        if (a.type == NGX_BEACON_COMPAT_A_NONE) {
             break;
         }
 
-        ws->in_frame = 0;
+        rc = ngx_http_beacon_ws_act(ws, &a);
+    }
 
-        if (ws->frame_kind == NGX_BEACON_WS_CONTROL) {
-            if (ngx_http_beacon_ws_control(ws) == NGX_DONE) {
-                return NGX_DONE;
-            }
+    if (rc == NGX_DONE) {
+        /* the connection is gone */
+        return NGX_DONE;
+    }
 
-        } else if (ws->frame_kind == NGX_BEACON_WS_DATA_END) {
+    /* any frame, pings included, shows the peer is alive (W19) */
 
-            /*
-             * NGX_DONE: closing, or already finalized (a failed login
-             * whose peer is gone frees the request): ws is not touched
-             */
-
-            take = ws->mlen;
-            ws->mlen = 0;
-
-            rc = ngx_http_beacon_ws_message(ws, ws->msg.opcode, ws->mbuf,
-                                            take);
-            if (rc == NGX_DONE) {
-                return NGX_DONE;
-            }
-
-            if (ws->mcap > NGX_HTTP_BEACON_WS_MBUF_KEEP) {
-                ngx_free(ws->mbuf);
-                ws->mbuf = NULL;
-                ws->mcap = 0;
-            }
-        }
-
-        if (ws->closing) {
-            break;
-        }
+    if (ws->s.alive) {
+        ws->s.alive = 0;
+        ngx_add_timer(ws->c->read, ws->conf->idle_timeout);
     }
 
     ws->rlen = end - p;
@@ -839,20 +675,32 @@ ngx_http_beacon_ws_input(ngx_http_beacon_ws_t *ws)
         ngx_memmove(ws->rbuf, p, ws->rlen);
     }
 
-    return NGX_OK;
+    return rc == NGX_OK ? NGX_OK : NGX_DONE;
 }
 
 
+/*
+ * Carries out one action of the session: NGX_OK to go on, NGX_AGAIN when
+ * our Close is out and reading stops, NGX_DONE when the connection is
+ * gone (ws must not be touched then).
+ */
+
 static ngx_int_t
-ngx_http_beacon_ws_control(ngx_http_beacon_ws_t *ws)
+ngx_http_beacon_ws_act(ngx_http_beacon_ws_t *ws, ngx_beacon_compat_action_t *a)
 {
-    unsigned  code;
+    ngx_int_t  rc;
 
-    switch (ws->frame.opcode) {
+    switch (a->type) {
 
-    case NGX_BEACON_WS_OP_PING:
-        if (ngx_http_beacon_ws_queue(ws, NGX_BEACON_WS_OP_PONG, NULL, 0,
-                                     ws->cbuf, ws->clen, 1)
+    case NGX_BEACON_COMPAT_A_NONE:
+        return NGX_OK;
+
+    case NGX_BEACON_COMPAT_A_TEXT:
+    case NGX_BEACON_COMPAT_A_PONG:
+        if (ngx_http_beacon_ws_queue(ws, a->type == NGX_BEACON_COMPAT_A_TEXT
+                                         ? NGX_BEACON_WS_OP_TEXT
+                                         : NGX_BEACON_WS_OP_PONG,
+                                     NULL, 0, a->data, a->len, 1)
             != NGX_OK
             || ngx_http_beacon_ws_flush(ws) == NGX_ERROR)
         {
@@ -862,84 +710,73 @@ ngx_http_beacon_ws_control(ngx_http_beacon_ws_t *ws)
 
         return NGX_OK;
 
-    case NGX_BEACON_WS_OP_CLOSE:
-        if (ngx_beacon_ws_close_parse(ws->cbuf, ws->clen, &code) != 0) {
-            return ngx_http_beacon_ws_close(ws, NGX_BEACON_WS_CLOSE_PROTOCOL,
-                                            "protocol error");
+    case NGX_BEACON_COMPAT_A_AUTH_FAIL:
+        ngx_beacon_count(ws->zone, NGX_BEACON_C_WS_AUTH_FAIL);
+        (void) ngx_beacon_shm_auth_allowed(ws->zone, &ws->addr,
+                                           ws->conf->auth_fail_limit, 1);
+
+        /* fall through */
+
+    case NGX_BEACON_COMPAT_A_CLOSE:
+        if (a->error && a->code == NGX_BEACON_WS_CLOSE_TOO_BIG) {
+            ngx_beacon_count(ws->zone, NGX_BEACON_C_WS_DROP_OVERSIZE);
         }
 
-        if (ws->closing) {
-            /* the answer to our own Close */
+        if (ngx_http_beacon_ws_queue(ws, NGX_BEACON_WS_OP_CLOSE, NULL, 0,
+                                     a->data, a->len, 1)
+            != NGX_OK)
+        {
             ngx_http_beacon_ws_finalize(ws);
             return NGX_DONE;
         }
 
-        /* echo the code (none for an empty Close) and end */
+        /* the peer gets write_timeout to take our Close */
 
-        return ngx_http_beacon_ws_close(ws,
-                                        code == NGX_BEACON_WS_CLOSE_NO_STATUS
-                                        ? 0 : code, NULL);
+        rc = ngx_http_beacon_ws_flush(ws);
 
-    default: /* pong: nothing to do */
+        if (rc == NGX_ERROR) {
+            ngx_http_beacon_ws_finalize(ws);
+            return NGX_DONE;
+        }
+
+        return rc == NGX_DONE ? NGX_DONE : NGX_AGAIN;
+
+    case NGX_BEACON_COMPAT_A_KEY:
+        return ngx_http_beacon_ws_key(ws, a->node_id);
+
+    case NGX_BEACON_COMPAT_A_AUTH_OK:
+        return ngx_http_beacon_ws_login(ws, a);
+
+    case NGX_BEACON_COMPAT_A_DATAGRAM:
+        ngx_beacon_count(ws->zone, NGX_BEACON_C_WS_FRAMES_IN);
+        ngx_http_beacon_ws_datagram(ws, (u_char *) a->data, a->len);
         return NGX_OK;
+
+    default: /* NGX_BEACON_COMPAT_A_END */
+        ngx_http_beacon_ws_finalize(ws);
+        return NGX_DONE;
     }
 }
 
 
-static ngx_int_t
-ngx_http_beacon_ws_message(ngx_http_beacon_ws_t *ws, ngx_uint_t opcode,
-    u_char *p, size_t len)
-{
-    if (ws->closing) {
-        return NGX_OK;
-    }
-
-    if (!ws->authed) {
-        return ngx_http_beacon_ws_auth(ws, opcode == NGX_BEACON_WS_OP_TEXT
-                                           ? p : NULL, len);
-    }
-
-    /* after the login: binary messages are datagrams, text is reserved */
-
-    if (opcode != NGX_BEACON_WS_OP_BINARY || len == 0) {
-        return NGX_OK;
-    }
-
-    ngx_beacon_count(ws->zone, NGX_BEACON_C_WS_FRAMES_IN);
-
-    ngx_http_beacon_ws_datagram(ws, p, len);
-
-    return ws->done ? NGX_DONE : NGX_OK;
-}
-
+/* the key of the node a login claims, from the authority (7.3) */
 
 static ngx_int_t
-ngx_http_beacon_ws_auth(ngx_http_beacon_ws_t *ws, u_char *p, size_t len)
+ngx_http_beacon_ws_key(ngx_http_beacon_ws_t *ws, uint32_t node_id)
 {
-    ngx_int_t              rc;
-    const uint8_t         *k;
-    uint8_t                key[NGX_BEACON_KEY_LEN];
+    ngx_int_t       rc;
+    const uint8_t  *k;
+    uint8_t         key[NGX_BEACON_KEY_LEN];
 
-    /* one reply, text, well formed, within the challenge window */
+    ws->claimed = node_id;
 
-    if (ws->replied || p == NULL
-        || ngx_beacon_compat_parse_reply(p, len, &ws->claimed, ws->sig) != 0
-        || ngx_time() - ws->ts > NGX_HTTP_BEACON_CHALLENGE_AGE)
-    {
-        return ngx_http_beacon_ws_auth_key(ws, NULL);
-    }
-
-    ws->replied = 1;
-
-    /* the key comes from the authority, never from the reply (7.3) */
-
-    k = ngx_beacon_keys_find(ws->conf->keys, ws->claimed);
+    k = ngx_beacon_keys_find(ws->conf->keys, node_id);
 
     if (k != NULL || ws->conf->registry == NULL) {
         return ngx_http_beacon_ws_auth_key(ws, k);
     }
 
-    rc = ngx_beacon_shm_key_get(ws->zone, ws->claimed, key);
+    rc = ngx_beacon_shm_key_get(ws->zone, node_id, key);
 
     if (rc == NGX_OK) {
         ngx_beacon_count(ws->zone, NGX_BEACON_C_WS_KEY_CACHE_HITS);
@@ -964,33 +801,33 @@ ngx_http_beacon_ws_auth(ngx_http_beacon_ws_t *ws, u_char *p, size_t len)
 static ngx_int_t
 ngx_http_beacon_ws_auth_key(ngx_http_beacon_ws_t *ws, const uint8_t *key)
 {
-    u_char               text[] = "{\"type\":\"auth_ok\"}";
-    ngx_beacon_owner_t   prev;
-    ngx_http_beacon_ws_t *old;
+    ngx_beacon_compat_action_t  a;
 
-    if (key == NULL
-        || ngx_beacon_compat_verify(key, ws->claimed, (int64_t) ws->ts,
-                                    ws->nonce, ws->sig)
-           != 0)
-    {
-        ngx_beacon_count(ws->zone, NGX_BEACON_C_WS_AUTH_FAIL);
-        (void) ngx_beacon_shm_auth_allowed(ws->zone, &ws->addr,
-                                           ws->conf->auth_fail_limit, 1);
+    (void) ngx_beacon_compat_key(&ws->s, key, &a);
 
-        return ngx_http_beacon_ws_close(ws, NGX_BEACON_WS_CLOSE_POLICY,
-                                        "auth failed");
-    }
+    return ngx_http_beacon_ws_act(ws, &a);
+}
 
-    /* this connection is now the node's only live one */
 
-    if (ngx_beacon_shm_ws_attach(ws->zone, ws->claimed, &ws->owner, &prev)
+/* the signature was good: this connection is now the node's only one */
+
+static ngx_int_t
+ngx_http_beacon_ws_login(ngx_http_beacon_ws_t *ws,
+    ngx_beacon_compat_action_t *a)
+{
+    ngx_beacon_owner_t           prev;
+    ngx_http_beacon_ws_t        *old;
+    ngx_beacon_compat_action_t   full;
+
+    if (ngx_beacon_shm_ws_attach(ws->zone, a->node_id, &ws->owner, &prev)
         != NGX_OK)
     {
         ngx_beacon_count(ws->zone, NGX_BEACON_C_REFUSED_CAPACITY);
-        return ngx_http_beacon_ws_close(ws, 1013, "beacon full");
+        (void) ngx_beacon_compat_close(&ws->s, 1013, "beacon full", &full);
+        return ngx_http_beacon_ws_act(ws, &full);
     }
 
-    ws->node_id = ws->claimed;
+    ws->node_id = a->node_id;
     ws->authed = 1;
 
     ngx_beacon_count(ws->zone, NGX_BEACON_C_WS_AUTH_OK);
@@ -1020,8 +857,8 @@ ngx_http_beacon_ws_auth_key(ngx_http_beacon_ws_t *ws, const uint8_t *key)
 
     ngx_add_timer(ws->c->read, ws->conf->idle_timeout);
 
-    if (ngx_http_beacon_ws_queue(ws, NGX_BEACON_WS_OP_TEXT, NULL, 0, text,
-                                 sizeof(text) - 1, 1)
+    if (ngx_http_beacon_ws_queue(ws, NGX_BEACON_WS_OP_TEXT, NULL, 0, a->data,
+                                 a->len, 1)
         != NGX_OK
         || ngx_http_beacon_ws_flush(ws) == NGX_ERROR)
     {
@@ -1266,7 +1103,7 @@ ngx_http_beacon_ws_flush(ngx_http_beacon_ws_t *ws)
         ngx_del_timer(wev);
     }
 
-    if (ws->closing) {
+    if (ngx_beacon_compat_closing(&ws->s)) {
         ngx_http_beacon_ws_finalize(ws);
         return NGX_DONE;
     }
@@ -1287,30 +1124,16 @@ static ngx_int_t
 ngx_http_beacon_ws_close(ngx_http_beacon_ws_t *ws, ngx_uint_t code,
     const char *reason)
 {
-    u_char  body[NGX_BEACON_WS_CONTROL_MAX];
-    size_t  n;
+    ngx_beacon_compat_action_t  a;
 
-    if (ws->closing || ws->done) {
-        return NGX_DONE;
-    }
-
-    n = code ? ngx_beacon_ws_close_body(body, code, reason) : 0;
-
-    if (ngx_http_beacon_ws_queue(ws, NGX_BEACON_WS_OP_CLOSE, NULL, 0, body,
-                                 n, 1)
-        != NGX_OK)
+    if (ws->done
+        || ngx_beacon_compat_close(&ws->s, (unsigned) code, reason, &a)
+           == NGX_BEACON_COMPAT_A_NONE)
     {
-        ngx_http_beacon_ws_finalize(ws);
         return NGX_DONE;
     }
 
-    ws->closing = 1;
-
-    /* the peer gets write_timeout to take our Close */
-
-    if (ngx_http_beacon_ws_flush(ws) == NGX_ERROR) {
-        ngx_http_beacon_ws_finalize(ws);
-    }
+    (void) ngx_http_beacon_ws_act(ws, &a);
 
     return NGX_DONE;
 }
@@ -1343,10 +1166,7 @@ ngx_http_beacon_ws_cleanup(void *data)
         ws->admitted = 0;
     }
 
-    if (ws->mbuf) {
-        ngx_free(ws->mbuf);
-        ws->mbuf = NULL;
-    }
+    ngx_beacon_compat_free(&ws->s);
 
     if (ws->obuf) {
         ngx_free(ws->obuf);
@@ -1426,7 +1246,8 @@ ngx_http_beacon_ipc_handler(ngx_uint_t type, uint32_t node_id, uint64_t conn,
 
     ws = ngx_http_beacon_ws_find(conn);
 
-    if (ws == NULL || ws->done || ws->closing || !ws->authed
+    if (ws == NULL || ws->done || ngx_beacon_compat_closing(&ws->s)
+        || !ws->authed
         || ws->node_id != node_id)
     {
         return NGX_DECLINED;
@@ -1518,28 +1339,14 @@ ngx_http_beacon_lookup_reply(ngx_beacon_rpc_t *rpc, u_char *json, size_t len)
 {
     int                        rc;
     uint8_t                    key[NGX_BEACON_KEY_LEN];
-    uint64_t                   id;
     ngx_http_beacon_ws_t      *ws;
-    ngx_beacon_json_val_t      v;
     ngx_http_beacon_lookup_t  *lk;
 
     lk = rpc->data;
     rc = -1;
 
     if (json) {
-        rc = ngx_beacon_registry_parse_key(json, len, key);
-
-        /* an answer about another node is no answer */
-
-        if (rc == 0
-            && ngx_beacon_json_object_get(json, len, "node_id", &v)
-               == NGX_BEACON_JSON_OK
-            && (ngx_beacon_json_uint(&v, 0xffffffff, &id)
-                   != NGX_BEACON_JSON_OK
-                || id != lk->node_id))
-        {
-            rc = -1;
-        }
+        rc = ngx_beacon_registry_lookup_reply(json, len, lk->node_id, key);
     }
 
     if (rc == 0) {

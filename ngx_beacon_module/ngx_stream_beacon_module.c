@@ -26,6 +26,7 @@
 #include "ngx_beacon_registry.h"
 #include "ngx_beacon_json.h"
 #include "ngx_beacon_stun.h"
+#include "ngx_beacon_registry_reply.h"
 
 
 #define NGX_STREAM_BEACON_BATCHED    0
@@ -1097,7 +1098,6 @@ ngx_stream_beacon_sync(ngx_stream_beacon_srv_conf_t *bscf,
     ngx_beacon_zone_t *z, ngx_beacon_msg_t *msg, ngx_beacon_addr_t *src,
     u_char *buf, size_t len)
 {
-    size_t              body;
     ngx_uint_t          i;
     ngx_beacon_addr_t  *p;
 
@@ -1122,13 +1122,10 @@ ngx_stream_beacon_sync(ngx_stream_beacon_srv_conf_t *bscf,
         }
     }
 
-    body = NGX_BEACON_SYNC_HDR_LEN + 4 * (size_t) msg->count;
-
-    if (bscf->gossip_key
-        && ngx_beacon_sync_auth_check(buf, body, buf + body, len - body,
-                                      bscf->gossip_key, (int64_t) ngx_time(),
-                                      NGX_STREAM_BEACON_SYNC_WINDOW)
-           != 0)
+    if (ngx_beacon_sync_check(buf, len, msg, bscf->gossip_key,
+                              (int64_t) ngx_time(),
+                              NGX_STREAM_BEACON_SYNC_WINDOW)
+        != 0)
     {
         ngx_stream_beacon_act(z, NGX_BEACON_C_SYNC_REJECTED, "rejected");
         return;
@@ -2654,7 +2651,6 @@ ngx_stream_beacon_round_reply(ngx_beacon_rpc_t *rpc, u_char *json,
 {
     u_char                      list[32], esc[6 * 200], *p;
     size_t                      n;
-    ngx_beacon_json_val_t       v;
     ngx_stream_beacon_round_t  *rd;
 
     rd = rpc->data;
@@ -2670,10 +2666,7 @@ ngx_stream_beacon_round_reply(ngx_beacon_rpc_t *rpc, u_char *json,
 
         /* the registration's answer is checked (W16), not trusted blindly */
 
-        if (ngx_beacon_json_object_get(json, len, "type", &v)
-               != NGX_BEACON_JSON_OK
-            || !ngx_beacon_json_string_eq(&v, "beacon_register_ok"))
-        {
+        if (!ngx_beacon_registry_register_ok(json, len)) {
             ngx_beacon_count(rd->zone, NGX_BEACON_C_REGISTRY_ERRORS);
             n = ngx_min(len, 200);
             p = (u_char *) ngx_escape_json(esc, json, n);
@@ -2709,44 +2702,14 @@ static ngx_int_t
 ngx_stream_beacon_round_list(ngx_stream_beacon_round_t *rd, u_char *json,
     size_t len)
 {
-    u_char                  text[256];
-    size_t                  tlen;
-    uint64_t                id;
-    ngx_uint_t              n;
-    ngx_beacon_addr_t       peers[NGX_BEACON_GOSSIP_DISCOVERED];
-    ngx_beacon_json_val_t   list, e, v;
-    ngx_beacon_json_iter_t  it;
+    int                n;
+    ngx_beacon_addr_t  peers[NGX_BEACON_GOSSIP_DISCOVERED];
 
-    if (ngx_beacon_json_object_get(json, len, "beacons", &list)
-        != NGX_BEACON_JSON_OK
-        || list.type != NGX_BEACON_JSON_ARRAY
-        || ngx_beacon_json_iter_init(&it, &list) != NGX_BEACON_JSON_OK)
-    {
+    n = ngx_beacon_registry_beacon_list(json, len, rd->conf->beacon_id,
+                                        peers, NGX_BEACON_GOSSIP_DISCOVERED);
+
+    if (n < 0) {
         return NGX_ERROR;
-    }
-
-    n = 0;
-
-    while (n < NGX_BEACON_GOSSIP_DISCOVERED
-           && ngx_beacon_json_iter_next(&it, NULL, &e) == NGX_BEACON_JSON_OK)
-    {
-        /* scenario 34: objects with a numeric id other than ours and an
-         * addr that is an ip:port; anything else is skipped */
-
-        if (e.type != NGX_BEACON_JSON_OBJECT
-            || ngx_beacon_json_get(&e, "id", &v) != NGX_BEACON_JSON_OK
-            || ngx_beacon_json_uint(&v, 0xffffffff, &id)
-               != NGX_BEACON_JSON_OK
-            || id == (uint64_t) rd->conf->beacon_id
-            || ngx_beacon_json_get(&e, "addr", &v) != NGX_BEACON_JSON_OK
-            || ngx_beacon_json_string(&v, text, sizeof(text), &tlen)
-               != NGX_BEACON_JSON_OK
-            || ngx_stream_beacon_parse_peer(text, tlen, &peers[n]) != NGX_OK)
-        {
-            continue;
-        }
-
-        n++;
     }
 
     if (n == 0) {
@@ -2762,49 +2725,11 @@ ngx_stream_beacon_round_list(ngx_stream_beacon_round_t *rd, u_char *json,
 static ngx_int_t
 ngx_stream_beacon_parse_peer(u_char *p, size_t len, ngx_beacon_addr_t *addr)
 {
-    u_char               host[NGX_INET6_ADDRSTRLEN + 1];
-    size_t               hlen;
-    ngx_int_t            port;
-    ngx_uint_t           i;
-    ngx_beacon_addr_t    a;
+    ngx_beacon_addr_t  a;
 
-    for (i = len; i > 0 && p[i - 1] != ':'; i--) { /* void */ }
-
-    if (i == 0 || i == len) {
+    if (ngx_beacon_addr_parse((char *) p, len, &a) != 0) {
         return NGX_ERROR;
     }
-
-    port = ngx_atoi(p + i, len - i);
-
-    if (port < 1 || port > 65535) {
-        return NGX_ERROR;
-    }
-
-    hlen = i - 1;
-
-    if (hlen >= 2 && p[0] == '[' && p[hlen - 1] == ']') {
-        p++;
-        hlen -= 2;
-    }
-
-    if (hlen == 0 || hlen > NGX_INET6_ADDRSTRLEN) {
-        return NGX_ERROR;
-    }
-
-    ngx_memcpy(host, p, hlen);
-    host[hlen] = '\0';
-
-    ngx_memzero(&a, sizeof(ngx_beacon_addr_t));
-
-    if (inet_pton(AF_INET, (char *) host, a.ip + 12) == 1) {
-        a.ip[10] = 0xff;
-        a.ip[11] = 0xff;
-
-    } else if (inet_pton(AF_INET6, (char *) host, a.ip) != 1) {
-        return NGX_ERROR;
-    }
-
-    a.port = (uint16_t) port;
 
     if (addr) {
         *addr = a;

@@ -81,7 +81,7 @@ for t in "${TARGETS[@]}"; do
     # shellcheck disable=SC2086
     if ! "$CC_FUZZ" -g -O1 -fsanitize=fuzzer,address,undefined \
             -Ingx_beacon_module -o "$B/fuzz_$t" \
-            "t/fuzz/fuzz_$t.c" "$src" $libs
+            "t/fuzz/fuzz_$t.c" $src $libs
     then
         echo "fuzz: building fuzz_$t with -fsanitize=fuzzer failed; is" \
              "libFuzzer installed (Debian: libclang-rt-14-dev), with" \

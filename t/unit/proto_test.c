@@ -791,6 +791,126 @@ test_keyline(void)
 }
 
 
+/* the checks a SYNC passes before its routes are installed */
+
+static void
+test_sync_check(void)
+{
+    int               rc;
+    size_t            n;
+    uint8_t           buf[128], key[32], other[32];
+    uint32_t          ids[2] = { 400, 401 };
+    ngx_beacon_msg_t  msg;
+
+    memset(key, 0x11, sizeof(key));
+    memset(other, 0x22, sizeof(other));
+
+    n = ngx_beacon_encode_sync(buf, sizeof(buf), 9, ids, 2);
+    rc = ngx_beacon_parse(buf, n, &msg);
+    ok(rc == NGX_BEACON_PARSE_OK, "sync_check: a SYNC parses");
+
+    ok(ngx_beacon_sync_check(buf, n, &msg, NULL, 1000, 60) == 0,
+       "sync_check: no secret, no trailer: accepted");
+    memcpy(buf + n, "junk", 4);
+    ok(ngx_beacon_sync_check(buf, n + 4, &msg, NULL, 1000, 60) == 0,
+       "sync_check: no secret, trailing bytes ignored");
+    ok(ngx_beacon_sync_check(buf, n, &msg, key, 1000, 60) != 0,
+       "sync_check: secret, no trailer: rejected");
+    ok(ngx_beacon_sync_check(buf, n + 4, &msg, key, 1000, 60) != 0,
+       "sync_check: secret, junk trailer: rejected");
+
+    n += ngx_beacon_sync_auth(buf + n, buf, n, key, 1000);
+    ok(ngx_beacon_sync_check(buf, n, &msg, key, 1000, 60) == 0,
+       "sync_check: secret, valid trailer: accepted");
+    ok(ngx_beacon_sync_check(buf, n, &msg, key, 1060, 60) == 0,
+       "sync_check: trailer 60 s old: accepted");
+    ok(ngx_beacon_sync_check(buf, n, &msg, key, 1061, 60) != 0,
+       "sync_check: trailer 61 s old: rejected");
+    ok(ngx_beacon_sync_check(buf, n, &msg, key, 939, 60) != 0,
+       "sync_check: trailer 61 s ahead: rejected");
+    ok(ngx_beacon_sync_check(buf, n, &msg, other, 1000, 60) != 0,
+       "sync_check: trailer of another secret: rejected");
+    ok(ngx_beacon_sync_check(buf, n - 1, &msg, key, 1000, 60) != 0,
+       "sync_check: cut trailer: rejected");
+    buf[8] ^= 1;
+    ok(ngx_beacon_sync_check(buf, n, &msg, key, 1000, 60) != 0,
+       "sync_check: id changed under the MAC: rejected");
+    buf[8] ^= 1;
+
+    msg.type = NGX_BEACON_RELAY;
+    ok(ngx_beacon_sync_check(buf, n, &msg, NULL, 1000, 60) != 0,
+       "sync_check: not a SYNC: rejected");
+}
+
+
+/* whole key files, as the configuration reads them */
+
+static void
+test_keyfile(void)
+{
+    int                rc;
+    char               file[512];
+    size_t             n, line;
+    ngx_beacon_key_t   keys[8];
+    static const char  k1[] = "AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8=";
+    static const char  k2[] = "ICEiIyQlJicoKSorLC0uLzAxMjM0NTY3ODk6Ozw9Pj8=";
+
+    snprintf(file, sizeof(file), "# nodes\n1002 %s\n\n1001\t%s\r\n", k2, k1);
+    ok(ngx_beacon_keyfile_lines(file, strlen(file)) == 5,
+       "keyfile_lines counts lines (one more than newlines)");
+
+    rc = ngx_beacon_keyfile_parse(file, strlen(file), keys, &n, &line);
+    ok(rc == 0 && n == 2 && keys[0].id == 1001 && keys[1].id == 1002
+       && keys[0].key[1] == 1 && keys[1].key[0] == 32,
+       "keyfile: two keys, comments and blank lines skipped, sorted by id");
+
+    snprintf(file, sizeof(file), "1 %s", k1);
+    rc = ngx_beacon_keyfile_parse(file, strlen(file), keys, &n, &line);
+    ok(rc == 0 && n == 1 && keys[0].id == 1,
+       "keyfile: last line without a newline");
+
+    rc = ngx_beacon_keyfile_parse("", 0, keys, &n, &line);
+    ok(rc == 0 && n == 0, "keyfile: empty file, no keys");
+
+    snprintf(file, sizeof(file), "1 %s\n# x\n2 nope\n3 %s\n", k1, k2);
+    rc = ngx_beacon_keyfile_parse(file, strlen(file), keys, &n, &line);
+    ok(rc == -1 && line == 3, "keyfile: malformed line 3 named");
+
+    snprintf(file, sizeof(file), "7 %s\n8 %s\n7 %s\n", k1, k2, k2);
+    rc = ngx_beacon_keyfile_parse(file, strlen(file), keys, &n, &line);
+    ok(rc == -2 && line == 7, "keyfile: node 7 listed twice named");
+}
+
+
+/* registry peer addresses */
+
+static void
+test_addr_parse(void)
+{
+    ngx_beacon_addr_t  a;
+
+    ok(ngx_beacon_addr_parse("127.0.0.1:9000", 14, &a) == 0
+       && a.port == 9000 && a.ip[10] == 0xff && a.ip[12] == 127
+       && a.ip[15] == 1, "addr_parse: v4 -> v4-mapped");
+    ok(ngx_beacon_addr_parse("[::1]:9002", 10, &a) == 0 && a.port == 9002
+       && a.ip[15] == 1 && a.ip[10] == 0, "addr_parse: [v6]:port");
+    ok(ngx_beacon_addr_parse("::1:53", 6, &a) == 0 && a.port == 53,
+       "addr_parse: bare v6 before the last ':'");
+    ok(ngx_beacon_addr_parse("127.0.0.1:0", 11, &a) == -1,
+       "addr_parse: port 0 refused");
+    ok(ngx_beacon_addr_parse("127.0.0.1:65536", 15, &a) == -1,
+       "addr_parse: port 65536 refused");
+    ok(ngx_beacon_addr_parse("127.0.0.1:", 10, &a) == -1,
+       "addr_parse: no port refused");
+    ok(ngx_beacon_addr_parse("host.example:80", 15, &a) == -1,
+       "addr_parse: names refused (no resolver)");
+    ok(ngx_beacon_addr_parse("127.0.0.1:8x", 12, &a) == -1,
+       "addr_parse: non-digit port refused");
+    ok(ngx_beacon_addr_parse(":80", 3, &a) == -1,
+       "addr_parse: empty host refused");
+}
+
+
 int
 main(void)
 {
@@ -810,6 +930,9 @@ main(void)
     test_grant();
     test_discover_encode();
     test_keyline();
+    test_sync_check();
+    test_keyfile();
+    test_addr_parse();
 
     printf("1..%d\n", tests);
 

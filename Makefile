@@ -8,6 +8,13 @@
 #   make bench-offset  only the Offset relay benchmark
 #   make bench-stun    only the STUN benchmark (nginx against coturn)
 #   make deb        build the libnginx-mod-stream-beacon Debian package
+#   make test-sanitize  build nginx from a full source tree with
+#                   -fsanitize=address,undefined, the module linked in
+#                   statically (and as a .so against the same tree, checked
+#                   to load), and run the whole t/ suite with that binary;
+#                   NGINX_SANITIZE_TARBALL picks the tree (default
+#                   ../shared/vendor/nginx-1.31.4.tar.gz), it builds into
+#                   build/sanitize-<version>/
 #
 # CC=clang builds with clang; NGINX_SRC points at another configured-able
 # nginx tree (default: Debian's nginx-dev headers in /usr/share/nginx/src).
@@ -38,7 +45,8 @@ PYENV         := $(B)/pyenv
 
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
-.PHONY: all module deps test-deps stun-deps run test unit fuzz bench bench-offset bench-stun clean tools deb
+.PHONY: all module deps test-deps stun-deps run test unit fuzz bench bench-offset bench-stun \
+        clean tools deb test-sanitize sanitize-nginx
 
 all: module tools
 
@@ -184,6 +192,91 @@ run: deps all
 test: test-deps all
 	TEST_NGINX_BINARY=$(NGINX_BIN) TEST_NGINX_BEACON_MODULE=$(MODULE) \
 	TEST_BEACON_BUILD=$(B) prove -r t/
+
+# make test-sanitize: an nginx of NGINX_SANITIZE_TARBALL (a release tarball
+# with ./configure, or a "git archive" of the nginx repository with
+# ./auto/configure) built with SANITIZE_FLAGS; the module is built in (the
+# suite runs with TEST_NGINX_BEACON_MODULE empty: no load_module line), and a
+# second configuration of the same tree builds nginx without it plus the
+# module as a .so, which must pass "nginx -t" with a load_module line. The
+# unit tests are rebuilt with the sanitizers too (TEST_BEACON_BUILD). Reports
+# go to per-test files (the harness sets log_path in the test directory and
+# fails the test file that caused one); t/sanitize/ubsan.supp names the two
+# known reports in nginx's own core and nothing else, t/sanitize/lsan.supp
+# is empty ("nginx -t" runs with detect_leaks=0, the master and workers with
+# leak detection), t/sanitize/asan.supp is for the dynamic pair only (the
+# ngx_modules globals nginx generates in both). README.md, Tests.
+NGINX_SANITIZE_TARBALL ?= ../shared/vendor/nginx-1.31.4.tar.gz
+SANITIZE_VERSION = $(patsubst nginx-%.tar.gz,%,$(notdir $(NGINX_SANITIZE_TARBALL)))
+SAN            = $(B)/sanitize-$(SANITIZE_VERSION)
+SANITIZE_FLAGS ?= -fsanitize=address,undefined -fno-omit-frame-pointer
+# clang: its UBSan runtime starts with ASan's, at exec; gcc's libubsan reads
+# UBSAN_OPTIONS at the first report from /proc/self/environ, which nginx's
+# setproctitle has overwritten by then (no suppressions, no log_path)
+SANITIZE_CC    ?= clang
+SANITIZE_PROVE ?= prove -r
+# run with the dynamic build (nginx without the module + the .so) as well
+SANITIZE_DYNAMIC_TESTS ?= t/beacon_discover.t t/compat_http.t
+SANITIZE_CONF  := --with-debug --with-threads --with-pcre-jit \
+                  --with-http_ssl_module --with-http_v2_module \
+                  --with-http_realip_module --with-http_stub_status_module \
+                  --with-http_auth_request_module --with-http_sub_module \
+                  --with-http_gzip_static_module --with-http_gunzip_module \
+                  --with-http_slice_module --with-http_dav_module \
+                  --with-stream --with-stream_ssl_module \
+                  --with-stream_realip_module --with-stream_ssl_preread_module
+
+# unpack and configure one build of the tree: $(call san_configure,dir,args)
+define san_configure
+	rm -rf $(SAN)/$(1)
+	mkdir -p $(SAN)/$(1)
+	tar -xzf $(NGINX_SANITIZE_TARBALL) -C $(SAN)/$(1) --strip-components=1
+	cd $(SAN)/$(1) && \
+	    if [ -f configure ]; then conf=./configure; else conf=./auto/configure; fi && \
+	    $$conf --with-cc="$(SANITIZE_CC)" --prefix=$(SAN)/$(1)/prefix \
+	        --with-cc-opt="-g -O1 $(SANITIZE_FLAGS)" \
+	        --with-ld-opt="$(SANITIZE_FLAGS)" $(SANITIZE_CONF) \
+	        $(2) > configure.log 2>&1 || { cat configure.log; exit 1; }
+endef
+
+$(SAN)/static/.configured: $(NGINX_SANITIZE_TARBALL) config
+	$(call san_configure,static,--add-module=$(CURDIR))
+	touch $@
+
+$(SAN)/dynamic/.configured: $(NGINX_SANITIZE_TARBALL) config
+	$(call san_configure,dynamic,--with-compat --add-dynamic-module=$(CURDIR))
+	touch $@
+
+$(SAN)/nginx: $(SAN)/static/.configured $(SRCS)
+	$(MAKE) -s -C $(SAN)/static build
+	cp $(SAN)/static/objs/nginx $@.tmp && mv -f $@.tmp $@
+
+$(SAN)/nginx-dynamic: $(SAN)/dynamic/.configured $(SRCS)
+	$(MAKE) -s -C $(SAN)/dynamic build
+	cp $(SAN)/dynamic/objs/ngx_stream_beacon_module.so $(SAN)/ngx_stream_beacon_module.so
+	cp $(SAN)/dynamic/objs/nginx $@.tmp && mv -f $@.tmp $@
+
+SANITIZE_JOBS ?= $(shell nproc 2>/dev/null || echo 2)
+
+sanitize-nginx: deps
+	@test -f $(NGINX_SANITIZE_TARBALL) || { echo "test-sanitize: no nginx tree" \
+	    "$(NGINX_SANITIZE_TARBALL) (set NGINX_SANITIZE_TARBALL)" >&2; exit 1; }
+	$(MAKE) -j$(SANITIZE_JOBS) $(SAN)/nginx $(SAN)/nginx-dynamic
+	$(MAKE) -s CC=$(SANITIZE_CC) BUILD=$(BUILD)/sanitize-$(SANITIZE_VERSION)/tools \
+	    TEST_CFLAGS="$(TEST_CFLAGS) $(SANITIZE_FLAGS) -fno-sanitize-recover=all" tools
+
+test-sanitize: test-deps sanitize-nginx
+	export ASAN_OPTIONS=detect_leaks=1:abort_on_error=0 \
+	    UBSAN_OPTIONS=print_stacktrace=1:suppressions=$(CURDIR)/t/sanitize/ubsan.supp \
+	    LSAN_OPTIONS=suppressions=$(CURDIR)/t/sanitize/lsan.supp && \
+	bash t/sanitize/dynamic_check.sh $(SAN) && \
+	ASAN_OPTIONS=$$ASAN_OPTIONS:suppressions=$(CURDIR)/t/sanitize/asan.supp \
+	TEST_BEACON_SANITIZE=1 TEST_NGINX_BINARY=$(SAN)/nginx-dynamic \
+	TEST_NGINX_BEACON_MODULE=$(SAN)/ngx_stream_beacon_module.so \
+	TEST_BEACON_BUILD=$(SAN)/tools prove $(SANITIZE_DYNAMIC_TESTS) && \
+	TEST_BEACON_SANITIZE=1 TEST_NGINX_BINARY=$(SAN)/nginx \
+	TEST_NGINX_BEACON_MODULE= TEST_BEACON_BUILD=$(SAN)/tools \
+	$(SANITIZE_PROVE) t/
 
 fuzz: deps
 	bash t/fuzz/run.sh $(FUZZ_SECONDS)

@@ -235,6 +235,7 @@ static char *ngx_stream_beacon_offset_rekey(ngx_conf_t *cf,
     ngx_command_t *cmd, void *conf);
 static ngx_int_t ngx_stream_beacon_offset_postconf(ngx_conf_t *cf);
 static ngx_int_t ngx_stream_beacon_offset_init_process(ngx_cycle_t *cycle);
+static void ngx_stream_beacon_offset_exit_process(ngx_cycle_t *cycle);
 static void ngx_stream_beacon_offset_wipe(void *data);
 
 
@@ -368,7 +369,7 @@ ngx_module_t  ngx_stream_beacon_offset_module = {
     ngx_stream_beacon_offset_init_process,     /* init process */
     NULL,                                      /* init thread */
     NULL,                                      /* exit thread */
-    NULL,                                      /* exit process */
+    ngx_stream_beacon_offset_exit_process,     /* exit process */
     NULL,                                      /* exit master */
     NGX_MODULE_V1_PADDING
 };
@@ -2688,4 +2689,46 @@ ngx_stream_beacon_offset_init_process(ngx_cycle_t *cycle)
     ngx_beacon_ipc_set_fd_handler(ngx_stream_beacon_offset_ipc);
 
     return NGX_OK;
+}
+
+
+/*
+ * the scratch buffers are ngx_alloc()ed, their owner is in the cycle pool:
+ * free them before the worker destroys that pool and exits
+ */
+
+static void
+ngx_stream_beacon_offset_exit_process(ngx_cycle_t *cycle)
+{
+    ngx_stream_beacon_offset_worker_t  *w;
+
+    w = ngx_stream_beacon_offset_w;
+
+    if (w == NULL) {
+        return;
+    }
+
+    if (w->unpack_ch) {
+        ngx_free(w->unpack_ch);
+    }
+
+    if (w->unpack_ka) {
+        ngx_free(w->unpack_ka);
+    }
+
+    if (w->pack_ka) {
+        ngx_free(w->pack_ka);
+    }
+
+    if (w->pack_ch) {
+        ngx_free(w->pack_ch);
+    }
+
+    w->unpack_ch = NULL;
+    w->unpack_ka = NULL;
+    w->pack_ka = NULL;
+    w->pack_ch = NULL;
+    w->size = 0;
+
+    ngx_stream_beacon_offset_w = NULL;
 }

@@ -24,7 +24,7 @@ use Time::HiRes qw/ sleep time /;
 select STDERR; $| = 1;
 select STDOUT; $| = 1;
 
-my $t = Test::Nginx->new()->has(qw/stream udp http beacon/)->plan(37);
+my $t = Test::Nginx->new()->has(qw/stream udp http beacon/)->plan(38);
 
 $t->write_file_expand('nginx.conf', <<'EOF');
 
@@ -268,7 +268,7 @@ is(tohex($D2->recv(2)), tohex(deliver(7, 'second')),
 
 my $flood = () = $D1->recv_all(0.5, limit => 10);
 
-sleep 0.3;
+ok(udp_drained(port(8981, udp => 1)), 'budget: flood read by nginx');
 
 my $c1 = counters($H, 'r2');
 my %d = map { $_ => $c1->{$_} - $c0->{$_} } qw/ relay_received

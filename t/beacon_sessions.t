@@ -24,7 +24,7 @@ use Time::HiRes qw/ sleep time /;
 select STDERR; $| = 1;
 select STDOUT; $| = 1;
 
-my $t = Test::Nginx->new()->has(qw/stream udp http beacon/)->plan(30);
+my $t = Test::Nginx->new()->has(qw/stream udp http beacon/)->plan(31);
 
 $t->write_file_expand('nginx.conf', <<'EOF');
 
@@ -203,7 +203,7 @@ for my $i (1 .. 500) {
 }
 
 $S->drain();
-sleep 0.3;
+ok(udp_drained(port(8980, udp => 1)), 'garbage: read by nginx');
 $S->drain();
 
 is("@{[ $t->worker_pids() ]}", "@workers", 'garbage: no crash');

@@ -24,7 +24,7 @@ use Time::HiRes qw/ sleep time /;
 select STDERR; $| = 1;
 select STDOUT; $| = 1;
 
-my $t = Test::Nginx->new()->has(qw/stream udp http beacon/)->plan(32);
+my $t = Test::Nginx->new()->has(qw/stream udp http beacon/)->plan(35);
 
 $t->write_file_expand('nginx.conf', <<'EOF');
 
@@ -197,8 +197,14 @@ is($only->{zones}{two}{nodes}, 3, 'zone=two: nodes');
 
 # other methods
 
-($code) = http_get($H, '/status', method => 'HEAD');
-ok(defined $code && ($code == 200 || $code == 405), 'HEAD');
+# HEAD: the GET response's status and headers, no body
+
+my ($hh, $hbody);
+($code, $hh, $hbody) = http_get($H, '/status', method => 'HEAD');
+is($code, 200, 'HEAD allowed');
+is($hh->{'content-type'}, 'application/json', 'HEAD: content type');
+cmp_ok($hh->{'content-length'} // 0, '>', 100, 'HEAD: length of the document');
+is($hbody, '', 'HEAD: no body');
 
 ($code) = http_get($H, '/status', method => 'POST');
 is($code, 405, 'POST not allowed');

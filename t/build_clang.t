@@ -12,6 +12,9 @@ use Cwd qw/ abs_path /;
 
 my $root = abs_path(dirname(__FILE__) . '/..');
 
+plan(skip_all => 'TEST_BEACON_SANITIZE: a clang build against Debian\'s'
+	. ' nginx-dev, not the sanitizer build (make test runs this)')
+	if $ENV{TEST_BEACON_SANITIZE};
 plan(skip_all => 'clang not installed')
 	unless system('clang --version >/dev/null 2>&1') == 0;
 plan(skip_all => 'nginx-dev not installed')

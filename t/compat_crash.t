@@ -31,7 +31,7 @@ select STDOUT; $| = 1;
 my $t = Test::Nginx->new()
     ->has(qw/stream udp http http_ssl_module beacon openssl/);
 has_wsc($t);
-$t->plan(9)->todo_alerts();
+$t->plan(10)->todo_alerts();
 
 my ($crt, $key) = make_cert($t);
 
@@ -118,7 +118,14 @@ is($m && tohex($m->{data}), tohex(deliver($S[0][1], 'before')),
 my $c0 = ccounters($H, 'beacon');
 
 kill 'KILL', $pid;
-sleep 1;
+
+# the master has replaced the killed worker: four workers, $pid not among
+# them
+
+ok(wait_for(sub {
+    my @w = $t->worker_pids();
+    @w == 4 && !grep { $_ == $pid } @w;
+}, 10), 'killed worker replaced');
 
 # every worker, the replacement included, finds the owner gone
 

@@ -106,7 +106,7 @@ sub ev_of {
 
 my $D = dgram($B, local => '127.0.0.60');
 my ($reply) = $D->io(discover(20));
-ok(defined $reply, 'udp node registered');
+is(tohex($reply), tohex(reply_for($D)), 'udp node registered');
 
 my $A = ws_login($P, 4242, $S{4242});
 ok(!$A->{failed}, 'login');

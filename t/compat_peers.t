@@ -30,7 +30,7 @@ select STDOUT; $| = 1;
 my $t = Test::Nginx->new()
     ->has(qw/stream udp http http_ssl_module beacon openssl/);
 has_wsc($t);
-$t->plan(44);
+$t->plan(45);
 
 my ($crt, $key) = make_cert($t);
 
@@ -206,7 +206,8 @@ is($m && tohex($m->{data}), tohex(deliver(9999, 'to the new one')),
 
 # the old connection is gone; its end did not evict the replacement
 
-sleep 0.5;
+is(cwait($H, 'beacon', 'compat.connections', sub { $_[0] == 1 }), 1,
+    'replace: the old connection has ended');
 
 $S->send(relay(9999, 4242, 'still new'));
 $m = $Bc->recv_msg(2000);

@@ -32,7 +32,7 @@ select STDOUT; $| = 1;
 my $t = Test::Nginx->new()
     ->has(qw/stream udp http http_ssl_module beacon openssl/);
 has_wsc($t);
-$t->plan(54);
+$t->plan(55);
 
 my ($crt, $key) = make_cert($t);
 
@@ -457,7 +457,7 @@ $c0 = ccounters($H, 'beacon');
 my @burst = grep { $_->{ev} eq 'msg' }
     $W1->recv_all(quiet => 700, max => 15000, count => 3000);
 
-sleep 0.3;
+ok(udp_drained(port(8980, udp => 1)), 'burst: read by nginx');
 my $c1 = ccounters($H, 'beacon');
 my %d = map { $_ => ($c1->{$_} // 0) - ($c0->{$_} // 0) }
     grep { /^(relay_|compat\.dropped\.)/ } keys %$c1;

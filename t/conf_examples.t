@@ -46,7 +46,11 @@ for my $file (@files) {
     my $conf = <$fh>;
     close $fh;
 
-    $conf =~ s!load_module modules/ngx_stream_module\.so;!load_module $modules/ngx_stream_module.so;!;
+    if ($t->dynamic_stream()) {
+        $conf =~ s!load_module modules/ngx_stream_module\.so;!load_module $modules/ngx_stream_module.so;!;
+    } else {
+        $conf =~ s!load_module modules/ngx_stream_module\.so;!!;
+    }
 
     if ($module) {
         $conf =~ s!load_module modules/ngx_stream_beacon_module\.so;!load_module $module;!;
@@ -75,6 +79,8 @@ for my $file (@files) {
     $conf =~ s!^pid logs/!pid $d/!m;
     $t->write_file($name, "error_log $d/$name.log;\n" . $conf);
 
+    my %env = Test::Nginx::no_leak_env();
+    local @ENV{keys %env} = values %env;
     my $out = `$Test::Nginx::NGINX -p $d/ -c $d/$name -e $d/$name.log -t 2>&1`;
     is($? >> 8, 0, "$name: nginx -t") or diag($out);
 }

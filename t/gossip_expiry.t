@@ -26,7 +26,7 @@ use Time::HiRes qw/ sleep time /;
 select STDERR; $| = 1;
 select STDOUT; $| = 1;
 
-my $t = Test::Nginx->new()->has(qw/stream udp http beacon/)->plan(12);
+my $t = Test::Nginx->new()->has(qw/stream udp http beacon/)->plan(14);
 
 $t->write_file_expand('nginx.conf', <<'EOF');
 
@@ -84,6 +84,22 @@ sub fwd {
     return defined $d ? tohex($d) : '(none)';
 }
 
+# the zone has the routes of the latest SYNC from $sock: its gossip source
+# entry has $routes routes, from a SYNC less than a second old
+
+sub synced {
+    my ($sock, $routes) = @_;
+
+    my $addr = $sock->sockhost() . ':' . $sock->sockport();
+
+    return wait_for(sub {
+        my $z = status($H, 'e') or return 0;
+        my ($e) = grep { $_->{addr} eq $addr }
+            @{$z->{gossip} ? $z->{gossip}{peers} : []};
+        $e && $e->{routes} == $routes && $e->{age_ms} < 1000;
+    });
+}
+
 sub until_t {
     my ($at) = @_;
     my $left = $at - time();
@@ -93,7 +109,7 @@ sub until_t {
 my $t0 = time();
 $A->send(sync(1, 100));
 $K->send(sync(2, 200));
-sleep 0.2;
+ok(synced($A, 1) && synced($K, 1), 'routes installed');
 
 is(fwd(relay(10, 100, 'a'), $A), tohex(relay(10, 100, 'a')), 'route at 0 s');
 
@@ -133,7 +149,7 @@ ok(expect_no_type($A, 5, 0.5), 'silent source: its relay is not forwarded');
 # the same source announces again: a fresh start
 
 $A->send(sync(1, 100, 101));
-sleep 0.2;
+ok(synced($A, 2), 'source back: routes installed');
 
 is(fwd(relay(10, 101, 'e'), $A), tohex(relay(10, 101, 'e')),
     'source back: new route');

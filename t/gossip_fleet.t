@@ -41,7 +41,7 @@ my $t2 = Test::Nginx->new();
 my $t3 = Test::Nginx->new();
 
 # every instance checks its error.log for alerts at the end (2 tests each)
-$t1->plan(39 + 4);
+$t1->plan(42 + 4);
 $_->{_planned} = 1 for $t2, $t3;
 
 my %B = map { $_ => "127.0.0.$_:" . port(8980 + $_, udp => 1) } 1 .. 3;
@@ -165,6 +165,22 @@ sub via {
 
 my ($got, $src, %c0);
 
+# beacon $n has installed the routes of beacon $m's latest SYNC: its status
+# lists $m's address with beacon_id $m and $routes routes (or any, if
+# undefined); P saw the SYNC, polled for up to $timeout s (default 5)
+
+sub heard {
+    my ($n, $m, $routes, $timeout) = @_;
+
+    return wait_for(sub {
+        my $z = status($H{$n}) or return 0;
+        my ($e) = grep { $_->{addr} eq $B{$m} }
+            @{$z->{gossip} ? $z->{gossip}{peers} : []};
+        $e && $e->{beacon_id} == $m
+            && (defined $routes ? $e->{routes} == $routes : $e->{routes} > 0);
+    }, $timeout);
+}
+
 sub snap { %c0 = map { $_ => counters($H{$_}) } @_; }
 sub delta { my ($n, $k, $want) = @_; counter_delta($H{$n}, undef, $c0{$n}, $k, $want) }
 
@@ -177,7 +193,7 @@ my $N20 = register($B{2}, 20, '127.0.0.62', rcvbuf => 4 * 1024 * 1024);
 
 ok(watch(sub { announced(1, undef, 10) && announced(2, undef, 20) }, 12),
     'B1 and B2 gossiped their nodes');
-sleep 0.2;
+ok(heard(1, 2) && heard(2, 1), 'B1 and B2 installed the routes');
 
 # 24. node 10 relays through B1; B1 forwards the RELAY to B2, which
 # delivers it from its own address
@@ -226,7 +242,6 @@ snap(1);
 
 spoof_udp($B{2}, $B{1}, sync(2));
 spoof_udp($B{2}, $B{1}, signed_sync('not-the-fleet-secret', 2, []));
-sleep 0.2;
 
 is(delta(1, 'sync_rejected', 2), 2, 'W7: spoofed SYNCs rejected');
 is((via($N10, $B{1}, relay(10, 20, 'still'), $N20))[0],
@@ -244,11 +259,13 @@ for my $try (1 .. 3) {
 
     spoof_udp($B{1}, $B{2}, signed_sync($SECRET, 1, [ 10, 99 ]));
     spoof_udp($B{2}, $B{1}, signed_sync($SECRET, 2, [ 20, 99 ]));
-    sleep 0.1;
+    heard(2, 1, 2, 1) && heard(1, 2, 2, 1) or next;
 
     snap(1, 2);
     $N10->send(relay(10, 99, 'loop'), $B{1});
-    sleep 1;
+
+    # B2 got it from B1 and counted it as a loop: nothing more can follow
+    delta(2, 'relay_loop', 1);
 
     # a real round in between may have replaced a forged route: again
     watch(sub { 0 }, 0.1);
@@ -279,7 +296,8 @@ ok(watch(sub {
     announced(3, undef, 30)
         && announced(1, $up3, 10) && announced(2, $up3, 20)
 }, 12), 'B3 gossiped, and heard B1 and B2');
-sleep 0.2;
+ok(heard(3, 1) && heard(3, 2) && heard(1, 3) && heard(2, 3),
+    'B3, B1 and B2 installed the routes');
 
 snap(1, 2, 3);
 
@@ -334,7 +352,7 @@ snap(1);
 
 ok(watch(sub { announced(3, $up3b, 31) && announced(1, $up3b, 10) }, 12),
     'plain B3 gossiped, and heard B1');
-sleep 0.2;
+ok(heard(3, 1), 'plain B3 installed the routes of B1');
 
 is($last{$B{3}} && $last{$B{3}}{len}, 7 + 4, 'plain B3: SYNC has no trailer');
 

@@ -114,10 +114,29 @@ my $start = time();
 
 my ($r, $ip, $port, $c0, $p);
 
-# a SYNC is handled by whichever worker reads it; give it time before a
-# datagram from another socket (another worker) depends on it
+# a SYNC is handled by whichever worker reads it; before a datagram from
+# another socket (another worker) depends on it, wait until the zone shows
+# its outcome: synced() until the source has that many routes (and that
+# beacon_id), rejected() until sync_rejected moved by $n since $c
 
-sub settle { sleep 0.2; }
+sub synced {
+    my ($zone, $sock, $routes, $id) = @_;
+
+    return 1 if wait_for(sub {
+        my $e = gpeer($zone, $sock);
+        $e && $e->{routes} == $routes
+            && (!defined $id || $e->{beacon_id} == $id);
+    });
+
+    diag("zone $zone: no $routes routes from " . $sock->sockhost() . ':'
+        . $sock->sockport());
+    return 0;
+}
+
+sub rejected {
+    my ($zone, $c, $n) = @_;
+    return (counter_delta($H, $zone, $c, 'sync_rejected', $n) // -1) == $n;
+}
 
 # sends $relay from $from, returns what $to got: (data, "ip:port")
 
@@ -156,7 +175,7 @@ my $Q2 = dgram($B, local => '127.0.0.50');
 
 $c0 = counters($H, 'g');
 $Q->send(hx('07 00000002 0003 00000064 000000c8 0000012c'));
-settle();
+synced('g', $Q, 3, 2);
 
 is(counter_delta($H, 'g', $c0, 'sync_received', 1), 1, 'sync_received');
 
@@ -193,7 +212,6 @@ $c0 = counters($H, 'g');
 $Q->send(hx('07 00000058 0005 00000001 00000002'));
 $Q->send(hx('07 000000'));
 $Q->send(hx('07'));
-settle();
 
 is(counter_delta($H, 'g', $c0, 'malformed', 3), 3, 'malformed SYNCs counted');
 is((fwd($S, relay(10, 1, 'x'), $Q, 0.5))[0], '(none)',
@@ -207,7 +225,8 @@ is(counter_delta($H, 'g', $c0, 'relay_not_found', 1), 1,
 
 $Q->send(sync(2, 400));
 $Q2->send(sync(3, 500));
-settle();
+synced('g', $Q, 1);
+synced('g', $Q2, 1, 3);
 
 is((fwd($S, relay(10, 100, 'x'), $Q, 0.5))[0], '(none)', 'replaced: 100 gone');
 is((fwd($S, relay(10, 200, 'x'), $Q, 0.2))[0], '(none)', 'replaced: 200 gone');
@@ -221,9 +240,9 @@ is("$got $src", tohex(relay(10, 500, 'z')) . " $B",
 # duplicates collapse; the latest announcement of an id wins
 
 $Q->send(sync(2, 401, 401, 600));
-settle();
+synced('g', $Q, 2);
 $Q2->send(sync(3, 500, 600));
-settle();
+synced('g', $Q2, 2);
 
 is((fwd($S, relay(10, 401, 'd'), $Q))[0], tohex(relay(10, 401, 'd')),
     'duplicate ids');
@@ -234,7 +253,7 @@ ok($Q->expect_nothing(0.2), 'earlier announcer gets nothing');
 # N = 0 withdraws every route of that source only
 
 $Q->send(sync(2));
-settle();
+synced('g', $Q, 0);
 
 is(gpeer('g', $Q) && gpeer('g', $Q)->{routes}, 0,
     'status: N=0 leaves Q without routes');
@@ -249,7 +268,7 @@ is(counter_delta($H, 'g', $c0, 'relay_not_found', 1), 1,
 # ids registered here are ours: a relay to a local node goes to the node
 
 $Q->send(sync(2, 20, 700));
-settle();
+synced('g', $Q, 1);
 
 $S->send(relay(10, 20, 'local'));
 is(tohex($D->recv(2)), tohex(deliver(10, 'local')), 'local id: delivered');
@@ -337,12 +356,12 @@ my $X2 = dgram($BS, local => "127.0.0.2:$PSPORT");
 $c0 = counters($H, 's');
 
 $X1->send(sync(3, 800));
-settle();
+rejected('s', $c0, 1);
 $SS->send(relay(10, 800, 'x'));
 ok(expect_no_type($X1, 5, 0.5), 'strict: other port ignored');
 
 $X2->send(sync(3, 800));
-settle();
+rejected('s', $c0, 2);
 $SS->send(relay(10, 800, 'x'));
 ok(expect_no_type($X2, 5, 0.5), 'strict: other IP, same port ignored');
 
@@ -352,7 +371,7 @@ is($gs && $gs->{gossip} && scalar @{$gs->{gossip}{peers}}, 0,
     'strict: rejected sources not listed');
 
 $PS->send(sync(3, 800));
-settle();
+synced('s', $PS, 1, 3);
 ($got, $src) = fwd($SS, relay(10, 800, 'ok'), $PS);
 is("$got $src", tohex(relay(10, 800, 'ok')) . " $BS",
     'strict: configured peer accepted');
@@ -390,7 +409,7 @@ foreach my $b (@bad) {
     $PK->send($b->[1]);
 }
 
-settle();
+rejected('k', $c0, scalar @bad);
 
 $SK->send(relay(10, 900, 'x'));
 ok(expect_no_type($PK, 5, 0.5), 'secret: no route from bad SYNCs');
@@ -400,20 +419,21 @@ ok(status($H, 'k')->{gossip} && !gpeer('k', $PK),
     'secret: the sender of bad SYNCs is no peer');
 
 $PK->send(signed_sync($SECRET, 5, [ 900 ]));
-settle();
+synced('k', $PK, 1, 5);
 ($got, $src) = fwd($SK, relay(10, 900, 'signed'), $PK);
 is("$got $src", tohex(relay(10, 900, 'signed')) . " $BK",
     'secret: signed SYNC accepted');
 
 $PK->send(signed_sync($SECRET, 5, [ 900, 901 ], time => $now - 50));
-settle();
+synced('k', $PK, 2, 5);
 is((fwd($SK, relay(10, 901, 'x'), $PK))[0], tohex(relay(10, 901, 'x')),
     'secret: 50 s old trailer accepted');
 
 # W7: an unsigned N = 0 cannot wipe the routes
 
+$c0 = counters($H, 'k');
 $PK->send(sync(5));
-settle();
+rejected('k', $c0, 1);
 is((fwd($SK, relay(10, 900, 'x'), $PK))[0], tohex(relay(10, 900, 'x')),
     'secret: unsigned withdrawal ignored');
 

@@ -31,7 +31,7 @@ select STDOUT; $| = 1;
 my $t = Test::Nginx->new()->has(qw/stream http beacon/);
 has_offset_node();
 
-$t->plan(11);
+$t->plan(12);
 
 write_ident($t);
 
@@ -93,7 +93,10 @@ is($before && $before->{tunnels}, 2, 'tunnels gauge: 2');
 
 # a silent listener: the old worker closes it at once on reload
 my $listener = node_spawn($P, '-t', 20, 'keepalive');
-sleep 0.5;
+my $listening = offset_wait($H,
+    sub { $_[0]->{listens} > $before->{listens} }, 10);
+ok($listening && $listening->{listens} > $before->{listens},
+    'the listener has sent its Listen');
 
 my @old = $t->worker_pids();
 my $t_reload = time();

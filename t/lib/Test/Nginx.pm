@@ -18,6 +18,11 @@ package Test::Nginx;
 #   TEST_NGINX_VERBOSE         dump error.log on failures, log I/O
 #   TEST_NGINX_CATLOG          always dump error.log at the end
 #   TEST_NGINX_LOGLEVEL        error_log level (default info)
+#   ASAN_OPTIONS, UBSAN_OPTIONS, LSAN_OPTIONS
+#                              when set (make test-sanitize), log_path is
+#                              pointed into the test directory for every
+#                              process the test starts; any report there
+#                              fails the test file ("no sanitizer errors")
 
 use warnings;
 use strict;
@@ -55,6 +60,22 @@ sub new {
 
     $self->{_testdir} = tempdir('nginx-test-XXXXXXXXXX', TMPDIR => 1);
     chmod(0755, $self->{_testdir});
+
+    # sanitizer reports of nginx (master, workers, "nginx -t") and of
+    # anything else this test runs go to <testdir>/san/report.<pid> (the
+    # workers run as another user); a process started after a second
+    # Test::Nginx object reports into that one's
+
+    my $san = "$self->{_testdir}/san";
+    mkdir $san;
+    chmod(0777, $san);
+
+    foreach my $v (qw/ ASAN_OPTIONS UBSAN_OPTIONS LSAN_OPTIONS /) {
+        next unless defined $ENV{$v};
+        (my $o = $ENV{$v}) =~ s/(^|:)log_path=[^:]*//g;
+        $o =~ s/^://;
+        $ENV{$v} = ($o ne '' ? "$o:" : '') . "log_path=$san/report";
+    }
 
     return $self;
 }
@@ -106,6 +127,16 @@ sub DESTROY {
         if (-f $stderr) {
             push @san, grep { /Sanitizer|runtime error:/ }
                 split /\n/, $self->read_file('stderr');
+        }
+
+        # log_path files: every line of a report, with its stack
+
+        if (opendir(my $dh, "$self->{_testdir}/san")) {
+            foreach my $f (sort grep { /^report\./ } readdir $dh) {
+                my $text = $self->read_file("san/$f");
+                push @san, "--- san/$f:", $text if $text =~ /\S/;
+            }
+            closedir $dh;
         }
 
         Test::More::is(join("\n", @san), '', 'no sanitizer errors');
@@ -191,10 +222,22 @@ sub static_beacon {
     close $fh;
 
     my $bin = $NGINX;
+    my %env = no_leak_env();
+    local @ENV{keys %env} = values %env;
     system("$bin -p $dir/ -c $dir/nginx.conf -e $dir/error.log -t"
         . " >/dev/null 2>&1");
 
     return $? == 0 ? 1 : 0;
+}
+
+# "nginx -t" returns from main() with the configuration's cycle (and every
+# pool allocation of every module) still allocated, by design: under ASan,
+# processes that only test a configuration run with leak detection off
+# (the environment this returns); the master and the workers keep it
+
+sub no_leak_env {
+    return defined $ENV{ASAN_OPTIONS}
+        ? (ASAN_OPTIONS => "$ENV{ASAN_OPTIONS}:detect_leaks=0") : ();
 }
 
 sub has_feature {
@@ -484,6 +527,7 @@ sub test_config {
 
     if ($pid == 0) {
         open STDERR, '>&', \*STDOUT;
+        %ENV = (%ENV, no_leak_env());
         exec @cmd or POSIX::_exit(127);
     }
 

@@ -15,6 +15,7 @@ our @EXPORT = qw/
     discover discover_ex punch relay deliver deliver_dest addr_msg sync
     decode_addr_msg decode_reply reply_for command_for
     http_get status status_doc counters counter_delta worker_of map_workers
+    udp_drained wait_for
     ed25519_pubkey ed25519_sign grant_request b64
     RFC_SEED RFC_PUB RFC_SEED2
 /;
@@ -207,6 +208,52 @@ sub _sockaddr {
 sub expect_nothing {
     my ($sock, $timeout) = @_;
     return $sock->expect_nothing($timeout);
+}
+
+# polls $cond (every 20 ms, for up to $timeout s, default 5) until it
+# returns true; returns its last value
+
+sub wait_for {
+    my ($cond, $timeout) = @_;
+
+    my $deadline = time() + (defined $timeout ? $timeout : 5);
+
+    while (1) {
+        my $r = $cond->();
+        return $r if $r || time() >= $deadline;
+        sleep 0.02;
+    }
+}
+
+# waits (bounded) until every UDP socket bound to local port $port has an
+# empty receive queue (/proc/net/udp, udp6): nginx has read all that was
+# sent to it; true on success
+
+sub udp_drained {
+    my ($port, $timeout) = @_;
+
+    my $deadline = time() + (defined $timeout ? $timeout : 10);
+    my $want = sprintf(':%04X', $port);
+
+    while (1) {
+        my ($socks, $queued) = (0, 0);
+
+        foreach my $f ('/proc/net/udp', '/proc/net/udp6') {
+            open my $fh, '<', $f or next;
+            while (<$fh>) {
+                my (undef, $local, undef, undef, $q) = split;
+                next unless defined $q && $local =~ /\Q$want\E$/;
+                $socks++;
+                $queued++ if hex((split /:/, $q)[1]) != 0;
+            }
+            close $fh;
+        }
+
+        return 1 if $socks && !$queued;
+        return 0 if time() >= $deadline;
+
+        sleep 0.02;
+    }
 }
 
 ###############################################################################

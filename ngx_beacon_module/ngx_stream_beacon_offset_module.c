@@ -753,7 +753,6 @@ ngx_stream_beacon_offset_frame(ngx_stream_beacon_oc_t *oc)
         goto bad;
     }
 
-    oc->last_in = ngx_current_msec;
     p += NGX_OFFSET_NONCE_LEN;
 
     rc = ngx_offset_capnp_read_packed(&msg, p, plen,
@@ -810,6 +809,13 @@ ngx_stream_beacon_offset_frame(ngx_stream_beacon_oc_t *oc)
         why = "undecodable KaMessage";
         goto bad;
     }
+
+    /*
+     * Only what the node's keepalive layer sends counts as activity
+     * (3.5): a Rekey is handled below that layer and resets nothing.
+     */
+
+    oc->last_in = ngx_current_msec;
 
     if (ka.which == NGX_OFFSET_KA_KEEPALIVE) {
         return NGX_OK;
@@ -1754,7 +1760,13 @@ ngx_stream_beacon_offset_seal(ngx_stream_beacon_oc_t *oc,
     (void) ngx_offset_channel_seal(&oc->ch, b->pos + NGX_OFFSET_FRAME_HDR_LEN,
                                    ngx_stream_beacon_offset_w->pack_ch, n);
 
-    oc->last_out = ngx_current_msec;
+    if (m.which == NGX_OFFSET_CONTENT_USER) {
+        /*
+         * The keepalive clock counts KaMessages only (3.5): a Rekey is a
+         * secure-channel frame that a node's keepalive layer never sees.
+         */
+        oc->last_out = ngx_current_msec;
+    }
 
     if (oc->defer) {
         /* forwarded frames go out together, after the read loop */

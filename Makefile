@@ -32,7 +32,7 @@ TEST_PACKAGES := prometheus
 
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
-.PHONY: all module deps test-deps run test unit fuzz bench bench-offset clean tools deb
+.PHONY: all module deps test-deps run test unit fuzz bench bench-offset clean tools deb offset-seeds
 
 all: module tools
 
@@ -57,7 +57,7 @@ $(MODULE): $(B)/nginx-src/.configured $(SRCS)
 
 tools: $(B)/unit_proto $(B)/unit_ws $(B)/unit_json $(B)/wsc \
        $(B)/unit_offset_crypto $(B)/beacon-offset-tool $(B)/unit_capnp \
-       $(B)/offset_node
+       $(B)/offset_node $(B)/unit_offset_conn
 
 TEST_CFLAGS := -O1 -g -Wall -Wextra -Werror -Ingx_beacon_module
 
@@ -88,6 +88,23 @@ $(B)/unit_capnp: t/unit/capnp_test.c t/unit/tap.h ngx_beacon_module/ngx_offset_c
 	mkdir -p $(B)
 	$(CC) $(TEST_CFLAGS) -o $@ t/unit/capnp_test.c \
 	    ngx_beacon_module/ngx_offset_capnp.c -lsodium
+
+# the pure Offset relay connection core, through the fuzz bench
+OFFSET_CONN_SRCS := ngx_beacon_module/ngx_beacon_offset_conn.c \
+                    ngx_beacon_module/ngx_offset_crypto.c \
+                    ngx_beacon_module/ngx_offset_capnp.c
+
+$(B)/unit_offset_conn: t/unit/offset_conn_test.c t/unit/tap.h t/fuzz/offset_fuzz.h $(OFFSET_CONN_SRCS) ngx_beacon_module/ngx_beacon_offset_conn.h
+	mkdir -p $(B)
+	$(CC) $(TEST_CFLAGS) -o $@ t/unit/offset_conn_test.c $(OFFSET_CONN_SRCS) \
+	    -lsodium
+
+# the seed corpora of the offset_handshake and offset_relay fuzz targets
+offset-seeds:
+	$(CC) $(TEST_CFLAGS) -o $(B)/offset_seeds t/fuzz/offset_seeds.c \
+	    $(OFFSET_CONN_SRCS) -lsodium
+	rm -rf t/fuzz/corpus-offset_handshake t/fuzz/corpus-offset_relay
+	$(B)/offset_seeds t/fuzz/corpus-offset_handshake t/fuzz/corpus-offset_relay
 
 # identity files and relay tickets for Offset nodes (stmgr-compatible)
 $(B)/beacon-offset-tool: ngx_beacon_module/ngx_offset_tool.c $(OFFSET_DEPS)

@@ -115,7 +115,7 @@ ofz_next(uint64_t *s)
 static inline void
 ofz_random(void *data, uint8_t *buf, size_t len)
 {
-    uint64_t  *s = data, r;
+    uint64_t  *s = data, r = 0;
     size_t     i;
 
     for (i = 0; i < len; i++) {

@@ -731,7 +731,9 @@ ngx_stream_beacon_offset_connect(ngx_stream_beacon_oc_t *oc)
     ngx_stream_beacon_offset_fp(fp, oc->core.peer_pk);
     ngx_stream_beacon_offset_fp(tfp, oc->core.target);
 
-    if (ngx_beacon_offset_listener(oc->zone, oc->core.target, &lowner) != NGX_OK) {
+    if (ngx_beacon_offset_listener(oc->zone, oc->core.target, &lowner)
+        != NGX_OK)
+    {
         ngx_beacon_count(oc->zone, NGX_BEACON_C_OFFSET_UNPAIRED);
         ngx_log_error(NGX_LOG_INFO, oc->c->log, 0,
                       "offset relay: %s connects to %s, which does not "
@@ -773,14 +775,16 @@ ngx_stream_beacon_offset_connect(ngx_stream_beacon_oc_t *oc)
 
         if (rc == NGX_DECLINED) {
             /* a registration this worker no longer holds */
-            (void) ngx_beacon_offset_unlisten(oc->zone, oc->core.target, &lowner);
+            (void) ngx_beacon_offset_unlisten(oc->zone, oc->core.target,
+                                              &lowner);
         }
 
     } else {
         u_char  keys[2 * NGX_OFFSET_PK_LEN];
 
         ngx_memcpy(keys, oc->core.peer_pk, NGX_OFFSET_PK_LEN);
-        ngx_memcpy(keys + NGX_OFFSET_PK_LEN, oc->core.target, NGX_OFFSET_PK_LEN);
+        ngx_memcpy(keys + NGX_OFFSET_PK_LEN, oc->core.target,
+                   NGX_OFFSET_PK_LEN);
 
         rc = ngx_beacon_ipc_send_fd(lowner.pid, NGX_OFFSET_IPC_NOTIFY,
                                     lowner.conn, NULL, 0, keys, sizeof(keys),
@@ -788,7 +792,8 @@ ngx_stream_beacon_offset_connect(ngx_stream_beacon_oc_t *oc)
 
         if (rc == NGX_DECLINED) {
             /* the listener's worker is gone */
-            (void) ngx_beacon_offset_unlisten(oc->zone, oc->core.target, &lowner);
+            (void) ngx_beacon_offset_unlisten(oc->zone, oc->core.target,
+                                              &lowner);
         }
     }
 
@@ -850,9 +855,10 @@ ngx_stream_beacon_offset_accept(ngx_stream_beacon_oc_t *oc)
     ngx_stream_beacon_offset_fp(fp, oc->core.peer_pk);
     ngx_stream_beacon_offset_fp(tfp, oc->core.target);
 
-    if (ngx_beacon_offset_listener(oc->zone, oc->core.peer_pk, &lowner) != NGX_OK
-        || ngx_beacon_offset_half_take(oc->zone, oc->core.peer_pk, oc->core.target,
-                                       &cowner)
+    if (ngx_beacon_offset_listener(oc->zone, oc->core.peer_pk, &lowner)
+        != NGX_OK
+        || ngx_beacon_offset_half_take(oc->zone, oc->core.peer_pk,
+                                       oc->core.target, &cowner)
            != NGX_OK)
     {
         ngx_beacon_count(oc->zone, NGX_BEACON_C_OFFSET_UNPAIRED);
@@ -1470,7 +1476,8 @@ ngx_stream_beacon_offset_close(ngx_stream_beacon_oc_t *oc, const char *why)
 
     case OC_HALF:
         ngx_beacon_shm_offset_gauge(oc->zone, NGX_BEACON_OG_HALF_TUNNELS, -1);
-        ngx_beacon_offset_half_del(oc->zone, oc->core.target, oc->core.peer_pk, &owner);
+        ngx_beacon_offset_half_del(oc->zone, oc->core.target,
+                                   oc->core.peer_pk, &owner);
         break;
 
     case OC_TUNNEL:

@@ -46,7 +46,7 @@ PYENV         := $(B)/pyenv
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
 .PHONY: all module deps test-deps stun-deps run test unit fuzz bench bench-offset bench-stun \
-        clean tools deb test-sanitize sanitize-nginx
+        clean tools deb test-sanitize sanitize-nginx offset-seeds
 
 all: module tools
 
@@ -72,7 +72,7 @@ $(MODULE): $(B)/nginx-src/.configured $(SRCS)
 tools: $(B)/unit_proto $(B)/unit_ws $(B)/unit_json $(B)/wsc \
        $(B)/unit_offset_crypto $(B)/beacon-offset-tool $(B)/unit_capnp \
        $(B)/offset_node $(B)/beacon-probe $(B)/unit_stun $(B)/unit_reply \
-       $(B)/unit_compat
+       $(B)/unit_compat $(B)/unit_offset_conn
 
 TEST_CFLAGS := -O1 -g -Wall -Wextra -Werror -Ingx_beacon_module
 
@@ -125,6 +125,23 @@ $(B)/unit_capnp: t/unit/capnp_test.c t/unit/tap.h ngx_beacon_module/ngx_offset_c
 	mkdir -p $(B)
 	$(CC) $(TEST_CFLAGS) -o $@ t/unit/capnp_test.c \
 	    ngx_beacon_module/ngx_offset_capnp.c -lsodium
+
+# the pure Offset relay connection core, through the fuzz bench
+OFFSET_CONN_SRCS := ngx_beacon_module/ngx_beacon_offset_conn.c \
+                    ngx_beacon_module/ngx_offset_crypto.c \
+                    ngx_beacon_module/ngx_offset_capnp.c
+
+$(B)/unit_offset_conn: t/unit/offset_conn_test.c t/unit/tap.h t/fuzz/offset_fuzz.h $(OFFSET_CONN_SRCS) ngx_beacon_module/ngx_beacon_offset_conn.h
+	mkdir -p $(B)
+	$(CC) $(TEST_CFLAGS) -o $@ t/unit/offset_conn_test.c $(OFFSET_CONN_SRCS) \
+	    -lsodium
+
+# the seed corpora of the offset_handshake and offset_relay fuzz targets
+offset-seeds:
+	$(CC) $(TEST_CFLAGS) -o $(B)/offset_seeds t/fuzz/offset_seeds.c \
+	    $(OFFSET_CONN_SRCS) -lsodium
+	rm -rf t/fuzz/corpus-offset_handshake t/fuzz/corpus-offset_relay
+	$(B)/offset_seeds t/fuzz/corpus-offset_handshake t/fuzz/corpus-offset_relay
 
 # identity files and relay tickets for Offset nodes (stmgr-compatible)
 # (shipped by make deb: built with Debian's hardening flags)

@@ -8,6 +8,11 @@
  * with pairing across workers through the beacon zone and the per-worker
  * channel.  Spec: offset-relay.md sections 3 and 9.
  *
+ * The protocol itself (framing, handshake, channel, keepalive, relay
+ * messages, timers) is the pure core in ngx_beacon_offset_conn.c; this
+ * file is its nginx glue: sockets, timers, output queues, the registry in
+ * the zone, the workers and the handoff.
+ *
  * Until a connection is spliced it is read exactly one frame at a time,
  * so nothing behind a Connect or an Accept is ever in a worker's memory:
  * a connector's early frames wait in its socket, and an acceptor's socket
@@ -27,13 +32,13 @@
 #include "ngx_beacon_offset_state.h"
 #include "ngx_stream_beacon.h"
 
+#include "ngx_beacon_offset_conn.h"
 #include "ngx_offset_capnp.h"
 #include "ngx_offset_crypto.h"
 #include "ngx_offset_ident.h"
 
 
-#define NGX_OFFSET_RELAY_PREAUTH_MAX   4096   /* frame cap before auth */
-#define NGX_OFFSET_RELAY_FRAME_CACHE   65536  /* kept between frames */
+#define NGX_OFFSET_RELAY_FRAME_CACHE   NGX_BEACON_OFFSET_FRAME_CACHE
 #define NGX_OFFSET_RELAY_DROP_MAX      256    /* connectors closed at once */
 #define NGX_OFFSET_RELAY_FLUSH_TIMEOUT 5000   /* last output before close */
 
@@ -43,18 +48,13 @@
 
 #define NGX_OFFSET_HANDOFF_MAGIC       0x6e626f68     /* "nboh" */
 
-/* connection states */
-#define OC_HANDSHAKE   0
-#define OC_INIT        1
-#define OC_LISTEN      2
-#define OC_HALF        3
-#define OC_TUNNEL      4
-#define OC_GONE        5
-
-/* handshake steps */
-#define HS_VERSION     0
-#define HS_ERN         1
-#define HS_DH          2
+/* connection states: the core's */
+#define OC_HANDSHAKE   NGX_BEACON_OFFSET_HANDSHAKE
+#define OC_INIT        NGX_BEACON_OFFSET_INIT
+#define OC_LISTEN      NGX_BEACON_OFFSET_LISTEN
+#define OC_HALF        NGX_BEACON_OFFSET_HALF
+#define OC_TUNNEL      NGX_BEACON_OFFSET_TUNNEL
+#define OC_GONE        NGX_BEACON_OFFSET_GONE
 
 
 typedef struct {
@@ -78,6 +78,7 @@ typedef struct {
     ngx_uint_t                    connections;
     ngx_uint_t                    per_ip;
     ngx_array_t                  *allow;      /* u_char[32] */
+    ngx_beacon_offset_conf_t      core;
 } ngx_stream_beacon_offset_srv_conf_t;
 
 
@@ -104,38 +105,19 @@ struct ngx_stream_beacon_oc_s {
 
     ngx_beacon_addr_t             addr;
     uint64_t                      serial;
-    ngx_uint_t                    state;
-    ngx_uint_t                    step;
 
-    u_char                        hdr[NGX_OFFSET_FRAME_HDR_LEN];
-    size_t                        hdr_got;
-    u_char                       *frame;
-    size_t                        frame_cap;
-    size_t                        frame_len;
-    size_t                        frame_got;
+    ngx_beacon_offset_conn_t      core;       /* the protocol state */
 
     ngx_stream_beacon_obuf_t     *out;
     ngx_stream_beacon_obuf_t    **out_last;
     size_t                        out_bytes;
 
-    u_char                        my_nonce[NGX_OFFSET_RAND_NONCE_LEN];
-    u_char                        peer_nonce[NGX_OFFSET_RAND_NONCE_LEN];
-    u_char                        peer_pk[NGX_OFFSET_PK_LEN];
-    u_char                        target[NGX_OFFSET_PK_LEN];
-    ngx_offset_dh_t               dh;
-    ngx_offset_channel_t          ch;
-
     ngx_event_t                   timer;
-    ngx_msec_t                    deadline;   /* handshake, init, half */
-    ngx_msec_t                    last_in;
-    ngx_msec_t                    last_out;
-    ngx_msec_t                    rekey_at;
 
     unsigned                      admitted:1;
     unsigned                      in_hs:1;
     unsigned                      paused:1;
     unsigned                      flushing:1;
-    unsigned                      defer:1;
 };
 
 
@@ -151,16 +133,9 @@ typedef struct {
 } ngx_stream_beacon_handoff_t;
 
 
-/* per-worker scratch: one frame is processed at a time */
+/* per worker: one frame is processed at a time */
 typedef struct {
-    size_t                        size;
-    u_char                       *unpack_ch;
-    u_char                       *unpack_ka;
-    u_char                       *pack_ka;
-    u_char                       *pack_ch;
-    u_char                        pad[2 * NGX_OFFSET_PADDING_ACCEPT_MAX];
-    uint32_t                      rnd[1024];
-    ngx_uint_t                    nrnd;
+    ngx_beacon_offset_scratch_t   scratch;
     ngx_rbtree_t                  conns;
     ngx_rbtree_node_t             sentinel;
 } ngx_stream_beacon_offset_worker_t;
@@ -172,23 +147,18 @@ static ngx_stream_beacon_oc_t *ngx_stream_beacon_offset_create(
 static void ngx_stream_beacon_offset_read(ngx_event_t *rev);
 static void ngx_stream_beacon_offset_write(ngx_event_t *wev);
 static void ngx_stream_beacon_offset_timer(ngx_event_t *ev);
-static ngx_int_t ngx_stream_beacon_offset_read_frame(
+static ngx_int_t ngx_stream_beacon_offset_event(ngx_stream_beacon_oc_t *oc,
+    ngx_beacon_offset_ev_t *ev);
+static void ngx_stream_beacon_offset_handshake_done(
     ngx_stream_beacon_oc_t *oc);
-static ngx_int_t ngx_stream_beacon_offset_frame(ngx_stream_beacon_oc_t *oc);
-static ngx_int_t ngx_stream_beacon_offset_handshake(
-    ngx_stream_beacon_oc_t *oc, u_char *p, size_t len);
-static ngx_int_t ngx_stream_beacon_offset_message(ngx_stream_beacon_oc_t *oc,
-    u_char *p, size_t len);
-static ngx_int_t ngx_stream_beacon_offset_init_msg(
-    ngx_stream_beacon_oc_t *oc, u_char *p, size_t len);
 static ngx_int_t ngx_stream_beacon_offset_listen(ngx_stream_beacon_oc_t *oc);
 static ngx_int_t ngx_stream_beacon_offset_connect(
     ngx_stream_beacon_oc_t *oc);
 static ngx_int_t ngx_stream_beacon_offset_accept(ngx_stream_beacon_oc_t *oc);
 static ngx_int_t ngx_stream_beacon_offset_reject(ngx_stream_beacon_oc_t *oc,
-    u_char *p, size_t len);
+    const u_char *key);
 static ngx_int_t ngx_stream_beacon_offset_forward(ngx_stream_beacon_oc_t *oc,
-    const u_char *ka, size_t ka_len, size_t len);
+    ngx_beacon_offset_ev_t *ev);
 static ngx_int_t ngx_stream_beacon_offset_notify(ngx_stream_beacon_oc_t *oc,
     const u_char *connector);
 static void ngx_stream_beacon_offset_splice(ngx_stream_beacon_oc_t *a,
@@ -200,16 +170,9 @@ static void ngx_stream_beacon_offset_ipc(ngx_uint_t type, uint64_t conn,
 static void ngx_stream_beacon_offset_adopt(ngx_stream_beacon_oc_t *a,
     const u_char *payload, size_t plen, ngx_socket_t fd);
 
-static ngx_int_t ngx_stream_beacon_offset_raw(ngx_stream_beacon_oc_t *oc,
-    const u_char *p, size_t len);
-static ngx_int_t ngx_stream_beacon_offset_send_user(
-    ngx_stream_beacon_oc_t *oc, ngx_uint_t ka_which, const u_char *p,
+static uint8_t *ngx_stream_beacon_offset_out(void *data, size_t len);
+static void ngx_stream_beacon_offset_random(void *data, uint8_t *buf,
     size_t len);
-static ngx_int_t ngx_stream_beacon_offset_send_rekey(
-    ngx_stream_beacon_oc_t *oc, const u_char *pub, const u_char *salt);
-static ngx_int_t ngx_stream_beacon_offset_seal(ngx_stream_beacon_oc_t *oc,
-    const ngx_offset_capnp_channel_t *cm);
-static uint32_t ngx_stream_beacon_offset_rand(void);
 static ngx_stream_beacon_obuf_t *ngx_stream_beacon_offset_obuf(
     ngx_stream_beacon_oc_t *oc, size_t len);
 static ngx_int_t ngx_stream_beacon_offset_flush(ngx_stream_beacon_oc_t *oc);
@@ -380,10 +343,7 @@ ngx_module_t  ngx_stream_beacon_offset_module = {
 static void
 ngx_stream_beacon_offset_handler(ngx_stream_session_t *s)
 {
-    size_t                                n;
-    u_char                                buf[256];
     ngx_connection_t                     *c;
-    ngx_offset_capnp_ern_t                ern;
     ngx_stream_beacon_oc_t               *oc;
     ngx_stream_beacon_offset_srv_conf_t  *conf;
 
@@ -423,32 +383,13 @@ ngx_stream_beacon_offset_handler(ngx_stream_session_t *s)
     oc->admitted = 1;
     oc->in_hs = 1;
 
-    /* both sides send first (3.3, 3.4.1): nothing to wait for */
+    /* our version frame and ExchangeRandNonce */
 
-    ngx_offset_version_frame(buf);
-
-    if (ngx_stream_beacon_offset_raw(oc, buf + NGX_OFFSET_FRAME_HDR_LEN,
-                                     NGX_OFFSET_VERSION_LEN)
-        != NGX_OK)
-    {
+    if (ngx_beacon_offset_conn_start(&oc->core, ngx_current_msec) != 0) {
         ngx_stream_beacon_offset_close(oc, "out of memory");
         return;
     }
 
-    randombytes_buf(oc->my_nonce, sizeof(oc->my_nonce));
-
-    ngx_memzero(&ern, sizeof(ngx_offset_capnp_ern_t));
-    ngx_memcpy(ern.rand_nonce, oc->my_nonce, sizeof(oc->my_nonce));
-    ngx_memcpy(ern.src_public_key, conf->ident->pk, NGX_OFFSET_PK_LEN);
-
-    n = ngx_offset_capnp_encode_ern(buf, sizeof(buf), &ern);
-
-    if (n == 0 || ngx_stream_beacon_offset_raw(oc, buf, n) != NGX_OK) {
-        ngx_stream_beacon_offset_close(oc, "out of memory");
-        return;
-    }
-
-    oc->deadline = ngx_current_msec + conf->handshake_timeout;
     ngx_stream_beacon_offset_arm(oc);
 
     if (ngx_stream_beacon_offset_flush(oc) == NGX_ERROR) {
@@ -476,8 +417,11 @@ ngx_stream_beacon_offset_create(ngx_connection_t *c,
     oc->zone = conf->shm_zone->data;
     oc->serial = c->number;
     oc->out_last = &oc->out;
-    oc->last_in = ngx_current_msec;
-    oc->last_out = ngx_current_msec;
+
+    ngx_beacon_offset_conn_init(&oc->core, &conf->core,
+                                &ngx_stream_beacon_offset_w->scratch,
+                                ngx_stream_beacon_offset_out, oc,
+                                ngx_current_msec);
 
     oc->timer.handler = ngx_stream_beacon_offset_timer;
     oc->timer.data = oc;
@@ -500,9 +444,12 @@ ngx_stream_beacon_offset_create(ngx_connection_t *c,
 static void
 ngx_stream_beacon_offset_read(ngx_event_t *rev)
 {
-    ngx_int_t                rc;
+    size_t                   size, queued;
+    u_char                  *p;
+    ssize_t                  n;
     ngx_uint_t               i;
     ngx_connection_t        *c;
+    ngx_beacon_offset_ev_t   ev;
     ngx_stream_beacon_oc_t  *oc;
 
     c = rev->data;
@@ -514,7 +461,7 @@ ngx_stream_beacon_offset_read(ngx_event_t *rev)
         return;
     }
 
-    if (oc->state == OC_HALF) {
+    if (oc->core.state == OC_HALF) {
         /* not read until spliced, but a connector that left ends it (W18) */
         if (rev->pending_eof || rev->eof) {
             ngx_stream_beacon_offset_close(oc, "connector went away");
@@ -523,13 +470,13 @@ ngx_stream_beacon_offset_read(ngx_event_t *rev)
         return;
     }
 
-    if (oc->flushing || oc->state == OC_GONE) {
+    if (oc->flushing || oc->core.state == OC_GONE) {
         return;
     }
 
-    for (i = 0; i < 64; i++) {
+    for (i = 0; i < 64; /* frames */ ) {
 
-        if (oc->state == OC_TUNNEL && oc->peer
+        if (oc->core.state == OC_TUNNEL && oc->peer
             && oc->peer->out_bytes >= oc->conf->buffer)
         {
             ngx_stream_beacon_offset_flush_peer(oc);
@@ -541,9 +488,16 @@ ngx_stream_beacon_offset_read(ngx_event_t *rev)
             }
         }
 
-        rc = ngx_stream_beacon_offset_read_frame(oc);
+        /* never past the end of the current frame */
 
-        if (rc == NGX_AGAIN) {
+        if (ngx_beacon_offset_conn_want(&oc->core, &p, &size) != 0) {
+            ngx_stream_beacon_offset_close(oc, "read error");
+            return;
+        }
+
+        n = c->recv(c, p, size);
+
+        if (n == NGX_AGAIN) {
             ngx_stream_beacon_offset_flush_peer(oc);
 
             if (ngx_handle_read_event(rev, 0) != NGX_OK) {
@@ -553,42 +507,47 @@ ngx_stream_beacon_offset_read(ngx_event_t *rev)
             return;
         }
 
-        if (rc == NGX_DONE) {
+        if (n == 0) {
             ngx_stream_beacon_offset_close(oc, oc->in_hs
                                                ? "closed in the handshake"
                                                : NULL);
             return;
         }
 
-        if (rc == NGX_ERROR) {
+        if (n == NGX_ERROR) {
             ngx_stream_beacon_offset_close(oc, "read error");
             return;
         }
 
-        if (rc == NGX_DECLINED) {
-            ngx_beacon_count(oc->zone, NGX_BEACON_C_OFFSET_BAD_FRAMES);
-            ngx_stream_beacon_offset_close(oc, "frame over the size cap");
-            return;
-        }
+        queued = oc->out_bytes;
 
-        rc = ngx_stream_beacon_offset_frame(oc);
+        if (ngx_beacon_offset_conn_got(&oc->core, (size_t) n, &ev,
+                                       ngx_current_msec)
+            == NGX_BEACON_OFFSET_NONE)
+        {
+            if (oc->core.hdr_got) {
+                continue;     /* inside a frame */
+            }
 
-        if (rc != NGX_OK) {
+        } else if (ngx_stream_beacon_offset_event(oc, &ev) != NGX_OK) {
             /* closed or handed off: oc is gone */
             return;
         }
 
-        /* only a busy tunnel keeps its frame buffer between frames */
+        /* a whole frame was processed */
 
-        if (oc->state != OC_TUNNEL
-            || oc->frame_cap > NGX_OFFSET_RELAY_FRAME_CACHE)
+        i++;
+
+        /* a handshake message or a rekey answer of our own */
+
+        if (oc->out_bytes > queued && !oc->flushing
+            && ngx_stream_beacon_offset_flush(oc) == NGX_ERROR)
         {
-            ngx_free(oc->frame);
-            oc->frame = NULL;
-            oc->frame_cap = 0;
+            ngx_stream_beacon_offset_close(oc, "write error");
+            return;
         }
 
-        if (oc->state == OC_HALF || oc->flushing) {
+        if (oc->core.state == OC_HALF || oc->flushing) {
             return;
         }
     }
@@ -619,436 +578,81 @@ ngx_stream_beacon_offset_flush_peer(ngx_stream_beacon_oc_t *oc)
 }
 
 
-/*
- * One whole frame into oc->frame: NGX_OK, NGX_AGAIN, NGX_DONE (EOF),
- * NGX_DECLINED (length over the cap) or NGX_ERROR.  Reads never go past
- * the frame's end.
- */
-
-static ngx_int_t
-ngx_stream_beacon_offset_read_frame(ngx_stream_beacon_oc_t *oc)
-{
-    size_t             want, cap;
-    u_char            *p;
-    ssize_t            n;
-    uint64_t           len;
-    ngx_connection_t  *c;
-
-    c = oc->c;
-
-    while (oc->hdr_got < NGX_OFFSET_FRAME_HDR_LEN) {
-        n = c->recv(c, oc->hdr + oc->hdr_got,
-                    NGX_OFFSET_FRAME_HDR_LEN - oc->hdr_got);
-
-        if (n == NGX_AGAIN) {
-            return NGX_AGAIN;
-        }
-
-        if (n == NGX_ERROR) {
-            return NGX_ERROR;
-        }
-
-        if (n == 0) {
-            return NGX_DONE;
-        }
-
-        oc->hdr_got += n;
-
-        if (oc->hdr_got < NGX_OFFSET_FRAME_HDR_LEN) {
-            continue;
-        }
-
-        cap = oc->conf->frame_max;
-
-        if (oc->in_hs && cap > NGX_OFFSET_RELAY_PREAUTH_MAX) {
-            cap = NGX_OFFSET_RELAY_PREAUTH_MAX;    /* W1: before auth */
-        }
-
-        if (ngx_offset_frame_get_len(oc->hdr, NGX_OFFSET_FRAME_HDR_LEN, cap,
-                                     &len)
-            != NGX_OFFSET_OK)
-        {
-            ngx_log_error(NGX_LOG_INFO, c->log, 0,
-                          "offset relay: frame length %*xs over the cap "
-                          "of %uz bytes", (size_t) NGX_OFFSET_FRAME_HDR_LEN,
-                          oc->hdr, cap);
-            return NGX_DECLINED;
-        }
-
-        oc->frame_len = (size_t) len;
-        oc->frame_got = 0;
-    }
-
-    while (oc->frame_got < oc->frame_len) {
-
-        if (oc->frame_got == oc->frame_cap) {
-            /* the buffer grows with what arrives, not with what is claimed */
-
-            want = ngx_max(oc->frame_cap * 2, NGX_OFFSET_RELAY_FRAME_CACHE);
-            want = ngx_min(want, oc->frame_len);
-
-            p = ngx_alloc(want, c->log);
-            if (p == NULL) {
-                return NGX_ERROR;
-            }
-
-            if (oc->frame) {
-                ngx_memcpy(p, oc->frame, oc->frame_got);
-                ngx_free(oc->frame);
-            }
-
-            oc->frame = p;
-            oc->frame_cap = want;
-        }
-
-        n = c->recv(c, oc->frame + oc->frame_got,
-                    ngx_min(oc->frame_cap, oc->frame_len) - oc->frame_got);
-
-        if (n == NGX_AGAIN) {
-            return NGX_AGAIN;
-        }
-
-        if (n == NGX_ERROR) {
-            return NGX_ERROR;
-        }
-
-        if (n == 0) {
-            return NGX_DONE;
-        }
-
-        oc->frame_got += n;
-    }
-
-    oc->hdr_got = 0;
-
-    return NGX_OK;
-}
-
-
 /* NGX_OK (go on reading), NGX_DONE (oc closed or parked) */
 
 static ngx_int_t
-ngx_stream_beacon_offset_frame(ngx_stream_beacon_oc_t *oc)
+ngx_stream_beacon_offset_event(ngx_stream_beacon_oc_t *oc,
+    ngx_beacon_offset_ev_t *ev)
 {
-    int                          rc;
-    size_t                       plen;
-    u_char                      *p, pub[NGX_OFFSET_DH_LEN];
-    u_char                       salt[NGX_OFFSET_SALT_LEN];
-    const char                  *why;
-    ngx_offset_capnp_ka_t        ka;
-    ngx_offset_capnp_msg_t       msg;
-    ngx_offset_capnp_channel_t   cm;
+    switch (ev->type) {
 
-    p = oc->frame;
-
-    if (oc->state == OC_HANDSHAKE) {
-        return ngx_stream_beacon_offset_handshake(oc, p, oc->frame_len);
-    }
-
-    /* a frame shorter than nonce + tag closes cleanly (W2) */
-
-    rc = ngx_offset_channel_open(&oc->ch, p + NGX_OFFSET_NONCE_LEN, &plen, p,
-                                 oc->frame_len);
-    if (rc != NGX_OFFSET_OK) {
-        why = ngx_offset_strerror(rc);
-        goto bad;
-    }
-
-    oc->last_in = ngx_current_msec;
-    p += NGX_OFFSET_NONCE_LEN;
-
-    rc = ngx_offset_capnp_read_packed(&msg, p, plen,
-                                      ngx_stream_beacon_offset_w->unpack_ch,
-                                      ngx_stream_beacon_offset_w->size, NULL);
-    if (rc == NGX_OFFSET_CAPNP_OK) {
-        rc = ngx_offset_capnp_decode_channel(&msg, &cm);
-    }
-
-    if (rc != NGX_OFFSET_CAPNP_OK) {
-        why = "undecodable ChannelMessage";
-        goto bad;
-    }
-
-    if (cm.which == NGX_OFFSET_CONTENT_REKEY) {
-        rc = ngx_offset_channel_rekey_recv(&oc->ch, cm.dh_public_key,
-                                           cm.key_salt, pub, salt, NULL,
-                                           NULL);
-        if (rc == NGX_OFFSET_ERR_DH) {
-            why = "rekey with a low-order point";
-            goto bad;
-        }
-
-        ngx_beacon_count(oc->zone, NGX_BEACON_C_OFFSET_REKEYS);
-
-        if (oc->conf->rekey_interval) {
-            oc->rekey_at = ngx_current_msec + oc->conf->rekey_interval;
-        }
-
-        if (rc == NGX_OFFSET_REKEY_RESPOND) {
-            /* our answer still goes out under the old key (3.4.5) */
-            rc = ngx_stream_beacon_offset_send_rekey(oc, pub, salt);
-            sodium_memzero(pub, sizeof(pub));
-
-            if (rc != NGX_OK) {
-                ngx_stream_beacon_offset_close(oc, "write error");
-                return NGX_DONE;
-            }
-        }
-
-        return NGX_OK;
-    }
-
-    rc = ngx_offset_capnp_read_packed(&msg, cm.user.data ? cm.user.data
-                                                          : (u_char *) "",
-                                      cm.user.len,
-                                      ngx_stream_beacon_offset_w->unpack_ka,
-                                      ngx_stream_beacon_offset_w->size, NULL);
-    if (rc == NGX_OFFSET_CAPNP_OK) {
-        rc = ngx_offset_capnp_decode_ka(&msg, &ka);
-    }
-
-    if (rc != NGX_OFFSET_CAPNP_OK) {
-        why = "undecodable KaMessage";
-        goto bad;
-    }
-
-    if (ka.which == NGX_OFFSET_KA_KEEPALIVE) {
-        return NGX_OK;
-    }
-
-    if (oc->state == OC_TUNNEL) {
-        /*
-         * The KaMessage{message} as it came, checked above, is the one to
-         * send on: the other hop gets the same message without packing
-         * it again.
-         */
-        return ngx_stream_beacon_offset_forward(oc, cm.user.data,
-                                                cm.user.len,
-                                                ka.message.len);
-    }
-
-    return ngx_stream_beacon_offset_message(oc,
-                                            (u_char *) (ka.message.data
-                                                        ? ka.message.data
-                                                        : (u_char *) ""),
-                                            ka.message.len);
-
-bad:
-
-    ngx_beacon_count(oc->zone, NGX_BEACON_C_OFFSET_BAD_FRAMES);
-    ngx_stream_beacon_offset_close(oc, why);
-
-    return NGX_DONE;
-}
-
-
-static ngx_int_t
-ngx_stream_beacon_offset_handshake(ngx_stream_beacon_oc_t *oc, u_char *p,
-    size_t len)
-{
-    int                      rc;
-    size_t                   n;
-    u_char                   buf[512];
-    u_char                   send_key[NGX_OFFSET_KEY_LEN];
-    u_char                   recv_key[NGX_OFFSET_KEY_LEN];
-    u_char                   fp[16];
-    const char              *why;
-    ngx_offset_capnp_dh_t    dh;
-    ngx_offset_capnp_ern_t   ern;
-    ngx_offset_capnp_msg_t   msg;
-
-    switch (oc->step) {
-
-    case HS_VERSION:
-
-        if (ngx_offset_version_check(p, len) != NGX_OFFSET_OK) {
-            if (len == NGX_OFFSET_VERSION_LEN) {
-                ngx_log_error(NGX_LOG_INFO, oc->c->log, 0,
-                              "offset relay: peer speaks protocol version "
-                              "%uD, we speak 0",
-                              (uint32_t) ((uint32_t) p[0] << 24
-                                          | (uint32_t) p[1] << 16
-                                          | (uint32_t) p[2] << 8 | p[3]));
-                why = "version mismatch";
-
-            } else {
-                why = "bad version frame";
-            }
-
-            goto bad;
-        }
-
-        oc->step = HS_ERN;
+    case NGX_BEACON_OFFSET_EV_HANDSHAKE:
+        ngx_stream_beacon_offset_handshake_done(oc);
         return NGX_OK;
 
-    case HS_ERN:
-
-        rc = ngx_offset_capnp_read_packed(&msg, p, len,
-                                          ngx_stream_beacon_offset_w->unpack_ch,
-                                          ngx_stream_beacon_offset_w->size,
-                                          NULL);
-        if (rc == NGX_OFFSET_CAPNP_OK) {
-            rc = ngx_offset_capnp_decode_ern(&msg, &ern);
-        }
-
-        if (rc != NGX_OFFSET_CAPNP_OK) {
-            why = "undecodable ExchangeRandNonce";
-            goto bad;
-        }
-
-        ngx_memcpy(oc->peer_pk, ern.src_public_key, NGX_OFFSET_PK_LEN);
-        ngx_memcpy(oc->peer_nonce, ern.rand_nonce, NGX_OFFSET_RAND_NONCE_LEN);
-
-        ngx_offset_dh_init(&oc->dh, NULL, NULL);
-
-        ngx_memzero(&dh, sizeof(ngx_offset_capnp_dh_t));
-        ngx_memcpy(dh.dh_public_key, oc->dh.pub, NGX_OFFSET_DH_LEN);
-        ngx_memcpy(dh.rand_nonce, oc->peer_nonce, NGX_OFFSET_RAND_NONCE_LEN);
-        ngx_memcpy(dh.key_salt, oc->dh.salt, NGX_OFFSET_SALT_LEN);
-        ngx_offset_dh_sign(dh.signature, oc->conf->ident->sk, oc->dh.pub,
-                           oc->peer_nonce, oc->dh.salt);
-
-        n = ngx_offset_capnp_encode_dh(buf, sizeof(buf), &dh);
-
-        if (n == 0 || ngx_stream_beacon_offset_raw(oc, buf, n) != NGX_OK
-            || ngx_stream_beacon_offset_flush(oc) == NGX_ERROR)
-        {
-            ngx_stream_beacon_offset_close(oc, "write error");
-            return NGX_DONE;
-        }
-
-        oc->step = HS_DH;
-        return NGX_OK;
-
-    default: /* HS_DH */
-
-        rc = ngx_offset_capnp_read_packed(&msg, p, len,
-                                          ngx_stream_beacon_offset_w->unpack_ch,
-                                          ngx_stream_beacon_offset_w->size,
-                                          NULL);
-        if (rc == NGX_OFFSET_CAPNP_OK) {
-            rc = ngx_offset_capnp_decode_dh(&msg, &dh);
-        }
-
-        if (rc != NGX_OFFSET_CAPNP_OK) {
-            why = "undecodable ExchangeDh";
-            goto bad;
-        }
-
-        if (ngx_offset_nonce_check(dh.rand_nonce, oc->my_nonce)
-            != NGX_OFFSET_OK)
-        {
-            why = "ExchangeDh echoes the wrong nonce";
-            goto bad;
-        }
-
-        if (ngx_offset_dh_verify(dh.signature, oc->peer_pk, dh.dh_public_key,
-                                 oc->my_nonce, dh.key_salt)
-            != NGX_OFFSET_OK)
-        {
-            why = "bad ExchangeDh signature";
-            goto bad;
-        }
-
-        if (ngx_offset_derive_keys(send_key, recv_key, &oc->dh,
-                                   dh.dh_public_key, dh.key_salt)
-            != NGX_OFFSET_OK)
-        {
-            why = "low-order X25519 point";
-            goto bad;
-        }
-
-        ngx_offset_channel_init(&oc->ch, send_key, recv_key);
-
-        sodium_memzero(send_key, sizeof(send_key));
-        sodium_memzero(recv_key, sizeof(recv_key));
-        sodium_memzero(&oc->dh, sizeof(ngx_offset_dh_t));
-
-        oc->in_hs = 0;
-        oc->state = OC_INIT;
-        ngx_beacon_shm_offset_gauge(oc->zone, NGX_BEACON_OG_HANDSHAKES, -1);
-        ngx_beacon_count(oc->zone, NGX_BEACON_C_OFFSET_HANDSHAKES_OK);
-
-        oc->last_in = ngx_current_msec;
-        oc->deadline = ngx_current_msec + oc->conf->init_timeout;
-
-        if (oc->conf->rekey_interval) {
-            oc->rekey_at = ngx_current_msec + oc->conf->rekey_interval;
-        }
-
-        ngx_stream_beacon_offset_arm(oc);
-
-        ngx_stream_beacon_offset_fp(fp, oc->peer_pk);
-        ngx_log_error(NGX_LOG_INFO, oc->c->log, 0,
-                      "offset relay: handshake with %s", fp);
-
-        return NGX_OK;
-    }
-
-bad:
-
-    ngx_beacon_count(oc->zone, NGX_BEACON_C_OFFSET_BAD_FRAMES);
-    ngx_stream_beacon_offset_close(oc, why);
-
-    return NGX_DONE;
-}
-
-
-static ngx_int_t
-ngx_stream_beacon_offset_message(ngx_stream_beacon_oc_t *oc, u_char *p,
-    size_t len)
-{
-    switch (oc->state) {
-
-    case OC_INIT:
-        return ngx_stream_beacon_offset_init_msg(oc, p, len);
-
-    case OC_LISTEN:
-        return ngx_stream_beacon_offset_reject(oc, p, len);
-
-    default:
-        ngx_stream_beacon_offset_close(oc, "unexpected message");
-        return NGX_DONE;
-    }
-}
-
-
-static ngx_int_t
-ngx_stream_beacon_offset_init_msg(ngx_stream_beacon_oc_t *oc, u_char *p,
-    size_t len)
-{
-    int                       rc;
-    ngx_offset_capnp_msg_t    msg;
-    ngx_offset_capnp_init_t   init;
-
-    rc = ngx_offset_capnp_read_packed(&msg, p, len,
-                                      ngx_stream_beacon_offset_w->pack_ch,
-                                      ngx_stream_beacon_offset_w->size, NULL);
-    if (rc == NGX_OFFSET_CAPNP_OK) {
-        rc = ngx_offset_capnp_decode_init(&msg, &init);
-    }
-
-    if (rc != NGX_OFFSET_CAPNP_OK) {
-        ngx_beacon_count(oc->zone, NGX_BEACON_C_OFFSET_BAD_FRAMES);
-        ngx_stream_beacon_offset_close(oc, "invalid first message");
-        return NGX_DONE;
-    }
-
-    oc->deadline = 0;
-
-    switch (init.which) {
-
-    case NGX_OFFSET_INIT_LISTEN:
+    case NGX_BEACON_OFFSET_EV_LISTEN:
         return ngx_stream_beacon_offset_listen(oc);
 
-    case NGX_OFFSET_INIT_CONNECT:
-        ngx_memcpy(oc->target, init.public_key, NGX_OFFSET_PK_LEN);
+    case NGX_BEACON_OFFSET_EV_CONNECT:
         return ngx_stream_beacon_offset_connect(oc);
 
-    default: /* NGX_OFFSET_INIT_ACCEPT */
-        ngx_memcpy(oc->target, init.public_key, NGX_OFFSET_PK_LEN);
+    case NGX_BEACON_OFFSET_EV_ACCEPT:
         return ngx_stream_beacon_offset_accept(oc);
+
+    case NGX_BEACON_OFFSET_EV_REJECT:
+        return ngx_stream_beacon_offset_reject(oc, ev->key);
+
+    case NGX_BEACON_OFFSET_EV_MESSAGE:
+        return ngx_stream_beacon_offset_forward(oc, ev);
+
+    case NGX_BEACON_OFFSET_EV_REKEY:
+        ngx_beacon_count(oc->zone, NGX_BEACON_C_OFFSET_REKEYS);
+        return NGX_OK;
+
+    case NGX_BEACON_OFFSET_EV_CLOSE:
+
+        switch (ev->count) {
+
+        case NGX_BEACON_OFFSET_COUNT_BAD:
+            ngx_beacon_count(oc->zone, NGX_BEACON_C_OFFSET_BAD_FRAMES);
+            break;
+
+        case NGX_BEACON_OFFSET_COUNT_TIMEOUT:
+            ngx_beacon_count(oc->zone, NGX_BEACON_C_OFFSET_TIMEOUTS);
+            break;
+
+        case NGX_BEACON_OFFSET_COUNT_EXPIRED:
+            ngx_beacon_count(oc->zone, NGX_BEACON_C_OFFSET_EXPIRED);
+            break;
+        }
+
+        ngx_stream_beacon_offset_close(oc, ev->why);
+        return NGX_DONE;
+
+    case NGX_BEACON_OFFSET_EV_ERROR:
+        ngx_stream_beacon_offset_close(oc, ev->why);
+        return NGX_DONE;
+
+    default:
+        return NGX_OK;
     }
+}
+
+
+static void
+ngx_stream_beacon_offset_handshake_done(ngx_stream_beacon_oc_t *oc)
+{
+    u_char  fp[16];
+
+    oc->in_hs = 0;
+    ngx_beacon_shm_offset_gauge(oc->zone, NGX_BEACON_OG_HANDSHAKES, -1);
+    ngx_beacon_count(oc->zone, NGX_BEACON_C_OFFSET_HANDSHAKES_OK);
+
+    ngx_stream_beacon_offset_arm(oc);
+
+    ngx_stream_beacon_offset_fp(fp, oc->core.peer_pk);
+    ngx_log_error(NGX_LOG_INFO, oc->c->log, 0,
+                  "offset relay: handshake with %s", fp);
 }
 
 
@@ -1063,7 +667,7 @@ ngx_stream_beacon_offset_listen(ngx_stream_beacon_oc_t *oc)
         k = oc->conf->allow->elts;
 
         for (i = 0; i < oc->conf->allow->nelts; i++) {
-            if (sodium_memcmp(k + i * NGX_OFFSET_PK_LEN, oc->peer_pk,
+            if (sodium_memcmp(k + i * NGX_OFFSET_PK_LEN, oc->core.peer_pk,
                               NGX_OFFSET_PK_LEN)
                 == 0)
             {
@@ -1081,7 +685,7 @@ ngx_stream_beacon_offset_listen(ngx_stream_beacon_oc_t *oc)
     owner.pid = ngx_pid;
     owner.conn = oc->serial;
 
-    if (ngx_beacon_offset_listen(oc->zone, oc->peer_pk, &owner, &prev)
+    if (ngx_beacon_offset_listen(oc->zone, oc->core.peer_pk, &owner, &prev)
         != NGX_OK)
     {
         ngx_beacon_count(oc->zone, NGX_BEACON_C_OFFSET_LIMIT_HITS);
@@ -1092,10 +696,10 @@ ngx_stream_beacon_offset_listen(ngx_stream_beacon_oc_t *oc)
     ngx_beacon_count(oc->zone, NGX_BEACON_C_OFFSET_LISTENS);
     ngx_beacon_shm_offset_gauge(oc->zone, NGX_BEACON_OG_LISTENERS, 1);
 
-    oc->state = OC_LISTEN;
+    ngx_beacon_offset_conn_set(&oc->core, OC_LISTEN, ngx_current_msec);
     ngx_stream_beacon_offset_arm(oc);
 
-    ngx_stream_beacon_offset_fp(fp, oc->peer_pk);
+    ngx_stream_beacon_offset_fp(fp, oc->core.peer_pk);
 
     if (prev.pid) {
         /* the newest authenticated Listen wins (W8) */
@@ -1125,10 +729,12 @@ ngx_stream_beacon_offset_connect(ngx_stream_beacon_oc_t *oc)
 
     ngx_beacon_count(oc->zone, NGX_BEACON_C_OFFSET_CONNECTS);
 
-    ngx_stream_beacon_offset_fp(fp, oc->peer_pk);
-    ngx_stream_beacon_offset_fp(tfp, oc->target);
+    ngx_stream_beacon_offset_fp(fp, oc->core.peer_pk);
+    ngx_stream_beacon_offset_fp(tfp, oc->core.target);
 
-    if (ngx_beacon_offset_listener(oc->zone, oc->target, &lowner) != NGX_OK) {
+    if (ngx_beacon_offset_listener(oc->zone, oc->core.target, &lowner)
+        != NGX_OK)
+    {
         ngx_beacon_count(oc->zone, NGX_BEACON_C_OFFSET_UNPAIRED);
         ngx_log_error(NGX_LOG_INFO, oc->c->log, 0,
                       "offset relay: %s connects to %s, which does not "
@@ -1140,7 +746,7 @@ ngx_stream_beacon_offset_connect(ngx_stream_beacon_oc_t *oc)
     owner.pid = ngx_pid;
     owner.conn = oc->serial;
 
-    rc = ngx_beacon_offset_half_add(oc->zone, oc->target, oc->peer_pk,
+    rc = ngx_beacon_offset_half_add(oc->zone, oc->core.target, oc->core.peer_pk,
                                     &owner);
 
     if (rc != NGX_OK) {
@@ -1157,8 +763,7 @@ ngx_stream_beacon_offset_connect(ngx_stream_beacon_oc_t *oc)
         return NGX_DONE;
     }
 
-    oc->state = OC_HALF;
-    oc->deadline = ngx_current_msec + oc->conf->half_timeout;
+    ngx_beacon_offset_conn_set(&oc->core, OC_HALF, ngx_current_msec);
     ngx_beacon_shm_offset_gauge(oc->zone, NGX_BEACON_OG_HALF_TUNNELS, 1);
     ngx_stream_beacon_offset_arm(oc);
 
@@ -1167,18 +772,20 @@ ngx_stream_beacon_offset_connect(ngx_stream_beacon_oc_t *oc)
 
     if (lowner.pid == ngx_pid) {
         rc = ngx_stream_beacon_offset_notify(
-                 ngx_stream_beacon_offset_find(lowner.conn), oc->peer_pk);
+                 ngx_stream_beacon_offset_find(lowner.conn), oc->core.peer_pk);
 
         if (rc == NGX_DECLINED) {
             /* a registration this worker no longer holds */
-            (void) ngx_beacon_offset_unlisten(oc->zone, oc->target, &lowner);
+            (void) ngx_beacon_offset_unlisten(oc->zone, oc->core.target,
+                                              &lowner);
         }
 
     } else {
         u_char  keys[2 * NGX_OFFSET_PK_LEN];
 
-        ngx_memcpy(keys, oc->peer_pk, NGX_OFFSET_PK_LEN);
-        ngx_memcpy(keys + NGX_OFFSET_PK_LEN, oc->target, NGX_OFFSET_PK_LEN);
+        ngx_memcpy(keys, oc->core.peer_pk, NGX_OFFSET_PK_LEN);
+        ngx_memcpy(keys + NGX_OFFSET_PK_LEN, oc->core.target,
+                   NGX_OFFSET_PK_LEN);
 
         rc = ngx_beacon_ipc_send_fd(lowner.pid, NGX_OFFSET_IPC_NOTIFY,
                                     lowner.conn, NULL, 0, keys, sizeof(keys),
@@ -1186,7 +793,8 @@ ngx_stream_beacon_offset_connect(ngx_stream_beacon_oc_t *oc)
 
         if (rc == NGX_DECLINED) {
             /* the listener's worker is gone */
-            (void) ngx_beacon_offset_unlisten(oc->zone, oc->target, &lowner);
+            (void) ngx_beacon_offset_unlisten(oc->zone, oc->core.target,
+                                              &lowner);
         }
     }
 
@@ -1209,11 +817,7 @@ static ngx_int_t
 ngx_stream_beacon_offset_notify(ngx_stream_beacon_oc_t *l,
     const u_char *connector)
 {
-    size_t                    n;
-    u_char                    buf[128];
-    ngx_offset_capnp_conn_t   m;
-
-    if (l == NULL || l->state != OC_LISTEN || l->flushing) {
+    if (l == NULL || l->core.state != OC_LISTEN || l->flushing) {
         return NGX_DECLINED;
     }
 
@@ -1222,13 +826,10 @@ ngx_stream_beacon_offset_notify(ngx_stream_beacon_oc_t *l,
         return NGX_BUSY;
     }
 
-    ngx_memcpy(m.public_key, connector, NGX_OFFSET_PK_LEN);
-
-    n = ngx_offset_capnp_encode_conn(buf, sizeof(buf), &m);
-
-    if (n == 0
-        || ngx_stream_beacon_offset_send_user(l, NGX_OFFSET_KA_MESSAGE, buf, n)
-           != NGX_OK)
+    if (ngx_beacon_offset_conn_incoming(&l->core, connector,
+                                        ngx_current_msec)
+        != 0
+        || ngx_stream_beacon_offset_flush(l) == NGX_ERROR)
     {
         /*
          * Closed from its own write handler: closing the listener here
@@ -1252,12 +853,13 @@ ngx_stream_beacon_offset_accept(ngx_stream_beacon_oc_t *oc)
 
     ngx_beacon_count(oc->zone, NGX_BEACON_C_OFFSET_ACCEPTS);
 
-    ngx_stream_beacon_offset_fp(fp, oc->peer_pk);
-    ngx_stream_beacon_offset_fp(tfp, oc->target);
+    ngx_stream_beacon_offset_fp(fp, oc->core.peer_pk);
+    ngx_stream_beacon_offset_fp(tfp, oc->core.target);
 
-    if (ngx_beacon_offset_listener(oc->zone, oc->peer_pk, &lowner) != NGX_OK
-        || ngx_beacon_offset_half_take(oc->zone, oc->peer_pk, oc->target,
-                                       &cowner)
+    if (ngx_beacon_offset_listener(oc->zone, oc->core.peer_pk, &lowner)
+        != NGX_OK
+        || ngx_beacon_offset_half_take(oc->zone, oc->core.peer_pk,
+                                       oc->core.target, &cowner)
            != NGX_OK)
     {
         ngx_beacon_count(oc->zone, NGX_BEACON_C_OFFSET_UNPAIRED);
@@ -1277,7 +879,7 @@ ngx_stream_beacon_offset_accept(ngx_stream_beacon_oc_t *oc)
 
     a = ngx_stream_beacon_offset_find(cowner.conn);
 
-    if (a == NULL || a->state != OC_HALF) {
+    if (a == NULL || a->core.state != OC_HALF) {
         ngx_beacon_count(oc->zone, NGX_BEACON_C_OFFSET_UNPAIRED);
         ngx_stream_beacon_offset_close(oc, "the connector is gone");
         return NGX_DONE;
@@ -1290,30 +892,11 @@ ngx_stream_beacon_offset_accept(ngx_stream_beacon_oc_t *oc)
 
 
 static ngx_int_t
-ngx_stream_beacon_offset_reject(ngx_stream_beacon_oc_t *oc, u_char *p,
-    size_t len)
+ngx_stream_beacon_offset_reject(ngx_stream_beacon_oc_t *oc, const u_char *key)
 {
-    int                       rc;
-    ngx_beacon_owner_t        cowner;
-    ngx_offset_capnp_msg_t    msg;
-    ngx_offset_capnp_conn_t   m;
+    ngx_beacon_owner_t  cowner;
 
-    rc = ngx_offset_capnp_read_packed(&msg, p, len,
-                                      ngx_stream_beacon_offset_w->pack_ch,
-                                      ngx_stream_beacon_offset_w->size, NULL);
-    if (rc == NGX_OFFSET_CAPNP_OK) {
-        rc = ngx_offset_capnp_decode_conn(&msg, &m);
-    }
-
-    if (rc != NGX_OFFSET_CAPNP_OK) {
-        /* anything but a RejectConnection ends the listener (3.6.2) */
-        ngx_stream_beacon_offset_close(oc, "listener sent an invalid "
-                                           "message");
-        return NGX_DONE;
-    }
-
-    if (ngx_beacon_offset_half_take(oc->zone, oc->peer_pk, m.public_key,
-                                    &cowner)
+    if (ngx_beacon_offset_half_take(oc->zone, oc->core.peer_pk, key, &cowner)
         != NGX_OK)
     {
         return NGX_OK;
@@ -1328,11 +911,10 @@ ngx_stream_beacon_offset_reject(ngx_stream_beacon_oc_t *oc, u_char *p,
 
 
 static ngx_int_t
-ngx_stream_beacon_offset_forward(ngx_stream_beacon_oc_t *oc, const u_char *ka,
-    size_t ka_len, size_t len)
+ngx_stream_beacon_offset_forward(ngx_stream_beacon_oc_t *oc,
+    ngx_beacon_offset_ev_t *ev)
 {
-    ngx_offset_capnp_channel_t   cm;
-    ngx_stream_beacon_oc_t      *peer;
+    ngx_stream_beacon_oc_t  *peer;
 
     peer = oc->peer;
 
@@ -1341,22 +923,18 @@ ngx_stream_beacon_offset_forward(ngx_stream_beacon_oc_t *oc, const u_char *ka,
     }
 
     ngx_beacon_count(oc->zone, NGX_BEACON_C_OFFSET_MESSAGES);
-    ngx_beacon_count_n(oc->zone, NGX_BEACON_C_OFFSET_BYTES, len);
+    ngx_beacon_count_n(oc->zone, NGX_BEACON_C_OFFSET_BYTES, ev->msg_len);
 
-    ngx_memzero(&cm, sizeof(ngx_offset_capnp_channel_t));
-    cm.which = NGX_OFFSET_CONTENT_USER;
-    cm.user.data = ka;
-    cm.user.len = ka_len;
+    /* forwarded frames go out together, after the read loop */
 
-    peer->defer = 1;
-
-    if (ngx_stream_beacon_offset_seal(peer, &cm) != NGX_OK) {
+    if (ngx_beacon_offset_conn_forward(&peer->core, ev->data, ev->len,
+                                       ngx_current_msec)
+        != 0)
+    {
         /* the other side failed: this one flushes and follows */
         ngx_stream_beacon_offset_close(peer, "write error");
         return NGX_OK;
     }
-
-    peer->defer = 0;
 
     if (peer->out_bytes >= NGX_OFFSET_RELAY_FRAME_CACHE) {
         ngx_stream_beacon_offset_flush_peer(oc);
@@ -1374,10 +952,8 @@ ngx_stream_beacon_offset_splice(ngx_stream_beacon_oc_t *a,
 
     a->peer = b;
     b->peer = a;
-    a->state = OC_TUNNEL;
-    b->state = OC_TUNNEL;
-    a->deadline = 0;
-    b->deadline = 0;
+    ngx_beacon_offset_conn_set(&a->core, OC_TUNNEL, ngx_current_msec);
+    ngx_beacon_offset_conn_set(&b->core, OC_TUNNEL, ngx_current_msec);
 
     /* spliced tunnels outlive a graceful shutdown */
     a->c->idle = 0;
@@ -1390,8 +966,8 @@ ngx_stream_beacon_offset_splice(ngx_stream_beacon_oc_t *a,
     ngx_stream_beacon_offset_arm(a);
     ngx_stream_beacon_offset_arm(b);
 
-    ngx_stream_beacon_offset_fp(afp, a->peer_pk);
-    ngx_stream_beacon_offset_fp(bfp, b->peer_pk);
+    ngx_stream_beacon_offset_fp(afp, a->core.peer_pk);
+    ngx_stream_beacon_offset_fp(bfp, b->core.peer_pk);
     ngx_log_error(NGX_LOG_INFO, b->c->log, 0,
                   "offset relay: tunnel %s -> %s spliced", afp, bfp);
 
@@ -1445,10 +1021,10 @@ ngx_stream_beacon_offset_handoff(ngx_stream_beacon_oc_t *oc,
     h.magic = NGX_OFFSET_HANDOFF_MAGIC;
     h.out_len = (uint32_t) oc->out_bytes;
     h.addr = oc->addr;
-    ngx_memcpy(h.peer_pk, oc->peer_pk, NGX_OFFSET_PK_LEN);
-    ngx_memcpy(h.target, oc->target, NGX_OFFSET_PK_LEN);
-    h.ch = oc->ch;
-    h.rekey_in = oc->rekey_at ? oc->rekey_at - ngx_current_msec : 0;
+    ngx_memcpy(h.peer_pk, oc->core.peer_pk, NGX_OFFSET_PK_LEN);
+    ngx_memcpy(h.target, oc->core.target, NGX_OFFSET_PK_LEN);
+    h.ch = oc->core.ch;
+    h.rekey_in = oc->core.rekey_at ? oc->core.rekey_at - ngx_current_msec : 0;
 
     /*
      * Out of this worker's epoll set first: a registration lives as long
@@ -1509,7 +1085,7 @@ ngx_stream_beacon_offset_ipc(ngx_uint_t type, uint64_t conn,
     case NGX_OFFSET_IPC_NOTIFY:
 
         if (oc && plen == 2 * NGX_OFFSET_PK_LEN
-            && ngx_memcmp(oc->peer_pk, payload + NGX_OFFSET_PK_LEN,
+            && ngx_memcmp(oc->core.peer_pk, payload + NGX_OFFSET_PK_LEN,
                           NGX_OFFSET_PK_LEN) == 0)
         {
             (void) ngx_stream_beacon_offset_notify(oc, payload);
@@ -1519,7 +1095,7 @@ ngx_stream_beacon_offset_ipc(ngx_uint_t type, uint64_t conn,
 
     case NGX_OFFSET_IPC_CLOSE:
 
-        if (oc && (oc->state == OC_LISTEN || oc->state == OC_HALF)) {
+        if (oc && (oc->core.state == OC_LISTEN || oc->core.state == OC_HALF)) {
             ngx_stream_beacon_offset_close(oc,
                                            plen && payload[plen - 1] == '\0'
                                            ? (char *) payload : "closed");
@@ -1529,7 +1105,7 @@ ngx_stream_beacon_offset_ipc(ngx_uint_t type, uint64_t conn,
 
     case NGX_OFFSET_IPC_HANDOFF:
 
-        if (oc == NULL || oc->state != OC_HALF || oc->flushing
+        if (oc == NULL || oc->core.state != OC_HALF || oc->flushing
             || fd == (ngx_socket_t) -1)
         {
             if (oc) {
@@ -1601,11 +1177,8 @@ ngx_stream_beacon_offset_adopt(ngx_stream_beacon_oc_t *a,
     b->timer.log = &b->log;
 
     b->addr = h.addr;
-    ngx_memcpy(b->peer_pk, h.peer_pk, NGX_OFFSET_PK_LEN);
-    ngx_memcpy(b->target, h.target, NGX_OFFSET_PK_LEN);
-    b->ch = h.ch;
-    b->state = OC_INIT;
-    b->rekey_at = h.rekey_in ? ngx_current_msec + h.rekey_in : 0;
+    ngx_beacon_offset_conn_adopt(&b->core, h.peer_pk, h.target, &h.ch,
+                                 h.rekey_in, ngx_current_msec);
 
     sodium_memzero(&h, sizeof(h));
 
@@ -1643,143 +1216,23 @@ failed:
 }
 
 
-/* a handshake frame: plain packed capnp behind the length */
+/* the core's output: a new queued buffer */
 
-static ngx_int_t
-ngx_stream_beacon_offset_raw(ngx_stream_beacon_oc_t *oc, const u_char *p,
-    size_t len)
+static uint8_t *
+ngx_stream_beacon_offset_out(void *data, size_t len)
 {
     ngx_stream_beacon_obuf_t  *b;
 
-    b = ngx_stream_beacon_offset_obuf(oc, NGX_OFFSET_FRAME_HDR_LEN + len);
-    if (b == NULL) {
-        return NGX_ERROR;
-    }
+    b = ngx_stream_beacon_offset_obuf(data, len);
 
-    ngx_offset_frame_put_len(b->pos, len);
-    ngx_memcpy(b->pos + NGX_OFFSET_FRAME_HDR_LEN, p, len);
-
-    return NGX_OK;
+    return b ? b->pos : NULL;
 }
 
 
-/* KaMessage{keepAlive | message = p} in a sealed ChannelMessage */
-
-static ngx_int_t
-ngx_stream_beacon_offset_send_user(ngx_stream_beacon_oc_t *oc,
-    ngx_uint_t ka_which, const u_char *p, size_t len)
+static void
+ngx_stream_beacon_offset_random(void *data, uint8_t *buf, size_t len)
 {
-    size_t                       n;
-    ngx_offset_capnp_ka_t        ka;
-    ngx_offset_capnp_channel_t   cm;
-
-    ngx_memzero(&ka, sizeof(ngx_offset_capnp_ka_t));
-    ka.which = ka_which;
-    ka.message.data = p;
-    ka.message.len = len;
-
-    n = ngx_offset_capnp_encode_ka(ngx_stream_beacon_offset_w->pack_ka,
-                                   ngx_stream_beacon_offset_w->size * 9 / 8
-                                   + 256, &ka);
-    if (n == 0) {
-        return NGX_ERROR;
-    }
-
-    ngx_memzero(&cm, sizeof(ngx_offset_capnp_channel_t));
-    cm.which = NGX_OFFSET_CONTENT_USER;
-    cm.user.data = ngx_stream_beacon_offset_w->pack_ka;
-    cm.user.len = n;
-
-    return ngx_stream_beacon_offset_seal(oc, &cm);
-}
-
-
-static ngx_int_t
-ngx_stream_beacon_offset_send_rekey(ngx_stream_beacon_oc_t *oc,
-    const u_char *pub, const u_char *salt)
-{
-    ngx_offset_capnp_channel_t  cm;
-
-    ngx_memzero(&cm, sizeof(ngx_offset_capnp_channel_t));
-    cm.which = NGX_OFFSET_CONTENT_REKEY;
-    ngx_memcpy(cm.dh_public_key, pub, NGX_OFFSET_DH_LEN);
-    ngx_memcpy(cm.key_salt, salt, NGX_OFFSET_SALT_LEN);
-
-    return ngx_stream_beacon_offset_seal(oc, &cm);
-}
-
-
-static ngx_int_t
-ngx_stream_beacon_offset_seal(ngx_stream_beacon_oc_t *oc,
-    const ngx_offset_capnp_channel_t *cm)
-{
-    size_t                       n;
-    ngx_offset_capnp_channel_t   m;
-    ngx_stream_beacon_obuf_t    *b;
-
-    m = *cm;
-
-    /*
-     * Our padding is bounded (W6): a uniform length of 0 ..
-     * beacon_offset_padding bytes.  Its bytes are encrypted with the
-     * message, so a slice at a random offset of a random block drawn once
-     * per worker serves (random, so packing cannot shrink them); lengths
-     * and offsets come from a CSPRNG buffer refilled every 512 messages
-     * rather than two getrandom() calls per message.
-     */
-
-    m.rand_padding.data = ngx_stream_beacon_offset_w->pad;
-    m.rand_padding.len = 0;
-
-    if (oc->conf->padding) {
-        m.rand_padding.len = ngx_stream_beacon_offset_rand()
-                             % (oc->conf->padding + 1);
-        m.rand_padding.data += ngx_stream_beacon_offset_rand()
-                               % (NGX_OFFSET_PADDING_ACCEPT_MAX + 1);
-    }
-
-    n = ngx_offset_capnp_encode_channel(ngx_stream_beacon_offset_w->pack_ch,
-                                        ngx_stream_beacon_offset_w->size * 9
-                                        / 8 + 256 + 65536, &m);
-    if (n == 0) {
-        return NGX_ERROR;
-    }
-
-    b = ngx_stream_beacon_offset_obuf(oc, NGX_OFFSET_FRAME_HDR_LEN + n
-                                          + NGX_OFFSET_FRAME_OVERHEAD);
-    if (b == NULL) {
-        return NGX_ERROR;
-    }
-
-    ngx_offset_frame_put_len(b->pos, n + NGX_OFFSET_FRAME_OVERHEAD);
-    (void) ngx_offset_channel_seal(&oc->ch, b->pos + NGX_OFFSET_FRAME_HDR_LEN,
-                                   ngx_stream_beacon_offset_w->pack_ch, n);
-
-    oc->last_out = ngx_current_msec;
-
-    if (oc->defer) {
-        /* forwarded frames go out together, after the read loop */
-        return NGX_OK;
-    }
-
-    return ngx_stream_beacon_offset_flush(oc) == NGX_ERROR ? NGX_ERROR
-                                                           : NGX_OK;
-}
-
-
-static uint32_t
-ngx_stream_beacon_offset_rand(void)
-{
-    ngx_stream_beacon_offset_worker_t  *w;
-
-    w = ngx_stream_beacon_offset_w;
-
-    if (w->nrnd == 0) {
-        randombytes_buf(w->rnd, sizeof(w->rnd));
-        w->nrnd = sizeof(w->rnd) / sizeof(uint32_t);
-    }
-
-    return w->rnd[--w->nrnd];
+    randombytes_buf(buf, len);
 }
 
 
@@ -1927,70 +1380,26 @@ ngx_stream_beacon_offset_write(ngx_event_t *wev)
 static void
 ngx_stream_beacon_offset_timer(ngx_event_t *ev)
 {
-    u_char                   pub[NGX_OFFSET_DH_LEN];
-    u_char                   salt[NGX_OFFSET_SALT_LEN];
-    ngx_msec_t               now;
+    ngx_beacon_offset_ev_t   oev;
     ngx_stream_beacon_oc_t  *oc;
 
     oc = ev->data;
-    now = ngx_current_msec;
 
     if (oc->flushing) {
         ngx_stream_beacon_offset_close(oc, "tunnel closed, output dropped");
         return;
     }
 
-    if (oc->deadline && (ngx_msec_int_t) (now - oc->deadline) >= 0) {
-
-        ngx_beacon_count(oc->zone, oc->state == OC_HALF
-                                   ? NGX_BEACON_C_OFFSET_EXPIRED
-                                   : NGX_BEACON_C_OFFSET_TIMEOUTS);
-
-        ngx_stream_beacon_offset_close(oc,
-                          oc->state == OC_HANDSHAKE ? "handshake timed out"
-                          : oc->state == OC_INIT ? "no relay message in time"
-                          : "half-tunnel expired");
-        return;
-    }
-
-    if (oc->state == OC_HANDSHAKE) {
-        ngx_stream_beacon_offset_arm(oc);
-        return;
-    }
-
-    if (oc->state != OC_HALF
-        && now - oc->last_in >= oc->conf->idle_timeout)
+    if (ngx_beacon_offset_conn_tick(&oc->core, &oev, ngx_current_msec)
+        != NGX_BEACON_OFFSET_NONE
+        && ngx_stream_beacon_offset_event(oc, &oev) != NGX_OK)
     {
-        ngx_beacon_count(oc->zone, NGX_BEACON_C_OFFSET_TIMEOUTS);
-        ngx_stream_beacon_offset_close(oc, "idle timeout");
         return;
     }
 
-    if (now - oc->last_out >= oc->conf->keepalive) {
-        if (ngx_stream_beacon_offset_send_user(oc, NGX_OFFSET_KA_KEEPALIVE,
-                                               NULL, 0)
-            != NGX_OK)
-        {
-            ngx_stream_beacon_offset_close(oc, "write error");
-            return;
-        }
-    }
-
-    if (oc->rekey_at && (ngx_msec_int_t) (now - oc->rekey_at) >= 0) {
-        oc->rekey_at = now + oc->conf->rekey_interval;
-
-        if (ngx_offset_channel_rekey_start(&oc->ch, pub, salt, NULL, NULL)
-            == NGX_OFFSET_OK)
-        {
-            ngx_beacon_count(oc->zone, NGX_BEACON_C_OFFSET_REKEYS);
-
-            if (ngx_stream_beacon_offset_send_rekey(oc, pub, salt)
-                != NGX_OK)
-            {
-                ngx_stream_beacon_offset_close(oc, "write error");
-                return;
-            }
-        }
+    if (oc->out && ngx_stream_beacon_offset_flush(oc) == NGX_ERROR) {
+        ngx_stream_beacon_offset_close(oc, "write error");
+        return;
     }
 
     ngx_stream_beacon_offset_arm(oc);
@@ -2002,35 +1411,11 @@ ngx_stream_beacon_offset_timer(ngx_event_t *ev)
 static void
 ngx_stream_beacon_offset_arm(ngx_stream_beacon_oc_t *oc)
 {
-    ngx_msec_t      now, next;
-    ngx_msec_int_t  d;
+    ngx_msec_t  next;
 
-    now = ngx_current_msec;
-    next = now + 3600000;
+    next = ngx_beacon_offset_conn_next(&oc->core, ngx_current_msec);
 
-    if (oc->deadline) {
-        next = oc->deadline;
-    }
-
-#define NEARER(t)  if ((ngx_msec_int_t) ((t) - next) < 0) { next = (t); }
-
-    if (oc->state != OC_HANDSHAKE) {
-        NEARER(oc->last_out + oc->conf->keepalive);
-
-        if (oc->state != OC_HALF) {
-            NEARER(oc->last_in + oc->conf->idle_timeout);
-        }
-
-        if (oc->rekey_at) {
-            NEARER(oc->rekey_at);
-        }
-    }
-
-#undef NEARER
-
-    d = (ngx_msec_int_t) (next - now);
-
-    ngx_add_timer(&oc->timer, d > 0 ? (ngx_msec_t) d : 1);
+    ngx_add_timer(&oc->timer, next - ngx_current_msec);
 }
 
 
@@ -2047,12 +1432,12 @@ ngx_stream_beacon_offset_close(ngx_stream_beacon_oc_t *oc, const char *why)
     c = oc->c;
 
     if (why) {
-        if (oc->state == OC_HANDSHAKE) {
+        if (oc->core.state == OC_HANDSHAKE) {
             ngx_log_error(NGX_LOG_INFO, c->log, 0,
                           "offset relay: closed in the handshake: %s", why);
 
         } else {
-            ngx_stream_beacon_offset_fp(fp, oc->peer_pk);
+            ngx_stream_beacon_offset_fp(fp, oc->core.peer_pk);
             ngx_log_error(NGX_LOG_INFO, c->log, 0,
                           "offset relay: closed %s: %s", fp, why);
         }
@@ -2069,17 +1454,17 @@ ngx_stream_beacon_offset_close(ngx_stream_beacon_oc_t *oc, const char *why)
         }
     }
 
-    switch (oc->state) {
+    switch (oc->core.state) {
 
     case OC_LISTEN:
         ngx_beacon_shm_offset_gauge(oc->zone, NGX_BEACON_OG_LISTENERS, -1);
 
-        if (ngx_beacon_offset_unlisten(oc->zone, oc->peer_pk, &owner)
+        if (ngx_beacon_offset_unlisten(oc->zone, oc->core.peer_pk, &owner)
             == NGX_OK)
         {
             /* its pending Connects go with it (3.6.2) */
 
-            n = ngx_beacon_offset_half_drop(oc->zone, oc->peer_pk, drop,
+            n = ngx_beacon_offset_half_drop(oc->zone, oc->core.peer_pk, drop,
                                             NGX_OFFSET_RELAY_DROP_MAX);
 
             for (i = 0; i < n && i < NGX_OFFSET_RELAY_DROP_MAX; i++) {
@@ -2092,7 +1477,8 @@ ngx_stream_beacon_offset_close(ngx_stream_beacon_oc_t *oc, const char *why)
 
     case OC_HALF:
         ngx_beacon_shm_offset_gauge(oc->zone, NGX_BEACON_OG_HALF_TUNNELS, -1);
-        ngx_beacon_offset_half_del(oc->zone, oc->target, oc->peer_pk, &owner);
+        ngx_beacon_offset_half_del(oc->zone, oc->core.target,
+                                   oc->core.peer_pk, &owner);
         break;
 
     case OC_TUNNEL:
@@ -2118,7 +1504,7 @@ ngx_stream_beacon_offset_close(ngx_stream_beacon_oc_t *oc, const char *why)
         break;
     }
 
-    oc->state = OC_GONE;
+    oc->core.state = OC_GONE;
 
     if (oc->admitted) {
         ngx_beacon_shm_offset_leave(oc->zone, &oc->addr);
@@ -2136,9 +1522,7 @@ ngx_stream_beacon_offset_close(ngx_stream_beacon_oc_t *oc, const char *why)
         ngx_free(b);
     }
 
-    if (oc->frame) {
-        ngx_free(oc->frame);
-    }
+    ngx_beacon_offset_conn_free(&oc->core);
 
     if (oc->s) {
         ngx_stream_finalize_session(oc->s, NGX_STREAM_OK);
@@ -2169,7 +1553,7 @@ ngx_stream_beacon_offset_close_owner(ngx_beacon_zone_t *z,
 
     oc = ngx_stream_beacon_offset_find(owner->conn);
 
-    if (oc && (oc->state == OC_LISTEN || oc->state == OC_HALF)) {
+    if (oc && (oc->core.state == OC_LISTEN || oc->core.state == OC_HALF)) {
         ngx_stream_beacon_offset_close(oc, why);
     }
 }
@@ -2200,36 +1584,15 @@ ngx_stream_beacon_offset_find(uint64_t serial)
 static ngx_int_t
 ngx_stream_beacon_offset_scratch(size_t frame_max)
 {
-    size_t                              size;
-    ngx_stream_beacon_offset_worker_t  *w;
-
-    w = ngx_stream_beacon_offset_w;
-    size = frame_max + 2 * NGX_OFFSET_PADDING_ACCEPT_MAX + 1024;
-
-    if (w->size >= size) {
-        return NGX_OK;
-    }
-
-    if (w->unpack_ch) {
-        ngx_free(w->unpack_ch);
-        ngx_free(w->unpack_ka);
-        ngx_free(w->pack_ka);
-        ngx_free(w->pack_ch);
-        w->size = 0;
-    }
-
-    w->unpack_ch = ngx_alloc(size, ngx_cycle->log);
-    w->unpack_ka = ngx_alloc(size, ngx_cycle->log);
-    w->pack_ka = ngx_alloc(size * 9 / 8 + 256, ngx_cycle->log);
-    w->pack_ch = ngx_alloc(size * 9 / 8 + 256 + 65536, ngx_cycle->log);
-
-    if (w->unpack_ch == NULL || w->unpack_ka == NULL || w->pack_ka == NULL
-        || w->pack_ch == NULL)
+    if (ngx_beacon_offset_scratch_init(&ngx_stream_beacon_offset_w->scratch,
+                                       frame_max,
+                                       ngx_stream_beacon_offset_random, NULL)
+        != 0)
     {
+        ngx_log_error(NGX_LOG_ALERT, ngx_cycle->log, 0,
+                      "offset relay: out of memory for the frame buffers");
         return NGX_ERROR;
     }
-
-    w->size = size;
 
     return NGX_OK;
 }
@@ -2599,6 +1962,17 @@ ngx_stream_beacon_offset_postconf(ngx_conf_t *cf)
         if (oscf->frame_max > ngx_stream_beacon_offset_frame_max) {
             ngx_stream_beacon_offset_frame_max = oscf->frame_max;
         }
+
+        oscf->core.pk = oscf->ident->pk;
+        oscf->core.sk = oscf->ident->sk;
+        oscf->core.frame_max = oscf->frame_max;
+        oscf->core.padding = oscf->padding;
+        oscf->core.handshake_timeout = oscf->handshake_timeout;
+        oscf->core.init_timeout = oscf->init_timeout;
+        oscf->core.keepalive = oscf->keepalive;
+        oscf->core.idle_timeout = oscf->idle_timeout;
+        oscf->core.half_timeout = oscf->half_timeout;
+        oscf->core.rekey_interval = oscf->rekey_interval;
     }
 
     /* the relay speaks TCP only */
@@ -2676,8 +2050,6 @@ ngx_stream_beacon_offset_init_process(ngx_cycle_t *cycle)
 
     ngx_rbtree_init(&w->conns, &w->sentinel, ngx_rbtree_insert_value);
 
-    randombytes_buf(w->pad, sizeof(w->pad));
-
     ngx_stream_beacon_offset_w = w;
 
     if (ngx_stream_beacon_offset_scratch(ngx_stream_beacon_offset_frame_max)
@@ -2693,7 +2065,7 @@ ngx_stream_beacon_offset_init_process(ngx_cycle_t *cycle)
 
 
 /*
- * the scratch buffers are ngx_alloc()ed, their owner is in the cycle pool:
+ * the scratch buffers are malloc()ed, their owner is in the cycle pool:
  * free them before the worker destroys that pool and exits
  */
 
@@ -2708,27 +2080,7 @@ ngx_stream_beacon_offset_exit_process(ngx_cycle_t *cycle)
         return;
     }
 
-    if (w->unpack_ch) {
-        ngx_free(w->unpack_ch);
-    }
-
-    if (w->unpack_ka) {
-        ngx_free(w->unpack_ka);
-    }
-
-    if (w->pack_ka) {
-        ngx_free(w->pack_ka);
-    }
-
-    if (w->pack_ch) {
-        ngx_free(w->pack_ch);
-    }
-
-    w->unpack_ch = NULL;
-    w->unpack_ka = NULL;
-    w->pack_ka = NULL;
-    w->pack_ch = NULL;
-    w->size = 0;
+    ngx_beacon_offset_scratch_free(&w->scratch);
 
     ngx_stream_beacon_offset_w = NULL;
 }

@@ -27,7 +27,8 @@
  *   -L [HOST:]PORT  bench-direct: where node B listens (HOST 127.0.0.1)
  *   -c           hold: a clean close by the relay counts as a pass
  *   -w SECONDS   slow-reader: how long B does not read once A is blocked
- *                (default 2)
+ *                (default 2); keepalive-rekey: how long the idle hops
+ *                are watched
  *   -v           verbose, to stderr
  *
  * Output: "ok - what" or "not ok - what: why" per check on stdout,
@@ -138,6 +139,7 @@ struct conn_s {
     double                t_open;
     double                t_hs;
     double                t_last_send;
+    double                t_last_msg;   /* the last KaMessage we sent */
     double                t_last_recv;
     double                t_closed;
     double                t_progress;   /* the last send() that took bytes */
@@ -890,6 +892,7 @@ conn_connect(conn_t *c, double deadline)
     c->t_open = now();
     c->t_last_recv = c->t_open;
     c->t_last_send = c->t_open;
+    c->t_last_msg = c->t_open;
 
     vlog("%s: connected", c->name);
 
@@ -1106,6 +1109,9 @@ send_user(conn_t *c, const uint8_t *u, size_t n)
     cm.user.len = n;
 
     send_channel(c, &cm);
+
+    /* only keepalive-layer messages count for our keepalive (3.5) */
+    c->t_last_msg = now();
 }
 
 
@@ -1406,7 +1412,7 @@ sess_poll(sess_t *s, double timeout)
             continue;
         }
 
-        if (c->chan && !c->silent && t - c->t_last_send >= G.ka) {
+        if (c->chan && !c->silent && t - c->t_last_msg >= G.ka) {
             send_keepalive(c);
         }
 
@@ -4643,6 +4649,131 @@ done:
 }
 
 
+/*
+ * A relay-initiated Rekey is a secure-channel frame, not a keepalive-layer
+ * message (3.5): with beacon_offset_rekey_interval shorter than the
+ * keepalive, each idle hop (Listen, A, B) must still get a keepAlive every
+ * keepalive interval.  The hops are watched for -w seconds.
+ */
+
+static void
+sc_keepalive_rekey(void)
+{
+    int        i, j, k0[3], r0[3], n, rk;
+    double     t0, t1, prev, gap, worst;
+    conn_t    *c[3];
+    tunnel_t   t;
+    static const char  *hop[3] = { "Listen", "A", "B" };
+
+    tunnel_init(&t, 0);
+
+    if (!small_tunnel(&t, NULL, 0)) {
+        goto done;
+    }
+
+    c[0] = t.lb;
+    c[1] = t.ca;
+    c[2] = t.cb;
+
+    for (i = 0; i < 3; i++) {
+        k0[i] = c[i]->ka_in;
+        r0[i] = c[i]->rekey_answered + c[i]->rekey_done;
+    }
+
+    t0 = now();
+    sess_sleep(&t.s, G.stall);
+    t1 = now();
+
+    for (i = 0; i < 3; i++) {
+        n = (c[i]->ka_in < 256 ? c[i]->ka_in : 256) - k0[i];
+        rk = c[i]->rekey_answered + c[i]->rekey_done - r0[i];
+
+        prev = t0;
+        worst = 0;
+
+        for (j = 0; j < n; j++) {
+            gap = c[i]->ka_t[k0[i] + j] - prev;
+            worst = gap > worst ? gap : worst;
+            prev = c[i]->ka_t[k0[i] + j];
+        }
+
+        gap = t1 - prev;
+        worst = gap > worst ? gap : worst;
+
+        note("keepalives", "%s:%d", hop[i], n);
+        note("relay_rekeys", "%s:%d", hop[i], rk);
+        note("longest_keepalive_gap", "%s:%.2f", hop[i], worst);
+
+        check(!c[i]->closed && !c[i]->bad,
+              c[i]->closed ? closed_how(c[i]) : c[i]->why,
+              "%s hop: open after %.0f s idle", hop[i], t1 - t0);
+        check(rk >= (int) (G.stall / 8), "the relay rekeyed too rarely "
+              "(beacon_offset_rekey_interval)", "%s hop: relay rekeys "
+              "meanwhile (%d)", hop[i], rk);
+        check(n >= 2 && worst <= 16.5, "a keepalive came late or never",
+              "%s hop: a relay keepalive at least every 16 s "
+              "(%d, longest gap %.2f s)", hop[i], n, worst);
+    }
+
+done:
+
+    sess_free(&t.s);
+}
+
+
+/*
+ * A Listen connection that sends nothing but Rekeys (one a second, each
+ * answered) is silent at the keepalive layer: the relay drops it after its
+ * idle timeout all the same.
+ */
+
+static void
+sc_rekey_silent(void)
+{
+    sess_t              s;
+    conn_t             *c;
+    char                err[300];
+    double              t;
+    ngx_offset_ident_t  id;
+
+    memset(&s, 0, sizeof(s));
+    ident_random(&id);
+
+    c = node(&s, "rekey-silent", &id, NGX_OFFSET_INIT_LISTEN, NULL,
+             until(10), err, sizeof(err));
+    if (c == NULL) {
+        check(0, err, "handshake and Listen");
+        goto done;
+    }
+
+    c->silent = 1;
+    conn_flush(c);
+    t = c->t_last_msg;
+
+    while (!c->closed && now() < G.deadline) {
+        if (!c->ch.has_pending) {
+            (void) start_rekey(c);
+        }
+
+        sess_wait(&s, now() + 1, p_closed, c);
+    }
+
+    check(c->rekey_done >= 2, c->closed ? closed_how(c) : "no rekey done",
+          "the relay answers our Rekeys (%d)", c->rekey_done);
+    check(c->closed == CL_EOF || c->closed == CL_RESET,
+          c->closed ? closed_how(c) : "still open at -t",
+          "a connection that sends only Rekeys is dropped as idle");
+
+    if (c->closed) {
+        note("closed_after", "%.2f", c->t_closed - t);
+    }
+
+done:
+
+    sess_free(&s);
+}
+
+
 static void
 multiseg_one(const char *dir, conn_t *from, conn_t *to)
 {
@@ -5200,6 +5331,7 @@ conn_accept(sess_t *s, int lfd, const char *name,
     c->t_open = now();
     c->t_last_recv = c->t_open;
     c->t_last_send = c->t_open;
+    c->t_last_msg = c->t_open;
 
     return c;
 }
@@ -5336,6 +5468,8 @@ static const scenario_t  scenarios[] = {
     { "listener-gone",      sc_listener_gone,         1 },
     { "rekey",              sc_rekey,                 1 },
     { "rekey-simul",        sc_rekey_simul,           1 },
+    { "keepalive-rekey",    sc_keepalive_rekey,       1 },
+    { "rekey-silent",       sc_rekey_silent,          1 },
     { "multiseg",           sc_multiseg,              1 },
     { "short-frame",        sc_short_frame,           1 },
     { "oversize",           sc_oversize,              1 },

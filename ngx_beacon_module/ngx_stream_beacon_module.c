@@ -564,6 +564,17 @@ ngx_stream_beacon_process(ngx_stream_beacon_srv_conf_t *bscf,
         ngx_stream_beacon_sync(bscf, z, &msg, &src, buf, len);
         break;
     }
+
+    /* relays are explained by the router; the rest here, one line each */
+
+    if (msg.type != NGX_BEACON_RELAY) {
+        ngx_log_debug4(NGX_LOG_DEBUG_STREAM, ngx_cycle->log, 0,
+                       "beacon %s node %uD dest %uD: %s",
+                       ngx_beacon_type_name(msg.type),
+                       ngx_stream_beacon_note.node_id,
+                       ngx_stream_beacon_note.dest,
+                       ngx_stream_beacon_note.action);
+    }
 }
 
 

@@ -35,7 +35,7 @@ has_wsc($t);
 plan(skip_all => 'nginx built without --with-debug')
     unless `$Test::Nginx::NGINX -V 2>&1` =~ /--with-debug/;
 
-$t->plan(17);
+$t->plan(21);
 
 my ($crt, $key) = make_cert($t);
 
@@ -124,6 +124,8 @@ ok(logged(qr/beacon compat login 1001, connection \d+/),
 my $U = dgram($B, local => '127.0.0.70');
 my ($reply) = $U->io(discover(20));
 ok(defined $reply, 'udp node 20 registered');
+ok(logged(qr/beacon discover node 20 dest 0: registered/),
+    'debug: udp discover, registered');
 
 my $c0 = ccounters($H, 'beacon');
 
@@ -182,5 +184,20 @@ ok(logged(qr/beacon compat 1001 type 0x07 dropped: not_allowed/),
 $W->binary(hx('05 0000'));
 ok(logged(qr/beacon compat 1001 frame dropped: malformed/),
     'debug: bridge frame dropped, malformed');
+# the udp face's other decisions: a move at once throttled, a punch to
+# nobody, one from the wrong address
+
+my $U2 = dgram($B, local => '127.0.0.71');
+($reply) = $U2->io(discover(20));
+ok(logged(qr/beacon discover node 20 dest 0: throttled/),
+    'debug: udp discover from a new address at once, throttled');
+
+$U->send(punch(20, 4444));
+ok(logged(qr/beacon punch_request node 20 dest 4444: not_found/),
+    'debug: udp punch, not_found');
+
+$U2->send(punch(20, 4445));
+ok(logged(qr/beacon punch_request node 20 dest 4445: endpoint_mismatch/),
+    'debug: udp punch from another address, endpoint_mismatch');
 
 ###############################################################################

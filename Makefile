@@ -81,10 +81,11 @@ $(B)/unit_proto: t/unit/proto_test.c t/unit/tap.h ngx_beacon_module/ngx_beacon_p
 	$(CC) $(TEST_CFLAGS) -o $@ t/unit/proto_test.c \
 	    ngx_beacon_module/ngx_beacon_proto.c -lsodium
 
-$(B)/unit_ws: t/unit/ws_test.c t/unit/tap.h ngx_beacon_module/ngx_beacon_ws.c ngx_beacon_module/ngx_beacon_ws.h
+$(B)/unit_ws: t/unit/ws_test.c t/unit/tap.h ngx_beacon_module/ngx_beacon_ws.c ngx_beacon_module/ngx_beacon_ws.h ngx_beacon_module/ngx_beacon_json.c ngx_beacon_module/ngx_beacon_json.h
 	mkdir -p $(B)
 	$(CC) $(TEST_CFLAGS) -o $@ t/unit/ws_test.c \
-	    ngx_beacon_module/ngx_beacon_ws.c -lcrypto
+	    ngx_beacon_module/ngx_beacon_ws.c ngx_beacon_module/ngx_beacon_json.c \
+	    -lcrypto -lsodium
 
 $(B)/unit_json: t/unit/json_test.c t/unit/tap.h ngx_beacon_module/ngx_beacon_json.c ngx_beacon_module/ngx_beacon_json.h
 	mkdir -p $(B)

@@ -44,6 +44,30 @@ ngx_beacon_json_ws(const unsigned char *p, const unsigned char *end)
 }
 
 
+/* the one UTF-8 check of the module: JSON strings and WebSocket text */
+
+int
+ngx_beacon_json_utf8_valid(const unsigned char *p, size_t n)
+{
+    size_t                k;
+    const unsigned char  *end;
+
+    end = p + n;
+
+    while (p < end) {
+        k = ngx_beacon_json_utf8(p, end);
+
+        if (k == 0) {
+            return 0;
+        }
+
+        p += k;
+    }
+
+    return 1;
+}
+
+
 /* the length of the UTF-8 sequence at p (RFC 3629), 0 if ill-formed */
 
 static size_t

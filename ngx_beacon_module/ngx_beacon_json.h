@@ -94,6 +94,9 @@ typedef struct {
  * nothing else).  Returns NGX_BEACON_JSON_OK with v set to the top-level
  * value, or NGX_BEACON_JSON_ERROR.
  */
+/* 1 if p is well-formed UTF-8 (RFC 3629), 0 otherwise: the module's one
+ * UTF-8 check, for JSON strings and WebSocket text and close reasons */
+int ngx_beacon_json_utf8_valid(const unsigned char *p, size_t n);
 int ngx_beacon_json_parse(const unsigned char *json, size_t len,
     ngx_beacon_json_val_t *v);
 

@@ -10,6 +10,7 @@
 #include <openssl/sha.h>
 
 #include "ngx_beacon_ws.h"
+#include "ngx_beacon_json.h"
 
 
 #define NGX_BEACON_WS_GUID  "258EAFA5-E914-47DA-95CA-C5AB0DC85B11"
@@ -471,82 +472,13 @@ ngx_beacon_ws_close_parse(const unsigned char *p, size_t n, unsigned *code)
         return NGX_BEACON_WS_CLOSE_PROTOCOL;
     }
 
-    if (!ngx_beacon_ws_utf8_valid(p + 2, n - 2)) {
+    if (!ngx_beacon_json_utf8_valid(p + 2, n - 2)) {
         return NGX_BEACON_WS_CLOSE_BAD_DATA;
     }
 
     *code = c;
 
     return 0;
-}
-
-
-int
-ngx_beacon_ws_utf8_valid(const unsigned char *p, size_t n)
-{
-    size_t         i, k, need;
-    unsigned char  c, lo, hi;
-
-    i = 0;
-
-    while (i < n) {
-        c = p[i];
-
-        if (c < 0x80) {
-            i++;
-            continue;
-        }
-
-        /* RFC 3629 table: the second byte's range depends on the first */
-
-        lo = 0x80;
-        hi = 0xbf;
-
-        if (c >= 0xc2 && c <= 0xdf) {
-            need = 1;
-
-        } else if (c >= 0xe0 && c <= 0xef) {
-            need = 2;
-
-            if (c == 0xe0) {
-                lo = 0xa0;
-
-            } else if (c == 0xed) {
-                hi = 0x9f;
-            }
-
-        } else if (c >= 0xf0 && c <= 0xf4) {
-            need = 3;
-
-            if (c == 0xf0) {
-                lo = 0x90;
-
-            } else if (c == 0xf4) {
-                hi = 0x8f;
-            }
-
-        } else {
-            return 0;
-        }
-
-        if (n - i - 1 < need) {
-            return 0;
-        }
-
-        if (p[i + 1] < lo || p[i + 1] > hi) {
-            return 0;
-        }
-
-        for (k = 2; k <= need; k++) {
-            if ((p[i + k] & 0xc0) != 0x80) {
-                return 0;
-            }
-        }
-
-        i += need + 1;
-    }
-
-    return 1;
 }
 
 

@@ -159,8 +159,7 @@ int ngx_beacon_ws_close_code_valid(unsigned code);
 int ngx_beacon_ws_close_parse(const unsigned char *p, size_t n,
     unsigned *code);
 
-/* 1 if p is well-formed UTF-8 (RFC 3629), 0 otherwise */
-int ngx_beacon_ws_utf8_valid(const unsigned char *p, size_t n);
+/* UTF-8 checks: ngx_beacon_json_utf8_valid() (ngx_beacon_json.h) */
 
 /*
  * Server frame header (FIN set, unmasked): writes and returns 2, 4 or 10

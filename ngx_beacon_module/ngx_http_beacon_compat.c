@@ -308,7 +308,7 @@ ngx_http_beacon_compat_handler(ngx_http_request_t *r)
 
     r->main->count++;
     r->lingering_close = 1;
-    c->log->action = "beacon compat";
+    c->log->action = "serving a compat connection";
     c->idle = 1;
 
     if (c->read->timer_set) {
@@ -822,6 +822,9 @@ ngx_http_beacon_ws_login(ngx_http_beacon_ws_t *ws,
     if (ngx_beacon_shm_ws_attach(ws->zone, a->node_id, &ws->owner, &prev)
         != NGX_OK)
     {
+        ngx_log_debug1(NGX_LOG_DEBUG_HTTP, ws->c->log, 0,
+                       "beacon compat login %uD refused: beacon full",
+                       a->node_id);
         ngx_beacon_count(ws->zone, NGX_BEACON_C_REFUSED_CAPACITY);
         (void) ngx_beacon_compat_close(&ws->s, 1013, "beacon full", &full);
         return ngx_http_beacon_ws_act(ws, &full);
@@ -830,12 +833,20 @@ ngx_http_beacon_ws_login(ngx_http_beacon_ws_t *ws,
     ws->node_id = a->node_id;
     ws->authed = 1;
 
+    ngx_log_debug2(NGX_LOG_DEBUG_HTTP, ws->c->log, 0,
+                   "beacon compat login %uD, connection %uA",
+                   ws->node_id, ws->c->number);
+
     ngx_beacon_count(ws->zone, NGX_BEACON_C_WS_AUTH_OK);
     ngx_beacon_shm_ws_peers(ws->zone, 1);
 
     if (prev.pid != 0
         && !(prev.pid == ws->owner.pid && prev.conn == ws->owner.conn))
     {
+        ngx_log_debug3(NGX_LOG_DEBUG_HTTP, ws->c->log, 0,
+                       "beacon compat %uD replaces its connection %uL "
+                       "of pid %P", ws->node_id, prev.conn, prev.pid);
+
         ngx_beacon_count(ws->zone, NGX_BEACON_C_WS_REPLACED);
 
         if (prev.pid == ngx_pid) {
@@ -875,12 +886,11 @@ ngx_http_beacon_ws_login(ngx_http_beacon_ws_t *ws,
 static void
 ngx_http_beacon_ws_datagram(ngx_http_beacon_ws_t *ws, u_char *p, size_t len)
 {
-    int                 rc;
-    ngx_beacon_ep_t     ep;
-    ngx_beacon_msg_t    msg;
-    ngx_uint_t          slot;
-    ngx_beacon_addr_t   src, peer;
-    ngx_beacon_zone_t  *z;
+    int                      rc;
+    ngx_beacon_msg_t         msg;
+    ngx_beacon_addr_t        src;
+    ngx_beacon_zone_t       *z;
+    ngx_beacon_relay_face_t  f;
 
     z = ws->zone;
 
@@ -889,6 +899,10 @@ ngx_http_beacon_ws_datagram(ngx_http_beacon_ws_t *ws, u_char *p, size_t len)
     rc = ngx_beacon_parse(p, len, &msg);
 
     if (rc != NGX_BEACON_PARSE_OK) {
+        ngx_log_debug2(NGX_LOG_DEBUG_HTTP, ws->c->log, 0,
+                       "beacon compat %uD frame dropped: %s", ws->node_id,
+                       rc == NGX_BEACON_PARSE_UNKNOWN ? "unknown_type"
+                                                      : "malformed");
         ngx_beacon_count(z, rc == NGX_BEACON_PARSE_UNKNOWN
                             ? NGX_BEACON_C_UNKNOWN_TYPE
                             : NGX_BEACON_C_MALFORMED);
@@ -907,19 +921,15 @@ ngx_http_beacon_ws_datagram(ngx_http_beacon_ws_t *ws, u_char *p, size_t len)
             || ngx_beacon_shm_ws_present(z, ws->node_id, &ws->owner)
                != NGX_OK)
         {
+            ngx_log_debug1(NGX_LOG_DEBUG_HTTP, ws->c->log, 0,
+                           "beacon compat %uD discover dropped: not_allowed",
+                           ws->node_id);
             ngx_beacon_count(z, NGX_BEACON_C_WS_DROP_NOT_ALLOWED);
         }
 
         return;
 
     case NGX_BEACON_RELAY:
-        ngx_beacon_count(z, NGX_BEACON_C_RELAY_RECEIVED);
-
-        if (msg.sender != ws->node_id) {
-            ngx_beacon_count(z, NGX_BEACON_C_RELAY_SENDER_MISMATCH);
-            ngx_beacon_count(z, NGX_BEACON_C_WS_DROP_NOT_ALLOWED);
-            return;
-        }
 
         /* the budget of a bridged node is keyed on its id (spec 5.1) */
 
@@ -927,49 +937,38 @@ ngx_http_beacon_ws_datagram(ngx_http_beacon_ws_t *ws, u_char *p, size_t len)
         ngx_memcpy(src.ip, NGX_BEACON_WSS_PREFIX, 8);
         ngx_beacon_put32(src.ip + 12, ws->node_id);
 
-        switch (ngx_beacon_shm_relay(z, msg.sender, msg.dest, &src, 0,
-                                     (ngx_uint_t) ws->conf->relay_limit,
-                                     &ep))
+        f.zone = z;
+        f.sock = NULL;
+        f.src = &src;
+        f.log = ws->c->log;
+        f.debug = NGX_LOG_DEBUG_HTTP;
+        f.is_peer = NULL;
+        f.data = NULL;
+        f.relay_limit = (ngx_uint_t) ws->conf->relay_limit;
+        f.peer_relay_limit = 0;
+        f.bind_sender = 0;
+        f.node_id = ws->node_id;
+        f.bound_id = 1;
+
+        ws->c->log->action = "relaying a compat frame";
+
+        rc = ngx_beacon_relay_route(&f, &msg, p, len);
+
+        ws->c->log->action = "serving a compat connection";
+
+        if (rc == NGX_BEACON_ROUTE_RELAYED
+            || rc == NGX_BEACON_ROUTE_FORWARDED)
         {
-        case NGX_BEACON_RELAY_OK:
-            ngx_beacon_relay_deliver(z, &ep, msg.sender, msg.dest,
-                                     msg.payload, msg.payload_len);
             ngx_beacon_udp_flush();
-            return;
-
-        case NGX_BEACON_RELAY_NOT_FOUND:
-
-            /* tier 2: known to a peer beacon */
-
-            if (ngx_beacon_gossip_route(z, msg.dest, &peer, &slot)
-                == NGX_OK)
-            {
-
-                if (ngx_beacon_shm_relay_budget(z, &src,
-                                                (ngx_uint_t)
-                                                ws->conf->relay_limit)
-                    != NGX_OK)
-                {
-                    ngx_beacon_count(z, NGX_BEACON_C_RELAY_RATE_LIMITED);
-                    return;
-                }
-
-                ngx_beacon_gossip_forwarded(z, slot);
-                ngx_beacon_relay_forward(z, NULL, &peer, p, len);
-                ngx_beacon_udp_flush();
-                return;
-            }
-
-            ngx_beacon_count(z, NGX_BEACON_C_RELAY_NOT_FOUND);
-            return;
-
-        default:
-            ngx_beacon_count(z, NGX_BEACON_C_RELAY_RATE_LIMITED);
-            return;
         }
+
+        return;
 
     default:
         /* SYNC refused, PUNCH_REQUEST ignored: compat peers cannot punch */
+        ngx_log_debug2(NGX_LOG_DEBUG_HTTP, ws->c->log, 0,
+                       "beacon compat %uD type 0x%02xd dropped: not_allowed",
+                       ws->node_id, msg.type);
         ngx_beacon_count(z, NGX_BEACON_C_WS_DROP_NOT_ALLOWED);
         return;
     }
@@ -1254,6 +1253,9 @@ ngx_http_beacon_ipc_handler(ngx_uint_t type, uint32_t node_id, uint64_t conn,
     }
 
     if (type == NGX_BEACON_IPC_REPLACED) {
+        ngx_log_debug1(NGX_LOG_DEBUG_HTTP, ws->c->log, 0,
+                       "beacon compat %uD logged in elsewhere: replaced",
+                       node_id);
         ws->node_id = 0;
         (void) ngx_http_beacon_ws_close(ws, NGX_BEACON_WS_CLOSE_NORMAL,
                                         "replaced");

@@ -2,8 +2,8 @@
 /*
  * Copyright (C) 2026 the ngx_beacon_module authors
  *
- * What the stream beacon module shares with the other stream modules of
- * this addon (the Offset relay).
+ * What the stream modules of this addon (the beacon and the Offset relay)
+ * share: the stream-level helpers of ngx_stream_beacon_common.c.
  */
 
 

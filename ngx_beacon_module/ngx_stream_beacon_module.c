@@ -156,9 +156,9 @@ static void ngx_stream_beacon_reap_handler(ngx_event_t *ev);
 static void ngx_stream_beacon_sync(ngx_stream_beacon_srv_conf_t *bscf,
     ngx_beacon_zone_t *z, ngx_beacon_msg_t *msg, ngx_beacon_addr_t *src,
     u_char *buf, size_t len);
-static ngx_uint_t ngx_stream_beacon_is_peer(
-    ngx_stream_beacon_srv_conf_t *bscf, ngx_beacon_zone_t *z,
-    ngx_beacon_addr_t *src, ngx_uint_t any_source);
+static ngx_uint_t ngx_stream_beacon_is_peer(void *data,
+    ngx_beacon_zone_t *z, const ngx_beacon_addr_t *src,
+    ngx_uint_t any_source);
 static void ngx_stream_beacon_gossip_handler(ngx_event_t *ev);
 static ngx_beacon_zone_t *ngx_stream_beacon_lead(ngx_beacon_sock_t *socks,
     ngx_uint_t i);
@@ -564,6 +564,17 @@ ngx_stream_beacon_process(ngx_stream_beacon_srv_conf_t *bscf,
         ngx_stream_beacon_sync(bscf, z, &msg, &src, buf, len);
         break;
     }
+
+    /* relays are explained by the router; the rest here, one line each */
+
+    if (msg.type != NGX_BEACON_RELAY) {
+        ngx_log_debug4(NGX_LOG_DEBUG_STREAM, ngx_cycle->log, 0,
+                       "beacon %s node %uD dest %uD: %s",
+                       ngx_beacon_type_name(msg.type),
+                       ngx_stream_beacon_note.node_id,
+                       ngx_stream_beacon_note.dest,
+                       ngx_stream_beacon_note.action);
+    }
 }
 
 
@@ -967,100 +978,32 @@ ngx_stream_beacon_grant_ok(ngx_stream_beacon_srv_conf_t *bscf,
 }
 
 
+/* the UDP face of the relay router: the router decides, we note */
+
 static void
 ngx_stream_beacon_relay(ngx_stream_beacon_srv_conf_t *bscf,
     ngx_beacon_zone_t *z, ngx_beacon_sock_t *bs, ngx_beacon_msg_t *msg,
     ngx_beacon_addr_t *src, u_char *buf, size_t len)
 {
-    ngx_int_t           from_peer;
-    ngx_uint_t          slot;
-    ngx_beacon_ep_t     ep;
-    ngx_beacon_addr_t   peer;
-    ngx_beacon_relay_e  rc;
+    ngx_beacon_route_e       rc;
+    ngx_beacon_relay_face_t  f;
 
-    ngx_beacon_count(z, NGX_BEACON_C_RELAY_RECEIVED);
+    f.zone = z;
+    f.sock = bs;
+    f.src = src;
+    f.log = ngx_cycle->log;
+    f.debug = NGX_LOG_DEBUG_STREAM;
+    f.is_peer = ngx_stream_beacon_is_peer;
+    f.data = bscf;
+    f.relay_limit = (ngx_uint_t) bscf->relay_limit;
+    f.peer_relay_limit = (ngx_uint_t) bscf->peer_relay_limit;
+    f.bind_sender = bscf->bind_sender;
+    f.node_id = 0;
+    f.bound_id = 0;
 
-    if (msg->payload_len > NGX_BEACON_MAX_PAYLOAD) {
-        ngx_stream_beacon_act(z, NGX_BEACON_C_RELAY_OVERSIZE, "oversize");
-        return;
-    }
+    rc = ngx_beacon_relay_route(&f, msg, buf, len);
 
-    from_peer = -1;
-
-    rc = ngx_beacon_shm_relay(z, msg->sender, msg->dest, src,
-                              bscf->bind_sender,
-                              (ngx_uint_t) bscf->relay_limit, &ep);
-
-    if (rc == NGX_BEACON_RELAY_SENDER_MISMATCH) {
-
-        /*
-         * A peer beacon forwards relays of nodes registered elsewhere:
-         * its own budget, and local delivery only (tier 2 forwarded once).
-         * Only peers we chose (configured, or listed by the registry) are
-         * exempt from the sender binding: anyone can send a SYNC.
-         */
-
-        from_peer = ngx_stream_beacon_is_peer(bscf, z, src, 0);
-
-        if (from_peer) {
-            rc = ngx_beacon_shm_relay(z, msg->sender, msg->dest, src, 0,
-                                      (ngx_uint_t) bscf->peer_relay_limit,
-                                      &ep);
-        }
-    }
-
-    switch (rc) {
-
-    case NGX_BEACON_RELAY_OK:
-        ngx_stream_beacon_note.action = "relayed";
-        ngx_beacon_relay_deliver(z, &ep, msg->sender, msg->dest,
-                                 msg->payload, msg->payload_len);
-        return;
-
-    case NGX_BEACON_RELAY_SENDER_MISMATCH:
-        ngx_stream_beacon_act(z, NGX_BEACON_C_RELAY_SENDER_MISMATCH,
-                              "sender_mismatch");
-        return;
-
-    case NGX_BEACON_RELAY_RATE_LIMITED:
-        ngx_stream_beacon_act(z, NGX_BEACON_C_RELAY_RATE_LIMITED,
-                              "rate_limited");
-        return;
-
-    default: /* NGX_BEACON_RELAY_NOT_FOUND */
-        break;
-    }
-
-    /* tier 2: a node some peer beacon announced */
-
-    if (ngx_beacon_gossip_route(z, msg->dest, &peer, &slot) != NGX_OK) {
-        ngx_stream_beacon_act(z, NGX_BEACON_C_RELAY_NOT_FOUND, "not_found");
-        return;
-    }
-
-    /* whatever came from another beacon is not passed on (W10) */
-
-    if (from_peer != 1) {
-        from_peer = ngx_stream_beacon_is_peer(bscf, z, src, 1);
-    }
-
-    if (from_peer) {
-        /* never bounce a forwarded relay on: no loops between beacons */
-        ngx_stream_beacon_act(z, NGX_BEACON_C_RELAY_LOOP, "loop");
-        return;
-    }
-
-    if (ngx_beacon_shm_relay_budget(z, src, (ngx_uint_t) bscf->relay_limit)
-        != NGX_OK)
-    {
-        ngx_stream_beacon_act(z, NGX_BEACON_C_RELAY_RATE_LIMITED,
-                              "rate_limited");
-        return;
-    }
-
-    ngx_stream_beacon_note.action = "forwarded";
-    ngx_beacon_gossip_forwarded(z, slot);
-    ngx_beacon_relay_forward(z, bs, &peer, buf, len);
+    ngx_stream_beacon_note.action = ngx_beacon_relay_action(rc);
 }
 
 
@@ -1070,11 +1013,14 @@ ngx_stream_beacon_relay(ngx_stream_beacon_srv_conf_t *bscf,
  */
 
 static ngx_uint_t
-ngx_stream_beacon_is_peer(ngx_stream_beacon_srv_conf_t *bscf,
-    ngx_beacon_zone_t *z, ngx_beacon_addr_t *src, ngx_uint_t any_source)
+ngx_stream_beacon_is_peer(void *data, ngx_beacon_zone_t *z,
+    const ngx_beacon_addr_t *src, ngx_uint_t any_source)
 {
-    ngx_uint_t          i;
-    ngx_beacon_addr_t  *p;
+    ngx_uint_t                     i;
+    ngx_beacon_addr_t             *p;
+    ngx_stream_beacon_srv_conf_t  *bscf;
+
+    bscf = data;
 
     if (bscf->peers) {
         p = bscf->peers->elts;
@@ -2902,59 +2848,4 @@ ngx_stream_beacon_variable(ngx_stream_session_t *s,
     v->not_found = 0;
 
     return NGX_OK;
-}
-
-ngx_shm_zone_t *
-ngx_stream_beacon_find_zone(ngx_conf_t *cf, ngx_str_t *name, const char **err)
-{
-    ngx_uint_t                      i;
-    ngx_shm_zone_t                **zones;
-    ngx_stream_beacon_main_conf_t  *bmcf;
-
-    bmcf = ngx_stream_conf_get_module_main_conf(cf, ngx_stream_beacon_module);
-    zones = bmcf->zones.elts;
-
-    if (name->len == 0) {
-        if (bmcf->zones.nelts == 1) {
-            return zones[0];
-        }
-
-        *err = bmcf->zones.nelts
-               ? "must name its zone with \"zone=\" when several "
-                 "\"beacon_zone\" are declared"
-               : "requires a \"beacon_zone\" in the stream block";
-        return NULL;
-    }
-
-    for (i = 0; i < bmcf->zones.nelts; i++) {
-        if (zones[i]->shm.name.len == name->len
-            && ngx_strncmp(zones[i]->shm.name.data, name->data, name->len)
-               == 0)
-        {
-            return zones[i];
-        }
-    }
-
-    *err = "names an unknown \"beacon_zone\"";
-    return NULL;
-}
-
-
-/* every configuration error names its directive */
-
-void
-ngx_stream_beacon_conf_error(ngx_conf_t *cf, ngx_command_t *cmd,
-    const char *fmt, ...)
-{
-    u_char   *p, buf[NGX_MAX_CONF_ERRSTR];
-    va_list   args;
-
-    p = ngx_snprintf(buf, NGX_MAX_CONF_ERRSTR, "\"%V\" directive: ",
-                     &cmd->name);
-
-    va_start(args, fmt);
-    p = ngx_vslprintf(p, buf + NGX_MAX_CONF_ERRSTR, fmt, args);
-    va_end(args);
-
-    ngx_conf_log_error(NGX_LOG_EMERG, cf, 0, "%*s", p - buf, buf);
 }

@@ -25,6 +25,7 @@
 #include <sodium.h>
 
 #include "ngx_beacon_ws.h"
+#include "ngx_beacon_json.h"
 #include "utf8_model.h"
 
 
@@ -266,7 +267,7 @@ fuzz_stream(const uint8_t *data, size_t size)
         fuzz_check(!m.in_message);
 
         if (m.opcode == NGX_BEACON_WS_OP_TEXT) {
-            fuzz_check(ngx_beacon_ws_utf8_valid(fuzz_msg, have)
+            fuzz_check(ngx_beacon_json_utf8_valid(fuzz_msg, have)
                        == model_utf8(fuzz_msg, have));
         }
     }
@@ -370,7 +371,7 @@ fuzz_strings(const uint8_t *data, size_t size)
     fuzz_check(ngx_beacon_ws_has_token(data, size, "websocket")
                == model_token(data, size, "websocket"));
 
-    fuzz_check(ngx_beacon_ws_utf8_valid(data, size)
+    fuzz_check(ngx_beacon_json_utf8_valid(data, size)
                == model_utf8(data, size));
 
     /*

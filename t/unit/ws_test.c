@@ -15,6 +15,7 @@
 #include <string.h>
 
 #include "ngx_beacon_ws.h"
+#include "ngx_beacon_json.h"
 #include "tap.h"
 
 
@@ -667,24 +668,24 @@ test_close(void)
 static void
 test_utf8(void)
 {
-    ok(ngx_beacon_ws_utf8_valid(S("")), "utf8: empty");
-    ok(ngx_beacon_ws_utf8_valid(S("plain ascii")), "utf8: ASCII");
-    ok(ngx_beacon_ws_utf8_valid(S("\xc3\xa9\xe2\x82\xac\xf0\x9f\x98\x80")),
+    ok(ngx_beacon_json_utf8_valid(S("")), "utf8: empty");
+    ok(ngx_beacon_json_utf8_valid(S("plain ascii")), "utf8: ASCII");
+    ok(ngx_beacon_json_utf8_valid(S("\xc3\xa9\xe2\x82\xac\xf0\x9f\x98\x80")),
        "utf8: 2, 3 and 4 byte characters");
-    ok(ngx_beacon_ws_utf8_valid(S("\xed\x9f\xbf\xee\x80\x80\xf4\x8f\xbf\xbf")),
+    ok(ngx_beacon_json_utf8_valid(S("\xed\x9f\xbf\xee\x80\x80\xf4\x8f\xbf\xbf")),
        "utf8: U+D7FF, U+E000, U+10FFFF");
-    ok(!ngx_beacon_ws_utf8_valid(S("\xc0\x80")), "utf8: overlong NUL");
-    ok(!ngx_beacon_ws_utf8_valid(S("\xc1\xbf")), "utf8: overlong C1");
-    ok(!ngx_beacon_ws_utf8_valid(S("\xe0\x80\x80")), "utf8: overlong E0");
-    ok(!ngx_beacon_ws_utf8_valid(S("\xf0\x80\x80\x80")), "utf8: overlong F0");
-    ok(!ngx_beacon_ws_utf8_valid(S("\xed\xa0\x80")), "utf8: surrogate");
-    ok(!ngx_beacon_ws_utf8_valid(S("\xf4\x90\x80\x80")), "utf8: > U+10FFFF");
-    ok(!ngx_beacon_ws_utf8_valid(S("\xf5\x80\x80\x80")), "utf8: F5");
-    ok(!ngx_beacon_ws_utf8_valid(S("\x80")), "utf8: lone continuation");
-    ok(!ngx_beacon_ws_utf8_valid(S("a\xe2\x82")), "utf8: truncated");
-    ok(!ngx_beacon_ws_utf8_valid(S("\xe2\x28\xa1")), "utf8: bad second byte");
-    ok(!ngx_beacon_ws_utf8_valid(S("\xe2\x82\x28")), "utf8: bad third byte");
-    ok(!ngx_beacon_ws_utf8_valid(S("\xff")), "utf8: FF");
+    ok(!ngx_beacon_json_utf8_valid(S("\xc0\x80")), "utf8: overlong NUL");
+    ok(!ngx_beacon_json_utf8_valid(S("\xc1\xbf")), "utf8: overlong C1");
+    ok(!ngx_beacon_json_utf8_valid(S("\xe0\x80\x80")), "utf8: overlong E0");
+    ok(!ngx_beacon_json_utf8_valid(S("\xf0\x80\x80\x80")), "utf8: overlong F0");
+    ok(!ngx_beacon_json_utf8_valid(S("\xed\xa0\x80")), "utf8: surrogate");
+    ok(!ngx_beacon_json_utf8_valid(S("\xf4\x90\x80\x80")), "utf8: > U+10FFFF");
+    ok(!ngx_beacon_json_utf8_valid(S("\xf5\x80\x80\x80")), "utf8: F5");
+    ok(!ngx_beacon_json_utf8_valid(S("\x80")), "utf8: lone continuation");
+    ok(!ngx_beacon_json_utf8_valid(S("a\xe2\x82")), "utf8: truncated");
+    ok(!ngx_beacon_json_utf8_valid(S("\xe2\x28\xa1")), "utf8: bad second byte");
+    ok(!ngx_beacon_json_utf8_valid(S("\xe2\x82\x28")), "utf8: bad third byte");
+    ok(!ngx_beacon_json_utf8_valid(S("\xff")), "utf8: FF");
 }
 
 
@@ -762,7 +763,7 @@ test_encode(void)
     memset(reason, 'a', 122);
     memcpy(reason + 122, "\xc3\xa9", 3);
     n = ngx_beacon_ws_close_body(b, 1000, reason);
-    ok(n == 124 && ngx_beacon_ws_utf8_valid(b + 2, n - 2),
+    ok(n == 124 && ngx_beacon_json_utf8_valid(b + 2, n - 2),
        "close_body: cut on a character boundary");
 
     memset(reason, 'a', 121);

@@ -3,8 +3,9 @@
  * Copyright (C) 2026 the ngx_beacon_module authors
  *
  * The beacon zone: the only code that touches the shared memory and its
- * lock.  Callers ask questions and get plain values back; nobody holds
- * the lock or a pointer into the zone across a syscall.
+ * locks.  Callers ask questions and get plain values back; nobody holds
+ * a lock or a pointer into the zone across a syscall.  Node lookups take
+ * no lock, node writes one of 128 stripes (ngx_beacon_ntab.h).
  */
 
 
@@ -18,7 +19,7 @@
 #include "ngx_beacon_proto.h"
 
 
-#define NGX_BEACON_ZONE_MAGIC        0x6e626334   /* "nbc4" */
+#define NGX_BEACON_ZONE_MAGIC        0x6e626335   /* "nbc5" */
 
 #define NGX_BEACON_SLOTS             64           /* per-worker counter slots */
 
@@ -193,6 +194,7 @@ typedef struct {
     ngx_uint_t               max_nodes;
     time_t                   ttl;              /* seconds */
     ngx_int_t                claim;            /* this process's slot, -1 */
+    void                    *budget;           /* this worker's relay budgets */
 } ngx_beacon_zone_t;
 
 

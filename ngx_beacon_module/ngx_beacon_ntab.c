@@ -107,15 +107,21 @@ ngx_beacon_nt_unlock(ngx_beacon_nstripe_t *st)
 
 /*
  * A dead holder left at most one record and the chain version half
- * written: both are made even again, so readers stop retrying.  Fields
- * of that record may be a mix of old and new values (one endpoint).
+ * written.  The record may mix old and new fields, so it is never found
+ * again for any id (node id 0; its node registers anew with its next
+ * DISCOVER), and stays where it is in its chain, lost to the table; its
+ * seq and the version are made even again, so readers stop retrying.
  */
 
 static void
 ngx_beacon_nt_repair(ngx_beacon_nstripe_t *st)
 {
+    ngx_beacon_nrec_t  *r;
+
     if (st->wseq && (*st->wseq & 1)) {
-        __atomic_store_n(st->wseq, *st->wseq + 1, __ATOMIC_RELEASE);
+        r = (ngx_beacon_nrec_t *) st->wseq;       /* seq comes first */
+        r->node_id = 0;
+        __atomic_store_n(&r->seq, r->seq + 1, __ATOMIC_RELEASE);
     }
 
     st->wseq = NULL;

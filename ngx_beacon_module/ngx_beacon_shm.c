@@ -462,7 +462,9 @@ ngx_beacon_expire_bucket_locked(ngx_beacon_zone_t *z, uint32_t b,
         n = ngx_beacon_nt_rec(nt, idx);
         next = n->hnext;
 
-        if ((uint32_t) (now - n->last_seen) < ttl) {
+        if (n->node_id == 0                   /* left by a dead writer */
+            || (uint32_t) (now - n->last_seen) < ttl)
+        {
             continue;
         }
 

@@ -41,8 +41,8 @@ typedef struct {
     uint32_t                 node_id;        /* 0: free */
     uint32_t                 last_seen;      /* msec */
     uint32_t                 last_write;     /* msec */
+    uint32_t                 pdue;           /* a pending move's due time */
     uint32_t                 owner_pid;
-    uint64_t                 owner_conn;
     uint16_t                 port;
     uint16_t                 lport;
     uint8_t                  flags;
@@ -50,15 +50,9 @@ typedef struct {
     uint8_t                  ip[16];
     uint8_t                  lip[16];
     uint8_t                  key[32];
-    /* a move refused by the endpoint throttle, applied when due */
-    uint32_t                 pdue;
-    uint16_t                 pport;
-    uint16_t                 plport;
-    uint8_t                  pflags;
-    uint8_t                  preserved[3];
-    uint8_t                  pip[16];
-    uint8_t                  plip[16];
-} ngx_beacon_nrec_t;                         /* 152 bytes */
+    uint32_t                 reserved2;
+    uint64_t                 owner_conn;
+} ngx_beacon_nrec_t;                         /* 112: 256 in 7 pages */
 
 
 typedef struct {

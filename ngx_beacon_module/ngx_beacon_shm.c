@@ -45,6 +45,25 @@ typedef struct {
 } ngx_beacon_lim_t;
 
 
+/*
+ * A move refused by the endpoint throttle, applied when the window ends
+ * (the node then carries NGX_BEACON_NODE_PENDING and the due time);
+ * set-associative by the node's bucket, so a set is always in the node's
+ * stripe, and a lost entry only means waiting for the node's next
+ * DISCOVER.
+ */
+typedef struct {
+    uint32_t                 node_id;        /* 0: free */
+    uint32_t                 due;            /* ngx_current_msec */
+    uint16_t                 port;
+    uint16_t                 lport;
+    uint8_t                  flags;          /* NGX_BEACON_NODE_LV6, _DEST */
+    uint8_t                  reserved[3];
+    uint8_t                  ip[16];
+    uint8_t                  lip[16];
+} ngx_beacon_pending_t;                      /* 48 bytes */
+
+
 /* the bridge's key cache: node id -> Ed25519 key (or known absent) */
 typedef struct {
     uint32_t                 node_id;
@@ -85,6 +104,9 @@ struct ngx_beacon_sh_s {
     ngx_beacon_keyc_t       *keyc;
     uint32_t                 keyc_mask;
 
+    ngx_beacon_pending_t    *pending;
+    uint32_t                 pending_mask;   /* at least the stripes - 1 */
+
     ngx_beacon_claim_t       claims[NGX_BEACON_SLOTS];
 
     void                    *gossip;         /* ngx_beacon_gossip.c */
@@ -101,9 +123,14 @@ static int ngx_beacon_grow(ngx_beacon_ntab_t *nt, void *data);
 static ngx_int_t ngx_beacon_read(ngx_beacon_zone_t *z, uint32_t node_id,
     ngx_beacon_nrec_t *r);
 static ngx_uint_t ngx_beacon_pending_due(ngx_beacon_nrec_t *n, uint32_t now);
-static void ngx_beacon_pending_apply(ngx_beacon_nrec_t *n, uint32_t now);
-static void ngx_beacon_pending_set(ngx_beacon_nrec_t *n,
+static ngx_beacon_pending_t *ngx_beacon_pending_get(ngx_beacon_sh_t *sh,
+    uint32_t node_id, ngx_uint_t create);
+static void ngx_beacon_pending_apply(ngx_beacon_sh_t *sh,
+    ngx_beacon_nrec_t *n, uint32_t now);
+static void ngx_beacon_pending_set(ngx_beacon_sh_t *sh, ngx_beacon_nrec_t *n,
     ngx_beacon_reg_t *reg, uint32_t now);
+static void ngx_beacon_pending_drop(ngx_beacon_sh_t *sh,
+    ngx_beacon_nrec_t *n);
 static ngx_uint_t ngx_beacon_expire_bucket_locked(ngx_beacon_zone_t *z,
     uint32_t b, uint32_t now, ngx_uint_t max);
 static uint32_t ngx_beacon_alloc_locked(ngx_beacon_zone_t *z,
@@ -131,6 +158,7 @@ static ngx_int_t ngx_beacon_relay_budget_local(ngx_beacon_zone_t *z,
     const ngx_beacon_addr_t *src, ngx_uint_t limit, uint32_t now);
 static ngx_int_t ngx_beacon_lim_alloc(ngx_slab_pool_t *shpool,
     ngx_beacon_lim_t *lim, size_t bytes);
+static ngx_int_t ngx_beacon_cmp_u64(const void *a, const void *b);
 
 
 ngx_int_t
@@ -247,6 +275,24 @@ ngx_beacon_shm_init_zone(ngx_shm_zone_t *shm_zone, void *data)
                                        * NGX_BEACON_WAYS
                                        * sizeof(ngx_beacon_keyc_t));
     if (sh->keyc == NULL) {
+        goto nomem;
+    }
+
+    /* pending moves: about 1/256 of the zone, 4-way sets, >= 1 a stripe */
+
+    sh->pending_mask = NGX_BEACON_NT_STRIPES - 1;
+
+    while (sh->pending_mask < NGX_BEACON_MAX_SETS - 1
+           && (size_t) (sh->pending_mask + 1) * 2 * NGX_BEACON_WAYS
+              * sizeof(ngx_beacon_pending_t) <= size / 256)
+    {
+        sh->pending_mask = sh->pending_mask * 2 + 1;
+    }
+
+    sh->pending = ngx_slab_calloc(shpool, (size_t) (sh->pending_mask + 1)
+                                          * NGX_BEACON_WAYS
+                                          * sizeof(ngx_beacon_pending_t));
+    if (sh->pending == NULL) {
         goto nomem;
     }
 
@@ -372,7 +418,7 @@ ngx_beacon_read(ngx_beacon_zone_t *z, uint32_t node_id, ngx_beacon_nrec_t *r)
     if (n) {
         if (n->flags & NGX_BEACON_NODE_PENDING) {
             ngx_beacon_nt_wbegin(st, n);
-            ngx_beacon_pending_apply(n, now);
+            ngx_beacon_pending_apply(z->sh, n, now);
             ngx_beacon_nt_wend(st, n);
         }
 
@@ -393,48 +439,128 @@ ngx_beacon_pending_due(ngx_beacon_nrec_t *n, uint32_t now)
 }
 
 
-/* the pending move of a record being written */
+/* the pending moves: with the node's stripe held (the set is in it) */
+
+static ngx_beacon_pending_t *
+ngx_beacon_pending_get(ngx_beacon_sh_t *sh, uint32_t node_id,
+    ngx_uint_t create)
+{
+    ngx_uint_t             i;
+    ngx_beacon_pending_t  *set, *victim;
+
+    set = &sh->pending[(size_t) (ngx_beacon_nt_bucket(&sh->nt, node_id)
+                                 & sh->pending_mask) * NGX_BEACON_WAYS];
+
+    for (i = 0; i < NGX_BEACON_WAYS; i++) {
+        if (set[i].node_id == node_id) {
+            return &set[i];
+        }
+    }
+
+    if (!create) {
+        return NULL;
+    }
+
+    /* a free way, else the one due first (its node keeps a stale flag) */
+
+    victim = &set[0];
+
+    for (i = 0; i < NGX_BEACON_WAYS; i++) {
+        if (set[i].node_id == 0) {
+            victim = &set[i];
+            break;
+        }
+
+        if ((int32_t) (set[i].due - victim->due) < 0) {
+            victim = &set[i];
+        }
+    }
+
+    return victim;
+}
+
+
+/* the record is being written */
 
 static void
-ngx_beacon_pending_apply(ngx_beacon_nrec_t *n, uint32_t now)
+ngx_beacon_pending_apply(ngx_beacon_sh_t *sh, ngx_beacon_nrec_t *n,
+    uint32_t now)
 {
-    if (!ngx_beacon_pending_due(n, now)) {
+    ngx_beacon_pending_t  *p;
+
+    p = ngx_beacon_pending_get(sh, n->node_id, 0);
+
+    if (p == NULL) {
+        /* the entry was taken by another node: wait for a DISCOVER */
+        n->flags &= ~NGX_BEACON_NODE_PENDING;
         return;
     }
 
-    ngx_memcpy(n->ip, n->pip, 16);
-    ngx_memcpy(n->lip, n->plip, 16);
-    n->port = n->pport;
-    n->lport = n->plport;
+    if ((int32_t) (now - p->due) < 0) {
+        return;
+    }
+
+    ngx_memcpy(n->ip, p->ip, 16);
+    ngx_memcpy(n->lip, p->lip, 16);
+    n->port = p->port;
+    n->lport = p->lport;
     n->flags = (n->flags & ~(NGX_BEACON_NODE_LV6|NGX_BEACON_NODE_DEST
                              |NGX_BEACON_NODE_PENDING))
-               | (n->pflags & (NGX_BEACON_NODE_LV6|NGX_BEACON_NODE_DEST));
+               | (p->flags & (NGX_BEACON_NODE_LV6|NGX_BEACON_NODE_DEST));
 
     /* a move like any other: the next one waits a whole window */
-    n->last_write = n->pdue;
+    n->last_write = p->due;
+
+    p->node_id = 0;
 }
 
 
 static void
-ngx_beacon_pending_set(ngx_beacon_nrec_t *n, ngx_beacon_reg_t *reg,
-    uint32_t now)
+ngx_beacon_pending_set(ngx_beacon_sh_t *sh, ngx_beacon_nrec_t *n,
+    ngx_beacon_reg_t *reg, uint32_t now)
 {
+    ngx_beacon_pending_t  *p;
+
+    p = ngx_beacon_pending_get(sh, n->node_id, 1);
+
     /* the latest claim wins; the window is the current endpoint's */
 
-    n->pdue = n->last_write + (uint32_t) reg->throttle;
+    p->node_id = n->node_id;
+    p->due = n->last_write + (uint32_t) reg->throttle;
 
-    if ((int32_t) (n->pdue - now) <= 0) {
-        n->pdue = now + 1;
+    if ((int32_t) (p->due - now) <= 0) {
+        p->due = now + 1;
     }
 
-    ngx_memcpy(n->pip, reg->src.ip, 16);
-    ngx_memcpy(n->plip, reg->local.ip, 16);
-    n->pport = reg->src.port;
-    n->plport = reg->local.port;
-    n->pflags = (reg->lv6 ? NGX_BEACON_NODE_LV6 : 0)
-                | (reg->ex ? NGX_BEACON_NODE_DEST : 0);
+    ngx_memcpy(p->ip, reg->src.ip, 16);
+    ngx_memcpy(p->lip, reg->local.ip, 16);
+    p->port = reg->src.port;
+    p->lport = reg->local.port;
+    p->flags = (reg->lv6 ? NGX_BEACON_NODE_LV6 : 0)
+               | (reg->ex ? NGX_BEACON_NODE_DEST : 0);
 
+    /* readers see the due time without the table */
+    n->pdue = p->due;
     n->flags |= NGX_BEACON_NODE_PENDING;
+}
+
+
+static void
+ngx_beacon_pending_drop(ngx_beacon_sh_t *sh, ngx_beacon_nrec_t *n)
+{
+    ngx_beacon_pending_t  *p;
+
+    if (!(n->flags & NGX_BEACON_NODE_PENDING)) {
+        return;
+    }
+
+    p = ngx_beacon_pending_get(sh, n->node_id, 0);
+
+    if (p) {
+        p->node_id = 0;
+    }
+
+    n->flags &= ~NGX_BEACON_NODE_PENDING;
 }
 
 
@@ -473,6 +599,12 @@ ngx_beacon_expire_bucket_locked(ngx_beacon_zone_t *z, uint32_t b,
             n->last_seen = now;
             ngx_beacon_nt_wend(st, n);
             continue;
+        }
+
+        if (n->flags & NGX_BEACON_NODE_PENDING) {
+            ngx_beacon_nt_wbegin(st, n);
+            ngx_beacon_pending_drop(z->sh, n);
+            ngx_beacon_nt_wend(st, n);
         }
 
         ngx_beacon_nt_remove(nt, idx);
@@ -692,14 +824,14 @@ ngx_beacon_upsert_locked(ngx_beacon_zone_t *z, ngx_beacon_nstripe_t *st,
     if ((n->flags & NGX_BEACON_NODE_PENDING)
         && ngx_beacon_pending_due(n, now))
     {
-        n->flags &= ~NGX_BEACON_NODE_PENDING;
+        ngx_beacon_pending_drop(sh, n);
     }
 
     if (n->flags & NGX_BEACON_NODE_NOUDP) {
         /* known through the bridge only: its first UDP endpoint */
         rc = NGX_BEACON_REG_MOVED;
 
-        n->flags &= ~NGX_BEACON_NODE_PENDING;
+        ngx_beacon_pending_drop(sh, n);
 
         ngx_beacon_node_set_ep(n, reg);
         n->flags &= ~(NGX_BEACON_NODE_NOUDP|NGX_BEACON_NODE_DEST);
@@ -716,7 +848,7 @@ ngx_beacon_upsert_locked(ngx_beacon_zone_t *z, ngx_beacon_nstripe_t *st,
          * this window is forgotten, and the window starts again.
          */
 
-        n->flags &= ~NGX_BEACON_NODE_PENDING;
+        ngx_beacon_pending_drop(sh, n);
         ngx_beacon_node_set_ep(n, reg);
 
         if (reg->ex) {
@@ -728,7 +860,7 @@ ngx_beacon_upsert_locked(ngx_beacon_zone_t *z, ngx_beacon_nstripe_t *st,
     {
         /* refused now, applied when the window ends (unless refreshed) */
 
-        ngx_beacon_pending_set(n, reg, now);
+        ngx_beacon_pending_set(sh, n, reg, now);
 
         ngx_beacon_nt_wend(st, n);
 
@@ -739,7 +871,7 @@ ngx_beacon_upsert_locked(ngx_beacon_zone_t *z, ngx_beacon_nstripe_t *st,
     } else {
         rc = NGX_BEACON_REG_MOVED;
 
-        n->flags &= ~NGX_BEACON_NODE_PENDING;
+        ngx_beacon_pending_drop(sh, n);
 
         ngx_beacon_node_set_ep(n, reg);
 
@@ -898,10 +1030,10 @@ ngx_beacon_shm_relay(ngx_beacon_zone_t *z, uint32_t sender, uint32_t dest,
                     && ngx_memcmp(n->ip, src->ip, 16) == 0)
                 {
                     /* the endpoint in use is sending: the move is void */
-                    n->flags &= ~NGX_BEACON_NODE_PENDING;
+                    ngx_beacon_pending_drop(z->sh, n);
 
                 } else {
-                    ngx_beacon_pending_apply(n, now);
+                    ngx_beacon_pending_apply(z->sh, n, now);
                 }
 
                 ngx_beacon_nt_wend(st, n);
@@ -1483,7 +1615,7 @@ ngx_beacon_shm_ws_attach(ngx_beacon_zone_t *z, uint32_t node_id,
     ngx_beacon_nt_wbegin(st, n);
 
     if ((n->flags & NGX_BEACON_NODE_PENDING)) {
-        ngx_beacon_pending_apply(n, now);
+        ngx_beacon_pending_apply(z->sh, n, now);
     }
 
     n->owner_pid = (uint32_t) owner->pid;
@@ -1524,6 +1656,10 @@ ngx_beacon_shm_ws_detach(ngx_beacon_zone_t *z, uint32_t node_id,
         && n->owner_conn == owner->conn)
     {
         if (n->flags & NGX_BEACON_NODE_NOUDP) {
+            ngx_beacon_nt_wbegin(st, n);
+            ngx_beacon_pending_drop(z->sh, n);
+            ngx_beacon_nt_wend(st, n);
+
             ngx_beacon_nt_remove(nt, idx);
 
         } else {
@@ -2005,14 +2141,15 @@ ngx_beacon_shm_has_node(ngx_beacon_zone_t *z, uint32_t node_id)
 ngx_uint_t
 ngx_beacon_shm_node_ids(ngx_beacon_zone_t *z, uint32_t *ids, ngx_uint_t max)
 {
-    uint32_t            idx, used, now, age, cut, hist[64];
-    ngx_uint_t          n, i, sum;
+    uint32_t            idx, used, now;
+    uint64_t           *all;
+    ngx_uint_t          n, i;
     ngx_beacon_nrec_t   r;
     ngx_beacon_ntab_t  *nt;
 
     /*
-     * Lock-free, two passes over the records: the ages, in 64 steps of
-     * the TTL, tell how old the max most recent ones are; then those.
+     * Lock-free: one pass over the records (age << 32 | id), sorted, the
+     * youngest max taken.  Called every 10 s by the lease holder only.
      */
 
     nt = &z->sh->nt;
@@ -2020,42 +2157,47 @@ ngx_beacon_shm_node_ids(ngx_beacon_zone_t *z, uint32_t *ids, ngx_uint_t max)
     used = ngx_min(__atomic_load_n(&nt->next, __ATOMIC_RELAXED),
                    ngx_beacon_nt_capacity(nt));
 
-    ngx_memzero(hist, sizeof(hist));
-
-    for (idx = 1; idx <= used; idx++) {
-        if (ngx_beacon_nt_read_idx(nt, idx, &r) && r.node_id) {
-            age = (uint32_t) ((uint64_t) (uint32_t) (now - r.last_seen) * 64
-                              / ((uint64_t) z->ttl * 1000 + 1));
-            hist[ngx_min(age, 63)]++;
-        }
+    if (used == 0 || max == 0) {
+        return 0;
     }
 
-    cut = 64;
-    sum = 0;
-
-    for (i = 0; i < 64; i++) {
-        sum += hist[i];
-
-        if (sum >= max) {
-            cut = i + 1;
-            break;
-        }
+    all = ngx_alloc(used * sizeof(uint64_t), ngx_cycle->log);
+    if (all == NULL) {
+        return 0;
     }
 
     n = 0;
 
-    for (idx = 1; idx <= used && n < max; idx++) {
+    for (idx = 1; idx <= used; idx++) {
         if (ngx_beacon_nt_read_idx(nt, idx, &r) && r.node_id) {
-            age = (uint32_t) ((uint64_t) (uint32_t) (now - r.last_seen) * 64
-                              / ((uint64_t) z->ttl * 1000 + 1));
-
-            if (ngx_min(age, 63) < cut) {
-                ids[n++] = r.node_id;
-            }
+            all[n++] = ((uint64_t) (uint32_t) (now - r.last_seen) << 32)
+                       | r.node_id;
         }
     }
 
+    ngx_sort(all, n, sizeof(uint64_t), ngx_beacon_cmp_u64);
+
+    n = ngx_min(n, max);
+
+    for (i = 0; i < n; i++) {
+        ids[i] = (uint32_t) all[i];
+    }
+
+    ngx_free(all);
+
     return n;
+}
+
+
+static ngx_int_t
+ngx_beacon_cmp_u64(const void *a, const void *b)
+{
+    uint64_t  x, y;
+
+    x = *(const uint64_t *) a;
+    y = *(const uint64_t *) b;
+
+    return x < y ? -1 : (x > y);
 }
 
 

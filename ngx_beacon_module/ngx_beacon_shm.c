@@ -9,6 +9,7 @@
 
 #include "ngx_beacon_shm.h"
 #include "ngx_beacon_ntab.h"
+#include "ngx_beacon_state.h"
 
 
 /*
@@ -26,6 +27,11 @@
 #define NGX_BEACON_LSTRIPES      128
 #define NGX_BEACON_EXPIRE_SCAN   65536        /* buckets a reaping call */
 #define NGX_BEACON_BUDGET_SETS   1024         /* per-worker relay budgets */
+
+#define NGX_BEACON_STATE_MAX     ((off_t) 1 << 30)
+
+#define NGX_BEACON_STATE_KEEP    (NGX_BEACON_NODE_DEST|NGX_BEACON_NODE_KEY    \
+                                  |NGX_BEACON_NODE_LV6)
 
 #define ngx_beacon_self()        ((uint64_t) ngx_pid)
 
@@ -159,6 +165,8 @@ static ngx_int_t ngx_beacon_relay_budget_local(ngx_beacon_zone_t *z,
 static ngx_int_t ngx_beacon_lim_alloc(ngx_slab_pool_t *shpool,
     ngx_beacon_lim_t *lim, size_t bytes);
 static ngx_int_t ngx_beacon_cmp_u64(const void *a, const void *b);
+static void ngx_beacon_state_load(ngx_beacon_zone_t *z, ngx_log_t *log);
+static void ngx_beacon_state_save(ngx_beacon_zone_t *z);
 
 
 ngx_int_t
@@ -310,6 +318,10 @@ ngx_beacon_shm_init_zone(ngx_shm_zone_t *shm_zone, void *data)
     shpool->log_nomem = 0;
 
     sh->magic = NGX_BEACON_ZONE_MAGIC;
+
+    if (zone->state.len) {
+        ngx_beacon_state_load(zone, shm_zone->shm.log);
+    }
 
     return NGX_OK;
 
@@ -1435,6 +1447,12 @@ ngx_beacon_shm_lease(ngx_beacon_zone_t *z, ngx_msec_t ttl)
 void
 ngx_beacon_shm_release(ngx_beacon_zone_t *z)
 {
+    /* the lease holder leaves: the state as it is now */
+
+    if (z->state.len && z->sh->lease_pid == ngx_pid) {
+        ngx_beacon_state_save(z);
+    }
+
     ngx_beacon_nt_lock(&z->sh->conn_lock, ngx_beacon_self());
 
     if (z->sh->lease_pid == ngx_pid) {
@@ -1464,6 +1482,13 @@ ngx_beacon_shm_expire(ngx_beacon_zone_t *z, ngx_uint_t max)
     nbuckets = (uint32_t) 1 << sh->nt.bucket_bits;
     scan = ngx_min(nbuckets, NGX_BEACON_EXPIRE_SCAN);
     n = 0;
+
+    if (z->state.len
+        && (ngx_msec_int_t) (ngx_current_msec - z->state_next) >= 0)
+    {
+        z->state_next = ngx_current_msec + NGX_BEACON_STATE_INTERVAL;
+        ngx_beacon_state_save(z);
+    }
 
     for (i = 0; i < scan && n < max; i++) {
         b = sh->expire_cursor++ & (nbuckets - 1);
@@ -2235,4 +2260,310 @@ ngx_beacon_shm_offset_gauge(ngx_beacon_zone_t *z, ngx_beacon_gauge_e g,
     }
 
     (void) ngx_atomic_fetch_add(&z->sh->claims[z->claim].offset[g], delta);
+}
+
+
+/*
+ * The state file (beacon_zone ... state=, ngx_beacon_state.c): written by
+ * the lease holder, lock-free for the nodes and one limiter stripe at a
+ * time for the grants, to a temporary file renamed over the old one.
+ */
+
+static void
+ngx_beacon_state_save(ngx_beacon_zone_t *z)
+{
+    u_char                    *tmp;
+    size_t                     len, size;
+    uint8_t                   *buf;
+    uint32_t                   idx, used, now, ttl, age, n, g, i, j, sets;
+    ngx_fd_t                   fd;
+    ngx_err_t                  err;
+    ngx_beacon_sh_t           *sh;
+    ngx_beacon_nrec_t          r;
+    ngx_beacon_ntab_t         *nt;
+    ngx_beacon_nstripe_t      *st;
+    ngx_beacon_lim_entry_t    *e;
+    ngx_beacon_state_node_t   *nodes;
+    ngx_beacon_state_grant_t  *grants;
+
+    sh = z->sh;
+    nt = &sh->nt;
+    now = (uint32_t) ngx_current_msec;
+    ttl = (uint32_t) z->ttl * 1000;
+    used = ngx_min(__atomic_load_n(&nt->next, __ATOMIC_RELAXED),
+                   ngx_beacon_nt_capacity(nt));
+    sets = sh->lim_grant.mask + 1;
+
+    nodes = ngx_alloc((used + 1) * sizeof(ngx_beacon_state_node_t),
+                      ngx_cycle->log);
+    grants = ngx_alloc(sets * NGX_BEACON_WAYS
+                       * sizeof(ngx_beacon_state_grant_t), ngx_cycle->log);
+    buf = NULL;
+    tmp = NULL;
+
+    if (nodes == NULL || grants == NULL) {
+        goto done;
+    }
+
+    n = 0;
+
+    for (idx = 1; idx <= used; idx++) {
+        if (!ngx_beacon_nt_read_idx(nt, idx, &r)
+            || r.node_id == 0
+            || (r.flags & NGX_BEACON_NODE_NOUDP))
+        {
+            continue;
+        }
+
+        age = now - r.last_seen;
+
+        if (age >= ttl) {
+            continue;
+        }
+
+        nodes[n].node_id = r.node_id;
+        nodes[n].ttl_left = ttl - age;
+        nodes[n].write_age = now - r.last_write;
+        nodes[n].flags = r.flags & NGX_BEACON_STATE_KEEP;
+        nodes[n].port = r.port;
+        nodes[n].lport = r.lport;
+        ngx_memcpy(nodes[n].ip, r.ip, 16);
+        ngx_memcpy(nodes[n].lip, r.lip, 16);
+        ngx_memcpy(nodes[n].key, r.key, 32);
+        n++;
+    }
+
+    /* grants not yet expired: their replay must stay refused */
+
+    g = 0;
+
+    for (i = 0; i < sets; i++) {
+        st = &sh->lstripes[i & (NGX_BEACON_LSTRIPES - 1)];
+        e = &sh->lim_grant.e[(size_t) i * NGX_BEACON_WAYS];
+
+        ngx_beacon_nt_lock(st, ngx_beacon_self());
+
+        for (j = 0; j < NGX_BEACON_WAYS; j++) {
+            if (e[j].used && (time_t) e[j].value >= ngx_time()) {
+                ngx_memcpy(grants[g].key, e[j].key, 18);
+                grants[g].expiry = e[j].value;
+                g++;
+            }
+        }
+
+        ngx_beacon_nt_unlock(st);
+    }
+
+    size = ngx_beacon_state_size(z->name.len, n, g);
+
+    buf = ngx_alloc(size, ngx_cycle->log);
+    tmp = ngx_alloc(z->state.len + sizeof(".tmp"), ngx_cycle->log);
+
+    if (buf == NULL || tmp == NULL) {
+        goto done;
+    }
+
+    len = ngx_beacon_state_encode(buf, (const char *) z->name.data,
+                                  z->name.len, (uint64_t) ngx_time(), nodes,
+                                  n, grants, g);
+
+    ngx_sprintf(tmp, "%V.tmp%Z", &z->state);
+
+    fd = ngx_open_file(tmp, NGX_FILE_WRONLY, NGX_FILE_TRUNCATE, 0600);
+
+    if (fd == NGX_INVALID_FILE) {
+        err = ngx_errno;
+        goto failed;
+    }
+
+    if (ngx_write_fd(fd, buf, len) != (ssize_t) len || fsync(fd) == -1) {
+        err = ngx_errno;
+        (void) ngx_close_file(fd);
+        (void) ngx_delete_file(tmp);
+        goto failed;
+    }
+
+    (void) ngx_close_file(fd);
+
+    if (ngx_rename_file(tmp, z->state.data) == NGX_FILE_ERROR) {
+        err = ngx_errno;
+        (void) ngx_delete_file(tmp);
+        goto failed;
+    }
+
+    goto done;
+
+failed:
+
+    ngx_log_error(NGX_LOG_ERR, ngx_cycle->log, err,
+                  "beacon zone \"%V\": state file \"%V\" not written",
+                  &z->name, &z->state);
+
+done:
+
+    ngx_free(nodes);
+    ngx_free(grants);
+    ngx_free(buf);
+    ngx_free(tmp);
+}
+
+
+/*
+ * At the start of a fresh zone: a missing, unreadable, truncated,
+ * corrupted, foreign or older file is one error line and an empty zone.
+ */
+
+static void
+ngx_beacon_state_load(ngx_beacon_zone_t *z, ngx_log_t *log)
+{
+    off_t                     size;
+    ssize_t                   got;
+    uint8_t                  *buf;
+    uint32_t                  i, idx, now, ttl, left, gone, age, loaded;
+    ngx_fd_t                  fd;
+    ngx_err_t                 err;
+    ngx_uint_t                fresh, level;
+    ngx_file_info_t           fi;
+    ngx_beacon_sh_t          *sh;
+    ngx_beacon_nrec_t        *n;
+    ngx_beacon_state_t        state;
+    ngx_beacon_nstripe_t     *st;
+    ngx_beacon_state_rc_e     rc;
+    ngx_beacon_lim_entry_t   *e;
+    ngx_beacon_state_node_t   node;
+    ngx_beacon_state_grant_t  grant;
+
+    sh = z->sh;
+    buf = NULL;
+
+    fd = ngx_open_file(z->state.data, NGX_FILE_RDONLY, NGX_FILE_OPEN, 0);
+
+    if (fd == NGX_INVALID_FILE) {
+        err = ngx_errno;
+        level = (err == NGX_ENOENT) ? NGX_LOG_WARN : NGX_LOG_ERR;
+        ngx_log_error(level, log, err,
+                      "beacon zone \"%V\": state file \"%V\" not read, "
+                      "the zone starts empty", &z->name, &z->state);
+        return;
+    }
+
+    if (ngx_fd_info(fd, &fi) == NGX_FILE_ERROR) {
+        ngx_log_error(NGX_LOG_ERR, log, ngx_errno,
+                      "beacon zone \"%V\": state file \"%V\" not read, "
+                      "the zone starts empty", &z->name, &z->state);
+        goto done;
+    }
+
+    size = ngx_file_size(&fi);
+
+    if (size > NGX_BEACON_STATE_MAX) {
+        rc = NGX_BEACON_STATE_BAD_LENGTH;
+        goto invalid;
+    }
+
+    buf = ngx_alloc((size_t) size + 1, log);
+    if (buf == NULL) {
+        goto done;
+    }
+
+    got = ngx_read_fd(fd, buf, (size_t) size);
+
+    if (got != (ssize_t) size) {
+        ngx_log_error(NGX_LOG_ERR, log, ngx_errno,
+                      "beacon zone \"%V\": state file \"%V\" not read, "
+                      "the zone starts empty", &z->name, &z->state);
+        goto done;
+    }
+
+    rc = ngx_beacon_state_parse(buf, (size_t) size,
+                                (const char *) z->name.data, z->name.len,
+                                &state);
+
+    for (i = 0; rc == NGX_BEACON_STATE_OK && i < state.nodes; i++) {
+        rc = ngx_beacon_state_node(&state, i, &node);
+    }
+
+    if (rc != NGX_BEACON_STATE_OK) {
+        goto invalid;
+    }
+
+    now = (uint32_t) ngx_current_msec;
+    ttl = (uint32_t) z->ttl * 1000;
+    gone = (uint64_t) ngx_time() > state.saved
+           ? (uint32_t) ngx_min((uint64_t) ngx_time() - state.saved, 86400)
+             * 1000
+           : 0;
+    loaded = 0;
+
+    for (i = 0; i < state.nodes; i++) {
+        (void) ngx_beacon_state_node(&state, i, &node);
+
+        if (node.ttl_left <= gone) {
+            continue;
+        }
+
+        left = ngx_min(node.ttl_left - gone, ttl);
+        age = ttl - left;
+
+        st = ngx_beacon_nt_stripe(&sh->nt, node.node_id);
+
+        ngx_beacon_nt_lock(st, ngx_beacon_self());
+
+        if (ngx_beacon_nt_find_locked(&sh->nt, node.node_id, NULL) == NULL) {
+            idx = ngx_beacon_alloc_locked(z, st);
+
+            if (idx) {
+                n = ngx_beacon_nt_rec(&sh->nt, idx);
+
+                ngx_beacon_nt_wbegin(st, n);
+                n->node_id = node.node_id;
+                n->last_seen = now - age;
+                n->last_write = now - (uint32_t) ngx_min((uint64_t)
+                                       node.write_age + gone, 0x7fffffff);
+                n->flags = node.flags;
+                n->port = node.port;
+                n->lport = node.lport;
+                ngx_memcpy(n->ip, node.ip, 16);
+                ngx_memcpy(n->lip, node.lip, 16);
+                ngx_memcpy(n->key, node.key, 32);
+                ngx_beacon_nt_wend(st, n);
+
+                ngx_beacon_nt_link(&sh->nt, idx);
+                loaded++;
+            }
+        }
+
+        ngx_beacon_nt_unlock(st);
+    }
+
+    for (i = 0; i < state.grants; i++) {
+        ngx_beacon_state_grant(&state, i, &grant);
+
+        if ((time_t) grant.expiry < ngx_time()) {
+            continue;
+        }
+
+        e = ngx_beacon_lim_get(sh, &sh->lim_grant, grant.key,
+                               (uint32_t) ngx_time(), &fresh);
+        e->value = grant.expiry;
+    }
+
+    ngx_log_error(NGX_LOG_NOTICE, log, 0,
+                  "beacon zone \"%V\": %uD nodes and %uD grants loaded from "
+                  "state file \"%V\"", &z->name, loaded, state.grants,
+                  &z->state);
+
+    goto done;
+
+invalid:
+
+    ngx_log_error(NGX_LOG_ERR, log, 0,
+                  "beacon zone \"%V\": state file \"%V\" ignored (%s), "
+                  "the zone starts empty", &z->name, &z->state,
+                  ngx_beacon_state_strerror(rc));
+
+done:
+
+    ngx_free(buf);
+    (void) ngx_close_file(fd);
 }

@@ -195,6 +195,8 @@ typedef struct {
     time_t                   ttl;              /* seconds */
     ngx_int_t                claim;            /* this process's slot, -1 */
     void                    *budget;           /* this worker's relay budgets */
+    ngx_str_t                state;            /* state=, "" if none */
+    ngx_msec_t               state_next;       /* next periodic write */
 } ngx_beacon_zone_t;
 
 
@@ -245,7 +247,11 @@ ngx_int_t ngx_beacon_shm_punch_global_allowed(ngx_beacon_zone_t *z,
 ngx_int_t ngx_beacon_shm_grant_once(ngx_beacon_zone_t *z,
     const uint8_t *sig, int64_t expiry);
 
-/* reaping: only the lease holder does it */
+/*
+ * reaping: only the lease holder does it; it also writes the state file
+ * (state=) every NGX_BEACON_STATE_INTERVAL and when it exits (release)
+ */
+#define NGX_BEACON_STATE_INTERVAL    10000
 ngx_int_t ngx_beacon_shm_lease(ngx_beacon_zone_t *z, ngx_msec_t ttl);
 void ngx_beacon_shm_release(ngx_beacon_zone_t *z);
 ngx_uint_t ngx_beacon_shm_expire(ngx_beacon_zone_t *z, ngx_uint_t max);

@@ -169,7 +169,7 @@ fuzz: deps
 	bash t/fuzz/run.sh $(FUZZ_SECONDS)
 
 bench: deps all
-	bash t/bench/run.sh; rc=$$?; bash t/bench/offset.sh || rc=1; exit $$rc
+	bash t/bench/run.sh; rc=$$?; bash t/bench/sweep.sh; bash t/bench/offset.sh || rc=1; exit $$rc
 
 # the Offset relay part alone
 bench-offset: deps all

@@ -56,6 +56,8 @@ my @cases = (
         qr/beacon_zone/ ],
     [ 'zone unknown parameter', 'beacon_zone x:1m foo=bar;', '', '',
         qr/beacon_zone/ ],
+    [ 'zone state= empty', 'beacon_zone x:1m state=;', '', '',
+        qr/beacon_zone.*invalid state/ ],
     [ 'zone in server', 'beacon_zone x:1m;', 'beacon_zone y:1m; beacon on;',
         '', qr/beacon_zone/ ],
     [ 'relay_limit -1', 'beacon_zone x:1m;',

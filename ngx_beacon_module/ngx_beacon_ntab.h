@@ -17,7 +17,8 @@
  *
  * A stripe lock word holds its holder's pid; a waiter that has spun long
  * checks whether that pid still lives and takes over a dead holder's
- * stripe, finishing the record it was writing (the seq made even again).
+ * stripe; the record it was writing is never found again (node id 0, its
+ * seq made even again).
  */
 
 

@@ -256,7 +256,7 @@ ngx_int_t ngx_beacon_shm_lease(ngx_beacon_zone_t *z, ngx_msec_t ttl);
 void ngx_beacon_shm_release(ngx_beacon_zone_t *z);
 ngx_uint_t ngx_beacon_shm_expire(ngx_beacon_zone_t *z, ngx_uint_t max);
 
-/* the gossip state's anchor in the zone; node presence (lock held) */
+/* the gossip state's anchor in the zone; node presence (lock-free) */
 void **ngx_beacon_shm_gossip(ngx_beacon_zone_t *z);
 /* the Offset relay's pairing tables (ngx_beacon_offset_state.c) */
 void **ngx_beacon_shm_offset(ngx_beacon_zone_t *z);

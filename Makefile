@@ -72,9 +72,30 @@ $(MODULE): $(B)/nginx-src/.configured $(SRCS)
 tools: $(B)/unit_proto $(B)/unit_ws $(B)/unit_json $(B)/wsc \
        $(B)/unit_offset_crypto $(B)/beacon-offset-tool $(B)/unit_capnp \
        $(B)/offset_node $(B)/beacon-probe $(B)/unit_stun $(B)/unit_reply \
-       $(B)/unit_compat $(B)/unit_offset_conn
+       $(B)/unit_compat $(B)/unit_offset_conn $(B)/ntab_stress \
+       $(B)/ntab_stress_broken $(B)/unit_state
 
 TEST_CFLAGS := -O1 -g -Wall -Wextra -Werror -Ingx_beacon_module
+
+# the zone's node table under many processes (t/zone_stress.t); the
+# broken build skips the seqlock re-check, to show the checker sees it
+NTAB_DEPS := t/unit/ntab_stress.c ngx_beacon_module/ngx_beacon_ntab.c ngx_beacon_module/ngx_beacon_ntab.h
+
+$(B)/unit_state: t/unit/state_test.c t/unit/tap.h ngx_beacon_module/ngx_beacon_state.c ngx_beacon_module/ngx_beacon_state.h
+	mkdir -p $(B)
+	$(CC) $(TEST_CFLAGS) -o $@ t/unit/state_test.c \
+	    ngx_beacon_module/ngx_beacon_state.c
+
+$(B)/ntab_stress: $(NTAB_DEPS)
+	mkdir -p $(B)
+	$(CC) -O2 -g -Wall -Wextra -Werror -Ingx_beacon_module -o $@ \
+	    t/unit/ntab_stress.c ngx_beacon_module/ngx_beacon_ntab.c
+
+$(B)/ntab_stress_broken: $(NTAB_DEPS)
+	mkdir -p $(B)
+	$(CC) -O2 -g -Wall -Wextra -Werror -DNGX_BEACON_NT_BROKEN=1 \
+	    -Ingx_beacon_module -o $@ \
+	    t/unit/ntab_stress.c ngx_beacon_module/ngx_beacon_ntab.c
 
 $(B)/unit_proto: t/unit/proto_test.c t/unit/tap.h ngx_beacon_module/ngx_beacon_proto.c ngx_beacon_module/ngx_beacon_proto.h
 	mkdir -p $(B)
@@ -300,7 +321,7 @@ fuzz: deps
 	bash t/fuzz/run.sh $(FUZZ_SECONDS)
 
 bench: deps all
-	bash t/bench/run.sh; rc=$$?; bash t/bench/offset.sh || rc=1; \
+	bash t/bench/run.sh; rc=$$?; bash t/bench/sweep.sh; bash t/bench/offset.sh || rc=1; \
 	bash t/bench/stun.sh || rc=1; exit $$rc
 
 # the STUN part alone: nginx against coturn

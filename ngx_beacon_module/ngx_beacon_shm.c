@@ -8,56 +8,32 @@
 #include <ngx_core.h>
 
 #include "ngx_beacon_shm.h"
+#include "ngx_beacon_ntab.h"
+#include "ngx_beacon_state.h"
 
 
 /*
- * Node records are fixed-size and live in chunks of 1024 (exactly 28
- * pages), linked by 32-bit indices (index + 1, 0 = none): a hash chain
- * for lookups and an LRU list ordered by last refresh for expiry.
+ * Locks of the zone (see README, "Locks"): node records are read without
+ * a lock (ngx_beacon_ntab.c); their writers hold one of 128 stripes of
+ * the node table; limiter and key cache sets are guarded by one of 128
+ * limiter stripes; the claims, the per-worker connection admission and
+ * the lease share one lock (per connection, never per datagram); the
+ * slab mutex is only taken to allocate a new chunk of records.
  */
 
-#define NGX_BEACON_CHUNK_SHIFT   10
-#define NGX_BEACON_CHUNK         (1 << NGX_BEACON_CHUNK_SHIFT)
 #define NGX_BEACON_WAYS          4
 #define NGX_BEACON_MIN_SETS      16
 #define NGX_BEACON_MAX_SETS      16384
+#define NGX_BEACON_LSTRIPES      128
+#define NGX_BEACON_EXPIRE_SCAN   65536        /* buckets a reaping call */
+#define NGX_BEACON_BUDGET_SETS   1024         /* per-worker relay budgets */
 
+#define NGX_BEACON_STATE_MAX     ((off_t) 1 << 30)
 
-typedef struct {
-    uint32_t                 hnext;
-    uint32_t                 prev;
-    uint32_t                 next;
-    uint32_t                 node_id;
-    uint32_t                 last_seen;      /* ngx_current_msec */
-    uint32_t                 last_write;     /* ngx_current_msec */
-    uint32_t                 last_notify;
-    uint16_t                 port;
-    uint16_t                 lport;
-    uint8_t                  flags;
-    uint8_t                  reserved[3];
-    uint8_t                  ip[16];
-    uint8_t                  lip[16];
-    uint8_t                  key[NGX_BEACON_KEY_LEN];
-    uint32_t                 owner_pid;
-    uint64_t                 owner_conn;
-} ngx_beacon_node_t;                         /* 112 bytes: 1024 in 28 pages */
+#define NGX_BEACON_STATE_KEEP    (NGX_BEACON_NODE_DEST|NGX_BEACON_NODE_KEY    \
+                                  |NGX_BEACON_NODE_LV6)
 
-
-/*
- * A move refused by the endpoint throttle, applied when the window ends
- * (the node then carries NGX_BEACON_NODE_PENDING); set-associative by
- * node id, so a lost entry only means waiting for the node's next DISCOVER.
- */
-typedef struct {
-    uint32_t                 node_id;        /* 0: free */
-    uint32_t                 due;            /* ngx_current_msec */
-    uint16_t                 port;
-    uint16_t                 lport;
-    uint8_t                  flags;          /* NGX_BEACON_NODE_LV6, _DEST */
-    uint8_t                  reserved[3];
-    uint8_t                  ip[16];
-    uint8_t                  lip[16];
-} ngx_beacon_pending_t;                      /* 48 bytes */
+#define ngx_beacon_self()        ((uint64_t) ngx_pid)
 
 
 /* one entry of a set-associative limiter table */
@@ -73,6 +49,25 @@ typedef struct {
     ngx_beacon_lim_entry_t  *e;
     uint32_t                 mask;           /* sets - 1 */
 } ngx_beacon_lim_t;
+
+
+/*
+ * A move refused by the endpoint throttle, applied when the window ends
+ * (the node then carries NGX_BEACON_NODE_PENDING and the due time);
+ * set-associative by the node's bucket, so a set is always in the node's
+ * stripe, and a lost entry only means waiting for the node's next
+ * DISCOVER.
+ */
+typedef struct {
+    uint32_t                 node_id;        /* 0: free */
+    uint32_t                 due;            /* ngx_current_msec */
+    uint16_t                 port;
+    uint16_t                 lport;
+    uint8_t                  flags;          /* NGX_BEACON_NODE_LV6, _DEST */
+    uint8_t                  reserved[3];
+    uint8_t                  ip[16];
+    uint8_t                  lip[16];
+} ngx_beacon_pending_t;                      /* 48 bytes */
 
 
 /* the bridge's key cache: node id -> Ed25519 key (or known absent) */
@@ -94,36 +89,29 @@ typedef struct {
 
 struct ngx_beacon_sh_s {
     uint32_t                 magic;
-    uint32_t                 seed;
-    uint32_t                 nnodes;
-    uint32_t                 free;
-    uint32_t                 lru_head;
-    uint32_t                 lru_tail;
-    uint32_t                 bucket_bits;
-    uint32_t                 nchunks;
-    uint32_t                 max_chunks;
-    uint32_t                 punch_stamp;
-    uint32_t                 punch_tokens;
     uint32_t                 generation;
+    uint32_t                 expire_cursor;  /* the lease holder's */
+    uint32_t                 draining;       /* W15, atomic */
+    uint64_t                 punch;          /* tokens << 32 | stamp */
 
-    uint32_t                *buckets;
-    ngx_beacon_node_t      **chunks;
+    ngx_beacon_ntab_t        nt;
 
-    ngx_beacon_lim_t         lim_relay;
+    ngx_beacon_nstripe_t     lstripes[NGX_BEACON_LSTRIPES];
+    ngx_beacon_nstripe_t     conn_lock;      /* claims, admission, lease */
+
     ngx_beacon_lim_t         lim_reply;
     ngx_beacon_lim_t         lim_register;
     ngx_beacon_lim_t         lim_punch;
     ngx_beacon_lim_t         lim_grant;
     ngx_beacon_lim_t         lim_wsconn;
-    ngx_beacon_lim_t         lim_authfail;
     ngx_beacon_lim_t         lim_offconn;
+    ngx_beacon_lim_t         lim_authfail;
 
     ngx_beacon_keyc_t       *keyc;
     uint32_t                 keyc_mask;
 
     ngx_beacon_pending_t    *pending;
-    uint32_t                 pending_mask;
-    uint32_t                 draining;       /* W15, under the lock */
+    uint32_t                 pending_mask;   /* at least the stripes - 1 */
 
     ngx_beacon_claim_t       claims[NGX_BEACON_SLOTS];
 
@@ -137,39 +125,33 @@ struct ngx_beacon_sh_s {
 };
 
 
-static ngx_inline ngx_beacon_node_t *ngx_beacon_node(ngx_beacon_sh_t *sh,
-    uint32_t idx);
-static ngx_inline uint32_t ngx_beacon_hash32(uint32_t x, uint32_t seed);
-static ngx_beacon_node_t *ngx_beacon_find_locked(ngx_beacon_sh_t *sh,
-    uint32_t node_id, uint32_t *pidx);
-static ngx_beacon_node_t *ngx_beacon_find_raw_locked(ngx_beacon_sh_t *sh,
-    uint32_t node_id, uint32_t *pidx);
-static ngx_uint_t ngx_beacon_pending_due(ngx_beacon_sh_t *sh,
-    ngx_beacon_node_t *n, uint32_t now);
+static int ngx_beacon_grow(ngx_beacon_ntab_t *nt, void *data);
+static ngx_int_t ngx_beacon_read(ngx_beacon_zone_t *z, uint32_t node_id,
+    ngx_beacon_nrec_t *r);
+static ngx_uint_t ngx_beacon_pending_due(ngx_beacon_nrec_t *n, uint32_t now);
 static ngx_beacon_pending_t *ngx_beacon_pending_get(ngx_beacon_sh_t *sh,
     uint32_t node_id, ngx_uint_t create);
-static void ngx_beacon_pending_apply_locked(ngx_beacon_sh_t *sh,
-    ngx_beacon_node_t *n, uint32_t now);
-static void ngx_beacon_pending_set_locked(ngx_beacon_sh_t *sh,
-    ngx_beacon_node_t *n, ngx_beacon_reg_t *reg, uint32_t now);
-static void ngx_beacon_pending_drop_locked(ngx_beacon_sh_t *sh,
-    ngx_beacon_node_t *n);
-static void ngx_beacon_lru_unlink(ngx_beacon_sh_t *sh, ngx_beacon_node_t *n);
-static void ngx_beacon_lru_push(ngx_beacon_sh_t *sh, ngx_beacon_node_t *n,
-    uint32_t idx);
-static void ngx_beacon_remove_locked(ngx_beacon_sh_t *sh, uint32_t idx);
-static ngx_uint_t ngx_beacon_expire_locked(ngx_beacon_zone_t *z,
-    ngx_uint_t max);
-static ngx_int_t ngx_beacon_grow_locked(ngx_beacon_zone_t *z);
-static uint32_t ngx_beacon_alloc_locked(ngx_beacon_zone_t *z);
+static void ngx_beacon_pending_apply(ngx_beacon_sh_t *sh,
+    ngx_beacon_nrec_t *n, uint32_t now);
+static void ngx_beacon_pending_set(ngx_beacon_sh_t *sh, ngx_beacon_nrec_t *n,
+    ngx_beacon_reg_t *reg, uint32_t now);
+static void ngx_beacon_pending_drop(ngx_beacon_sh_t *sh,
+    ngx_beacon_nrec_t *n);
+static ngx_uint_t ngx_beacon_expire_bucket_locked(ngx_beacon_zone_t *z,
+    uint32_t b, uint32_t now, ngx_uint_t max);
+static uint32_t ngx_beacon_alloc_locked(ngx_beacon_zone_t *z,
+    ngx_beacon_nstripe_t *st);
 static ngx_beacon_reg_e ngx_beacon_upsert_locked(ngx_beacon_zone_t *z,
-    ngx_beacon_reg_t *reg, ngx_beacon_node_t **pn);
-static void ngx_beacon_node_set_ep(ngx_beacon_node_t *n,
+    ngx_beacon_nstripe_t *st, ngx_beacon_reg_t *reg, ngx_beacon_nrec_t *out);
+static void ngx_beacon_node_set_ep(ngx_beacon_nrec_t *n,
     ngx_beacon_reg_t *reg);
-static ngx_uint_t ngx_beacon_node_same_ep(ngx_beacon_node_t *n,
+static ngx_uint_t ngx_beacon_node_same_ep(ngx_beacon_nrec_t *n,
     ngx_beacon_reg_t *reg);
-static void ngx_beacon_node_ep(ngx_beacon_node_t *n, ngx_beacon_ep_t *ep);
+static void ngx_beacon_node_ep(ngx_beacon_nrec_t *n, ngx_beacon_ep_t *ep);
 static void ngx_beacon_ip_key(uint8_t *key, const ngx_beacon_addr_t *addr);
+static uint32_t ngx_beacon_lim_hash(ngx_beacon_sh_t *sh, const uint8_t *key);
+static ngx_beacon_nstripe_t *ngx_beacon_lim_stripe(ngx_beacon_sh_t *sh,
+    ngx_beacon_lim_t *lim, uint32_t h);
 static ngx_beacon_lim_entry_t *ngx_beacon_lim_get(ngx_beacon_sh_t *sh,
     ngx_beacon_lim_t *lim, const uint8_t *key, uint32_t now,
     ngx_uint_t *fresh);
@@ -178,34 +160,13 @@ static ngx_int_t ngx_beacon_bucket_take(uint32_t *tokens, uint32_t *stamp,
 static ngx_uint_t ngx_beacon_bucket_level(uint32_t tokens, uint32_t stamp,
     ngx_uint_t fresh, ngx_uint_t rate, ngx_uint_t per, ngx_uint_t burst,
     uint32_t now);
-static ngx_int_t ngx_beacon_relay_budget_locked(ngx_beacon_sh_t *sh,
+static ngx_int_t ngx_beacon_relay_budget_local(ngx_beacon_zone_t *z,
     const ngx_beacon_addr_t *src, ngx_uint_t limit, uint32_t now);
 static ngx_int_t ngx_beacon_lim_alloc(ngx_slab_pool_t *shpool,
     ngx_beacon_lim_t *lim, size_t bytes);
-
-
-static ngx_inline ngx_beacon_node_t *
-ngx_beacon_node(ngx_beacon_sh_t *sh, uint32_t idx)
-{
-    idx--;
-
-    return &sh->chunks[idx >> NGX_BEACON_CHUNK_SHIFT]
-                      [idx & (NGX_BEACON_CHUNK - 1)];
-}
-
-
-static ngx_inline uint32_t
-ngx_beacon_hash32(uint32_t x, uint32_t seed)
-{
-    x ^= seed;
-    x ^= x >> 16;
-    x *= 0x85ebca6b;
-    x ^= x >> 13;
-    x *= 0xc2b2ae35;
-    x ^= x >> 16;
-
-    return x;
-}
+static ngx_int_t ngx_beacon_cmp_u64(const void *a, const void *b);
+static void ngx_beacon_state_load(ngx_beacon_zone_t *z, ngx_log_t *log);
+static void ngx_beacon_state_save(ngx_beacon_zone_t *z);
 
 
 ngx_int_t
@@ -235,11 +196,11 @@ ngx_beacon_shm_init_zone(ngx_shm_zone_t *shm_zone, void *data)
 
         /* the lease may stick to a pid of the previous generation */
 
-        ngx_shmtx_lock(&zone->shpool->mutex);
+        ngx_beacon_nt_lock(&zone->sh->conn_lock, ngx_beacon_self());
         zone->sh->lease_pid = 0;
         zone->sh->lease_expires = 0;
         zone->sh->generation++;
-        ngx_shmtx_unlock(&zone->shpool->mutex);
+        ngx_beacon_nt_unlock(&zone->sh->conn_lock);
 
         return NGX_OK;
     }
@@ -261,38 +222,39 @@ ngx_beacon_shm_init_zone(ngx_shm_zone_t *shm_zone, void *data)
     zone->sh = sh;
     shpool->data = sh;
 
-    sh->seed = (uint32_t) ngx_random() ^ ((uint32_t) ngx_random() << 16);
+    sh->nt.seed = (uint32_t) ngx_random() ^ ((uint32_t) ngx_random() << 16);
 
     /* about one bucket per 128 bytes of zone, a power of two */
 
-    sh->bucket_bits = 6;
+    sh->nt.bucket_bits = NGX_BEACON_NT_MIN_BITS;
 
-    while (sh->bucket_bits < 28 && ((size_t) 1 << sh->bucket_bits) < size / 128)
+    while (sh->nt.bucket_bits < 28
+           && ((size_t) 1 << sh->nt.bucket_bits) < size / 128)
     {
-        sh->bucket_bits++;
+        sh->nt.bucket_bits++;
     }
 
-    nbuckets = (uint32_t) 1 << sh->bucket_bits;
+    nbuckets = (uint32_t) 1 << sh->nt.bucket_bits;
 
-    sh->buckets = ngx_slab_calloc(shpool, nbuckets * sizeof(uint32_t));
-    if (sh->buckets == NULL) {
+    sh->nt.buckets = ngx_slab_calloc(shpool, nbuckets * sizeof(uint32_t));
+    if (sh->nt.buckets == NULL) {
         goto nomem;
     }
 
-    sh->max_chunks = size / (NGX_BEACON_CHUNK * sizeof(ngx_beacon_node_t)) + 1;
+    sh->nt.max_chunks = size / (NGX_BEACON_NT_CHUNK
+                                * sizeof(ngx_beacon_nrec_t)) + 1;
 
-    sh->chunks = ngx_slab_calloc(shpool,
-                                 sh->max_chunks * sizeof(ngx_beacon_node_t *));
-    if (sh->chunks == NULL) {
+    sh->nt.chunks = ngx_slab_calloc(shpool, sh->nt.max_chunks
+                                            * sizeof(ngx_beacon_nrec_t *));
+    if (sh->nt.chunks == NULL) {
         goto nomem;
     }
 
-    /* eight limiter tables share about 1/32 of the zone */
+    /* seven limiter tables share about 1/32 of the zone */
 
     lim_bytes = size / 32 / 8;
 
-    if (ngx_beacon_lim_alloc(shpool, &sh->lim_relay, lim_bytes) != NGX_OK
-        || ngx_beacon_lim_alloc(shpool, &sh->lim_reply, lim_bytes) != NGX_OK
+    if (ngx_beacon_lim_alloc(shpool, &sh->lim_reply, lim_bytes) != NGX_OK
         || ngx_beacon_lim_alloc(shpool, &sh->lim_register, lim_bytes)
            != NGX_OK
         || ngx_beacon_lim_alloc(shpool, &sh->lim_punch, lim_bytes) != NGX_OK
@@ -324,9 +286,9 @@ ngx_beacon_shm_init_zone(ngx_shm_zone_t *shm_zone, void *data)
         goto nomem;
     }
 
-    /* pending moves: about 1/256 of the zone, 4-way sets */
+    /* pending moves: about 1/256 of the zone, 4-way sets, >= 1 a stripe */
 
-    sh->pending_mask = NGX_BEACON_MIN_SETS - 1;
+    sh->pending_mask = NGX_BEACON_NT_STRIPES - 1;
 
     while (sh->pending_mask < NGX_BEACON_MAX_SETS - 1
            && (size_t) (sh->pending_mask + 1) * 2 * NGX_BEACON_WAYS
@@ -356,6 +318,10 @@ ngx_beacon_shm_init_zone(ngx_shm_zone_t *shm_zone, void *data)
     shpool->log_nomem = 0;
 
     sh->magic = NGX_BEACON_ZONE_MAGIC;
+
+    if (zone->state.len) {
+        ngx_beacon_state_load(zone, shm_zone->shm.log);
+    }
 
     return NGX_OK;
 
@@ -395,54 +361,97 @@ ngx_beacon_lim_alloc(ngx_slab_pool_t *shpool, ngx_beacon_lim_t *lim,
 }
 
 
+/* the only use of the slab mutex on the way of a datagram: a new chunk */
+
+static int
+ngx_beacon_grow(ngx_beacon_ntab_t *nt, void *data)
+{
+    ngx_beacon_zone_t *z = data;
+
+    int                 rc;
+    ngx_beacon_nrec_t  *chunk;
+
+    rc = -1;
+
+    ngx_shmtx_lock(&z->shpool->mutex);
+
+    if (nt->nchunks < nt->max_chunks) {
+        chunk = ngx_slab_calloc_locked(z->shpool, NGX_BEACON_NT_CHUNK
+                                                  * sizeof(ngx_beacon_nrec_t));
+        if (chunk) {
+            ngx_beacon_nt_add_chunk(nt, chunk);
+            rc = 0;
+        }
+    }
+
+    ngx_shmtx_unlock(&z->shpool->mutex);
+
+    return rc;
+}
+
+
 /*
- * Every lookup goes through here, so a pending move whose throttle window
- * has ended is applied before anyone reads the endpoint, whether or not
- * the node sent anything since.
+ * Every lock-free lookup goes through here, so a pending move whose
+ * throttle window has ended is applied (with the node's stripe, once)
+ * before anyone uses the endpoint, whether or not the node sent anything
+ * since.
  */
 
-static ngx_beacon_node_t *
-ngx_beacon_find_locked(ngx_beacon_sh_t *sh, uint32_t node_id, uint32_t *pidx)
+static ngx_int_t
+ngx_beacon_read(ngx_beacon_zone_t *z, uint32_t node_id, ngx_beacon_nrec_t *r)
 {
-    ngx_beacon_node_t  *n;
+    uint32_t               now;
+    ngx_int_t              rc;
+    ngx_beacon_nrec_t     *n;
+    ngx_beacon_ntab_t     *nt;
+    ngx_beacon_nstripe_t  *st;
 
-    n = ngx_beacon_find_raw_locked(sh, node_id, pidx);
+    nt = &z->sh->nt;
 
-    if (n && (n->flags & NGX_BEACON_NODE_PENDING)) {
-        ngx_beacon_pending_apply_locked(sh, n, (uint32_t) ngx_current_msec);
+    if (!ngx_beacon_nt_read(nt, node_id, r, ngx_beacon_self())) {
+        return NGX_DECLINED;
     }
 
-    return n;
-}
+    now = (uint32_t) ngx_current_msec;
 
+    if (!(r->flags & NGX_BEACON_NODE_PENDING)
+        || !ngx_beacon_pending_due(r, now))
+    {
+        return NGX_OK;
+    }
 
-static ngx_beacon_node_t *
-ngx_beacon_find_raw_locked(ngx_beacon_sh_t *sh, uint32_t node_id,
-    uint32_t *pidx)
-{
-    uint32_t            idx;
-    ngx_beacon_node_t  *n;
+    st = ngx_beacon_nt_stripe(nt, node_id);
+    rc = NGX_DECLINED;
 
-    idx = sh->buckets[ngx_beacon_hash32(node_id, sh->seed)
-                      >> (32 - sh->bucket_bits)];
+    ngx_beacon_nt_lock(st, ngx_beacon_self());
 
-    while (idx) {
-        n = ngx_beacon_node(sh, idx);
+    n = ngx_beacon_nt_find_locked(nt, node_id, NULL);
 
-        if (n->node_id == node_id) {
-            if (pidx) {
-                *pidx = idx;
-            }
-
-            return n;
+    if (n) {
+        if (n->flags & NGX_BEACON_NODE_PENDING) {
+            ngx_beacon_nt_wbegin(st, n);
+            ngx_beacon_pending_apply(z->sh, n, now);
+            ngx_beacon_nt_wend(st, n);
         }
 
-        idx = n->hnext;
+        ngx_memcpy(r, n, sizeof(ngx_beacon_nrec_t));
+        rc = NGX_OK;
     }
 
-    return NULL;
+    ngx_beacon_nt_unlock(st);
+
+    return rc;
 }
 
+
+static ngx_uint_t
+ngx_beacon_pending_due(ngx_beacon_nrec_t *n, uint32_t now)
+{
+    return (int32_t) (now - n->pdue) >= 0;
+}
+
+
+/* the pending moves: with the node's stripe held (the set is in it) */
 
 static ngx_beacon_pending_t *
 ngx_beacon_pending_get(ngx_beacon_sh_t *sh, uint32_t node_id,
@@ -451,7 +460,7 @@ ngx_beacon_pending_get(ngx_beacon_sh_t *sh, uint32_t node_id,
     ngx_uint_t             i;
     ngx_beacon_pending_t  *set, *victim;
 
-    set = &sh->pending[(size_t) (ngx_beacon_hash32(node_id, sh->seed)
+    set = &sh->pending[(size_t) (ngx_beacon_nt_bucket(&sh->nt, node_id)
                                  & sh->pending_mask) * NGX_BEACON_WAYS];
 
     for (i = 0; i < NGX_BEACON_WAYS; i++) {
@@ -483,20 +492,10 @@ ngx_beacon_pending_get(ngx_beacon_sh_t *sh, uint32_t node_id,
 }
 
 
-static ngx_uint_t
-ngx_beacon_pending_due(ngx_beacon_sh_t *sh, ngx_beacon_node_t *n,
-    uint32_t now)
-{
-    ngx_beacon_pending_t  *p;
-
-    p = ngx_beacon_pending_get(sh, n->node_id, 0);
-
-    return p == NULL || (int32_t) (now - p->due) >= 0;
-}
-
+/* the record is being written */
 
 static void
-ngx_beacon_pending_apply_locked(ngx_beacon_sh_t *sh, ngx_beacon_node_t *n,
+ngx_beacon_pending_apply(ngx_beacon_sh_t *sh, ngx_beacon_nrec_t *n,
     uint32_t now)
 {
     ngx_beacon_pending_t  *p;
@@ -529,7 +528,7 @@ ngx_beacon_pending_apply_locked(ngx_beacon_sh_t *sh, ngx_beacon_node_t *n,
 
 
 static void
-ngx_beacon_pending_set_locked(ngx_beacon_sh_t *sh, ngx_beacon_node_t *n,
+ngx_beacon_pending_set(ngx_beacon_sh_t *sh, ngx_beacon_nrec_t *n,
     ngx_beacon_reg_t *reg, uint32_t now)
 {
     ngx_beacon_pending_t  *p;
@@ -552,12 +551,14 @@ ngx_beacon_pending_set_locked(ngx_beacon_sh_t *sh, ngx_beacon_node_t *n,
     p->flags = (reg->lv6 ? NGX_BEACON_NODE_LV6 : 0)
                | (reg->ex ? NGX_BEACON_NODE_DEST : 0);
 
+    /* readers see the due time without the table */
+    n->pdue = p->due;
     n->flags |= NGX_BEACON_NODE_PENDING;
 }
 
 
 static void
-ngx_beacon_pending_drop_locked(ngx_beacon_sh_t *sh, ngx_beacon_node_t *n)
+ngx_beacon_pending_drop(ngx_beacon_sh_t *sh, ngx_beacon_nrec_t *n)
 {
     ngx_beacon_pending_t  *p;
 
@@ -575,111 +576,50 @@ ngx_beacon_pending_drop_locked(ngx_beacon_sh_t *sh, ngx_beacon_node_t *n)
 }
 
 
-static void
-ngx_beacon_lru_unlink(ngx_beacon_sh_t *sh, ngx_beacon_node_t *n)
-{
-    if (n->prev) {
-        ngx_beacon_node(sh, n->prev)->next = n->next;
-
-    } else {
-        sh->lru_head = n->next;
-    }
-
-    if (n->next) {
-        ngx_beacon_node(sh, n->next)->prev = n->prev;
-
-    } else {
-        sh->lru_tail = n->prev;
-    }
-
-    n->prev = 0;
-    n->next = 0;
-}
-
-
-static void
-ngx_beacon_lru_push(ngx_beacon_sh_t *sh, ngx_beacon_node_t *n, uint32_t idx)
-{
-    n->prev = 0;
-    n->next = sh->lru_head;
-
-    if (sh->lru_head) {
-        ngx_beacon_node(sh, sh->lru_head)->prev = idx;
-
-    } else {
-        sh->lru_tail = idx;
-    }
-
-    sh->lru_head = idx;
-}
-
-
-static void
-ngx_beacon_remove_locked(ngx_beacon_sh_t *sh, uint32_t idx)
-{
-    uint32_t           *link;
-    ngx_beacon_node_t  *n, *p;
-
-    n = ngx_beacon_node(sh, idx);
-
-    ngx_beacon_pending_drop_locked(sh, n);
-
-    link = &sh->buckets[ngx_beacon_hash32(n->node_id, sh->seed)
-                        >> (32 - sh->bucket_bits)];
-
-    while (*link && *link != idx) {
-        p = ngx_beacon_node(sh, *link);
-        link = &p->hnext;
-    }
-
-    if (*link == idx) {
-        *link = n->hnext;
-    }
-
-    ngx_beacon_lru_unlink(sh, n);
-
-    ngx_memzero(n, sizeof(ngx_beacon_node_t));
-    n->hnext = sh->free;
-    sh->free = idx;
-    sh->nnodes--;
-}
-
+/*
+ * Expiry of one bucket's chain, its stripe held: a node unseen for the
+ * TTL goes, one connected through the bridge is alive while connected.
+ */
 
 static ngx_uint_t
-ngx_beacon_expire_locked(ngx_beacon_zone_t *z, ngx_uint_t max)
+ngx_beacon_expire_bucket_locked(ngx_beacon_zone_t *z, uint32_t b,
+    uint32_t now, ngx_uint_t max)
 {
-    uint32_t            idx, now, ttl;
-    ngx_uint_t          n, removed;
-    ngx_beacon_sh_t    *sh;
-    ngx_beacon_node_t  *node;
+    uint32_t               idx, next, ttl;
+    ngx_uint_t             removed;
+    ngx_beacon_nrec_t     *n;
+    ngx_beacon_ntab_t     *nt;
+    ngx_beacon_nstripe_t  *st;
 
-    sh = z->sh;
-    now = (uint32_t) ngx_current_msec;
+    nt = &z->sh->nt;
+    st = &nt->stripes[b & (NGX_BEACON_NT_STRIPES - 1)];
     ttl = (uint32_t) z->ttl * 1000;
     removed = 0;
 
-    for (n = 0; n < max; n++) {
-        idx = sh->lru_tail;
+    for (idx = nt->buckets[b]; idx && removed < max; idx = next) {
+        n = ngx_beacon_nt_rec(nt, idx);
+        next = n->hnext;
 
-        if (idx == 0) {
-            break;
-        }
-
-        node = ngx_beacon_node(sh, idx);
-
-        if ((uint32_t) (now - node->last_seen) < ttl) {
-            break;
-        }
-
-        if (node->flags & NGX_BEACON_NODE_WSS) {
-            /* connected through the bridge: alive while connected */
-            node->last_seen = now;
-            ngx_beacon_lru_unlink(sh, node);
-            ngx_beacon_lru_push(sh, node, idx);
+        if (n->node_id == 0                   /* left by a dead writer */
+            || (uint32_t) (now - n->last_seen) < ttl)
+        {
             continue;
         }
 
-        ngx_beacon_remove_locked(sh, idx);
+        if (n->flags & NGX_BEACON_NODE_WSS) {
+            ngx_beacon_nt_wbegin(st, n);
+            n->last_seen = now;
+            ngx_beacon_nt_wend(st, n);
+            continue;
+        }
+
+        if (n->flags & NGX_BEACON_NODE_PENDING) {
+            ngx_beacon_nt_wbegin(st, n);
+            ngx_beacon_pending_drop(z->sh, n);
+            ngx_beacon_nt_wend(st, n);
+        }
+
+        ngx_beacon_nt_remove(nt, idx);
         removed++;
     }
 
@@ -687,76 +627,67 @@ ngx_beacon_expire_locked(ngx_beacon_zone_t *z, ngx_uint_t max)
 }
 
 
-static ngx_int_t
-ngx_beacon_grow_locked(ngx_beacon_zone_t *z)
-{
-    uint32_t            i, base;
-    ngx_beacon_sh_t    *sh;
-    ngx_beacon_node_t  *chunk;
-
-    sh = z->sh;
-
-    if (sh->nchunks >= sh->max_chunks) {
-        return NGX_ERROR;
-    }
-
-    chunk = ngx_slab_alloc_locked(z->shpool,
-                                  NGX_BEACON_CHUNK * sizeof(ngx_beacon_node_t));
-    if (chunk == NULL) {
-        return NGX_ERROR;
-    }
-
-    ngx_memzero(chunk, NGX_BEACON_CHUNK * sizeof(ngx_beacon_node_t));
-
-    base = sh->nchunks << NGX_BEACON_CHUNK_SHIFT;
-
-    for (i = NGX_BEACON_CHUNK; i > 0; i--) {
-        chunk[i - 1].hnext = sh->free;
-        sh->free = base + i;
-    }
-
-    sh->chunks[sh->nchunks++] = chunk;
-
-    return NGX_OK;
-}
-
+/* with stripe st held: a free record for a node of that stripe, or 0 */
 
 static uint32_t
-ngx_beacon_alloc_locked(ngx_beacon_zone_t *z)
+ngx_beacon_alloc_locked(ngx_beacon_zone_t *z, ngx_beacon_nstripe_t *st)
 {
-    uint32_t            idx;
-    ngx_beacon_sh_t    *sh;
-    ngx_beacon_node_t  *n;
+    uint32_t            b, i, now, nbuckets, idx, k;
+    ngx_uint_t          removed;
+    ngx_beacon_ntab_t  *nt;
 
-    sh = z->sh;
+    nt = &z->sh->nt;
+    now = (uint32_t) ngx_current_msec;
+    k = (uint32_t) (st - nt->stripes);
+    nbuckets = (uint32_t) 1 << nt->bucket_bits;
 
-    /* never evict a live node: only expired ones make room */
+    /* never evict a live node: expired ones of this stripe make room */
 
-    if (sh->nnodes >= z->max_nodes
-        && ngx_beacon_expire_locked(z, 2) == 0)
-    {
-        return 0;
+    removed = 0;
+
+    if (__atomic_load_n(&nt->nnodes, __ATOMIC_RELAXED) >= z->max_nodes) {
+
+        for (i = 0; i < nbuckets / NGX_BEACON_NT_STRIPES && removed == 0; i++)
+        {
+            b = (st->cursor++ % (nbuckets / NGX_BEACON_NT_STRIPES))
+                * NGX_BEACON_NT_STRIPES + k;
+            removed = ngx_beacon_expire_bucket_locked(z, b, now, 2);
+        }
+
+        if (removed == 0) {
+            return 0;
+        }
     }
 
-    if (sh->free == 0
-        && ngx_beacon_grow_locked(z) != NGX_OK
-        && ngx_beacon_expire_locked(z, 2) == 0)
-    {
-        return 0;
+    idx = ngx_beacon_nt_alloc(nt, st, ngx_beacon_self(), ngx_beacon_grow, z);
+
+    if (idx == 0 && removed == 0) {
+
+        for (i = 0; i < nbuckets / NGX_BEACON_NT_STRIPES && removed == 0; i++)
+        {
+            b = (st->cursor++ % (nbuckets / NGX_BEACON_NT_STRIPES))
+                * NGX_BEACON_NT_STRIPES + k;
+            removed = ngx_beacon_expire_bucket_locked(z, b, now, 2);
+        }
+
+        if (removed) {
+            idx = ngx_beacon_nt_alloc(nt, st, ngx_beacon_self(), NULL, NULL);
+        }
     }
 
-    idx = sh->free;
-    n = ngx_beacon_node(sh, idx);
-    sh->free = n->hnext;
-    n->hnext = 0;
-    sh->nnodes++;
+    if (idx && __atomic_load_n(&nt->nnodes, __ATOMIC_RELAXED) > z->max_nodes)
+    {
+        /* another stripe took the last place meanwhile */
+        ngx_beacon_nt_unalloc(nt, idx);
+        return 0;
+    }
 
     return idx;
 }
 
 
 static ngx_uint_t
-ngx_beacon_node_same_ep(ngx_beacon_node_t *n, ngx_beacon_reg_t *reg)
+ngx_beacon_node_same_ep(ngx_beacon_nrec_t *n, ngx_beacon_reg_t *reg)
 {
     /*
      * The node's own address decides; which beacon address it talks to
@@ -770,7 +701,7 @@ ngx_beacon_node_same_ep(ngx_beacon_node_t *n, ngx_beacon_reg_t *reg)
 
 
 static void
-ngx_beacon_node_set_ep(ngx_beacon_node_t *n, ngx_beacon_reg_t *reg)
+ngx_beacon_node_set_ep(ngx_beacon_nrec_t *n, ngx_beacon_reg_t *reg)
 {
     ngx_memcpy(n->ip, reg->src.ip, 16);
     ngx_memcpy(n->lip, reg->local.ip, 16);
@@ -787,7 +718,7 @@ ngx_beacon_node_set_ep(ngx_beacon_node_t *n, ngx_beacon_reg_t *reg)
 
 
 static void
-ngx_beacon_node_ep(ngx_beacon_node_t *n, ngx_beacon_ep_t *ep)
+ngx_beacon_node_ep(ngx_beacon_nrec_t *n, ngx_beacon_ep_t *ep)
 {
     ngx_memcpy(ep->addr.ip, n->ip, 16);
     ngx_memcpy(ep->local.ip, n->lip, 16);
@@ -819,56 +750,60 @@ ngx_beacon_ip_key(uint8_t *key, const ngx_beacon_addr_t *addr)
 }
 
 
+/* the node's stripe held; out gets a copy of the record as left */
+
 static ngx_beacon_reg_e
-ngx_beacon_upsert_locked(ngx_beacon_zone_t *z, ngx_beacon_reg_t *reg,
-    ngx_beacon_node_t **pn)
+ngx_beacon_upsert_locked(ngx_beacon_zone_t *z, ngx_beacon_nstripe_t *st,
+    ngx_beacon_reg_t *reg, ngx_beacon_nrec_t *out)
 {
     uint8_t                  key[18];
-    uint32_t                 idx, now, *bucket;
+    uint32_t                 idx, now, h;
+    ngx_int_t                lrc;
     ngx_uint_t               fresh;
     ngx_beacon_sh_t         *sh;
-    ngx_beacon_node_t       *n;
+    ngx_beacon_nrec_t       *n;
     ngx_beacon_reg_e         rc;
+    ngx_beacon_ntab_t       *nt;
+    ngx_beacon_nstripe_t    *lst;
     ngx_beacon_lim_entry_t  *e;
 
     sh = z->sh;
+    nt = &sh->nt;
     now = (uint32_t) ngx_current_msec;
 
-    /*
-     * A DISCOVER of the node itself decides over a pending move whose
-     * window has ended: from the pending endpoint it moves the node now,
-     * from the endpoint in use it refreshes it, from a third it moves it.
-     */
-
-    n = ngx_beacon_find_raw_locked(sh, reg->node_id, &idx);
-
-    if (n && (n->flags & NGX_BEACON_NODE_PENDING)
-        && ngx_beacon_pending_due(sh, n, now))
-    {
-        ngx_beacon_pending_drop_locked(sh, n);
-    }
+    n = ngx_beacon_nt_find_locked(nt, reg->node_id, &idx);
 
     if (n == NULL) {
 
         if (reg->reg_limit.rate) {
-            ngx_beacon_ip_key(key, &reg->src);
-            e = ngx_beacon_lim_get(sh, &sh->lim_register, key, now, &fresh);
+            /* lock order: a node stripe, then a limiter stripe */
 
-            if (ngx_beacon_bucket_take(&e->value, &e->stamp, fresh,
-                                       reg->reg_limit.rate,
-                                       reg->reg_limit.burst, now)
-                != NGX_OK)
-            {
+            ngx_beacon_ip_key(key, &reg->src);
+            h = ngx_beacon_lim_hash(sh, key);
+            lst = ngx_beacon_lim_stripe(sh, &sh->lim_register, h);
+
+            ngx_beacon_nt_lock(lst, ngx_beacon_self());
+
+            e = ngx_beacon_lim_get(sh, &sh->lim_register, key, now, &fresh);
+            lrc = ngx_beacon_bucket_take(&e->value, &e->stamp, fresh,
+                                         reg->reg_limit.rate,
+                                         reg->reg_limit.burst, now);
+
+            ngx_beacon_nt_unlock(lst);
+
+            if (lrc != NGX_OK) {
                 return NGX_BEACON_REG_RATE_LIMITED;
             }
         }
 
-        idx = ngx_beacon_alloc_locked(z);
+        idx = ngx_beacon_alloc_locked(z, st);
         if (idx == 0) {
             return NGX_BEACON_REG_REFUSED;
         }
 
-        n = ngx_beacon_node(sh, idx);
+        n = ngx_beacon_nt_rec(nt, idx);
+
+        ngx_beacon_nt_wbegin(st, n);
 
         n->node_id = reg->node_id;
         n->last_seen = now;
@@ -881,25 +816,34 @@ ngx_beacon_upsert_locked(ngx_beacon_zone_t *z, ngx_beacon_reg_t *reg,
             n->flags |= NGX_BEACON_NODE_KEY;
         }
 
-        /* the record is complete before it becomes reachable */
+        ngx_beacon_nt_wend(st, n);
 
-        bucket = &sh->buckets[ngx_beacon_hash32(reg->node_id, sh->seed)
-                              >> (32 - sh->bucket_bits)];
-        n->hnext = *bucket;
-        *bucket = idx;
+        ngx_beacon_nt_link(nt, idx);
 
-        ngx_beacon_lru_push(sh, n, idx);
-
-        *pn = n;
+        ngx_memcpy(out, n, sizeof(ngx_beacon_nrec_t));
 
         return NGX_BEACON_REG_NEW;
+    }
+
+    ngx_beacon_nt_wbegin(st, n);
+
+    /*
+     * A DISCOVER of the node itself decides over a pending move whose
+     * window has ended: from the pending endpoint it moves the node now,
+     * from the endpoint in use it refreshes it, from a third it moves it.
+     */
+
+    if ((n->flags & NGX_BEACON_NODE_PENDING)
+        && ngx_beacon_pending_due(n, now))
+    {
+        ngx_beacon_pending_drop(sh, n);
     }
 
     if (n->flags & NGX_BEACON_NODE_NOUDP) {
         /* known through the bridge only: its first UDP endpoint */
         rc = NGX_BEACON_REG_MOVED;
 
-        ngx_beacon_pending_drop_locked(sh, n);
+        ngx_beacon_pending_drop(sh, n);
 
         ngx_beacon_node_set_ep(n, reg);
         n->flags &= ~(NGX_BEACON_NODE_NOUDP|NGX_BEACON_NODE_DEST);
@@ -916,7 +860,7 @@ ngx_beacon_upsert_locked(ngx_beacon_zone_t *z, ngx_beacon_reg_t *reg,
          * this window is forgotten, and the window starts again.
          */
 
-        ngx_beacon_pending_drop_locked(sh, n);
+        ngx_beacon_pending_drop(sh, n);
         ngx_beacon_node_set_ep(n, reg);
 
         if (reg->ex) {
@@ -928,15 +872,18 @@ ngx_beacon_upsert_locked(ngx_beacon_zone_t *z, ngx_beacon_reg_t *reg,
     {
         /* refused now, applied when the window ends (unless refreshed) */
 
-        ngx_beacon_pending_set_locked(sh, n, reg, now);
+        ngx_beacon_pending_set(sh, n, reg, now);
 
-        *pn = n;
+        ngx_beacon_nt_wend(st, n);
+
+        ngx_memcpy(out, n, sizeof(ngx_beacon_nrec_t));
+
         return NGX_BEACON_REG_THROTTLED;
 
     } else {
         rc = NGX_BEACON_REG_MOVED;
 
-        ngx_beacon_pending_drop_locked(sh, n);
+        ngx_beacon_pending_drop(sh, n);
 
         ngx_beacon_node_set_ep(n, reg);
 
@@ -958,10 +905,9 @@ ngx_beacon_upsert_locked(ngx_beacon_zone_t *z, ngx_beacon_reg_t *reg,
         n->flags |= NGX_BEACON_NODE_KEY;
     }
 
-    ngx_beacon_lru_unlink(sh, n);
-    ngx_beacon_lru_push(sh, n, idx);
+    ngx_beacon_nt_wend(st, n);
 
-    *pn = n;
+    ngx_memcpy(out, n, sizeof(ngx_beacon_nrec_t));
 
     return rc;
 }
@@ -970,30 +916,59 @@ ngx_beacon_upsert_locked(ngx_beacon_zone_t *z, ngx_beacon_reg_t *reg,
 ngx_beacon_reg_e
 ngx_beacon_shm_register(ngx_beacon_zone_t *z, ngx_beacon_reg_t *reg)
 {
-    ngx_beacon_reg_e    rc;
-    ngx_beacon_node_t  *n;
+    ngx_beacon_reg_e       rc;
+    ngx_beacon_nrec_t      copy;
+    ngx_beacon_nstripe_t  *st;
 
     if (reg->node_id == 0) {
         return NGX_BEACON_REG_PROBE;
     }
 
-    ngx_shmtx_lock(&z->shpool->mutex);
-    rc = ngx_beacon_upsert_locked(z, reg, &n);
-    ngx_shmtx_unlock(&z->shpool->mutex);
+    st = ngx_beacon_nt_stripe(&z->sh->nt, reg->node_id);
+
+    ngx_beacon_nt_lock(st, ngx_beacon_self());
+    rc = ngx_beacon_upsert_locked(z, st, reg, &copy);
+    ngx_beacon_nt_unlock(st);
 
     return rc;
 }
 
 
-/* the per-source relay budget: a fixed one-second window (spec 5.1) */
+/*
+ * The per-source relay budget, a fixed one-second window (spec 5.1),
+ * lives in each worker: with "reuseport" one source's datagrams reach
+ * one worker.  Without it, or while a reload moves sources to new
+ * workers, a source may get at most one budget per worker that receives
+ * from it in the same second.
+ */
 
 static ngx_int_t
-ngx_beacon_relay_budget_locked(ngx_beacon_sh_t *sh,
+ngx_beacon_relay_budget_local(ngx_beacon_zone_t *z,
     const ngx_beacon_addr_t *src, ngx_uint_t limit, uint32_t now)
 {
     uint8_t                  key[18];
     ngx_uint_t               fresh;
+    ngx_beacon_lim_t        *lim;
     ngx_beacon_lim_entry_t  *e;
+
+    lim = z->budget;
+
+    if (lim == NULL) {
+        lim = ngx_calloc(sizeof(ngx_beacon_lim_t), ngx_cycle->log);
+        if (lim == NULL) {
+            return NGX_OK;
+        }
+
+        lim->e = ngx_calloc(NGX_BEACON_BUDGET_SETS * NGX_BEACON_WAYS
+                            * sizeof(ngx_beacon_lim_entry_t), ngx_cycle->log);
+        if (lim->e == NULL) {
+            ngx_free(lim);
+            return NGX_OK;
+        }
+
+        lim->mask = NGX_BEACON_BUDGET_SETS - 1;
+        z->budget = lim;
+    }
 
     /* keyed on the transport source: address and port */
 
@@ -1001,7 +976,7 @@ ngx_beacon_relay_budget_locked(ngx_beacon_sh_t *sh,
     key[16] = (uint8_t) (src->port >> 8);
     key[17] = (uint8_t) src->port;
 
-    e = ngx_beacon_lim_get(sh, &sh->lim_relay, key, now, &fresh);
+    e = ngx_beacon_lim_get(z->sh, lim, key, now, &fresh);
 
     if (fresh || (uint32_t) (now - e->stamp) >= 1000) {
         e->stamp = now;
@@ -1022,18 +997,12 @@ ngx_int_t
 ngx_beacon_shm_relay_budget(ngx_beacon_zone_t *z,
     const ngx_beacon_addr_t *src, ngx_uint_t limit)
 {
-    ngx_int_t  rc;
-
     if (limit == 0) {
         return NGX_OK;
     }
 
-    ngx_shmtx_lock(&z->shpool->mutex);
-    rc = ngx_beacon_relay_budget_locked(z->sh, src, limit,
-                                        (uint32_t) ngx_current_msec);
-    ngx_shmtx_unlock(&z->shpool->mutex);
-
-    return rc;
+    return ngx_beacon_relay_budget_local(z, src, limit,
+                                         (uint32_t) ngx_current_msec);
 }
 
 
@@ -1042,65 +1011,74 @@ ngx_beacon_shm_relay(ngx_beacon_zone_t *z, uint32_t sender, uint32_t dest,
     const ngx_beacon_addr_t *src, ngx_uint_t bind_sender, ngx_uint_t limit,
     ngx_beacon_ep_t *ep)
 {
-    uint32_t             now;
-    ngx_beacon_sh_t     *sh;
-    ngx_beacon_node_t   *n;
-    ngx_beacon_relay_e   rc;
+    uint32_t               now;
+    ngx_int_t              found;
+    ngx_beacon_nrec_t      r, *n;
+    ngx_beacon_ntab_t     *nt;
+    ngx_beacon_nstripe_t  *st;
 
-    sh = z->sh;
+    nt = &z->sh->nt;
     now = (uint32_t) ngx_current_msec;
 
-    ngx_shmtx_lock(&z->shpool->mutex);
-
     if (bind_sender) {
-        n = ngx_beacon_find_raw_locked(sh, sender, NULL);
+        found = ngx_beacon_nt_read(nt, sender, &r, ngx_beacon_self());
 
-        if (n && (n->flags & NGX_BEACON_NODE_PENDING)) {
+        if (found && (r.flags & NGX_BEACON_NODE_PENDING)) {
 
-            if (!(n->flags & NGX_BEACON_NODE_NOUDP)
-                && n->port == src->port
-                && ngx_memcmp(n->ip, src->ip, 16) == 0)
-            {
-                /* the endpoint in use is sending: a claimed move is void */
-                ngx_beacon_pending_drop_locked(sh, n);
+            /* a claimed move is decided by who sends: the stripe, once */
 
-            } else {
-                ngx_beacon_pending_apply_locked(sh, n, now);
+            st = ngx_beacon_nt_stripe(nt, sender);
+
+            ngx_beacon_nt_lock(st, ngx_beacon_self());
+
+            n = ngx_beacon_nt_find_locked(nt, sender, NULL);
+            found = n != NULL;
+
+            if (n && (n->flags & NGX_BEACON_NODE_PENDING)) {
+                ngx_beacon_nt_wbegin(st, n);
+
+                if (!(n->flags & NGX_BEACON_NODE_NOUDP)
+                    && n->port == src->port
+                    && ngx_memcmp(n->ip, src->ip, 16) == 0)
+                {
+                    /* the endpoint in use is sending: the move is void */
+                    ngx_beacon_pending_drop(z->sh, n);
+
+                } else {
+                    ngx_beacon_pending_apply(z->sh, n, now);
+                }
+
+                ngx_beacon_nt_wend(st, n);
             }
+
+            if (n) {
+                ngx_memcpy(&r, n, sizeof(ngx_beacon_nrec_t));
+            }
+
+            ngx_beacon_nt_unlock(st);
         }
 
-        if (n == NULL
-            || (n->flags & NGX_BEACON_NODE_NOUDP)
-            || n->port != src->port
-            || ngx_memcmp(n->ip, src->ip, 16) != 0)
+        if (!found
+            || (r.flags & NGX_BEACON_NODE_NOUDP)
+            || r.port != src->port
+            || ngx_memcmp(r.ip, src->ip, 16) != 0)
         {
-            rc = NGX_BEACON_RELAY_SENDER_MISMATCH;
-            goto done;
+            return NGX_BEACON_RELAY_SENDER_MISMATCH;
         }
     }
 
-    n = ngx_beacon_find_locked(sh, dest, NULL);
-
-    if (n == NULL) {
-        rc = NGX_BEACON_RELAY_NOT_FOUND;
-        goto done;
+    if (ngx_beacon_read(z, dest, &r) != NGX_OK) {
+        return NGX_BEACON_RELAY_NOT_FOUND;
     }
 
-    if (limit && ngx_beacon_relay_budget_locked(sh, src, limit, now)
-                 != NGX_OK)
+    if (limit && ngx_beacon_relay_budget_local(z, src, limit, now) != NGX_OK)
     {
-        rc = NGX_BEACON_RELAY_RATE_LIMITED;
-        goto done;
+        return NGX_BEACON_RELAY_RATE_LIMITED;
     }
 
-    ngx_beacon_node_ep(n, ep);
-    rc = NGX_BEACON_RELAY_OK;
+    ngx_beacon_node_ep(&r, ep);
 
-done:
-
-    ngx_shmtx_unlock(&z->shpool->mutex);
-
-    return rc;
+    return NGX_BEACON_RELAY_OK;
 }
 
 
@@ -1108,17 +1086,19 @@ ngx_beacon_punch_e
 ngx_beacon_shm_punch(ngx_beacon_zone_t *z, ngx_beacon_reg_t *requester,
     uint32_t target, ngx_beacon_ep_t *req_ep, ngx_beacon_ep_t *tgt_ep)
 {
-    ngx_beacon_reg_e    reg;
-    ngx_beacon_node_t  *n, *t;
-    ngx_beacon_punch_e  rc;
+    ngx_beacon_reg_e       reg;
+    ngx_beacon_nrec_t      n, t;
+    ngx_beacon_nstripe_t  *st;
 
     if (requester->node_id == 0) {
         return NGX_BEACON_PUNCH_NOT_FOUND;
     }
 
-    ngx_shmtx_lock(&z->shpool->mutex);
+    st = ngx_beacon_nt_stripe(&z->sh->nt, requester->node_id);
 
-    reg = ngx_beacon_upsert_locked(z, requester, &n);
+    ngx_beacon_nt_lock(st, ngx_beacon_self());
+    reg = ngx_beacon_upsert_locked(z, st, requester, &n);
+    ngx_beacon_nt_unlock(st);
 
     switch (reg) {
 
@@ -1129,53 +1109,38 @@ ngx_beacon_shm_punch(ngx_beacon_zone_t *z, ngx_beacon_reg_t *requester,
 
     case NGX_BEACON_REG_THROTTLED:
         /* the requester lives elsewhere: not a request it made */
-        rc = NGX_BEACON_PUNCH_MISMATCH;
-        goto done;
+        return NGX_BEACON_PUNCH_MISMATCH;
 
     default:
-        rc = NGX_BEACON_PUNCH_NOT_FOUND;
-        goto done;
+        return NGX_BEACON_PUNCH_NOT_FOUND;
     }
 
-    t = ngx_beacon_find_locked(z->sh, target, NULL);
-
-    if (t == NULL || (t->flags & NGX_BEACON_NODE_NOUDP)) {
-        rc = NGX_BEACON_PUNCH_NOT_FOUND;
-        goto done;
+    if (ngx_beacon_read(z, target, &t) != NGX_OK
+        || (t.flags & NGX_BEACON_NODE_NOUDP))
+    {
+        return NGX_BEACON_PUNCH_NOT_FOUND;
     }
 
-    ngx_beacon_node_ep(n, req_ep);
-    ngx_beacon_node_ep(t, tgt_ep);
-    rc = NGX_BEACON_PUNCH_OK;
+    ngx_beacon_node_ep(&n, req_ep);
+    ngx_beacon_node_ep(&t, tgt_ep);
 
-done:
-
-    ngx_shmtx_unlock(&z->shpool->mutex);
-
-    return rc;
+    return NGX_BEACON_PUNCH_OK;
 }
 
 
 ngx_int_t
 ngx_beacon_shm_get_key(ngx_beacon_zone_t *z, uint32_t node_id, uint8_t *key)
 {
-    ngx_int_t           rc;
-    ngx_beacon_node_t  *n;
+    ngx_beacon_nrec_t  r;
 
-    rc = NGX_DECLINED;
-
-    ngx_shmtx_lock(&z->shpool->mutex);
-
-    n = ngx_beacon_find_locked(z->sh, node_id, NULL);
-
-    if (n && (n->flags & NGX_BEACON_NODE_KEY)) {
-        ngx_memcpy(key, n->key, NGX_BEACON_KEY_LEN);
-        rc = NGX_OK;
+    if (ngx_beacon_read(z, node_id, &r) == NGX_OK
+        && (r.flags & NGX_BEACON_NODE_KEY))
+    {
+        ngx_memcpy(key, r.key, NGX_BEACON_KEY_LEN);
+        return NGX_OK;
     }
 
-    ngx_shmtx_unlock(&z->shpool->mutex);
-
-    return rc;
+    return NGX_DECLINED;
 }
 
 
@@ -1183,23 +1148,39 @@ ngx_int_t
 ngx_beacon_shm_lookup(ngx_beacon_zone_t *z, uint32_t node_id,
     ngx_beacon_ep_t *ep)
 {
-    ngx_int_t           rc;
-    ngx_beacon_node_t  *n;
+    ngx_beacon_nrec_t  r;
 
-    rc = NGX_DECLINED;
-
-    ngx_shmtx_lock(&z->shpool->mutex);
-
-    n = ngx_beacon_find_locked(z->sh, node_id, NULL);
-
-    if (n) {
-        ngx_beacon_node_ep(n, ep);
-        rc = NGX_OK;
+    if (ngx_beacon_read(z, node_id, &r) != NGX_OK) {
+        return NGX_DECLINED;
     }
 
-    ngx_shmtx_unlock(&z->shpool->mutex);
+    ngx_beacon_node_ep(&r, ep);
 
-    return rc;
+    return NGX_OK;
+}
+
+
+static uint32_t
+ngx_beacon_lim_hash(ngx_beacon_sh_t *sh, const uint8_t *key)
+{
+    uint32_t    h, i;
+
+    h = sh->nt.seed;
+
+    for (i = 0; i < 18; i++) {
+        h = (h ^ key[i]) * 16777619;
+    }
+
+    return ngx_beacon_nt_hash(h, sh->nt.seed);
+}
+
+
+/* a set is always guarded by the same stripe */
+
+static ngx_beacon_nstripe_t *
+ngx_beacon_lim_stripe(ngx_beacon_sh_t *sh, ngx_beacon_lim_t *lim, uint32_t h)
+{
+    return &sh->lstripes[(h & lim->mask) & (NGX_BEACON_LSTRIPES - 1)];
 }
 
 
@@ -1210,13 +1191,7 @@ ngx_beacon_lim_get(ngx_beacon_sh_t *sh, ngx_beacon_lim_t *lim,
     uint32_t                 h, i;
     ngx_beacon_lim_entry_t  *set, *victim;
 
-    h = sh->seed;
-
-    for (i = 0; i < 18; i++) {
-        h = (h ^ key[i]) * 16777619;
-    }
-
-    h = ngx_beacon_hash32(h, sh->seed);
+    h = ngx_beacon_lim_hash(sh, key);
 
     set = &lim->e[(size_t) (h & lim->mask) * NGX_BEACON_WAYS];
     victim = NULL;
@@ -1310,6 +1285,7 @@ ngx_beacon_shm_reply_allowed(ngx_beacon_zone_t *z,
     uint32_t                 now;
     ngx_int_t                rc;
     ngx_uint_t               fresh;
+    ngx_beacon_nstripe_t    *st;
     ngx_beacon_lim_entry_t  *e;
 
     if (rate->rate == 0) {
@@ -1319,13 +1295,16 @@ ngx_beacon_shm_reply_allowed(ngx_beacon_zone_t *z,
     ngx_beacon_ip_key(key, dst);
     now = (uint32_t) ngx_current_msec;
 
-    ngx_shmtx_lock(&z->shpool->mutex);
+    st = ngx_beacon_lim_stripe(z->sh, &z->sh->lim_reply,
+                               ngx_beacon_lim_hash(z->sh, key));
+
+    ngx_beacon_nt_lock(st, ngx_beacon_self());
 
     e = ngx_beacon_lim_get(z->sh, &z->sh->lim_reply, key, now, &fresh);
     rc = ngx_beacon_bucket_take(&e->value, &e->stamp, fresh, rate->rate,
                                 rate->burst, now);
 
-    ngx_shmtx_unlock(&z->shpool->mutex);
+    ngx_beacon_nt_unlock(st);
 
     return rc;
 }
@@ -1339,6 +1318,7 @@ ngx_beacon_shm_punch_ip_allowed(ngx_beacon_zone_t *z,
     uint32_t                 now;
     ngx_int_t                rc;
     ngx_uint_t               fresh;
+    ngx_beacon_nstripe_t    *st;
     ngx_beacon_lim_entry_t  *e;
 
     if (per_ip == 0) {
@@ -1348,13 +1328,16 @@ ngx_beacon_shm_punch_ip_allowed(ngx_beacon_zone_t *z,
     ngx_beacon_ip_key(key, src);
     now = (uint32_t) ngx_current_msec;
 
-    ngx_shmtx_lock(&z->shpool->mutex);
+    st = ngx_beacon_lim_stripe(z->sh, &z->sh->lim_punch,
+                               ngx_beacon_lim_hash(z->sh, key));
+
+    ngx_beacon_nt_lock(st, ngx_beacon_self());
 
     e = ngx_beacon_lim_get(z->sh, &z->sh->lim_punch, key, now, &fresh);
     rc = ngx_beacon_bucket_take(&e->value, &e->stamp, fresh, per_ip, burst,
                                 now);
 
-    ngx_shmtx_unlock(&z->shpool->mutex);
+    ngx_beacon_nt_unlock(st);
 
     return rc;
 }
@@ -1364,7 +1347,8 @@ ngx_int_t
 ngx_beacon_shm_punch_global_allowed(ngx_beacon_zone_t *z, ngx_uint_t global,
     ngx_uint_t burst)
 {
-    uint32_t   now;
+    uint32_t   now, tokens, stamp;
+    uint64_t   old, new;
     ngx_int_t  rc;
 
     if (global == 0) {
@@ -1373,16 +1357,25 @@ ngx_beacon_shm_punch_global_allowed(ngx_beacon_zone_t *z, ngx_uint_t global,
 
     now = (uint32_t) ngx_current_msec;
 
-    ngx_shmtx_lock(&z->shpool->mutex);
+    /* one 64-bit word, tokens and stamp: no lock */
 
-    rc = ngx_beacon_bucket_take(&z->sh->punch_tokens, &z->sh->punch_stamp,
-                                z->sh->punch_stamp == 0, global, burst, now);
+    old = __atomic_load_n(&z->sh->punch, __ATOMIC_RELAXED);
 
-    if (z->sh->punch_stamp == 0) {
-        z->sh->punch_stamp = 1;
-    }
+    do {
+        tokens = (uint32_t) (old >> 32);
+        stamp = (uint32_t) old;
 
-    ngx_shmtx_unlock(&z->shpool->mutex);
+        rc = ngx_beacon_bucket_take(&tokens, &stamp, stamp == 0, global,
+                                    burst, now);
+        if (stamp == 0) {
+            stamp = 1;
+        }
+
+        new = ((uint64_t) tokens << 32) | stamp;
+
+    } while (!__atomic_compare_exchange_n(&z->sh->punch, &old, new, 0,
+                                          __ATOMIC_RELAXED,
+                                          __ATOMIC_RELAXED));
 
     return rc;
 }
@@ -1395,13 +1388,17 @@ ngx_beacon_shm_grant_once(ngx_beacon_zone_t *z, const uint8_t *sig,
     uint32_t                 now;
     ngx_int_t                rc;
     ngx_uint_t               fresh;
+    ngx_beacon_nstripe_t    *st;
     ngx_beacon_lim_entry_t  *e;
 
     /* entries are stamped with wall-clock seconds: live until expiry */
 
     now = (uint32_t) ngx_time();
 
-    ngx_shmtx_lock(&z->shpool->mutex);
+    st = ngx_beacon_lim_stripe(z->sh, &z->sh->lim_grant,
+                               ngx_beacon_lim_hash(z->sh, sig));
+
+    ngx_beacon_nt_lock(st, ngx_beacon_self());
 
     e = ngx_beacon_lim_get(z->sh, &z->sh->lim_grant, sig, now, &fresh);
 
@@ -1415,7 +1412,7 @@ ngx_beacon_shm_grant_once(ngx_beacon_zone_t *z, const uint8_t *sig,
 
     e->stamp = now;
 
-    ngx_shmtx_unlock(&z->shpool->mutex);
+    ngx_beacon_nt_unlock(st);
 
     return rc;
 }
@@ -1430,7 +1427,7 @@ ngx_beacon_shm_lease(ngx_beacon_zone_t *z, ngx_msec_t ttl)
     sh = z->sh;
     rc = NGX_DECLINED;
 
-    ngx_shmtx_lock(&z->shpool->mutex);
+    ngx_beacon_nt_lock(&z->sh->conn_lock, ngx_beacon_self());
 
     if (sh->lease_pid == ngx_pid
         || sh->lease_pid == 0
@@ -1441,7 +1438,7 @@ ngx_beacon_shm_lease(ngx_beacon_zone_t *z, ngx_msec_t ttl)
         rc = NGX_OK;
     }
 
-    ngx_shmtx_unlock(&z->shpool->mutex);
+    ngx_beacon_nt_unlock(&z->sh->conn_lock);
 
     return rc;
 }
@@ -1450,25 +1447,62 @@ ngx_beacon_shm_lease(ngx_beacon_zone_t *z, ngx_msec_t ttl)
 void
 ngx_beacon_shm_release(ngx_beacon_zone_t *z)
 {
-    ngx_shmtx_lock(&z->shpool->mutex);
+    /* the lease holder leaves: the state as it is now */
+
+    if (z->state.len && z->sh->lease_pid == ngx_pid) {
+        ngx_beacon_state_save(z);
+    }
+
+    ngx_beacon_nt_lock(&z->sh->conn_lock, ngx_beacon_self());
 
     if (z->sh->lease_pid == ngx_pid) {
         z->sh->lease_pid = 0;
         z->sh->lease_expires = 0;
     }
 
-    ngx_shmtx_unlock(&z->shpool->mutex);
+    ngx_beacon_nt_unlock(&z->sh->conn_lock);
 }
 
+
+/*
+ * The reaper walks the buckets round, one stripe held at a time and only
+ * for one chain, so the other workers' writers wait at most that long.
+ */
 
 ngx_uint_t
 ngx_beacon_shm_expire(ngx_beacon_zone_t *z, ngx_uint_t max)
 {
-    ngx_uint_t  n;
+    uint32_t               b, i, now, nbuckets, scan;
+    ngx_uint_t             n;
+    ngx_beacon_sh_t       *sh;
+    ngx_beacon_nstripe_t  *st;
 
-    ngx_shmtx_lock(&z->shpool->mutex);
-    n = ngx_beacon_expire_locked(z, max);
-    ngx_shmtx_unlock(&z->shpool->mutex);
+    sh = z->sh;
+    now = (uint32_t) ngx_current_msec;
+    nbuckets = (uint32_t) 1 << sh->nt.bucket_bits;
+    scan = ngx_min(nbuckets, NGX_BEACON_EXPIRE_SCAN);
+    n = 0;
+
+    if (z->state.len
+        && (ngx_msec_int_t) (ngx_current_msec - z->state_next) >= 0)
+    {
+        z->state_next = ngx_current_msec + NGX_BEACON_STATE_INTERVAL;
+        ngx_beacon_state_save(z);
+    }
+
+    for (i = 0; i < scan && n < max; i++) {
+        b = sh->expire_cursor++ & (nbuckets - 1);
+
+        if (__atomic_load_n(&sh->nt.buckets[b], __ATOMIC_RELAXED) == 0) {
+            continue;
+        }
+
+        st = &sh->nt.stripes[b & (NGX_BEACON_NT_STRIPES - 1)];
+
+        ngx_beacon_nt_lock(st, ngx_beacon_self());
+        n += ngx_beacon_expire_bucket_locked(z, b, now, max - n);
+        ngx_beacon_nt_unlock(st);
+    }
 
     if (n) {
         ngx_beacon_count_n(z, NGX_BEACON_C_EXPIRED, n);
@@ -1513,10 +1547,11 @@ ngx_beacon_shm_stats(ngx_beacon_zone_t *z, ngx_beacon_stats_t *st)
         st->worker_datagrams[i] = sh->slots[i].c[NGX_BEACON_C_DATAGRAMS];
     }
 
+    st->nodes = __atomic_load_n(&sh->nt.nnodes, __ATOMIC_RELAXED);
+    st->draining = __atomic_load_n(&sh->draining, __ATOMIC_RELAXED);
+
     ngx_shmtx_lock(&z->shpool->mutex);
-    st->nodes = sh->nnodes;
     st->free = z->shpool->pfree * ngx_pagesize;
-    st->draining = sh->draining;
     ngx_shmtx_unlock(&z->shpool->mutex);
 
     for (i = 0; i < NGX_BEACON_SLOTS; i++) {
@@ -1538,27 +1573,15 @@ ngx_beacon_shm_stats(ngx_beacon_zone_t *z, ngx_beacon_stats_t *st)
 ngx_uint_t
 ngx_beacon_shm_drain(ngx_beacon_zone_t *z, ngx_uint_t draining)
 {
-    ngx_uint_t  prev;
-
-    ngx_shmtx_lock(&z->shpool->mutex);
-    prev = z->sh->draining;
-    z->sh->draining = draining ? 1 : 0;
-    ngx_shmtx_unlock(&z->shpool->mutex);
-
-    return prev;
+    return __atomic_exchange_n(&z->sh->draining, draining ? 1 : 0,
+                               __ATOMIC_SEQ_CST);
 }
 
 
 ngx_uint_t
 ngx_beacon_shm_draining(ngx_beacon_zone_t *z)
 {
-    ngx_uint_t  draining;
-
-    ngx_shmtx_lock(&z->shpool->mutex);
-    draining = z->sh->draining;
-    ngx_shmtx_unlock(&z->shpool->mutex);
-
-    return draining;
+    return __atomic_load_n(&z->sh->draining, __ATOMIC_SEQ_CST);
 }
 
 
@@ -1566,59 +1589,69 @@ ngx_int_t
 ngx_beacon_shm_ws_attach(ngx_beacon_zone_t *z, uint32_t node_id,
     ngx_beacon_owner_t *owner, ngx_beacon_owner_t *prev)
 {
-    uint32_t            idx, now, *bucket;
-    ngx_int_t           rc;
-    ngx_beacon_sh_t    *sh;
-    ngx_beacon_node_t  *n;
+    uint32_t               idx, now;
+    ngx_int_t              rc;
+    ngx_beacon_nrec_t     *n;
+    ngx_beacon_ntab_t     *nt;
+    ngx_beacon_nstripe_t  *st;
 
-    sh = z->sh;
+    nt = &z->sh->nt;
     now = (uint32_t) ngx_current_msec;
     rc = NGX_OK;
 
     prev->pid = 0;
     prev->conn = 0;
 
-    ngx_shmtx_lock(&z->shpool->mutex);
+    st = ngx_beacon_nt_stripe(nt, node_id);
 
-    n = ngx_beacon_find_locked(sh, node_id, &idx);
+    ngx_beacon_nt_lock(st, ngx_beacon_self());
+
+    n = ngx_beacon_nt_find_locked(nt, node_id, &idx);
 
     if (n == NULL) {
-        idx = ngx_beacon_alloc_locked(z);
+        idx = ngx_beacon_alloc_locked(z, st);
 
         if (idx == 0) {
             rc = NGX_DECLINED;
             goto done;
         }
 
-        n = ngx_beacon_node(sh, idx);
+        n = ngx_beacon_nt_rec(nt, idx);
+
+        ngx_beacon_nt_wbegin(st, n);
         n->node_id = node_id;
         n->last_write = now;
-        n->flags = NGX_BEACON_NODE_NOUDP;
+        n->last_seen = now;
+        n->flags = NGX_BEACON_NODE_NOUDP|NGX_BEACON_NODE_WSS;
+        n->owner_pid = (uint32_t) owner->pid;
+        n->owner_conn = owner->conn;
+        ngx_beacon_nt_wend(st, n);
 
-        bucket = &sh->buckets[ngx_beacon_hash32(node_id, sh->seed)
-                              >> (32 - sh->bucket_bits)];
-        n->hnext = *bucket;
-        *bucket = idx;
+        ngx_beacon_nt_link(nt, idx);
 
-    } else {
-        if (n->flags & NGX_BEACON_NODE_WSS) {
-            prev->pid = (ngx_pid_t) n->owner_pid;
-            prev->conn = n->owner_conn;
-        }
+        goto done;
+    }
 
-        ngx_beacon_lru_unlink(sh, n);
+    if (n->flags & NGX_BEACON_NODE_WSS) {
+        prev->pid = (ngx_pid_t) n->owner_pid;
+        prev->conn = n->owner_conn;
+    }
+
+    ngx_beacon_nt_wbegin(st, n);
+
+    if ((n->flags & NGX_BEACON_NODE_PENDING)) {
+        ngx_beacon_pending_apply(z->sh, n, now);
     }
 
     n->owner_pid = (uint32_t) owner->pid;
     n->owner_conn = owner->conn;
     n->flags |= NGX_BEACON_NODE_WSS;
     n->last_seen = now;
-
-    ngx_beacon_lru_push(sh, n, idx);
+    ngx_beacon_nt_wend(st, n);
 
 done:
 
-    ngx_shmtx_unlock(&z->shpool->mutex);
+    ngx_beacon_nt_unlock(st);
 
     return rc;
 }
@@ -1628,12 +1661,17 @@ void
 ngx_beacon_shm_ws_detach(ngx_beacon_zone_t *z, uint32_t node_id,
     ngx_beacon_owner_t *owner)
 {
-    uint32_t            idx;
-    ngx_beacon_node_t  *n;
+    uint32_t               idx;
+    ngx_beacon_nrec_t     *n;
+    ngx_beacon_ntab_t     *nt;
+    ngx_beacon_nstripe_t  *st;
 
-    ngx_shmtx_lock(&z->shpool->mutex);
+    nt = &z->sh->nt;
+    st = ngx_beacon_nt_stripe(nt, node_id);
 
-    n = ngx_beacon_find_locked(z->sh, node_id, &idx);
+    ngx_beacon_nt_lock(st, ngx_beacon_self());
+
+    n = ngx_beacon_nt_find_locked(nt, node_id, &idx);
 
     /* compare and clear: never the replacement's record */
 
@@ -1643,16 +1681,22 @@ ngx_beacon_shm_ws_detach(ngx_beacon_zone_t *z, uint32_t node_id,
         && n->owner_conn == owner->conn)
     {
         if (n->flags & NGX_BEACON_NODE_NOUDP) {
-            ngx_beacon_remove_locked(z->sh, idx);
+            ngx_beacon_nt_wbegin(st, n);
+            ngx_beacon_pending_drop(z->sh, n);
+            ngx_beacon_nt_wend(st, n);
+
+            ngx_beacon_nt_remove(nt, idx);
 
         } else {
+            ngx_beacon_nt_wbegin(st, n);
             n->flags &= ~NGX_BEACON_NODE_WSS;
             n->owner_pid = 0;
             n->owner_conn = 0;
+            ngx_beacon_nt_wend(st, n);
         }
     }
 
-    ngx_shmtx_unlock(&z->shpool->mutex);
+    ngx_beacon_nt_unlock(st);
 }
 
 
@@ -1660,28 +1704,31 @@ ngx_int_t
 ngx_beacon_shm_ws_present(ngx_beacon_zone_t *z, uint32_t node_id,
     ngx_beacon_owner_t *owner)
 {
-    uint32_t            idx;
-    ngx_int_t           rc;
-    ngx_beacon_node_t  *n;
+    ngx_int_t              rc;
+    ngx_beacon_nrec_t     *n;
+    ngx_beacon_ntab_t     *nt;
+    ngx_beacon_nstripe_t  *st;
 
     rc = NGX_DECLINED;
+    nt = &z->sh->nt;
+    st = ngx_beacon_nt_stripe(nt, node_id);
 
-    ngx_shmtx_lock(&z->shpool->mutex);
+    ngx_beacon_nt_lock(st, ngx_beacon_self());
 
-    n = ngx_beacon_find_locked(z->sh, node_id, &idx);
+    n = ngx_beacon_nt_find_locked(nt, node_id, NULL);
 
     if (n
         && (n->flags & NGX_BEACON_NODE_WSS)
         && n->owner_pid == (uint32_t) owner->pid
         && n->owner_conn == owner->conn)
     {
+        ngx_beacon_nt_wbegin(st, n);
         n->last_seen = (uint32_t) ngx_current_msec;
-        ngx_beacon_lru_unlink(z->sh, n);
-        ngx_beacon_lru_push(z->sh, n, idx);
+        ngx_beacon_nt_wend(st, n);
         rc = NGX_OK;
     }
 
-    ngx_shmtx_unlock(&z->shpool->mutex);
+    ngx_beacon_nt_unlock(st);
 
     return rc;
 }
@@ -1690,19 +1737,22 @@ ngx_beacon_shm_ws_present(ngx_beacon_zone_t *z, uint32_t node_id,
 ngx_int_t
 ngx_beacon_shm_key_get(ngx_beacon_zone_t *z, uint32_t node_id, uint8_t *key)
 {
-    uint32_t            now, i;
+    uint32_t               now, i, h;
     ngx_int_t           rc;
-    ngx_beacon_sh_t    *sh;
+    ngx_beacon_sh_t       *sh;
+    ngx_beacon_nstripe_t  *st;
     ngx_beacon_keyc_t  *set;
 
     sh = z->sh;
     now = (uint32_t) ngx_time();
     rc = NGX_AGAIN;
 
-    ngx_shmtx_lock(&z->shpool->mutex);
+    h = ngx_beacon_nt_hash(node_id, sh->nt.seed) & sh->keyc_mask;
+    st = &sh->lstripes[h & (NGX_BEACON_LSTRIPES - 1)];
 
-    set = &sh->keyc[(size_t) (ngx_beacon_hash32(node_id, sh->seed)
-                              & sh->keyc_mask) * NGX_BEACON_WAYS];
+    ngx_beacon_nt_lock(st, ngx_beacon_self());
+
+    set = &sh->keyc[(size_t) h * NGX_BEACON_WAYS];
 
     for (i = 0; i < NGX_BEACON_WAYS; i++) {
         if (set[i].used && set[i].node_id == node_id
@@ -1720,7 +1770,7 @@ ngx_beacon_shm_key_get(ngx_beacon_zone_t *z, uint32_t node_id, uint8_t *key)
         }
     }
 
-    ngx_shmtx_unlock(&z->shpool->mutex);
+    ngx_beacon_nt_unlock(st);
 
     return rc;
 }
@@ -1730,17 +1780,20 @@ void
 ngx_beacon_shm_key_put(ngx_beacon_zone_t *z, uint32_t node_id,
     const uint8_t *key, time_t ttl)
 {
-    uint32_t            now, i;
-    ngx_beacon_sh_t    *sh;
+    uint32_t               now, i, h;
+    ngx_beacon_sh_t       *sh;
+    ngx_beacon_nstripe_t  *st;
     ngx_beacon_keyc_t  *set, *victim;
 
     sh = z->sh;
     now = (uint32_t) ngx_time();
 
-    ngx_shmtx_lock(&z->shpool->mutex);
+    h = ngx_beacon_nt_hash(node_id, sh->nt.seed) & sh->keyc_mask;
+    st = &sh->lstripes[h & (NGX_BEACON_LSTRIPES - 1)];
 
-    set = &sh->keyc[(size_t) (ngx_beacon_hash32(node_id, sh->seed)
-                              & sh->keyc_mask) * NGX_BEACON_WAYS];
+    ngx_beacon_nt_lock(st, ngx_beacon_self());
+
+    set = &sh->keyc[(size_t) h * NGX_BEACON_WAYS];
     victim = &set[0];
 
     for (i = 0; i < NGX_BEACON_WAYS; i++) {
@@ -1770,7 +1823,7 @@ ngx_beacon_shm_key_put(ngx_beacon_zone_t *z, uint32_t node_id,
         victim->used = 2;
     }
 
-    ngx_shmtx_unlock(&z->shpool->mutex);
+    ngx_beacon_nt_unlock(st);
 }
 
 
@@ -1784,13 +1837,13 @@ ngx_beacon_shm_claim(ngx_beacon_zone_t *z)
 
     sh = z->sh;
 
-    ngx_shmtx_lock(&z->shpool->mutex);
+    ngx_beacon_nt_lock(&z->sh->conn_lock, ngx_beacon_self());
 
     for (i = 0; i < NGX_BEACON_SLOTS; i++) {
         pids[i] = sh->claims[i].pid;
     }
 
-    ngx_shmtx_unlock(&z->shpool->mutex);
+    ngx_beacon_nt_unlock(&z->sh->conn_lock);
 
     /* which holders are gone (crashed, or exited without releasing) */
 
@@ -1801,7 +1854,7 @@ ngx_beacon_shm_claim(ngx_beacon_zone_t *z)
 
     slot = NGX_BEACON_SLOTS;
 
-    ngx_shmtx_lock(&z->shpool->mutex);
+    ngx_beacon_nt_lock(&z->sh->conn_lock, ngx_beacon_self());
 
     for (i = 0; i < NGX_BEACON_SLOTS; i++) {
         if (dead[i] && sh->claims[i].pid == pids[i]) {
@@ -1851,7 +1904,7 @@ ngx_beacon_shm_claim(ngx_beacon_zone_t *z)
         }
     }
 
-    ngx_shmtx_unlock(&z->shpool->mutex);
+    ngx_beacon_nt_unlock(&z->sh->conn_lock);
 
     if (slot == NGX_BEACON_SLOTS) {
         z->claim = -1;
@@ -1871,13 +1924,13 @@ ngx_beacon_shm_unclaim(ngx_beacon_zone_t *z)
         return;
     }
 
-    ngx_shmtx_lock(&z->shpool->mutex);
+    ngx_beacon_nt_lock(&z->sh->conn_lock, ngx_beacon_self());
 
     if (z->sh->claims[z->claim].pid == ngx_pid) {
         z->sh->claims[z->claim].pid = 0;
     }
 
-    ngx_shmtx_unlock(&z->shpool->mutex);
+    ngx_beacon_nt_unlock(&z->sh->conn_lock);
 
     z->claim = -1;
 }
@@ -1926,7 +1979,7 @@ ngx_beacon_shm_admit(ngx_beacon_zone_t *z, ngx_beacon_lim_t *lim,
     hs = 0;
     rc = NGX_OK;
 
-    ngx_shmtx_lock(&z->shpool->mutex);
+    ngx_beacon_nt_lock(&z->sh->conn_lock, ngx_beacon_self());
 
     for (i = 0; i < NGX_BEACON_SLOTS; i++) {
         if (sh->claims[i].pid == 0) {
@@ -1967,7 +2020,7 @@ ngx_beacon_shm_admit(ngx_beacon_zone_t *z, ngx_beacon_lim_t *lim,
 
 done:
 
-    ngx_shmtx_unlock(&z->shpool->mutex);
+    ngx_beacon_nt_unlock(&z->sh->conn_lock);
 
 #undef CLAIM_COUNT
 
@@ -1988,7 +2041,7 @@ ngx_beacon_shm_leave(ngx_beacon_zone_t *z, ngx_beacon_lim_t *lim,
         return;
     }
 
-    ngx_shmtx_lock(&z->shpool->mutex);
+    ngx_beacon_nt_lock(&z->sh->conn_lock, ngx_beacon_self());
 
     count = (ngx_atomic_t *) ((u_char *) &z->sh->claims[z->claim]
                               + count_off);
@@ -2004,7 +2057,7 @@ ngx_beacon_shm_leave(ngx_beacon_zone_t *z, ngx_beacon_lim_t *lim,
         e->value--;
     }
 
-    ngx_shmtx_unlock(&z->shpool->mutex);
+    ngx_beacon_nt_unlock(&z->sh->conn_lock);
 }
 
 
@@ -2045,6 +2098,7 @@ ngx_beacon_shm_auth_allowed(ngx_beacon_zone_t *z,
     uint32_t                 now;
     ngx_int_t                rc;
     ngx_uint_t               fresh, level;
+    ngx_beacon_nstripe_t    *st;
     ngx_beacon_lim_entry_t  *e;
 
     if (per_minute == 0) {
@@ -2054,7 +2108,10 @@ ngx_beacon_shm_auth_allowed(ngx_beacon_zone_t *z,
     ngx_beacon_ip_key(key, addr);
     now = (uint32_t) ngx_current_msec;
 
-    ngx_shmtx_lock(&z->shpool->mutex);
+    st = ngx_beacon_lim_stripe(z->sh, &z->sh->lim_authfail,
+                               ngx_beacon_lim_hash(z->sh, key));
+
+    ngx_beacon_nt_lock(st, ngx_beacon_self());
 
     e = ngx_beacon_lim_get(z->sh, &z->sh->lim_authfail, key, now, &fresh);
 
@@ -2073,7 +2130,7 @@ ngx_beacon_shm_auth_allowed(ngx_beacon_zone_t *z,
         e->stamp = now;
     }
 
-    ngx_shmtx_unlock(&z->shpool->mutex);
+    ngx_beacon_nt_unlock(st);
 
     return rc;
 }
@@ -2098,7 +2155,9 @@ ngx_beacon_shm_offset(ngx_beacon_zone_t *z)
 ngx_int_t
 ngx_beacon_shm_has_node(ngx_beacon_zone_t *z, uint32_t node_id)
 {
-    return ngx_beacon_find_locked(z->sh, node_id, NULL) != NULL;
+    ngx_beacon_nrec_t  r;
+
+    return ngx_beacon_nt_read(&z->sh->nt, node_id, &r, ngx_beacon_self());
 }
 
 
@@ -2107,22 +2166,63 @@ ngx_beacon_shm_has_node(ngx_beacon_zone_t *z, uint32_t node_id)
 ngx_uint_t
 ngx_beacon_shm_node_ids(ngx_beacon_zone_t *z, uint32_t *ids, ngx_uint_t max)
 {
-    uint32_t            idx;
-    ngx_uint_t          n;
-    ngx_beacon_node_t  *node;
+    uint32_t            idx, used, now;
+    uint64_t           *all;
+    ngx_uint_t          n, i;
+    ngx_beacon_nrec_t   r;
+    ngx_beacon_ntab_t  *nt;
+
+    /*
+     * Lock-free: one pass over the records (age << 32 | id), sorted, the
+     * youngest max taken.  Called every 10 s by the lease holder only.
+     */
+
+    nt = &z->sh->nt;
+    now = (uint32_t) ngx_current_msec;
+    used = ngx_min(__atomic_load_n(&nt->next, __ATOMIC_RELAXED),
+                   ngx_beacon_nt_capacity(nt));
+
+    if (used == 0 || max == 0) {
+        return 0;
+    }
+
+    all = ngx_alloc(used * sizeof(uint64_t), ngx_cycle->log);
+    if (all == NULL) {
+        return 0;
+    }
 
     n = 0;
 
-    ngx_shmtx_lock(&z->shpool->mutex);
-
-    for (idx = z->sh->lru_head; idx && n < max; idx = node->next) {
-        node = ngx_beacon_node(z->sh, idx);
-        ids[n++] = node->node_id;
+    for (idx = 1; idx <= used; idx++) {
+        if (ngx_beacon_nt_read_idx(nt, idx, &r) && r.node_id) {
+            all[n++] = ((uint64_t) (uint32_t) (now - r.last_seen) << 32)
+                       | r.node_id;
+        }
     }
 
-    ngx_shmtx_unlock(&z->shpool->mutex);
+    ngx_sort(all, n, sizeof(uint64_t), ngx_beacon_cmp_u64);
+
+    n = ngx_min(n, max);
+
+    for (i = 0; i < n; i++) {
+        ids[i] = (uint32_t) all[i];
+    }
+
+    ngx_free(all);
 
     return n;
+}
+
+
+static ngx_int_t
+ngx_beacon_cmp_u64(const void *a, const void *b)
+{
+    uint64_t  x, y;
+
+    x = *(const uint64_t *) a;
+    y = *(const uint64_t *) b;
+
+    return x < y ? -1 : (x > y);
 }
 
 
@@ -2160,4 +2260,310 @@ ngx_beacon_shm_offset_gauge(ngx_beacon_zone_t *z, ngx_beacon_gauge_e g,
     }
 
     (void) ngx_atomic_fetch_add(&z->sh->claims[z->claim].offset[g], delta);
+}
+
+
+/*
+ * The state file (beacon_zone ... state=, ngx_beacon_state.c): written by
+ * the lease holder, lock-free for the nodes and one limiter stripe at a
+ * time for the grants, to a temporary file renamed over the old one.
+ */
+
+static void
+ngx_beacon_state_save(ngx_beacon_zone_t *z)
+{
+    u_char                    *tmp;
+    size_t                     len, size;
+    uint8_t                   *buf;
+    uint32_t                   idx, used, now, ttl, age, n, g, i, j, sets;
+    ngx_fd_t                   fd;
+    ngx_err_t                  err;
+    ngx_beacon_sh_t           *sh;
+    ngx_beacon_nrec_t          r;
+    ngx_beacon_ntab_t         *nt;
+    ngx_beacon_nstripe_t      *st;
+    ngx_beacon_lim_entry_t    *e;
+    ngx_beacon_state_node_t   *nodes;
+    ngx_beacon_state_grant_t  *grants;
+
+    sh = z->sh;
+    nt = &sh->nt;
+    now = (uint32_t) ngx_current_msec;
+    ttl = (uint32_t) z->ttl * 1000;
+    used = ngx_min(__atomic_load_n(&nt->next, __ATOMIC_RELAXED),
+                   ngx_beacon_nt_capacity(nt));
+    sets = sh->lim_grant.mask + 1;
+
+    nodes = ngx_alloc((used + 1) * sizeof(ngx_beacon_state_node_t),
+                      ngx_cycle->log);
+    grants = ngx_alloc(sets * NGX_BEACON_WAYS
+                       * sizeof(ngx_beacon_state_grant_t), ngx_cycle->log);
+    buf = NULL;
+    tmp = NULL;
+
+    if (nodes == NULL || grants == NULL) {
+        goto done;
+    }
+
+    n = 0;
+
+    for (idx = 1; idx <= used; idx++) {
+        if (!ngx_beacon_nt_read_idx(nt, idx, &r)
+            || r.node_id == 0
+            || (r.flags & NGX_BEACON_NODE_NOUDP))
+        {
+            continue;
+        }
+
+        age = now - r.last_seen;
+
+        if (age >= ttl) {
+            continue;
+        }
+
+        nodes[n].node_id = r.node_id;
+        nodes[n].ttl_left = ttl - age;
+        nodes[n].write_age = now - r.last_write;
+        nodes[n].flags = r.flags & NGX_BEACON_STATE_KEEP;
+        nodes[n].port = r.port;
+        nodes[n].lport = r.lport;
+        ngx_memcpy(nodes[n].ip, r.ip, 16);
+        ngx_memcpy(nodes[n].lip, r.lip, 16);
+        ngx_memcpy(nodes[n].key, r.key, 32);
+        n++;
+    }
+
+    /* grants not yet expired: their replay must stay refused */
+
+    g = 0;
+
+    for (i = 0; i < sets; i++) {
+        st = &sh->lstripes[i & (NGX_BEACON_LSTRIPES - 1)];
+        e = &sh->lim_grant.e[(size_t) i * NGX_BEACON_WAYS];
+
+        ngx_beacon_nt_lock(st, ngx_beacon_self());
+
+        for (j = 0; j < NGX_BEACON_WAYS; j++) {
+            if (e[j].used && (time_t) e[j].value >= ngx_time()) {
+                ngx_memcpy(grants[g].key, e[j].key, 18);
+                grants[g].expiry = e[j].value;
+                g++;
+            }
+        }
+
+        ngx_beacon_nt_unlock(st);
+    }
+
+    size = ngx_beacon_state_size(z->name.len, n, g);
+
+    buf = ngx_alloc(size, ngx_cycle->log);
+    tmp = ngx_alloc(z->state.len + sizeof(".tmp"), ngx_cycle->log);
+
+    if (buf == NULL || tmp == NULL) {
+        goto done;
+    }
+
+    len = ngx_beacon_state_encode(buf, (const char *) z->name.data,
+                                  z->name.len, (uint64_t) ngx_time(), nodes,
+                                  n, grants, g);
+
+    ngx_sprintf(tmp, "%V.tmp%Z", &z->state);
+
+    fd = ngx_open_file(tmp, NGX_FILE_WRONLY, NGX_FILE_TRUNCATE, 0600);
+
+    if (fd == NGX_INVALID_FILE) {
+        err = ngx_errno;
+        goto failed;
+    }
+
+    if (ngx_write_fd(fd, buf, len) != (ssize_t) len || fsync(fd) == -1) {
+        err = ngx_errno;
+        (void) ngx_close_file(fd);
+        (void) ngx_delete_file(tmp);
+        goto failed;
+    }
+
+    (void) ngx_close_file(fd);
+
+    if (ngx_rename_file(tmp, z->state.data) == NGX_FILE_ERROR) {
+        err = ngx_errno;
+        (void) ngx_delete_file(tmp);
+        goto failed;
+    }
+
+    goto done;
+
+failed:
+
+    ngx_log_error(NGX_LOG_ERR, ngx_cycle->log, err,
+                  "beacon zone \"%V\": state file \"%V\" not written",
+                  &z->name, &z->state);
+
+done:
+
+    ngx_free(nodes);
+    ngx_free(grants);
+    ngx_free(buf);
+    ngx_free(tmp);
+}
+
+
+/*
+ * At the start of a fresh zone: a missing, unreadable, truncated,
+ * corrupted, foreign or older file is one error line and an empty zone.
+ */
+
+static void
+ngx_beacon_state_load(ngx_beacon_zone_t *z, ngx_log_t *log)
+{
+    off_t                     size;
+    ssize_t                   got;
+    uint8_t                  *buf;
+    uint32_t                  i, idx, now, ttl, left, gone, age, loaded;
+    ngx_fd_t                  fd;
+    ngx_err_t                 err;
+    ngx_uint_t                fresh, level;
+    ngx_file_info_t           fi;
+    ngx_beacon_sh_t          *sh;
+    ngx_beacon_nrec_t        *n;
+    ngx_beacon_state_t        state;
+    ngx_beacon_nstripe_t     *st;
+    ngx_beacon_state_rc_e     rc;
+    ngx_beacon_lim_entry_t   *e;
+    ngx_beacon_state_node_t   node;
+    ngx_beacon_state_grant_t  grant;
+
+    sh = z->sh;
+    buf = NULL;
+
+    fd = ngx_open_file(z->state.data, NGX_FILE_RDONLY, NGX_FILE_OPEN, 0);
+
+    if (fd == NGX_INVALID_FILE) {
+        err = ngx_errno;
+        level = (err == NGX_ENOENT) ? NGX_LOG_WARN : NGX_LOG_ERR;
+        ngx_log_error(level, log, err,
+                      "beacon zone \"%V\": state file \"%V\" not read, "
+                      "the zone starts empty", &z->name, &z->state);
+        return;
+    }
+
+    if (ngx_fd_info(fd, &fi) == NGX_FILE_ERROR) {
+        ngx_log_error(NGX_LOG_ERR, log, ngx_errno,
+                      "beacon zone \"%V\": state file \"%V\" not read, "
+                      "the zone starts empty", &z->name, &z->state);
+        goto done;
+    }
+
+    size = ngx_file_size(&fi);
+
+    if (size > NGX_BEACON_STATE_MAX) {
+        rc = NGX_BEACON_STATE_BAD_LENGTH;
+        goto invalid;
+    }
+
+    buf = ngx_alloc((size_t) size + 1, log);
+    if (buf == NULL) {
+        goto done;
+    }
+
+    got = ngx_read_fd(fd, buf, (size_t) size);
+
+    if (got != (ssize_t) size) {
+        ngx_log_error(NGX_LOG_ERR, log, ngx_errno,
+                      "beacon zone \"%V\": state file \"%V\" not read, "
+                      "the zone starts empty", &z->name, &z->state);
+        goto done;
+    }
+
+    rc = ngx_beacon_state_parse(buf, (size_t) size,
+                                (const char *) z->name.data, z->name.len,
+                                &state);
+
+    for (i = 0; rc == NGX_BEACON_STATE_OK && i < state.nodes; i++) {
+        rc = ngx_beacon_state_node(&state, i, &node);
+    }
+
+    if (rc != NGX_BEACON_STATE_OK) {
+        goto invalid;
+    }
+
+    now = (uint32_t) ngx_current_msec;
+    ttl = (uint32_t) z->ttl * 1000;
+    gone = (uint64_t) ngx_time() > state.saved
+           ? (uint32_t) ngx_min((uint64_t) ngx_time() - state.saved, 86400)
+             * 1000
+           : 0;
+    loaded = 0;
+
+    for (i = 0; i < state.nodes; i++) {
+        (void) ngx_beacon_state_node(&state, i, &node);
+
+        if (node.ttl_left <= gone) {
+            continue;
+        }
+
+        left = ngx_min(node.ttl_left - gone, ttl);
+        age = ttl - left;
+
+        st = ngx_beacon_nt_stripe(&sh->nt, node.node_id);
+
+        ngx_beacon_nt_lock(st, ngx_beacon_self());
+
+        if (ngx_beacon_nt_find_locked(&sh->nt, node.node_id, NULL) == NULL) {
+            idx = ngx_beacon_alloc_locked(z, st);
+
+            if (idx) {
+                n = ngx_beacon_nt_rec(&sh->nt, idx);
+
+                ngx_beacon_nt_wbegin(st, n);
+                n->node_id = node.node_id;
+                n->last_seen = now - age;
+                n->last_write = now - (uint32_t) ngx_min((uint64_t)
+                                       node.write_age + gone, 0x7fffffff);
+                n->flags = node.flags;
+                n->port = node.port;
+                n->lport = node.lport;
+                ngx_memcpy(n->ip, node.ip, 16);
+                ngx_memcpy(n->lip, node.lip, 16);
+                ngx_memcpy(n->key, node.key, 32);
+                ngx_beacon_nt_wend(st, n);
+
+                ngx_beacon_nt_link(&sh->nt, idx);
+                loaded++;
+            }
+        }
+
+        ngx_beacon_nt_unlock(st);
+    }
+
+    for (i = 0; i < state.grants; i++) {
+        ngx_beacon_state_grant(&state, i, &grant);
+
+        if ((time_t) grant.expiry < ngx_time()) {
+            continue;
+        }
+
+        e = ngx_beacon_lim_get(sh, &sh->lim_grant, grant.key,
+                               (uint32_t) ngx_time(), &fresh);
+        e->value = grant.expiry;
+    }
+
+    ngx_log_error(NGX_LOG_NOTICE, log, 0,
+                  "beacon zone \"%V\": %uD nodes and %uD grants loaded from "
+                  "state file \"%V\"", &z->name, loaded, state.grants,
+                  &z->state);
+
+    goto done;
+
+invalid:
+
+    ngx_log_error(NGX_LOG_ERR, log, 0,
+                  "beacon zone \"%V\": state file \"%V\" ignored (%s), "
+                  "the zone starts empty", &z->name, &z->state,
+                  ngx_beacon_state_strerror(rc));
+
+done:
+
+    ngx_free(buf);
+    (void) ngx_close_file(fd);
 }

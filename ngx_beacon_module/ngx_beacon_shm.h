@@ -3,8 +3,9 @@
  * Copyright (C) 2026 the ngx_beacon_module authors
  *
  * The beacon zone: the only code that touches the shared memory and its
- * lock.  Callers ask questions and get plain values back; nobody holds
- * the lock or a pointer into the zone across a syscall.
+ * locks.  Callers ask questions and get plain values back; nobody holds
+ * a lock or a pointer into the zone across a syscall.  Node lookups take
+ * no lock, node writes one of 128 stripes (ngx_beacon_ntab.h).
  */
 
 
@@ -18,7 +19,7 @@
 #include "ngx_beacon_proto.h"
 
 
-#define NGX_BEACON_ZONE_MAGIC        0x6e626334   /* "nbc4" */
+#define NGX_BEACON_ZONE_MAGIC        0x6e626335   /* "nbc5" */
 
 #define NGX_BEACON_SLOTS             64           /* per-worker counter slots */
 
@@ -207,6 +208,9 @@ typedef struct {
     ngx_uint_t               max_nodes;
     time_t                   ttl;              /* seconds */
     ngx_int_t                claim;            /* this process's slot, -1 */
+    void                    *budget;           /* this worker's relay budgets */
+    ngx_str_t                state;            /* state=, "" if none */
+    ngx_msec_t               state_next;       /* next periodic write */
 } ngx_beacon_zone_t;
 
 
@@ -257,12 +261,16 @@ ngx_int_t ngx_beacon_shm_punch_global_allowed(ngx_beacon_zone_t *z,
 ngx_int_t ngx_beacon_shm_grant_once(ngx_beacon_zone_t *z,
     const uint8_t *sig, int64_t expiry);
 
-/* reaping: only the lease holder does it */
+/*
+ * reaping: only the lease holder does it; it also writes the state file
+ * (state=) every NGX_BEACON_STATE_INTERVAL and when it exits (release)
+ */
+#define NGX_BEACON_STATE_INTERVAL    10000
 ngx_int_t ngx_beacon_shm_lease(ngx_beacon_zone_t *z, ngx_msec_t ttl);
 void ngx_beacon_shm_release(ngx_beacon_zone_t *z);
 ngx_uint_t ngx_beacon_shm_expire(ngx_beacon_zone_t *z, ngx_uint_t max);
 
-/* the gossip state's anchor in the zone; node presence (lock held) */
+/* the gossip state's anchor in the zone; node presence (lock-free) */
 void **ngx_beacon_shm_gossip(ngx_beacon_zone_t *z);
 /* the Offset relay's pairing tables (ngx_beacon_offset_state.c) */
 void **ngx_beacon_shm_offset(ngx_beacon_zone_t *z);

@@ -1881,6 +1881,30 @@ ngx_stream_beacon_zone(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
             continue;
         }
 
+        if (ngx_strncmp(value[i].data, "state=", 6) == 0) {
+            s.data = value[i].data + 6;
+            s.len = value[i].len - 6;
+
+            if (s.len == 0 || ngx_conf_full_name(cf->cycle, &s, 1) != NGX_OK)
+            {
+                ngx_stream_beacon_conf_error(cf, cmd,
+                                   "invalid state \"%V\"", &value[i]);
+                return NGX_CONF_ERROR;
+            }
+
+            /* a C string for open(), rename() */
+
+            zone->state.data = ngx_pnalloc(cf->pool, s.len + 1);
+            if (zone->state.data == NULL) {
+                return NGX_CONF_ERROR;
+            }
+
+            ngx_memcpy(zone->state.data, s.data, s.len);
+            zone->state.data[s.len] = '\0';
+            zone->state.len = s.len;
+            continue;
+        }
+
         ngx_stream_beacon_conf_error(cf, cmd,
                            "invalid parameter \"%V\"", &value[i]);
         return NGX_CONF_ERROR;

@@ -60,6 +60,8 @@ my @cases = (
         qr/"beacon_zone" directive: invalid node_ttl "node_ttl=0" \(1s to 1d\)/ ],
     [ 'zone unknown parameter', 'beacon_zone x:1m foo=bar;', '', '',
         qr/"beacon_zone" directive: invalid parameter "foo=bar"/ ],
+    [ 'zone state= empty', 'beacon_zone x:1m state=;', '', '',
+        qr/"beacon_zone" directive: invalid state "state="/ ],
     [ 'zone in server', 'beacon_zone x:1m;', 'beacon_zone y:1m; beacon on;',
         '', qr/"beacon_zone" directive is not allowed here/ ],
     [ 'relay_limit -1', 'beacon_zone x:1m;',

@@ -993,6 +993,24 @@ ngx_beacon_relay_budget_local(ngx_beacon_zone_t *z,
 }
 
 
+void
+ngx_beacon_shm_budget_free(ngx_beacon_zone_t *z)
+{
+    ngx_beacon_lim_t  *lim;
+
+    lim = z->budget;
+
+    if (lim == NULL) {
+        return;
+    }
+
+    ngx_free(lim->e);
+    ngx_free(lim);
+
+    z->budget = NULL;
+}
+
+
 ngx_int_t
 ngx_beacon_shm_relay_budget(ngx_beacon_zone_t *z,
     const ngx_beacon_addr_t *src, ngx_uint_t limit)

@@ -235,6 +235,9 @@ ngx_beacon_reg_e ngx_beacon_shm_register(ngx_beacon_zone_t *z,
 ngx_beacon_relay_e ngx_beacon_shm_relay(ngx_beacon_zone_t *z,
     uint32_t sender, uint32_t dest, const ngx_beacon_addr_t *src,
     ngx_uint_t bind_sender, ngx_uint_t limit, ngx_beacon_ep_t *ep);
+/* frees this worker's relay budgets (exit_process) */
+void ngx_beacon_shm_budget_free(ngx_beacon_zone_t *z);
+
 /* the relay budget alone, for relays leaving through a peer beacon */
 ngx_int_t ngx_beacon_shm_relay_budget(ngx_beacon_zone_t *z,
     const ngx_beacon_addr_t *src, ngx_uint_t limit);

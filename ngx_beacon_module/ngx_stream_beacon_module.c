@@ -1738,6 +1738,10 @@ ngx_stream_beacon_exit_process(ngx_cycle_t *cycle)
     zones = bmcf->zones.elts;
 
     for (i = 0; i < bmcf->zones.nelts; i++) {
+        if (zones[i]->data) {
+            ngx_beacon_shm_budget_free(zones[i]->data);
+        }
+
         if (zones[i]->data && ((ngx_beacon_zone_t *) zones[i]->data)->sh) {
             ngx_beacon_shm_release(zones[i]->data);
             ngx_beacon_shm_unclaim(zones[i]->data);

@@ -41,6 +41,13 @@
 #define OFZ_REKEYS       0
 #endif
 
+/* and at most OFZ_OPS script ops an input (ofz_run); 0 is no limit */
+#ifdef OFZ_FAST
+#define OFZ_OPS          64
+#else
+#define OFZ_OPS          0
+#endif
+
 
 typedef struct {
     ngx_beacon_offset_conn_t      oc;
@@ -1095,7 +1102,7 @@ ofz_run(ofz_t *f, const uint8_t *d, size_t n)
 {
     uint8_t                      key[32], sz[2], *buf;
     size_t                       i, l, cap, k;
-    unsigned                     op, a;
+    unsigned                     op, a, ops;
     ngx_offset_capnp_msg_t       msg;
     ngx_offset_capnp_ka_t        ka;
     ngx_offset_capnp_channel_t   cm;
@@ -1108,7 +1115,12 @@ ofz_run(ofz_t *f, const uint8_t *d, size_t n)
     sz[0] = 0;
     sz[1] = 0;
 
-    while (i < n && !f->closed) {
+    for (ops = 0; i < n && !f->closed; ops++) {
+
+        if (OFZ_OPS && ops >= OFZ_OPS) {
+            break;
+        }
+
         op = OFZ_BYTE() % 14;
 
         switch (op) {

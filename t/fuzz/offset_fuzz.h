@@ -468,16 +468,23 @@ ofz_rekey_spent(ofz_t *f)
 {
     f->rekeys++;
 
-    if (OFZ_REKEYS && f->rekeys >= OFZ_REKEYS && f->conf.rekey_interval) {
+#if OFZ_REKEYS
+    if (f->rekeys >= OFZ_REKEYS && f->conf.rekey_interval) {
         f->conf.rekey_interval = (ngx_beacon_offset_msec_t) 1 << 40;
     }
+#endif
 }
 
 
 static inline int
 ofz_rekey_left(ofz_t *f)
 {
-    return OFZ_REKEYS == 0 || f->rekeys < OFZ_REKEYS;
+#if OFZ_REKEYS
+    return f->rekeys < OFZ_REKEYS;
+#else
+    (void) f;
+    return 1;
+#endif
 }
 
 
@@ -1117,9 +1124,11 @@ ofz_run(ofz_t *f, const uint8_t *d, size_t n)
 
     for (ops = 0; i < n && !f->closed; ops++) {
 
-        if (OFZ_OPS && ops >= OFZ_OPS) {
+#if OFZ_OPS
+        if (ops >= OFZ_OPS) {
             break;
         }
+#endif
 
         op = OFZ_BYTE() % 14;
 

@@ -10,6 +10,7 @@
  * moves around it, so it reaches the relay protocol after the handshake.
  */
 
+#define OFZ_FAST  1
 #include "offset_fuzz.h"
 
 
@@ -20,8 +21,20 @@ int
 LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
     static ofz_t  f;
+    size_t        padding;
+    uint64_t      rekey;
 
-    ofz_init(&f, 7, size ? data[0] : 0, size > 1 && (data[1] & 1) ? 10000 : 0);
+    padding = size ? data[0] : 0;
+    rekey = size > 1 && (data[1] & 1) ? 10000 : 0;
+
+    /* the buffers are allocated once and kept */
+
+    if (f.out == NULL) {
+        ofz_init(&f, 7, padding, rekey);
+
+    } else {
+        ofz_reset(&f, 7, padding, rekey);
+    }
 
     OFZ_CHECK(ngx_beacon_offset_conn_start(&f.oc, f.now) == 0);
     ofz_drain(&f);
@@ -30,7 +43,7 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         ofz_run(&f, data + 2, size - 2);
     }
 
-    ofz_free(&f);
+    ngx_beacon_offset_conn_free(&f.oc);
 
     return 0;
 }

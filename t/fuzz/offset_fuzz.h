@@ -31,6 +31,23 @@
 #define OFZ_NOUT_MAX     (1u << 20)
 #define OFZ_FRAME_MAX    8192
 
+/*
+ * The fuzz targets (OFZ_FAST) allow OFZ_REKEYS rekeys an input (of either
+ * side, the fuzzer's own included); 0 is no limit.
+ */
+#ifdef OFZ_FAST
+#define OFZ_REKEYS       4
+#else
+#define OFZ_REKEYS       0
+#endif
+
+/* and at most OFZ_OPS script ops an input (ofz_run); 0 is no limit */
+#ifdef OFZ_FAST
+#define OFZ_OPS          64
+#else
+#define OFZ_OPS          0
+#endif
+
 
 typedef struct {
     ngx_beacon_offset_conn_t      oc;
@@ -70,6 +87,7 @@ typedef struct {
     /* counts, for tests */
     unsigned                      keepalives;
     unsigned                      relay_rekeys;
+    unsigned                      rekeys;       /* of either side */
     unsigned                      messages;
     unsigned                      events[16];
 
@@ -86,6 +104,8 @@ typedef struct {
 static ngx_beacon_offset_scratch_t  ofz_scratch;
 static uint8_t  ofz_relay_pk[32];
 static uint8_t  ofz_relay_sk[64];
+static uint8_t  ofz_node_pk[32];
+static uint8_t  ofz_node_sk[64];
 static ofz_t   *ofz_cur;
 
 
@@ -112,6 +132,171 @@ ofz_next(uint64_t *s)
 }
 
 
+#ifdef OFZ_FAST
+
+/*
+ * The fuzz targets' speed-ups (the unit test and the seed maker do not
+ * define OFZ_FAST).  Nearly all the time of an input used to go into
+ * X25519 and Ed25519 for the handshake and every rekey, on both sides.
+ *
+ * Every 64-byte draw (the DH scalar and salt of a handshake, a rekey or a
+ * rekey answer, relay's or node's) takes its scalar from a table of
+ * OFZ_DH_KEYS fixed scalars, picked by the draw; the salt stays random.
+ *
+ * And the four libsodium calls the core makes for them are defined here,
+ * memoized: the same arguments give the same result as libsodium's
+ * (which computes every miss), so the core behaves exactly as with
+ * libsodium, only the repeated scalar multiplications and signatures are
+ * not done again.  Arguments never seen before (a point from the fuzzer)
+ * are computed as usual.
+ */
+
+#define OFZ_DH_KEYS      8
+#define OFZ_MEMO_SLOTS   1024
+
+typedef struct {
+    uint8_t   key[176];
+    uint8_t   val[64];
+    int       rc;
+    unsigned  used;
+} ofz_memo_t;
+
+static uint8_t     ofz_dh_keys[OFZ_DH_KEYS][32];
+static unsigned    ofz_dh_keys_ready;
+static ofz_memo_t  ofz_memo[4][OFZ_MEMO_SLOTS];
+static uint64_t    ofz_memo_hits, ofz_memo_misses;
+
+
+static ofz_memo_t *
+ofz_memo_find(unsigned fn, const uint8_t *key, size_t len, int *hit)
+{
+    size_t       i;
+    uint64_t     h;
+    ofz_memo_t  *e;
+
+    h = 0xcbf29ce484222325ULL;
+
+    for (i = 0; i < len; i++) {
+        h = (h ^ key[i]) * 0x100000001b3ULL;
+    }
+
+    e = &ofz_memo[fn][(h ^ (h >> 29)) % OFZ_MEMO_SLOTS];
+
+    *hit = e->used && memcmp(e->key, key, len) == 0;
+
+    if (*hit) {
+        ofz_memo_hits++;
+
+    } else {
+        ofz_memo_misses++;
+        memcpy(e->key, key, len);
+        e->used = 1;
+    }
+
+    return e;
+}
+
+
+int
+crypto_scalarmult(unsigned char *q, const unsigned char *n,
+    const unsigned char *p)
+{
+    int          hit;
+    uint8_t      key[64];
+    ofz_memo_t  *e;
+
+    memcpy(key, n, 32);
+    memcpy(key + 32, p, 32);
+
+    e = ofz_memo_find(0, key, sizeof(key), &hit);
+
+    if (!hit) {
+        e->rc = crypto_scalarmult_curve25519(e->val, n, p);
+    }
+
+    memcpy(q, e->val, 32);
+
+    return e->rc;
+}
+
+
+int
+crypto_scalarmult_base(unsigned char *q, const unsigned char *n)
+{
+    int          hit;
+    ofz_memo_t  *e;
+
+    e = ofz_memo_find(1, n, 32, &hit);
+
+    if (!hit) {
+        e->rc = crypto_scalarmult_curve25519_base(e->val, n);
+    }
+
+    memcpy(q, e->val, 32);
+
+    return e->rc;
+}
+
+
+int
+crypto_sign_detached(unsigned char *sig, unsigned long long *siglen_p,
+    const unsigned char *m, unsigned long long mlen, const unsigned char *sk)
+{
+    int          hit;
+    uint8_t      key[176];
+    ofz_memo_t  *e;
+
+    if (mlen > sizeof(key) - 64) {
+        return crypto_sign_ed25519_detached(sig, siglen_p, m, mlen, sk);
+    }
+
+    memcpy(key, sk, 64);
+    memcpy(key + 64, m, mlen);
+
+    e = ofz_memo_find(2, key, 64 + mlen, &hit);
+
+    if (!hit) {
+        e->rc = crypto_sign_ed25519_detached(e->val, NULL, m, mlen, sk);
+    }
+
+    memcpy(sig, e->val, 64);
+
+    if (siglen_p) {
+        *siglen_p = 64;
+    }
+
+    return e->rc;
+}
+
+
+int
+crypto_sign_verify_detached(const unsigned char *sig, const unsigned char *m,
+    unsigned long long mlen, const unsigned char *pk)
+{
+    int          hit;
+    uint8_t      key[176];
+    ofz_memo_t  *e;
+
+    if (mlen > sizeof(key) - 96) {
+        return crypto_sign_ed25519_verify_detached(sig, m, mlen, pk);
+    }
+
+    memcpy(key, sig, 64);
+    memcpy(key + 64, pk, 32);
+    memcpy(key + 96, m, mlen);
+
+    e = ofz_memo_find(3, key, 96 + mlen, &hit);
+
+    if (!hit) {
+        e->rc = crypto_sign_ed25519_verify_detached(sig, m, mlen, pk);
+    }
+
+    return e->rc;
+}
+
+#endif
+
+
 static inline void
 ofz_random(void *data, uint8_t *buf, size_t len)
 {
@@ -125,6 +310,25 @@ ofz_random(void *data, uint8_t *buf, size_t len)
 
         buf[i] = (uint8_t) (r >> (8 * (i % 8)));
     }
+
+#ifdef OFZ_FAST
+
+    if (len == 64) {
+        /* a DH scalar and salt: the scalar from the table */
+
+        if (!ofz_dh_keys_ready) {
+            for (i = 0; i < OFZ_DH_KEYS; i++) {
+                memset(ofz_dh_keys[i], 0x30 + (int) i, 32);
+                ofz_dh_keys[i][0] = (uint8_t) (0x11 * i + 1);
+            }
+
+            ofz_dh_keys_ready = 1;
+        }
+
+        memcpy(buf, ofz_dh_keys[buf[0] % OFZ_DH_KEYS], 32);
+    }
+
+#endif
 }
 
 
@@ -163,6 +367,9 @@ ofz_global_init(void)
     memset(seed, 0x52, sizeof(seed));
     crypto_sign_seed_keypair(ofz_relay_pk, ofz_relay_sk, seed);
 
+    memset(seed, 0x4e, sizeof(seed));
+    crypto_sign_seed_keypair(ofz_node_pk, ofz_node_sk, seed);
+
     if (ngx_beacon_offset_scratch_init(&ofz_scratch, OFZ_FRAME_MAX,
                                        ofz_random, &ofz_scratch_rng)
         != 0)
@@ -172,25 +379,24 @@ ofz_global_init(void)
 }
 
 
-static inline void
-ofz_init(ofz_t *f, uint64_t seed, size_t padding, uint64_t rekey)
-{
-    uint8_t  nseed[32];
+/* a fresh bench on the buffers of an earlier one (ofz_init) */
 
-    ofz_global_init();
+static inline void
+ofz_reset(ofz_t *f, uint64_t seed, size_t padding, uint64_t rekey)
+{
+    uint8_t  *out, *nout, *scr1, *scr2;
+
+    out = f->out;
+    nout = f->nout;
+    scr1 = f->scr1;
+    scr2 = f->scr2;
 
     memset(f, 0, sizeof(ofz_t));
 
-    f->out = malloc(OFZ_OUT_MAX);
-    f->nout = malloc(OFZ_NOUT_MAX);
-    f->scr1 = malloc(ofz_scratch.size);
-    f->scr2 = malloc(ofz_scratch.size);
-
-    if (f->out == NULL || f->nout == NULL || f->scr1 == NULL
-        || f->scr2 == NULL)
-    {
-        abort();
-    }
+    f->out = out;
+    f->nout = nout;
+    f->scr1 = scr1;
+    f->scr2 = scr2;
 
     f->rng = seed;
     ofz_scratch_rng = seed ^ 0x5a5a;
@@ -208,14 +414,34 @@ ofz_init(ofz_t *f, uint64_t seed, size_t padding, uint64_t rekey)
     f->conf.half_timeout = 32000;
     f->conf.rekey_interval = rekey;
 
-    memset(nseed, 0x4e, sizeof(nseed));
-    crypto_sign_seed_keypair(f->node_pk, f->node_sk, nseed);
+    memcpy(f->node_pk, ofz_node_pk, 32);
+    memcpy(f->node_sk, ofz_node_sk, 64);
 
     f->synced = 1;
 
     ngx_beacon_offset_conn_init(&f->oc, &f->conf, &ofz_scratch, ofz_out, f,
                                 f->now);
     ofz_cur = f;
+}
+
+
+static inline void
+ofz_init(ofz_t *f, uint64_t seed, size_t padding, uint64_t rekey)
+{
+    ofz_global_init();
+
+    f->out = malloc(OFZ_OUT_MAX);
+    f->nout = malloc(OFZ_NOUT_MAX);
+    f->scr1 = malloc(ofz_scratch.size);
+    f->scr2 = malloc(ofz_scratch.size);
+
+    if (f->out == NULL || f->nout == NULL || f->scr1 == NULL
+        || f->scr2 == NULL)
+    {
+        abort();
+    }
+
+    ofz_reset(f, seed, padding, rekey);
 }
 
 
@@ -227,6 +453,38 @@ ofz_free(ofz_t *f)
     free(f->nout);
     free(f->scr1);
     free(f->scr2);
+}
+
+
+/*
+ * One more rekey.  Once the budget is spent, the node starts none (op 7
+ * sends a keepalive instead), the fuzzer's sealed Rekeys are dropped and
+ * the relay's rekey timer is pushed out of reach; the relay's next due
+ * rekey still comes and is answered.
+ */
+
+static inline void
+ofz_rekey_spent(ofz_t *f)
+{
+    f->rekeys++;
+
+#if OFZ_REKEYS
+    if (f->rekeys >= OFZ_REKEYS && f->conf.rekey_interval) {
+        f->conf.rekey_interval = (ngx_beacon_offset_msec_t) 1 << 40;
+    }
+#endif
+}
+
+
+static inline int
+ofz_rekey_left(ofz_t *f)
+{
+#if OFZ_REKEYS
+    return f->rekeys < OFZ_REKEYS;
+#else
+    (void) f;
+    return 1;
+#endif
 }
 
 
@@ -558,6 +816,7 @@ ofz_node_recv(ofz_t *f, uint8_t *p, size_t len)
 
     if (cm.which == NGX_OFFSET_CONTENT_REKEY) {
         f->relay_rekeys++;
+        ofz_rekey_spent(f);
         ofz_random(&f->rng, rnd, sizeof(rnd));
 
         rc = ngx_offset_channel_rekey_recv(&f->nch, cm.dh_public_key,
@@ -832,10 +1091,11 @@ ofz_handshake(ofz_t *f)
  *      node is out of step)
  *   2  L bytes as one frame (out of step)
  *   3  L bytes as a ChannelMessage sealed with the node's key
+ *      (dropped if it is a Rekey and the budget is spent)
  *   4  the clock moves by (a << 8 | b) * 4 ms
  *   5  KaMessage{message = L bytes} with a bytes of padding
  *   6  KaMessage{keepAlive}
- *   7  the node starts a rekey
+ *   7  the node starts a rekey (a keepalive once the budget is spent)
  *   8  InitConnection: which = a % 3, key = a / 3 % 3 (node, relay, b b..)
  *   9  RejectConnection{b..}
  *  10  the glue refuses (a & 1) or allows the next Listen/Connect/Accept
@@ -849,7 +1109,7 @@ ofz_run(ofz_t *f, const uint8_t *d, size_t n)
 {
     uint8_t                      key[32], sz[2], *buf;
     size_t                       i, l, cap, k;
-    unsigned                     op, a;
+    unsigned                     op, a, ops;
     ngx_offset_capnp_msg_t       msg;
     ngx_offset_capnp_ka_t        ka;
     ngx_offset_capnp_channel_t   cm;
@@ -862,7 +1122,14 @@ ofz_run(ofz_t *f, const uint8_t *d, size_t n)
     sz[0] = 0;
     sz[1] = 0;
 
-    while (i < n && !f->closed) {
+    for (ops = 0; i < n && !f->closed; ops++) {
+
+#if OFZ_OPS
+        if (ops >= OFZ_OPS) {
+            break;
+        }
+#endif
+
         op = OFZ_BYTE() % 14;
 
         switch (op) {
@@ -899,7 +1166,13 @@ ofz_run(ofz_t *f, const uint8_t *d, size_t n)
                 && ngx_offset_capnp_decode_channel(&msg, &cm) == 0
                 && cm.which == NGX_OFFSET_CONTENT_REKEY)
             {
+                if (!ofz_rekey_left(f)) {
+                    i += l;
+                    break;
+                }
+
                 /* a Rekey the node cannot follow */
+                ofz_rekey_spent(f);
                 f->synced = 0;
             }
 
@@ -929,7 +1202,14 @@ ofz_run(ofz_t *f, const uint8_t *d, size_t n)
             break;
 
         case 7:
-            ofz_node_rekey(f);
+            if (!ofz_rekey_left(f)) {
+                ofz_node_ka(f, NULL, 0, 0);
+
+            } else if (f->chan) {
+                ofz_rekey_spent(f);
+                ofz_node_rekey(f);
+            }
+
             ofz_deliver(f, sz, 2);
             break;
 

@@ -26,7 +26,9 @@ NGINX_BIN  ?= /usr/sbin/nginx
 BUILD      ?= build
 B          := $(CURDIR)/$(BUILD)
 MODULE     := $(B)/ngx_stream_beacon_module.so
-SRCS       := $(wildcard ngx_beacon_module/*.c ngx_beacon_module/*.h) config
+SRCS       := $(wildcard ngx_beacon_module/*.[ch] ngx_beacon_module/*/*.[ch]) config
+# the module's folders (README, Layout): every one is an include directory
+BEACON_INCS := -Ingx_beacon_module -Ingx_beacon_module/core -Ingx_beacon_module/zone -Ingx_beacon_module/transport -Ingx_beacon_module/pilot -Ingx_beacon_module/compat -Ingx_beacon_module/offset
 CFLAGS_DEB := -g -O2 -fstack-protector-strong -Wformat -Werror=format-security -fPIC -D_FORTIFY_SOURCE=2
 LDFLAGS_DEB:= -Wl,-z,relro -Wl,-z,now -fPIC
 FUZZ_SECONDS ?= 60
@@ -75,85 +77,85 @@ tools: $(B)/unit_proto $(B)/unit_ws $(B)/unit_json $(B)/wsc \
        $(B)/unit_compat $(B)/unit_offset_conn $(B)/ntab_stress \
        $(B)/ntab_stress_broken $(B)/unit_state
 
-TEST_CFLAGS := -O1 -g -Wall -Wextra -Werror -Ingx_beacon_module
+TEST_CFLAGS := -O1 -g -Wall -Wextra -Werror $(BEACON_INCS)
 
 # the zone's node table under many processes (t/zone_stress.t); the
 # broken build skips the seqlock re-check, to show the checker sees it
-NTAB_DEPS := t/unit/ntab_stress.c ngx_beacon_module/ngx_beacon_ntab.c ngx_beacon_module/ngx_beacon_ntab.h
+NTAB_DEPS := t/unit/ntab_stress.c ngx_beacon_module/zone/ngx_beacon_ntab.c ngx_beacon_module/zone/ngx_beacon_ntab.h
 
-$(B)/unit_state: t/unit/state_test.c t/unit/tap.h ngx_beacon_module/ngx_beacon_state.c ngx_beacon_module/ngx_beacon_state.h
+$(B)/unit_state: t/unit/state_test.c t/unit/tap.h ngx_beacon_module/core/ngx_beacon_state.c ngx_beacon_module/core/ngx_beacon_state.h
 	mkdir -p $(B)
 	$(CC) $(TEST_CFLAGS) -o $@ t/unit/state_test.c \
-	    ngx_beacon_module/ngx_beacon_state.c
+	    ngx_beacon_module/core/ngx_beacon_state.c
 
 $(B)/ntab_stress: $(NTAB_DEPS)
 	mkdir -p $(B)
-	$(CC) -O2 -g -Wall -Wextra -Werror -Ingx_beacon_module -o $@ \
-	    t/unit/ntab_stress.c ngx_beacon_module/ngx_beacon_ntab.c
+	$(CC) -O2 -g -Wall -Wextra -Werror $(BEACON_INCS) -o $@ \
+	    t/unit/ntab_stress.c ngx_beacon_module/zone/ngx_beacon_ntab.c
 
 $(B)/ntab_stress_broken: $(NTAB_DEPS)
 	mkdir -p $(B)
 	$(CC) -O2 -g -Wall -Wextra -Werror -DNGX_BEACON_NT_BROKEN=1 \
-	    -Ingx_beacon_module -o $@ \
-	    t/unit/ntab_stress.c ngx_beacon_module/ngx_beacon_ntab.c
+	    $(BEACON_INCS) -o $@ \
+	    t/unit/ntab_stress.c ngx_beacon_module/zone/ngx_beacon_ntab.c
 
-$(B)/unit_proto: t/unit/proto_test.c t/unit/tap.h ngx_beacon_module/ngx_beacon_proto.c ngx_beacon_module/ngx_beacon_proto.h
+$(B)/unit_proto: t/unit/proto_test.c t/unit/tap.h ngx_beacon_module/core/ngx_beacon_proto.c ngx_beacon_module/core/ngx_beacon_proto.h
 	mkdir -p $(B)
 	$(CC) $(TEST_CFLAGS) -o $@ t/unit/proto_test.c \
-	    ngx_beacon_module/ngx_beacon_proto.c -lsodium
+	    ngx_beacon_module/core/ngx_beacon_proto.c -lsodium
 
-$(B)/unit_ws: t/unit/ws_test.c t/unit/tap.h ngx_beacon_module/ngx_beacon_ws.c ngx_beacon_module/ngx_beacon_ws.h ngx_beacon_module/ngx_beacon_json.c ngx_beacon_module/ngx_beacon_json.h
+$(B)/unit_ws: t/unit/ws_test.c t/unit/tap.h ngx_beacon_module/core/ngx_beacon_ws.c ngx_beacon_module/core/ngx_beacon_ws.h ngx_beacon_module/core/ngx_beacon_json.c ngx_beacon_module/core/ngx_beacon_json.h
 	mkdir -p $(B)
 	$(CC) $(TEST_CFLAGS) -o $@ t/unit/ws_test.c \
-	    ngx_beacon_module/ngx_beacon_ws.c ngx_beacon_module/ngx_beacon_json.c \
+	    ngx_beacon_module/core/ngx_beacon_ws.c ngx_beacon_module/core/ngx_beacon_json.c \
 	    -lcrypto -lsodium
 
-$(B)/unit_json: t/unit/json_test.c t/unit/tap.h ngx_beacon_module/ngx_beacon_json.c ngx_beacon_module/ngx_beacon_json.h
+$(B)/unit_json: t/unit/json_test.c t/unit/tap.h ngx_beacon_module/core/ngx_beacon_json.c ngx_beacon_module/core/ngx_beacon_json.h
 	mkdir -p $(B)
 	$(CC) $(TEST_CFLAGS) -o $@ t/unit/json_test.c \
-	    ngx_beacon_module/ngx_beacon_json.c -lsodium
+	    ngx_beacon_module/core/ngx_beacon_json.c -lsodium
 
-$(B)/unit_stun: t/unit/stun_test.c t/unit/tap.h ngx_beacon_module/ngx_beacon_stun.c ngx_beacon_module/ngx_beacon_stun.h ngx_beacon_module/ngx_beacon_proto.c ngx_beacon_module/ngx_beacon_proto.h
+$(B)/unit_stun: t/unit/stun_test.c t/unit/tap.h ngx_beacon_module/core/ngx_beacon_stun.c ngx_beacon_module/core/ngx_beacon_stun.h ngx_beacon_module/core/ngx_beacon_proto.c ngx_beacon_module/core/ngx_beacon_proto.h
 	mkdir -p $(B)
 	$(CC) $(TEST_CFLAGS) -o $@ t/unit/stun_test.c \
-	    ngx_beacon_module/ngx_beacon_stun.c ngx_beacon_module/ngx_beacon_proto.c -lsodium
-REPLY_SRCS := ngx_beacon_module/ngx_beacon_registry_reply.c \
-              ngx_beacon_module/ngx_beacon_json.c \
-              ngx_beacon_module/ngx_beacon_proto.c \
-              ngx_beacon_module/ngx_beacon_ipc_msg.c
+	    ngx_beacon_module/core/ngx_beacon_stun.c ngx_beacon_module/core/ngx_beacon_proto.c -lsodium
+REPLY_SRCS := ngx_beacon_module/pilot/ngx_beacon_registry_reply.c \
+              ngx_beacon_module/core/ngx_beacon_json.c \
+              ngx_beacon_module/core/ngx_beacon_proto.c \
+              ngx_beacon_module/core/ngx_beacon_ipc_msg.c
 
-$(B)/unit_reply: t/unit/reply_test.c t/unit/tap.h $(REPLY_SRCS) ngx_beacon_module/ngx_beacon_registry_reply.h ngx_beacon_module/ngx_beacon_ipc_msg.h
+$(B)/unit_reply: t/unit/reply_test.c t/unit/tap.h $(REPLY_SRCS) ngx_beacon_module/pilot/ngx_beacon_registry_reply.h ngx_beacon_module/core/ngx_beacon_ipc_msg.h
 	mkdir -p $(B)
 	$(CC) $(TEST_CFLAGS) -o $@ t/unit/reply_test.c $(REPLY_SRCS) -lsodium
 
-COMPAT_SRCS := ngx_beacon_module/ngx_beacon_compat_session.c \
-               ngx_beacon_module/ngx_beacon_ws.c \
-               ngx_beacon_module/ngx_beacon_json.c
+COMPAT_SRCS := ngx_beacon_module/compat/ngx_beacon_compat_session.c \
+               ngx_beacon_module/core/ngx_beacon_ws.c \
+               ngx_beacon_module/core/ngx_beacon_json.c
 
-$(B)/unit_compat: t/unit/compat_session_test.c t/unit/tap.h $(COMPAT_SRCS) ngx_beacon_module/ngx_beacon_compat_session.h ngx_beacon_module/ngx_beacon_ws.h ngx_beacon_module/ngx_beacon_json.h
+$(B)/unit_compat: t/unit/compat_session_test.c t/unit/tap.h $(COMPAT_SRCS) ngx_beacon_module/compat/ngx_beacon_compat_session.h ngx_beacon_module/core/ngx_beacon_ws.h ngx_beacon_module/core/ngx_beacon_json.h
 	mkdir -p $(B)
 	$(CC) $(TEST_CFLAGS) -o $@ t/unit/compat_session_test.c $(COMPAT_SRCS) \
 	    -lsodium -lcrypto
 
-OFFSET_SRCS := ngx_beacon_module/ngx_offset_crypto.c ngx_beacon_module/ngx_offset_ident.c
-OFFSET_DEPS := $(OFFSET_SRCS) ngx_beacon_module/ngx_offset_crypto.h ngx_beacon_module/ngx_offset_ident.h
+OFFSET_SRCS := ngx_beacon_module/offset/ngx_beacon_offset_crypto.c ngx_beacon_module/offset/ngx_beacon_offset_ident.c
+OFFSET_DEPS := $(OFFSET_SRCS) ngx_beacon_module/offset/ngx_beacon_offset_crypto.h ngx_beacon_module/offset/ngx_beacon_offset_ident.h
 
 $(B)/unit_offset_crypto: t/unit/offset_crypto_test.c t/unit/tap.h $(OFFSET_DEPS)
 	mkdir -p $(B)
 	$(CC) $(TEST_CFLAGS) -o $@ t/unit/offset_crypto_test.c $(OFFSET_SRCS) \
 	    -lsodium -lcrypto
 
-$(B)/unit_capnp: t/unit/capnp_test.c t/unit/tap.h ngx_beacon_module/ngx_offset_capnp.c ngx_beacon_module/ngx_offset_capnp.h
+$(B)/unit_capnp: t/unit/capnp_test.c t/unit/tap.h ngx_beacon_module/offset/ngx_beacon_offset_capnp.c ngx_beacon_module/offset/ngx_beacon_offset_capnp.h
 	mkdir -p $(B)
 	$(CC) $(TEST_CFLAGS) -o $@ t/unit/capnp_test.c \
-	    ngx_beacon_module/ngx_offset_capnp.c -lsodium
+	    ngx_beacon_module/offset/ngx_beacon_offset_capnp.c -lsodium
 
 # the pure Offset relay connection core, through the fuzz bench
-OFFSET_CONN_SRCS := ngx_beacon_module/ngx_beacon_offset_conn.c \
-                    ngx_beacon_module/ngx_offset_crypto.c \
-                    ngx_beacon_module/ngx_offset_capnp.c
+OFFSET_CONN_SRCS := ngx_beacon_module/offset/ngx_beacon_offset_conn.c \
+                    ngx_beacon_module/offset/ngx_beacon_offset_crypto.c \
+                    ngx_beacon_module/offset/ngx_beacon_offset_capnp.c
 
-$(B)/unit_offset_conn: t/unit/offset_conn_test.c t/unit/tap.h t/fuzz/offset_fuzz.h $(OFFSET_CONN_SRCS) ngx_beacon_module/ngx_beacon_offset_conn.h
+$(B)/unit_offset_conn: t/unit/offset_conn_test.c t/unit/tap.h t/fuzz/offset_fuzz.h $(OFFSET_CONN_SRCS) ngx_beacon_module/offset/ngx_beacon_offset_conn.h
 	mkdir -p $(B)
 	$(CC) $(TEST_CFLAGS) -o $@ t/unit/offset_conn_test.c $(OFFSET_CONN_SRCS) \
 	    -lsodium
@@ -167,30 +169,30 @@ offset-seeds:
 
 # identity files and relay tickets for Offset nodes (stmgr-compatible)
 # (shipped by make deb: built with Debian's hardening flags)
-TOOL_CFLAGS := $(CFLAGS_DEB) -Wall -Wextra -Werror -Ingx_beacon_module
+TOOL_CFLAGS := $(CFLAGS_DEB) -Wall -Wextra -Werror $(BEACON_INCS)
 
-$(B)/beacon-offset-tool: ngx_beacon_module/ngx_offset_tool.c $(OFFSET_DEPS)
+$(B)/beacon-offset-tool: ngx_beacon_module/tools/beacon_offset_tool.c $(OFFSET_DEPS)
 	mkdir -p $(B)
-	$(CC) $(TOOL_CFLAGS) -o $@ ngx_beacon_module/ngx_offset_tool.c \
+	$(CC) $(TOOL_CFLAGS) -o $@ ngx_beacon_module/tools/beacon_offset_tool.c \
 	    $(OFFSET_SRCS) $(LDFLAGS_DEB) -lsodium
 
 # sends a DISCOVER and prints the reply (README's quick start, the package)
-$(B)/beacon-probe: ngx_beacon_module/ngx_beacon_probe.c ngx_beacon_module/ngx_beacon_proto.c ngx_beacon_module/ngx_beacon_proto.h
+$(B)/beacon-probe: ngx_beacon_module/tools/beacon_probe.c ngx_beacon_module/core/ngx_beacon_proto.c ngx_beacon_module/core/ngx_beacon_proto.h
 	mkdir -p $(B)
-	$(CC) $(TOOL_CFLAGS) -o $@ ngx_beacon_module/ngx_beacon_probe.c \
-	    ngx_beacon_module/ngx_beacon_proto.c $(LDFLAGS_DEB) -lsodium
+	$(CC) $(TOOL_CFLAGS) -o $@ ngx_beacon_module/tools/beacon_probe.c \
+	    ngx_beacon_module/core/ngx_beacon_proto.c $(LDFLAGS_DEB) -lsodium
 
 # the WebSocket/TLS client the compat tests drive
-$(B)/wsc: t/tools/wsc.c ngx_beacon_module/ngx_beacon_ws.c ngx_beacon_module/ngx_beacon_ws.h
+$(B)/wsc: t/tools/wsc.c ngx_beacon_module/core/ngx_beacon_ws.c ngx_beacon_module/core/ngx_beacon_ws.h
 	mkdir -p $(B)
-	$(CC) -O2 -g -Wall -Wextra -Werror -Ingx_beacon_module -o $@ t/tools/wsc.c \
+	$(CC) -O2 -g -Wall -Wextra -Werror $(BEACON_INCS) -o $@ t/tools/wsc.c \
 	    -lssl -lcrypto -lsodium
 
 # the Offset node the relay tests and benchmarks drive (t/offset_*.t)
-$(B)/offset_node: t/tools/offset_node.c $(OFFSET_DEPS) ngx_beacon_module/ngx_offset_capnp.c ngx_beacon_module/ngx_offset_capnp.h
+$(B)/offset_node: t/tools/offset_node.c $(OFFSET_DEPS) ngx_beacon_module/offset/ngx_beacon_offset_capnp.c ngx_beacon_module/offset/ngx_beacon_offset_capnp.h
 	mkdir -p $(B)
-	$(CC) -O2 -g -Wall -Wextra -Werror -Ingx_beacon_module -o $@ t/tools/offset_node.c \
-	    $(OFFSET_SRCS) ngx_beacon_module/ngx_offset_capnp.c -pthread -lsodium -lcrypto
+	$(CC) -O2 -g -Wall -Wextra -Werror $(BEACON_INCS) -o $@ t/tools/offset_node.c \
+	    $(OFFSET_SRCS) ngx_beacon_module/offset/ngx_beacon_offset_capnp.c -pthread -lsodium -lcrypto
 
 deps:
 	@if ! dpkg -s $(DEB_PACKAGES) >/dev/null 2>&1; then \

@@ -59,6 +59,10 @@ system('mkdir', '-p', $build) == 0 or die "mkdir $build";
 
 local $ENV{UBSAN_OPTIONS} = 'halt_on_error=1:print_stacktrace=1';
 
+# every folder of the module is an include directory (README, Layout)
+my $incs = join " ", map { "-I$_" } "ngx_beacon_module",
+    grep { -d } glob "ngx_beacon_module/*";
+
 for my $t (@targets) {
     my ($name, $src, $libs, $corpus) = @$t;
 
@@ -69,7 +73,7 @@ for my $t (@targets) {
        . scalar(@seeds) . ' files)');
 
     my $bin = "$build/fuzz_$name";
-    my $out = `$cc @san -Ingx_beacon_module -o $bin t/fuzz/fuzz_$name.c \\
+    my $out = `$cc @san $incs -o $bin t/fuzz/fuzz_$name.c \\
                $src $libs 2>&1`;
 
     ok($? == 0, "$name: build $bin") or diag($out);

@@ -75,8 +75,8 @@ typedef struct {
     uint8_t                       node_sk[64];
     uint8_t                       node_nonce[16];
     uint8_t                       relay_nonce[16];
-    ngx_offset_dh_t               node_dh;
-    ngx_offset_channel_t          nch;
+    ngx_beacon_offset_dh_t               node_dh;
+    ngx_beacon_offset_channel_t          nch;
     unsigned                      node_step;    /* 0 version .. 3 done */
     unsigned                      relay_frames; /* handshake frames seen */
     unsigned                      have_relay_dh:1;
@@ -360,7 +360,7 @@ ofz_global_init(void)
         return;
     }
 
-    if (ngx_offset_crypto_init() != 0) {
+    if (ngx_beacon_offset_crypto_init() != 0) {
         abort();
     }
 
@@ -497,7 +497,7 @@ ofz_node_frame(ofz_t *f, const uint8_t *p, size_t len)
         return;
     }
 
-    ngx_offset_frame_put_len(f->nout + f->nout_len, len);
+    ngx_beacon_offset_frame_put_len(f->nout + f->nout_len, len);
     memcpy(f->nout + f->nout_len + 8, p, len);
     f->nout_len += 8 + len;
 }
@@ -526,15 +526,17 @@ ofz_node_sealed(ofz_t *f, const uint8_t *plain, size_t len)
         return;
     }
 
-    ngx_offset_frame_put_len(f->nout + f->nout_len, len + 28);
-    n = ngx_offset_channel_seal(&f->nch, f->nout + f->nout_len + 8, plain,
+    ngx_beacon_offset_frame_put_len(f->nout + f->nout_len, len + 28);
+    n = ngx_beacon_offset_channel_seal(&f->nch, f->nout + f->nout_len + 8,
+        plain,
                                 len);
     f->nout_len += 8 + n;
 }
 
 
 static inline void
-ofz_node_channel(ofz_t *f, ngx_offset_capnp_channel_t *cm, size_t padlen)
+ofz_node_channel(ofz_t *f, ngx_beacon_offset_capnp_channel_t *cm,
+    size_t padlen)
 {
     uint8_t  pad[256], *buf;
     size_t   n, cap;
@@ -549,7 +551,7 @@ ofz_node_channel(ofz_t *f, ngx_offset_capnp_channel_t *cm, size_t padlen)
         abort();
     }
 
-    n = ngx_offset_capnp_encode_channel(buf, cap, cm);
+    n = ngx_beacon_offset_capnp_encode_channel(buf, cap, cm);
     OFZ_CHECK(n > 0);
 
     ofz_node_sealed(f, buf, n);
@@ -564,11 +566,12 @@ ofz_node_ka(ofz_t *f, const uint8_t *m, size_t len, size_t padlen)
 {
     uint8_t                     *buf;
     size_t                       n, cap;
-    ngx_offset_capnp_ka_t        ka;
-    ngx_offset_capnp_channel_t   cm;
+    ngx_beacon_offset_capnp_ka_t        ka;
+    ngx_beacon_offset_capnp_channel_t   cm;
 
     memset(&ka, 0, sizeof(ka));
-    ka.which = m ? NGX_OFFSET_KA_MESSAGE : NGX_OFFSET_KA_KEEPALIVE;
+    ka.which =
+        m ? NGX_BEACON_OFFSET_KA_MESSAGE : NGX_BEACON_OFFSET_KA_KEEPALIVE;
     ka.message.data = m ? m : (const uint8_t *) "";
     ka.message.len = m ? len : 0;
 
@@ -578,11 +581,11 @@ ofz_node_ka(ofz_t *f, const uint8_t *m, size_t len, size_t padlen)
         abort();
     }
 
-    n = ngx_offset_capnp_encode_ka(buf, cap, &ka);
+    n = ngx_beacon_offset_capnp_encode_ka(buf, cap, &ka);
     OFZ_CHECK(n > 0);
 
     memset(&cm, 0, sizeof(cm));
-    cm.which = NGX_OFFSET_CONTENT_USER;
+    cm.which = NGX_BEACON_OFFSET_CONTENT_USER;
     cm.user.data = buf;
     cm.user.len = n;
 
@@ -596,7 +599,7 @@ ofz_node_init_msg(ofz_t *f, unsigned which, const uint8_t *key)
 {
     uint8_t                  buf[128];
     size_t                   n;
-    ngx_offset_capnp_init_t  in;
+    ngx_beacon_offset_capnp_init_t  in;
 
     memset(&in, 0, sizeof(in));
     in.which = which;
@@ -605,7 +608,7 @@ ofz_node_init_msg(ofz_t *f, unsigned which, const uint8_t *key)
         memcpy(in.public_key, key, 32);
     }
 
-    n = ngx_offset_capnp_encode_init(buf, sizeof(buf), &in);
+    n = ngx_beacon_offset_capnp_encode_init(buf, sizeof(buf), &in);
     OFZ_CHECK(n > 0);
 
     ofz_node_ka(f, buf, n, 0);
@@ -617,11 +620,11 @@ ofz_node_reject(ofz_t *f, const uint8_t *key)
 {
     uint8_t                  buf[128];
     size_t                   n;
-    ngx_offset_capnp_conn_t  rj;
+    ngx_beacon_offset_capnp_conn_t  rj;
 
     memcpy(rj.public_key, key, 32);
 
-    n = ngx_offset_capnp_encode_conn(buf, sizeof(buf), &rj);
+    n = ngx_beacon_offset_capnp_encode_conn(buf, sizeof(buf), &rj);
     OFZ_CHECK(n > 0);
 
     ofz_node_ka(f, buf, n, 0);
@@ -631,10 +634,10 @@ ofz_node_reject(ofz_t *f, const uint8_t *key)
 static inline void
 ofz_node_rekey_msg(ofz_t *f, const uint8_t *pub, const uint8_t *salt)
 {
-    ngx_offset_capnp_channel_t  cm;
+    ngx_beacon_offset_capnp_channel_t  cm;
 
     memset(&cm, 0, sizeof(cm));
-    cm.which = NGX_OFFSET_CONTENT_REKEY;
+    cm.which = NGX_BEACON_OFFSET_CONTENT_REKEY;
     memcpy(cm.dh_public_key, pub, 32);
     memcpy(cm.key_salt, salt, 32);
 
@@ -653,8 +656,9 @@ ofz_node_rekey(ofz_t *f)
 
     ofz_random(&f->rng, rnd, sizeof(rnd));
 
-    if (ngx_offset_channel_rekey_start(&f->nch, pub, salt, rnd, rnd + 32)
-        == NGX_OFFSET_OK)
+    if (ngx_beacon_offset_channel_rekey_start(&f->nch, pub, salt, rnd,
+        rnd + 32)
+        == NGX_BEACON_OFFSET_OK)
     {
         ofz_node_rekey_msg(f, pub, salt);
     }
@@ -670,15 +674,15 @@ ofz_node_derive(ofz_t *f)
         return;
     }
 
-    if (ngx_offset_derive_keys(sk, rk, &f->node_dh, f->relay_dh_pub,
+    if (ngx_beacon_offset_derive_keys(sk, rk, &f->node_dh, f->relay_dh_pub,
                                f->relay_dh_salt)
-        != NGX_OFFSET_OK)
+        != NGX_BEACON_OFFSET_OK)
     {
         f->synced = 0;
         return;
     }
 
-    ngx_offset_channel_init(&f->nch, sk, rk);
+    ngx_beacon_offset_channel_init(&f->nch, sk, rk);
     f->chan = 1;
 }
 
@@ -690,13 +694,13 @@ ofz_node_hs_next(ofz_t *f)
 {
     uint8_t                  buf[512], ver[12], rnd[64];
     size_t                   n;
-    ngx_offset_capnp_dh_t    dh;
-    ngx_offset_capnp_ern_t   ern;
+    ngx_beacon_offset_capnp_dh_t    dh;
+    ngx_beacon_offset_capnp_ern_t   ern;
 
     switch (f->node_step) {
 
     case 0:
-        ngx_offset_version_frame(ver);
+        ngx_beacon_offset_version_frame(ver);
         ofz_node_raw(f, ver, sizeof(ver));
         f->node_step = 1;
         break;
@@ -710,7 +714,7 @@ ofz_node_hs_next(ofz_t *f)
         ern.has_dest = 1;
         memcpy(ern.dest_public_key, ofz_relay_pk, 32);
 
-        n = ngx_offset_capnp_encode_ern(buf, sizeof(buf), &ern);
+        n = ngx_beacon_offset_capnp_encode_ern(buf, sizeof(buf), &ern);
         OFZ_CHECK(n > 0);
         ofz_node_frame(f, buf, n);
         f->node_step = 2;
@@ -723,16 +727,16 @@ ofz_node_hs_next(ofz_t *f)
         }
 
         ofz_random(&f->rng, rnd, sizeof(rnd));
-        ngx_offset_dh_init(&f->node_dh, rnd, rnd + 32);
+        ngx_beacon_offset_dh_init(&f->node_dh, rnd, rnd + 32);
 
         memset(&dh, 0, sizeof(dh));
         memcpy(dh.dh_public_key, f->node_dh.pub, 32);
         memcpy(dh.rand_nonce, f->relay_nonce, 16);
         memcpy(dh.key_salt, f->node_dh.salt, 32);
-        ngx_offset_dh_sign(dh.signature, f->node_sk, f->node_dh.pub,
+        ngx_beacon_offset_dh_sign(dh.signature, f->node_sk, f->node_dh.pub,
                            f->relay_nonce, f->node_dh.salt);
 
-        n = ngx_offset_capnp_encode_dh(buf, sizeof(buf), &dh);
+        n = ngx_beacon_offset_capnp_encode_dh(buf, sizeof(buf), &dh);
         OFZ_CHECK(n > 0);
         ofz_node_frame(f, buf, n);
         f->node_step = 3;
@@ -750,11 +754,11 @@ ofz_node_recv(ofz_t *f, uint8_t *p, size_t len)
     int                         rc;
     size_t                      plen;
     uint8_t                     pub[32], salt[32], rnd[64];
-    ngx_offset_capnp_ka_t       ka;
-    ngx_offset_capnp_dh_t       dh;
-    ngx_offset_capnp_ern_t      ern;
-    ngx_offset_capnp_msg_t      msg;
-    ngx_offset_capnp_channel_t  cm;
+    ngx_beacon_offset_capnp_ka_t       ka;
+    ngx_beacon_offset_capnp_dh_t       dh;
+    ngx_beacon_offset_capnp_ern_t      ern;
+    ngx_beacon_offset_capnp_msg_t      msg;
+    ngx_beacon_offset_capnp_channel_t  cm;
 
     if (f->relay_frames < 3) {
         /* the relay's version, ExchangeRandNonce, ExchangeDh */
@@ -762,31 +766,33 @@ ofz_node_recv(ofz_t *f, uint8_t *p, size_t len)
         switch (f->relay_frames++) {
 
         case 0:
-            OFZ_CHECK(ngx_offset_version_check(p, len) == NGX_OFFSET_OK);
+            OFZ_CHECK(ngx_beacon_offset_version_check(p,
+                len) == NGX_BEACON_OFFSET_OK);
             return;
 
         case 1:
-            rc = ngx_offset_capnp_read_packed(&msg, p, len, f->scr1,
+            rc = ngx_beacon_offset_capnp_read_packed(&msg, p, len, f->scr1,
                                               ofz_scratch.size, NULL);
             OFZ_CHECK(rc == 0);
-            OFZ_CHECK(ngx_offset_capnp_decode_ern(&msg, &ern) == 0);
+            OFZ_CHECK(ngx_beacon_offset_capnp_decode_ern(&msg, &ern) == 0);
             OFZ_CHECK(memcmp(ern.src_public_key, ofz_relay_pk, 32) == 0);
             memcpy(f->relay_nonce, ern.rand_nonce, 16);
             return;
 
         default:
-            rc = ngx_offset_capnp_read_packed(&msg, p, len, f->scr1,
+            rc = ngx_beacon_offset_capnp_read_packed(&msg, p, len, f->scr1,
                                               ofz_scratch.size, NULL);
             OFZ_CHECK(rc == 0);
-            OFZ_CHECK(ngx_offset_capnp_decode_dh(&msg, &dh) == 0);
+            OFZ_CHECK(ngx_beacon_offset_capnp_decode_dh(&msg, &dh) == 0);
 
             if (f->synced) {
                 OFZ_CHECK(f->node_step >= 2);
                 OFZ_CHECK(memcmp(dh.rand_nonce, f->node_nonce, 16) == 0);
-                OFZ_CHECK(ngx_offset_dh_verify(dh.signature, ofz_relay_pk,
+                OFZ_CHECK(ngx_beacon_offset_dh_verify(dh.signature,
+                    ofz_relay_pk,
                                                dh.dh_public_key,
                                                f->node_nonce, dh.key_salt)
-                          == NGX_OFFSET_OK);
+                          == NGX_BEACON_OFFSET_OK);
             }
 
             memcpy(f->relay_dh_pub, dh.dh_public_key, 32);
@@ -805,39 +811,39 @@ ofz_node_recv(ofz_t *f, uint8_t *p, size_t len)
         return;
     }
 
-    rc = ngx_offset_channel_open(&f->nch, p + 12, &plen, p, len);
-    OFZ_CHECK(rc == NGX_OFFSET_OK);     /* right key, next nonce */
+    rc = ngx_beacon_offset_channel_open(&f->nch, p + 12, &plen, p, len);
+    OFZ_CHECK(rc == NGX_BEACON_OFFSET_OK);     /* right key, next nonce */
 
-    rc = ngx_offset_capnp_read_packed(&msg, p + 12, plen, f->scr1,
+    rc = ngx_beacon_offset_capnp_read_packed(&msg, p + 12, plen, f->scr1,
                                       ofz_scratch.size, NULL);
     OFZ_CHECK(rc == 0);
-    OFZ_CHECK(ngx_offset_capnp_decode_channel(&msg, &cm) == 0);
+    OFZ_CHECK(ngx_beacon_offset_capnp_decode_channel(&msg, &cm) == 0);
     OFZ_CHECK(cm.rand_padding.len <= f->conf.padding);
 
-    if (cm.which == NGX_OFFSET_CONTENT_REKEY) {
+    if (cm.which == NGX_BEACON_OFFSET_CONTENT_REKEY) {
         f->relay_rekeys++;
         ofz_rekey_spent(f);
         ofz_random(&f->rng, rnd, sizeof(rnd));
 
-        rc = ngx_offset_channel_rekey_recv(&f->nch, cm.dh_public_key,
+        rc = ngx_beacon_offset_channel_rekey_recv(&f->nch, cm.dh_public_key,
                                            cm.key_salt, pub, salt, rnd,
                                            rnd + 32);
-        OFZ_CHECK(rc == NGX_OFFSET_REKEY_RESPOND
-                  || rc == NGX_OFFSET_REKEY_DONE);
+        OFZ_CHECK(rc == NGX_BEACON_OFFSET_REKEY_RESPOND
+                  || rc == NGX_BEACON_OFFSET_REKEY_DONE);
 
-        if (rc == NGX_OFFSET_REKEY_RESPOND) {
+        if (rc == NGX_BEACON_OFFSET_REKEY_RESPOND) {
             ofz_node_rekey_msg(f, pub, salt);
         }
 
         return;
     }
 
-    rc = ngx_offset_capnp_read_packed(&msg, cm.user.data, cm.user.len,
+    rc = ngx_beacon_offset_capnp_read_packed(&msg, cm.user.data, cm.user.len,
                                       f->scr2, ofz_scratch.size, NULL);
     OFZ_CHECK(rc == 0);
-    OFZ_CHECK(ngx_offset_capnp_decode_ka(&msg, &ka) == 0);
+    OFZ_CHECK(ngx_beacon_offset_capnp_decode_ka(&msg, &ka) == 0);
 
-    if (ka.which == NGX_OFFSET_KA_KEEPALIVE) {
+    if (ka.which == NGX_BEACON_OFFSET_KA_KEEPALIVE) {
         f->keepalives++;
 
     } else {
@@ -858,9 +864,9 @@ ofz_drain(ofz_t *f)
 
     while (pos < f->out_len) {
         OFZ_CHECK(f->out_len - pos >= 8);
-        OFZ_CHECK(ngx_offset_frame_get_len(f->out + pos, 8, OFZ_OUT_MAX,
+        OFZ_CHECK(ngx_beacon_offset_frame_get_len(f->out + pos, 8, OFZ_OUT_MAX,
                                            &len)
-                  == NGX_OFFSET_OK);
+                  == NGX_BEACON_OFFSET_OK);
         OFZ_CHECK(len <= f->out_len - pos - 8);
 
         ofz_node_recv(f, f->out + pos + 8, (size_t) len);
@@ -1110,9 +1116,9 @@ ofz_run(ofz_t *f, const uint8_t *d, size_t n)
     uint8_t                      key[32], sz[2], *buf;
     size_t                       i, l, cap, k;
     unsigned                     op, a, ops;
-    ngx_offset_capnp_msg_t       msg;
-    ngx_offset_capnp_ka_t        ka;
-    ngx_offset_capnp_channel_t   cm;
+    ngx_beacon_offset_capnp_msg_t       msg;
+    ngx_beacon_offset_capnp_ka_t        ka;
+    ngx_beacon_offset_capnp_channel_t   cm;
 
 #define OFZ_BYTE()  (i < n ? d[i++] : 0)
 #define OFZ_LEN()   do { l = OFZ_BYTE(); l |= (size_t) (OFZ_BYTE() & 7) << 8;  \
@@ -1160,11 +1166,11 @@ ofz_run(ofz_t *f, const uint8_t *d, size_t n)
         case 3:
             OFZ_LEN();
 
-            if (ngx_offset_capnp_read_packed(&msg, d + i, l, f->scr1,
+            if (ngx_beacon_offset_capnp_read_packed(&msg, d + i, l, f->scr1,
                                              ofz_scratch.size, NULL)
                 == 0
-                && ngx_offset_capnp_decode_channel(&msg, &cm) == 0
-                && cm.which == NGX_OFFSET_CONTENT_REKEY)
+                && ngx_beacon_offset_capnp_decode_channel(&msg, &cm) == 0
+                && cm.which == NGX_BEACON_OFFSET_CONTENT_REKEY)
             {
                 if (!ofz_rekey_left(f)) {
                     i += l;
@@ -1259,7 +1265,7 @@ ofz_run(ofz_t *f, const uint8_t *d, size_t n)
 
             if (f->oc.state == NGX_BEACON_OFFSET_TUNNEL) {
                 memset(&ka, 0, sizeof(ka));
-                ka.which = NGX_OFFSET_KA_MESSAGE;
+                ka.which = NGX_BEACON_OFFSET_KA_MESSAGE;
                 ka.message.data = d + i;
                 ka.message.len = l;
 
@@ -1269,7 +1275,7 @@ ofz_run(ofz_t *f, const uint8_t *d, size_t n)
                     abort();
                 }
 
-                k = ngx_offset_capnp_encode_ka(buf, cap, &ka);
+                k = ngx_beacon_offset_capnp_encode_ka(buf, cap, &ka);
                 OFZ_CHECK(k > 0);
                 OFZ_CHECK(ngx_beacon_offset_conn_forward(&f->oc, buf, k,
                                                          f->now)

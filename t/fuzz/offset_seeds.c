@@ -208,7 +208,7 @@ main(int argc, char **argv)
     /* handshake failures */
 
     memset(&s, 0, sizeof(s));
-    ngx_offset_version_frame(ver);
+    ngx_beacon_offset_version_frame(ver);
     ver[11] = 1;                                      /* version 1 */
     put(&s, 4, 1, 0, (int) sizeof(ver), 0);
     put_bytes(&s, ver, sizeof(ver));

@@ -70,6 +70,10 @@ fi
 
 mkdir -p "$B" "$B/fuzz-artifacts"
 
+# every folder of the module is an include directory (README, Layout)
+BEACON_INCS=$(for d in ngx_beacon_module ngx_beacon_module/*/; do
+                  printf -- "-I%s " "${d%/}"; done)
+
 # UBSan findings abort so that they count as crashes
 export UBSAN_OPTIONS=${UBSAN_OPTIONS:-halt_on_error=1:print_stacktrace=1}
 
@@ -80,7 +84,7 @@ for t in "${TARGETS[@]}"; do
 
     # shellcheck disable=SC2086
     if ! "$CC_FUZZ" -g -O1 -fsanitize=fuzzer,address,undefined \
-            -Ingx_beacon_module -o "$B/fuzz_$t" \
+            $BEACON_INCS -o "$B/fuzz_$t" \
             "t/fuzz/fuzz_$t.c" $src $libs
     then
         echo "fuzz: building fuzz_$t with -fsanitize=fuzzer failed; is" \

@@ -3,8 +3,8 @@
  * offset_node -- the node side of the Offset relay protocol (spec
  * offset-relay.md sections 3 and 4), for the tests and benchmarks of the
  * nginx Offset relay (beacon_offset_relay).  Written for this project from
- * the spec; it links the module's pure codecs (ngx_offset_capnp,
- * ngx_offset_crypto, ngx_offset_ident).
+ * the spec; it links the module's pure codecs (ngx_beacon_offset_capnp,
+ * ngx_beacon_offset_crypto, ngx_beacon_offset_ident).
  *
  * Usage:
  *   offset_node -r HOST:PORT -k RELAY_PUBKEY_B64URL [options] SCENARIO [args]
@@ -56,15 +56,15 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "ngx_offset_capnp.h"
+#include "ngx_beacon_offset_capnp.h"
 
-/* older ngx_offset_capnp.h defined these with other values (nonce 16) */
-#undef NGX_OFFSET_KEY_LEN
-#undef NGX_OFFSET_NONCE_LEN
-#undef NGX_OFFSET_SIG_LEN
+/* older ngx_beacon_offset_capnp.h defined these with other values (nonce 16) */
+#undef NGX_BEACON_OFFSET_KEY_LEN
+#undef NGX_BEACON_OFFSET_NONCE_LEN
+#undef NGX_BEACON_OFFSET_SIG_LEN
 
-#include "ngx_offset_crypto.h"
-#include "ngx_offset_ident.h"
+#include "ngx_beacon_offset_crypto.h"
+#include "ngx_beacon_offset_ident.h"
 
 
 #define KEY_LEN         32
@@ -126,7 +126,7 @@ struct conn_s {
     int                   fd;
     char                  name[48];
     sess_t               *sess;
-    const ngx_offset_ident_t *id;
+    const ngx_beacon_offset_ident_t *id;
 
     int                   chan;
     int                   closed;
@@ -154,7 +154,7 @@ struct conn_s {
     msgq_t                rawq;
     msgq_t                inbox;
 
-    ngx_offset_channel_t  ch;
+    ngx_beacon_offset_channel_t  ch;
     uint64_t              rx_frames;
     uint64_t              tx_frames;
     uint8_t               nonces[8][TNONCE_LEN];
@@ -219,9 +219,9 @@ typedef struct {
     size_t                sent_dh_len;
     uint8_t               relay_ver[64];
     size_t                relay_ver_len;
-    ngx_offset_capnp_ern_t  relay_ern;
-    ngx_offset_capnp_dh_t   relay_dh;
-    ngx_offset_dh_t       dh;
+    ngx_beacon_offset_capnp_ern_t  relay_ern;
+    ngx_beacon_offset_capnp_dh_t   relay_dh;
+    ngx_beacon_offset_dh_t       dh;
     uint8_t               send_key[KEY_LEN];
     uint8_t               recv_key[KEY_LEN];
     int                   ver_ok;
@@ -260,8 +260,8 @@ typedef struct {
 typedef struct {
     int                   idx;
     sess_t                s;
-    ngx_offset_ident_t    ida;
-    ngx_offset_ident_t    idb;
+    ngx_beacon_offset_ident_t    ida;
+    ngx_beacon_offset_ident_t    idb;
     conn_t               *lb;
     conn_t               *ca;
     conn_t               *cb;
@@ -660,7 +660,7 @@ grow(uint8_t **b, size_t *cap, size_t need)
 /* connections */
 
 static conn_t *
-conn_new(sess_t *s, const char *name, const ngx_offset_ident_t *id)
+conn_new(sess_t *s, const char *name, const ngx_beacon_offset_ident_t *id)
 {
     conn_t  *c;
 
@@ -751,7 +751,7 @@ conn_free(conn_t *c)
         close(c->fd);
     }
 
-    ngx_offset_channel_wipe(&c->ch);
+    ngx_beacon_offset_channel_wipe(&c->ch);
     q_free(&c->rawq);
     q_free(&c->inbox);
     free(c->rb.p);
@@ -1043,7 +1043,7 @@ send_frame(conn_t *c, const void *d, size_t n)
 {
     uint8_t  hdr[8];
 
-    ngx_offset_frame_put_len(hdr, n);
+    ngx_beacon_offset_frame_put_len(hdr, n);
     send_raw(c, hdr, 8);
     send_raw(c, d, n);
 }
@@ -1059,11 +1059,11 @@ send_plain(conn_t *c, const uint8_t *p, size_t n)
         return;
     }
 
-    buf_reserve(&c->wb, 8 + n + NGX_OFFSET_FRAME_OVERHEAD);
+    buf_reserve(&c->wb, 8 + n + NGX_BEACON_OFFSET_FRAME_OVERHEAD);
     out = c->wb.p + c->wb.pos + c->wb.len;
 
-    ngx_offset_frame_put_len(out, n + NGX_OFFSET_FRAME_OVERHEAD);
-    len = ngx_offset_channel_seal(&c->ch, out + 8, p, n);
+    ngx_beacon_offset_frame_put_len(out, n + NGX_BEACON_OFFSET_FRAME_OVERHEAD);
+    len = ngx_beacon_offset_channel_seal(&c->ch, out + 8, p, n);
 
     c->wb.len += 8 + len;
     c->tx_frames++;
@@ -1079,17 +1079,17 @@ pack_bound(size_t n)
 
 
 static void
-send_channel(conn_t *c, ngx_offset_capnp_channel_t *cm)
+send_channel(conn_t *c, ngx_beacon_offset_capnp_channel_t *cm)
 {
     size_t  padlen, n;
 
-    padlen = ngx_offset_padding(c->pad, c->maxpad);
+    padlen = ngx_beacon_offset_padding(c->pad, c->maxpad);
     cm->rand_padding.data = c->pad;
     cm->rand_padding.len = padlen;
 
     grow(&c->cbuf, &c->ccap, pack_bound(padlen + cm->user.len + 512));
 
-    n = ngx_offset_capnp_encode_channel(c->cbuf, c->ccap, cm);
+    n = ngx_beacon_offset_capnp_encode_channel(c->cbuf, c->ccap, cm);
     if (n == 0) {
         die("encode ChannelMessage");
     }
@@ -1101,10 +1101,10 @@ send_channel(conn_t *c, ngx_offset_capnp_channel_t *cm)
 static void
 send_user(conn_t *c, const uint8_t *u, size_t n)
 {
-    ngx_offset_capnp_channel_t  cm;
+    ngx_beacon_offset_capnp_channel_t  cm;
 
     memset(&cm, 0, sizeof(cm));
-    cm.which = NGX_OFFSET_CONTENT_USER;
+    cm.which = NGX_BEACON_OFFSET_CONTENT_USER;
     cm.user.data = u;
     cm.user.len = n;
 
@@ -1119,16 +1119,16 @@ static size_t
 encode_ka_msg(uint8_t **buf, size_t *cap, const uint8_t *m, size_t n)
 {
     size_t                 len;
-    ngx_offset_capnp_ka_t  ka;
+    ngx_beacon_offset_capnp_ka_t  ka;
 
     memset(&ka, 0, sizeof(ka));
-    ka.which = NGX_OFFSET_KA_MESSAGE;
+    ka.which = NGX_BEACON_OFFSET_KA_MESSAGE;
     ka.message.data = m ? m : (const uint8_t *) "";
     ka.message.len = n;
 
     grow(buf, cap, pack_bound(n + 64));
 
-    len = ngx_offset_capnp_encode_ka(*buf, *cap, &ka);
+    len = ngx_beacon_offset_capnp_encode_ka(*buf, *cap, &ka);
     if (len == 0) {
         die("encode KaMessage");
     }
@@ -1157,12 +1157,12 @@ send_keepalive(conn_t *c)
 {
     uint8_t                buf[64];
     size_t                 len;
-    ngx_offset_capnp_ka_t  ka;
+    ngx_beacon_offset_capnp_ka_t  ka;
 
     memset(&ka, 0, sizeof(ka));
-    ka.which = NGX_OFFSET_KA_KEEPALIVE;
+    ka.which = NGX_BEACON_OFFSET_KA_KEEPALIVE;
 
-    len = ngx_offset_capnp_encode_ka(buf, sizeof(buf), &ka);
+    len = ngx_beacon_offset_capnp_encode_ka(buf, sizeof(buf), &ka);
     send_user(c, buf, len);
     vlog("%s: keepalive sent", c->name);
 }
@@ -1173,7 +1173,7 @@ send_init(conn_t *c, unsigned which, const uint8_t *key)
 {
     uint8_t                  buf[128];
     size_t                   len;
-    ngx_offset_capnp_init_t  in;
+    ngx_beacon_offset_capnp_init_t  in;
 
     memset(&in, 0, sizeof(in));
     in.which = which;
@@ -1182,7 +1182,7 @@ send_init(conn_t *c, unsigned which, const uint8_t *key)
         memcpy(in.public_key, key, KEY_LEN);
     }
 
-    len = ngx_offset_capnp_encode_init(buf, sizeof(buf), &in);
+    len = ngx_beacon_offset_capnp_encode_init(buf, sizeof(buf), &in);
     send_msg(c, buf, len);
 }
 
@@ -1192,11 +1192,11 @@ send_reject(conn_t *c, const uint8_t *key)
 {
     uint8_t                  buf[128];
     size_t                   len;
-    ngx_offset_capnp_conn_t  rj;
+    ngx_beacon_offset_capnp_conn_t  rj;
 
     memcpy(rj.public_key, key, KEY_LEN);
 
-    len = ngx_offset_capnp_encode_conn(buf, sizeof(buf), &rj);
+    len = ngx_beacon_offset_capnp_encode_conn(buf, sizeof(buf), &rj);
     send_msg(c, buf, len);
 }
 
@@ -1204,10 +1204,10 @@ send_reject(conn_t *c, const uint8_t *key)
 static void
 send_rekey_msg(conn_t *c, const uint8_t *pub, const uint8_t *salt)
 {
-    ngx_offset_capnp_channel_t  cm;
+    ngx_beacon_offset_capnp_channel_t  cm;
 
     memset(&cm, 0, sizeof(cm));
-    cm.which = NGX_OFFSET_CONTENT_REKEY;
+    cm.which = NGX_BEACON_OFFSET_CONTENT_REKEY;
     memcpy(cm.dh_public_key, pub, KEY_LEN);
     memcpy(cm.key_salt, salt, KEY_LEN);
 
@@ -1224,8 +1224,8 @@ start_rekey(conn_t *c)
         return -1;
     }
 
-    if (ngx_offset_channel_rekey_start(&c->ch, pub, salt, NULL, NULL)
-        != NGX_OFFSET_OK)
+    if (ngx_beacon_offset_channel_rekey_start(&c->ch, pub, salt, NULL, NULL)
+        != NGX_BEACON_OFFSET_OK)
     {
         return -1;
     }
@@ -1243,7 +1243,7 @@ start_rekey(conn_t *c)
 /* receiving transport frames */
 
 static int
-read_packed(ngx_offset_capnp_msg_t *msg, const uint8_t *in, size_t len,
+read_packed(ngx_beacon_offset_capnp_msg_t *msg, const uint8_t *in, size_t len,
     uint8_t **scr, size_t *cap)
 {
     int     rc;
@@ -1254,9 +1254,11 @@ read_packed(ngx_offset_capnp_msg_t *msg, const uint8_t *in, size_t len,
     for ( ;; ) {
         grow(scr, cap, want);
 
-        rc = ngx_offset_capnp_read_packed(msg, in, len, *scr, *cap, NULL);
+        rc = ngx_beacon_offset_capnp_read_packed(msg, in, len, *scr, *cap,
+            NULL);
 
-        if (rc != NGX_OFFSET_CAPNP_ELIMIT || *cap >= 256u * 1024 * 1024) {
+        if (rc != NGX_BEACON_OFFSET_CAPNP_ELIMIT ||
+            *cap >= 256u * 1024 * 1024) {
             return rc;
         }
 
@@ -1272,9 +1274,9 @@ conn_transport(conn_t *c, uint8_t *frame, size_t len)
     size_t                       plen;
     uint8_t                      nonce[TNONCE_LEN];
     uint8_t                      pub[KEY_LEN], salt[KEY_LEN];
-    ngx_offset_capnp_ka_t        ka;
-    ngx_offset_capnp_msg_t       msg;
-    ngx_offset_capnp_channel_t   cm;
+    ngx_beacon_offset_capnp_ka_t        ka;
+    ngx_beacon_offset_capnp_msg_t       msg;
+    ngx_beacon_offset_capnp_channel_t   cm;
 
     if (len >= TNONCE_LEN) {
         memcpy(nonce, frame, TNONCE_LEN);
@@ -1284,12 +1286,13 @@ conn_transport(conn_t *c, uint8_t *frame, size_t len)
         }
     }
 
-    rc = ngx_offset_channel_open(&c->ch, frame + TNONCE_LEN, &plen, frame,
+    rc = ngx_beacon_offset_channel_open(&c->ch, frame + TNONCE_LEN, &plen,
+        frame,
                                  len);
-    if (rc != NGX_OFFSET_OK) {
+    if (rc != NGX_BEACON_OFFSET_OK) {
         conn_fail(c, "relay transport frame #%llu (%zu bytes): %s",
                   (unsigned long long) c->rx_frames, len,
-                  ngx_offset_strerror(rc));
+                  ngx_beacon_offset_strerror(rc));
         return;
     }
 
@@ -1303,17 +1306,17 @@ conn_transport(conn_t *c, uint8_t *frame, size_t len)
     c->t_last_recv = now();
 
     rc = read_packed(&msg, frame + TNONCE_LEN, plen, &c->scr1, &c->scap1);
-    if (rc == NGX_OFFSET_CAPNP_OK) {
-        rc = ngx_offset_capnp_decode_channel(&msg, &cm);
+    if (rc == NGX_BEACON_OFFSET_CAPNP_OK) {
+        rc = ngx_beacon_offset_capnp_decode_channel(&msg, &cm);
     }
 
-    if (rc != NGX_OFFSET_CAPNP_OK) {
+    if (rc != NGX_BEACON_OFFSET_CAPNP_OK) {
         conn_fail(c, "relay ChannelMessage does not decode: %s",
-                  ngx_offset_capnp_strerror(rc));
+                  ngx_beacon_offset_capnp_strerror(rc));
         return;
     }
 
-    if (cm.which == NGX_OFFSET_CONTENT_REKEY) {
+    if (cm.which == NGX_BEACON_OFFSET_CONTENT_REKEY) {
         c->rekey_in++;
 
         if (c->t_simul > 0 && now() - c->t_simul < 0.5) {
@@ -1329,18 +1332,18 @@ conn_transport(conn_t *c, uint8_t *frame, size_t len)
             crossing = 1;
         }
 
-        rc = ngx_offset_channel_rekey_recv(&c->ch, cm.dh_public_key,
+        rc = ngx_beacon_offset_channel_rekey_recv(&c->ch, cm.dh_public_key,
                                            cm.key_salt, pub, salt, NULL,
                                            NULL);
 
-        if (rc == NGX_OFFSET_REKEY_RESPOND) {
+        if (rc == NGX_BEACON_OFFSET_REKEY_RESPOND) {
             send_rekey_msg(c, pub, salt);
             c->rekey_answered++;
             c->cap_next = 1;
             c->cap_done = 0;
             vlog("%s: answered the relay's rekey", c->name);
 
-        } else if (rc == NGX_OFFSET_REKEY_DONE) {
+        } else if (rc == NGX_BEACON_OFFSET_REKEY_DONE) {
             c->rekey_done++;
             c->cap_next = 1;
             c->cap_done = 0;
@@ -1353,24 +1356,24 @@ conn_transport(conn_t *c, uint8_t *frame, size_t len)
             vlog("%s: rekey done%s", c->name, crossing ? " (crossed)" : "");
 
         } else {
-            conn_fail(c, "relay Rekey: %s", ngx_offset_strerror(rc));
+            conn_fail(c, "relay Rekey: %s", ngx_beacon_offset_strerror(rc));
         }
 
         return;
     }
 
     rc = read_packed(&msg, cm.user.data, cm.user.len, &c->scr2, &c->scap2);
-    if (rc == NGX_OFFSET_CAPNP_OK) {
-        rc = ngx_offset_capnp_decode_ka(&msg, &ka);
+    if (rc == NGX_BEACON_OFFSET_CAPNP_OK) {
+        rc = ngx_beacon_offset_capnp_decode_ka(&msg, &ka);
     }
 
-    if (rc != NGX_OFFSET_CAPNP_OK) {
+    if (rc != NGX_BEACON_OFFSET_CAPNP_OK) {
         conn_fail(c, "relay KaMessage does not decode: %s",
-                  ngx_offset_capnp_strerror(rc));
+                  ngx_beacon_offset_capnp_strerror(rc));
         return;
     }
 
-    if (ka.which == NGX_OFFSET_KA_KEEPALIVE) {
+    if (ka.which == NGX_BEACON_OFFSET_KA_KEEPALIVE) {
         if (c->ka_in < 256) {
             c->ka_t[c->ka_in] = now();
         }
@@ -1600,7 +1603,7 @@ closed_how(conn_t *c)
 static size_t
 frame_put(uint8_t *out, const uint8_t *p, size_t n)
 {
-    ngx_offset_frame_put_len(out, n);
+    ngx_beacon_offset_frame_put_len(out, n);
     memcpy(out + 8, p, n);
 
     return n + 8;
@@ -1648,9 +1651,9 @@ hs_run(conn_t *c, hs_t *h, double deadline)
     const uint8_t            *peer;
     msg_t                    *m;
     uint8_t                   buf[512], ver[16], sig[SIG_LEN];
-    ngx_offset_capnp_dh_t     dh;
-    ngx_offset_capnp_ern_t    ern;
-    ngx_offset_capnp_msg_t    msg;
+    ngx_beacon_offset_capnp_dh_t     dh;
+    ngx_beacon_offset_capnp_ern_t    ern;
+    ngx_beacon_offset_capnp_msg_t    msg;
 
     peer = h->peer_pk ? h->peer_pk : G.have_pk ? G.relay_pk : NULL;
 
@@ -1695,7 +1698,7 @@ hs_run(conn_t *c, hs_t *h, double deadline)
         memcpy(ern.dest_public_key, peer, KEY_LEN);
     }
 
-    n = ngx_offset_capnp_encode_ern(buf, sizeof(buf), &ern);
+    n = ngx_beacon_offset_capnp_encode_ern(buf, sizeof(buf), &ern);
     if (n == 0) {
         die("encode ExchangeRandNonce");
     }
@@ -1719,7 +1722,8 @@ recv_ern:
     h->relay_ver_len = m->len < sizeof(h->relay_ver) ? m->len
                                                      : sizeof(h->relay_ver);
     memcpy(h->relay_ver, m->data, h->relay_ver_len);
-    h->ver_ok = ngx_offset_version_check(m->data, m->len) == NGX_OFFSET_OK;
+    h->ver_ok = ngx_beacon_offset_version_check(m->data,
+        m->len) == NGX_BEACON_OFFSET_OK;
     free(m);
 
     if (!h->ver_ok) {
@@ -1731,17 +1735,17 @@ recv_ern:
         return rc;
     }
 
-    rc = ngx_offset_capnp_read_packed(&msg, m->data, m->len, buf,
+    rc = ngx_beacon_offset_capnp_read_packed(&msg, m->data, m->len, buf,
                                       sizeof(buf), NULL);
-    if (rc == NGX_OFFSET_CAPNP_OK) {
-        rc = ngx_offset_capnp_decode_ern(&msg, &h->relay_ern);
+    if (rc == NGX_BEACON_OFFSET_CAPNP_OK) {
+        rc = ngx_beacon_offset_capnp_decode_ern(&msg, &h->relay_ern);
     }
 
     free(m);
 
-    if (rc != NGX_OFFSET_CAPNP_OK) {
+    if (rc != NGX_BEACON_OFFSET_CAPNP_OK) {
         return hs_fail(c, HS_BAD, "relay ExchangeRandNonce: %s",
-                       ngx_offset_capnp_strerror(rc));
+                       ngx_beacon_offset_capnp_strerror(rc));
     }
 
     h->ern_key_ok = peer == NULL
@@ -1762,7 +1766,7 @@ send_dh:
 
     /* ExchangeDh: our ephemeral key, the relay's nonce echoed, signed */
 
-    ngx_offset_dh_init(&h->dh, h->scalar, h->salt);
+    ngx_beacon_offset_dh_init(&h->dh, h->scalar, h->salt);
 
     memset(&dh, 0, sizeof(dh));
     memcpy(dh.dh_public_key, h->dh.pub, KEY_LEN);
@@ -1773,7 +1777,8 @@ send_dh:
         dh.rand_nonce[5] ^= 0x40;
     }
 
-    ngx_offset_dh_sign(sig, c->id->sk, h->dh.pub, h->relay_ern.rand_nonce,
+    ngx_beacon_offset_dh_sign(sig, c->id->sk, h->dh.pub,
+        h->relay_ern.rand_nonce,
                        h->dh.salt);
 
     if (h->flip_sig) {
@@ -1782,7 +1787,7 @@ send_dh:
 
     memcpy(dh.signature, sig, SIG_LEN);
 
-    n = ngx_offset_capnp_encode_dh(buf, sizeof(buf), &dh);
+    n = ngx_beacon_offset_capnp_encode_dh(buf, sizeof(buf), &dh);
     if (n == 0) {
         die("encode ExchangeDh");
     }
@@ -1803,45 +1808,46 @@ recv_dh:
         return rc;
     }
 
-    rc = ngx_offset_capnp_read_packed(&msg, m->data, m->len, buf,
+    rc = ngx_beacon_offset_capnp_read_packed(&msg, m->data, m->len, buf,
                                       sizeof(buf), NULL);
-    if (rc == NGX_OFFSET_CAPNP_OK) {
-        rc = ngx_offset_capnp_decode_dh(&msg, &h->relay_dh);
+    if (rc == NGX_BEACON_OFFSET_CAPNP_OK) {
+        rc = ngx_beacon_offset_capnp_decode_dh(&msg, &h->relay_dh);
     }
 
     free(m);
 
-    if (rc != NGX_OFFSET_CAPNP_OK) {
+    if (rc != NGX_BEACON_OFFSET_CAPNP_OK) {
         return hs_fail(c, HS_BAD, "relay ExchangeDh: %s",
-                       ngx_offset_capnp_strerror(rc));
+                       ngx_beacon_offset_capnp_strerror(rc));
     }
 
-    h->echo_ok = ngx_offset_nonce_check(h->relay_dh.rand_nonce, h->my_nonce)
-                 == NGX_OFFSET_OK;
+    h->echo_ok = ngx_beacon_offset_nonce_check(h->relay_dh.rand_nonce,
+        h->my_nonce)
+                 == NGX_BEACON_OFFSET_OK;
 
     if (!h->echo_ok) {
         return hs_fail(c, HS_BAD, "relay ExchangeDh echoes another nonce");
     }
 
-    h->sig_ok = ngx_offset_dh_verify(h->relay_dh.signature,
+    h->sig_ok = ngx_beacon_offset_dh_verify(h->relay_dh.signature,
                                      h->relay_ern.src_public_key,
                                      h->relay_dh.dh_public_key, h->my_nonce,
-                                     h->relay_dh.key_salt) == NGX_OFFSET_OK;
+                                     h->relay_dh.key_salt) == NGX_BEACON_OFFSET_OK;
 
     if (!h->sig_ok) {
         return hs_fail(c, HS_BAD, "relay ExchangeDh signature does not "
                        "verify");
     }
 
-    rc = ngx_offset_derive_keys(h->send_key, h->recv_key, &h->dh,
+    rc = ngx_beacon_offset_derive_keys(h->send_key, h->recv_key, &h->dh,
                                 h->relay_dh.dh_public_key,
                                 h->relay_dh.key_salt);
-    if (rc != NGX_OFFSET_OK) {
+    if (rc != NGX_BEACON_OFFSET_OK) {
         return hs_fail(c, HS_BAD, "key derivation: %s",
-                       ngx_offset_strerror(rc));
+                       ngx_beacon_offset_strerror(rc));
     }
 
-    ngx_offset_channel_init(&c->ch, h->send_key, h->recv_key);
+    ngx_beacon_offset_channel_init(&c->ch, h->send_key, h->recv_key);
     c->chan = 1;
     c->t_hs = now();
     h->step = 4;
@@ -1857,8 +1863,8 @@ recv_dh:
 
 /* a node connection: handshake, then InitConnection (which < 0: none) */
 static conn_t *
-node(sess_t *s, const char *name, const ngx_offset_ident_t *id, int which,
-    const uint8_t *key, double deadline, char *err, size_t errlen)
+node(sess_t *s, const char *name, const ngx_beacon_offset_ident_t *id,
+    int which, const uint8_t *key, double deadline, char *err, size_t errlen)
 {
     int      rc;
     hs_t     h;
@@ -1880,7 +1886,7 @@ node(sess_t *s, const char *name, const ngx_offset_ident_t *id, int which,
         conn_flush(c);
     }
 
-    if (which == NGX_OFFSET_INIT_LISTEN) {
+    if (which == NGX_BEACON_OFFSET_INIT_LISTEN) {
         /*
          * Listen has no acknowledgement: give the relay (maybe another
          * worker than the next Connect's) a moment to register it
@@ -1896,7 +1902,7 @@ node(sess_t *s, const char *name, const ngx_offset_ident_t *id, int which,
 /* identities */
 
 static void
-ident_for(ngx_offset_ident_t *id, int idx, int role)
+ident_for(ngx_beacon_offset_ident_t *id, int idx, int role)
 {
     uint8_t  seed[32];
 
@@ -1911,16 +1917,17 @@ ident_for(ngx_offset_ident_t *id, int idx, int role)
         seed[29] ^= (uint8_t) ((idx >> 8) & 0xff);
     }
 
-    if (ngx_offset_ident_from_seed(id, seed) != NGX_OFFSET_IDENT_OK) {
+    if (ngx_beacon_offset_ident_from_seed(id,
+        seed) != NGX_BEACON_OFFSET_IDENT_OK) {
         die("identity from seed");
     }
 }
 
 
 static void
-ident_random(ngx_offset_ident_t *id)
+ident_random(ngx_beacon_offset_ident_t *id)
 {
-    if (ngx_offset_ident_generate(id) != NGX_OFFSET_IDENT_OK) {
+    if (ngx_beacon_offset_ident_generate(id) != NGX_BEACON_OFFSET_IDENT_OK) {
         die("identity");
     }
 }
@@ -2168,14 +2175,14 @@ tunnel_setup(tunnel_t *t, uint64_t total, double deadline, int report)
     char                     err[300], name[48];
     msg_t                   *m;
     uint64_t                 sab, sba;
-    ngx_offset_capnp_msg_t   msg;
-    ngx_offset_capnp_conn_t  in;
+    ngx_beacon_offset_capnp_msg_t   msg;
+    ngx_beacon_offset_capnp_conn_t  in;
     int                      rc;
     uint8_t                  scr[1024];
 
     if (t->lb == NULL) {
         snprintf(name, sizeof(name), "B%d.listen", t->idx);
-        t->lb = node(&t->s, name, &t->idb, NGX_OFFSET_INIT_LISTEN, NULL,
+        t->lb = node(&t->s, name, &t->idb, NGX_BEACON_OFFSET_INIT_LISTEN, NULL,
                      deadline, err, sizeof(err));
         if (t->lb == NULL) {
             check(0, err, "B listens");
@@ -2187,7 +2194,8 @@ tunnel_setup(tunnel_t *t, uint64_t total, double deadline, int report)
     sba = mix64(((uint64_t) t->idx << 8) ^ 0xba ^ be64(t->idb.pk));
 
     snprintf(name, sizeof(name), "A%d.connect", t->idx);
-    t->ca = node(&t->s, name, &t->ida, NGX_OFFSET_INIT_CONNECT, t->idb.pk,
+    t->ca = node(&t->s, name, &t->ida, NGX_BEACON_OFFSET_INIT_CONNECT,
+        t->idb.pk,
                  deadline, err, sizeof(err));
     if (t->ca == NULL) {
         check(0, err, "A connects");
@@ -2210,18 +2218,19 @@ tunnel_setup(tunnel_t *t, uint64_t total, double deadline, int report)
         return 0;
     }
 
-    rc = ngx_offset_capnp_read_packed(&msg, m->data, m->len, scr,
+    rc = ngx_beacon_offset_capnp_read_packed(&msg, m->data, m->len, scr,
                                       sizeof(scr), NULL);
-    if (rc == NGX_OFFSET_CAPNP_OK) {
-        rc = ngx_offset_capnp_decode_conn(&msg, &in);
+    if (rc == NGX_BEACON_OFFSET_CAPNP_OK) {
+        rc = ngx_beacon_offset_capnp_decode_conn(&msg, &in);
     }
 
     free(m);
 
-    if (rc != NGX_OFFSET_CAPNP_OK
+    if (rc != NGX_BEACON_OFFSET_CAPNP_OK
         || memcmp(in.public_key, t->ida.pk, KEY_LEN) != 0)
     {
-        check(0, rc != NGX_OFFSET_CAPNP_OK ? ngx_offset_capnp_strerror(rc)
+        check(0,
+            rc != NGX_BEACON_OFFSET_CAPNP_OK ? ngx_beacon_offset_capnp_strerror(rc)
                                            : "another key",
               "B gets IncomingConnection{A}");
         return 0;
@@ -2232,7 +2241,8 @@ tunnel_setup(tunnel_t *t, uint64_t total, double deadline, int report)
     }
 
     snprintf(name, sizeof(name), "B%d.accept", t->idx);
-    t->cb = node(&t->s, name, &t->idb, NGX_OFFSET_INIT_ACCEPT, t->ida.pk,
+    t->cb = node(&t->s, name, &t->idb, NGX_BEACON_OFFSET_INIT_ACCEPT,
+        t->ida.pk,
                  deadline, err, sizeof(err));
     if (t->cb == NULL) {
         check(0, err, "B accepts on a new connection");
@@ -2381,16 +2391,16 @@ decode_incoming(msg_t *m, uint8_t *key)
 {
     int                      rc;
     uint8_t                  scr[1024];
-    ngx_offset_capnp_msg_t   msg;
-    ngx_offset_capnp_conn_t  in;
+    ngx_beacon_offset_capnp_msg_t   msg;
+    ngx_beacon_offset_capnp_conn_t  in;
 
-    rc = ngx_offset_capnp_read_packed(&msg, m->data, m->len, scr,
+    rc = ngx_beacon_offset_capnp_read_packed(&msg, m->data, m->len, scr,
                                       sizeof(scr), NULL);
-    if (rc == NGX_OFFSET_CAPNP_OK) {
-        rc = ngx_offset_capnp_decode_conn(&msg, &in);
+    if (rc == NGX_BEACON_OFFSET_CAPNP_OK) {
+        rc = ngx_beacon_offset_capnp_decode_conn(&msg, &in);
     }
 
-    if (rc == NGX_OFFSET_CAPNP_OK) {
+    if (rc == NGX_BEACON_OFFSET_CAPNP_OK) {
         memcpy(key, in.public_key, KEY_LEN);
     }
 
@@ -2419,9 +2429,9 @@ expect_incoming(conn_t *l, const uint8_t *key, double deadline, char *why,
     rc = decode_incoming(m, got);
     free(m);
 
-    if (rc != NGX_OFFSET_CAPNP_OK) {
+    if (rc != NGX_BEACON_OFFSET_CAPNP_OK) {
         snprintf(why, whylen, "not an IncomingConnection: %s",
-                 ngx_offset_capnp_strerror(rc));
+                 ngx_beacon_offset_capnp_strerror(rc));
         return 0;
     }
 
@@ -2469,8 +2479,8 @@ expect_closed(conn_t *c, double from, double bound, const char *what)
  * connection closed only itself, and new handshakes still work).
  */
 typedef struct {
-    ngx_offset_ident_t    id;
-    ngx_offset_ident_t    peer;
+    ngx_beacon_offset_ident_t    id;
+    ngx_beacon_offset_ident_t    peer;
     conn_t               *c;
 } bystander_t;
 
@@ -2483,7 +2493,7 @@ by_open(sess_t *s, bystander_t *b)
     ident_random(&b->id);
     ident_random(&b->peer);
 
-    b->c = node(s, "bystander", &b->id, NGX_OFFSET_INIT_LISTEN, NULL,
+    b->c = node(s, "bystander", &b->id, NGX_BEACON_OFFSET_INIT_LISTEN, NULL,
                 until(10), err, sizeof(err));
 
     if (b->c == NULL) {
@@ -2503,7 +2513,7 @@ by_check(sess_t *s, bystander_t *b)
         return;
     }
 
-    p = node(s, "newcomer", &b->peer, NGX_OFFSET_INIT_CONNECT, b->id.pk,
+    p = node(s, "newcomer", &b->peer, NGX_BEACON_OFFSET_INIT_CONNECT, b->id.pk,
              until(10), err, sizeof(err));
 
     if (p == NULL) {
@@ -2590,7 +2600,7 @@ pack_segments(size_t *outlen, int nseg, uint8_t **seg, size_t *nwords)
     }
 
     out = xmalloc(pack_bound(total));
-    n = ngx_offset_capnp_pack(out, pack_bound(total), un, total);
+    n = ngx_beacon_offset_capnp_pack(out, pack_bound(total), un, total);
     free(un);
 
     if (n == 0) {
@@ -2622,7 +2632,7 @@ build_ka_multiseg(size_t *outlen, const uint8_t *d, size_t n)
     memset(seg[1], 0, nw[1] * 8);
 
     put_le64(seg[0], ptr_struct(0, 1, 1));
-    put_le64(seg[0] + 8, NGX_OFFSET_KA_MESSAGE);
+    put_le64(seg[0] + 8, NGX_BEACON_OFFSET_KA_MESSAGE);
     put_le64(seg[0] + 16, ptr_far(0, 1));
 
     put_le64(seg[1], ptr_list(0, n));
@@ -2664,7 +2674,7 @@ build_channel_multiseg(size_t *outlen, size_t padlen, const uint8_t *u,
     put_le64(seg[0], ptr_struct(0, 0, 2));
     put_le64(seg[0] + 8, ptr_far(0, 1));          /* randPadding */
     put_le64(seg[0] + 16, ptr_struct(0, 1, 1));   /* content at w3 */
-    put_le64(seg[0] + 24, NGX_OFFSET_CONTENT_USER);
+    put_le64(seg[0] + 24, NGX_BEACON_OFFSET_CONTENT_USER);
     put_le64(seg[0] + 32, ptr_far(0, 2));         /* user */
 
     put_le64(seg[1], ptr_list(0, padlen));
@@ -2710,7 +2720,7 @@ build_init_capability(size_t *outlen)
 
     memset(w, 0, sizeof(w));
     put_le64(w, 3);
-    put_le64(w + 8, NGX_OFFSET_INIT_CONNECT);
+    put_le64(w + 8, NGX_BEACON_OFFSET_INIT_CONNECT);
 
     seg[0] = w;
     nw[0] = 3;
@@ -2799,12 +2809,12 @@ build_v27(uint8_t *out, size_t cap)
 {
     uint8_t                      listen[64], ka[128];
     size_t                       ln, kn;
-    ngx_offset_capnp_init_t      in;
-    ngx_offset_capnp_channel_t   cm;
+    ngx_beacon_offset_capnp_init_t      in;
+    ngx_beacon_offset_capnp_channel_t   cm;
 
     memset(&in, 0, sizeof(in));
-    in.which = NGX_OFFSET_INIT_LISTEN;
-    ln = ngx_offset_capnp_encode_init(listen, sizeof(listen), &in);
+    in.which = NGX_BEACON_OFFSET_INIT_LISTEN;
+    ln = ngx_beacon_offset_capnp_encode_init(listen, sizeof(listen), &in);
 
     {
         uint8_t  *kb = NULL;
@@ -2818,11 +2828,11 @@ build_v27(uint8_t *out, size_t cap)
     memset(&cm, 0, sizeof(cm));
     cm.rand_padding.data = (const uint8_t *) "\xc0\xff\xee";
     cm.rand_padding.len = 3;
-    cm.which = NGX_OFFSET_CONTENT_USER;
+    cm.which = NGX_BEACON_OFFSET_CONTENT_USER;
     cm.user.data = ka;
     cm.user.len = kn;
 
-    return ngx_offset_capnp_encode_channel(out, cap, &cm);
+    return ngx_beacon_offset_capnp_encode_channel(out, cap, &cm);
 }
 
 
@@ -2834,15 +2844,15 @@ sc_selftest(void)
     uint8_t                      sig[SIG_LEN], sk[KEY_LEN], rk[KEY_LEN];
     uint8_t                      frame[1024], *v, *u, *p, *big;
     size_t                       n, vn, un, pn, plen, i;
-    ngx_offset_dh_t              dh;
-    ngx_offset_ident_t           id, rid;
-    ngx_offset_cipher_t          ci;
-    ngx_offset_capnp_dh_t        edh;
-    ngx_offset_capnp_ka_t        ka;
-    ngx_offset_capnp_ern_t       ern;
-    ngx_offset_capnp_msg_t       msg;
-    ngx_offset_capnp_init_t      in;
-    ngx_offset_capnp_channel_t   cm;
+    ngx_beacon_offset_dh_t              dh;
+    ngx_beacon_offset_ident_t           id, rid;
+    ngx_beacon_offset_cipher_t          ci;
+    ngx_beacon_offset_capnp_dh_t        edh;
+    ngx_beacon_offset_capnp_ka_t        ka;
+    ngx_beacon_offset_capnp_ern_t       ern;
+    ngx_beacon_offset_capnp_msg_t       msg;
+    ngx_beacon_offset_capnp_init_t      in;
+    ngx_beacon_offset_capnp_channel_t   cm;
     uint8_t                      s66[32], s88[32], s77[32], n33[RNONCE_LEN];
     uint8_t                      n44[RNONCE_LEN], v2[32], v10[32], v13[32];
     uint8_t                      relay_pk[32];
@@ -2858,12 +2868,12 @@ sc_selftest(void)
     hex_decode(v10, 32, V10_HEX);
     hex_decode(v13, 32, V13_HEX);
 
-    ngx_offset_ident_from_seed(&id, seed);
+    ngx_beacon_offset_ident_from_seed(&id, seed);
     check(vec_eq(id.pk, 32, V4_HEX, why, sizeof(why)), why,
           "V4: client public key from seed 22..");
 
     memset(seed, 0x11, 32);
-    ngx_offset_ident_from_seed(&rid, seed);
+    ngx_beacon_offset_ident_from_seed(&rid, seed);
     check(vec_eq(rid.pk, 32, V2_HEX, why, sizeof(why)), why,
           "V2: relay public key from seed 11..");
 
@@ -2873,22 +2883,22 @@ sc_selftest(void)
     memcpy(ern.src_public_key, id.pk, KEY_LEN);
     ern.has_dest = 1;
     memcpy(ern.dest_public_key, v2, KEY_LEN);
-    n = ngx_offset_capnp_encode_ern(buf, sizeof(buf), &ern);
+    n = ngx_beacon_offset_capnp_encode_ern(buf, sizeof(buf), &ern);
     n = frame_put(frame, buf, n);
     check(vec_eq(frame, n, V15_HEX, why, sizeof(why)), why,
           "V15: client ExchangeRandNonce frame, byte for byte");
 
     /* V14 */
-    ngx_offset_version_frame(frame);
+    ngx_beacon_offset_version_frame(frame);
     check(vec_eq(frame, 12, V14_HEX, why, sizeof(why)), why,
           "V14: version frame");
 
     /* V8, V18, V19 */
-    ngx_offset_dh_init(&dh, s66, s88);
+    ngx_beacon_offset_dh_init(&dh, s66, s88);
     check(vec_eq(dh.pub, 32, V8_HEX, why, sizeof(why)), why,
           "V8: client X25519 public key");
 
-    ngx_offset_dh_sign(sig, id.sk, dh.pub, n33, dh.salt);
+    ngx_beacon_offset_dh_sign(sig, id.sk, dh.pub, n33, dh.salt);
     check(vec_eq(sig, SIG_LEN, V18_HEX, why, sizeof(why)), why,
           "V18: client signature");
 
@@ -2897,28 +2907,30 @@ sc_selftest(void)
     memcpy(edh.rand_nonce, n33, RNONCE_LEN);
     memcpy(edh.key_salt, dh.salt, KEY_LEN);
     memcpy(edh.signature, sig, SIG_LEN);
-    n = ngx_offset_capnp_encode_dh(buf, sizeof(buf), &edh);
+    n = ngx_beacon_offset_capnp_encode_dh(buf, sizeof(buf), &edh);
     n = frame_put(frame, buf, n);
     check(vec_eq(frame, n, V19_HEX, why, sizeof(why)), why,
           "V19: client ExchangeDh frame, byte for byte");
 
     /* V23, V24 */
-    rc = ngx_offset_derive_keys(sk, rk, &dh, v10, s77);
-    check(rc == NGX_OFFSET_OK && vec_eq(sk, 32, V23_HEX, why, sizeof(why)),
+    rc = ngx_beacon_offset_derive_keys(sk, rk, &dh, v10, s77);
+    check(rc == NGX_BEACON_OFFSET_OK && vec_eq(sk, 32, V23_HEX, why,
+        sizeof(why)),
           why, "V23: client->relay key from the client's DH and V10");
-    check(rc == NGX_OFFSET_OK && vec_eq(rk, 32, V24_HEX, why, sizeof(why)),
+    check(rc == NGX_BEACON_OFFSET_OK && vec_eq(rk, 32, V24_HEX, why,
+        sizeof(why)),
           why, "V24: relay->client key");
 
-    ngx_offset_hkdf(sk, 32, s88, 32, v13, 32, NULL, 0);
+    ngx_beacon_offset_hkdf(sk, 32, s88, 32, v13, 32, NULL, 0);
     check(vec_eq(sk, 32, V23_HEX, why, sizeof(why)), why,
           "V23: HKDF-SHA-512/256(salt V11, V13)");
-    ngx_offset_hkdf(rk, 32, s77, 32, v13, 32, NULL, 0);
+    ngx_beacon_offset_hkdf(rk, 32, s77, 32, v13, 32, NULL, 0);
     check(vec_eq(rk, 32, V24_HEX, why, sizeof(why)), why,
           "V24: HKDF-SHA-512/256(salt V12, V13)");
 
     /* V25 .. V28 */
     memset(&in, 0, sizeof(in));
-    n = ngx_offset_capnp_encode_init(buf, sizeof(buf), &in);
+    n = ngx_beacon_offset_capnp_encode_init(buf, sizeof(buf), &in);
     check(vec_eq(buf, n, V25_HEX, why, sizeof(why)), why,
           "V25: InitConnection{listen}");
 
@@ -2933,58 +2945,65 @@ sc_selftest(void)
     check(vec_eq(buf, n, V27_HEX, why, sizeof(why)), why,
           "V27: ChannelMessage{c0ffee, user = V26}");
 
-    ngx_offset_cipher_init(&ci, sk);
-    ngx_offset_frame_put_len(frame, n + NGX_OFFSET_FRAME_OVERHEAD);
-    plen = ngx_offset_seal(&ci, frame + 8, buf, n);
+    ngx_beacon_offset_cipher_init(&ci, sk);
+    ngx_beacon_offset_frame_put_len(frame,
+        n + NGX_BEACON_OFFSET_FRAME_OVERHEAD);
+    plen = ngx_beacon_offset_seal(&ci, frame + 8, buf, n);
     check(vec_eq(frame, plen + 8, V28_HEX, why, sizeof(why)), why,
           "V28: first client transport frame, byte for byte");
 
     /* the relay's side: V16, V22, V31 decode and verify */
     v = vec(V16_HEX, &vn);
-    rc = ngx_offset_capnp_read_packed(&msg, v + 8, vn - 8, buf, sizeof(buf),
+    rc = ngx_beacon_offset_capnp_read_packed(&msg, v + 8, vn - 8, buf,
+        sizeof(buf),
                                       NULL);
-    if (rc == NGX_OFFSET_CAPNP_OK) {
-        rc = ngx_offset_capnp_decode_ern(&msg, &ern);
+    if (rc == NGX_BEACON_OFFSET_CAPNP_OK) {
+        rc = ngx_beacon_offset_capnp_decode_ern(&msg, &ern);
     }
-    check(rc == NGX_OFFSET_CAPNP_OK && !ern.has_dest
+    check(rc == NGX_BEACON_OFFSET_CAPNP_OK && !ern.has_dest
           && memcmp(ern.src_public_key, v2, 32) == 0
           && memcmp(ern.rand_nonce, n33, RNONCE_LEN) == 0,
-          ngx_offset_capnp_strerror(rc),
+          ngx_beacon_offset_capnp_strerror(rc),
           "V16: relay ExchangeRandNonce decodes (key V2, nonce 33.., "
           "no dest)");
     memcpy(relay_pk, ern.src_public_key, 32);
     free(v);
 
     v = vec(V22_HEX, &vn);
-    rc = ngx_offset_capnp_read_packed(&msg, v + 8, vn - 8, buf, sizeof(buf),
+    rc = ngx_beacon_offset_capnp_read_packed(&msg, v + 8, vn - 8, buf,
+        sizeof(buf),
                                       NULL);
-    if (rc == NGX_OFFSET_CAPNP_OK) {
-        rc = ngx_offset_capnp_decode_dh(&msg, &edh);
+    if (rc == NGX_BEACON_OFFSET_CAPNP_OK) {
+        rc = ngx_beacon_offset_capnp_decode_dh(&msg, &edh);
     }
-    check(rc == NGX_OFFSET_CAPNP_OK
-          && ngx_offset_nonce_check(edh.rand_nonce, n44) == NGX_OFFSET_OK
-          && ngx_offset_dh_verify(edh.signature, relay_pk, edh.dh_public_key,
-                                  n44, edh.key_salt) == NGX_OFFSET_OK
+    check(rc == NGX_BEACON_OFFSET_CAPNP_OK
+          && ngx_beacon_offset_nonce_check(edh.rand_nonce,
+              n44) == NGX_BEACON_OFFSET_OK
+          && ngx_beacon_offset_dh_verify(edh.signature, relay_pk,
+              edh.dh_public_key,
+                                  n44, edh.key_salt) == NGX_BEACON_OFFSET_OK
           && memcmp(edh.dh_public_key, v10, 32) == 0,
           "decode or signature", "V22: relay ExchangeDh decodes, echoes "
           "44.., its signature verifies under V2");
     free(v);
 
     v = vec(V31_HEX, &vn);
-    ngx_offset_cipher_init(&ci, rk);
-    rc = ngx_offset_open(&ci, v + 8 + TNONCE_LEN, &plen, v + 8, vn - 8);
-    ok = rc == NGX_OFFSET_OK && vec_eq(v + 8 + TNONCE_LEN, plen, V30_HEX,
+    ngx_beacon_offset_cipher_init(&ci, rk);
+    rc = ngx_beacon_offset_open(&ci, v + 8 + TNONCE_LEN, &plen, v + 8, vn - 8);
+    ok = rc == NGX_BEACON_OFFSET_OK && vec_eq(v + 8 + TNONCE_LEN, plen,
+        V30_HEX,
                                        why, sizeof(why));
     if (ok) {
-        rc = ngx_offset_capnp_read_packed(&msg, v + 20, plen, buf,
+        rc = ngx_beacon_offset_capnp_read_packed(&msg, v + 20, plen, buf,
                                           sizeof(buf), NULL);
-        ok = rc == NGX_OFFSET_CAPNP_OK
-             && ngx_offset_capnp_decode_channel(&msg, &cm)
-                == NGX_OFFSET_CAPNP_OK
-             && cm.which == NGX_OFFSET_CONTENT_USER
+        ok = rc == NGX_BEACON_OFFSET_CAPNP_OK
+             && ngx_beacon_offset_capnp_decode_channel(&msg, &cm)
+                == NGX_BEACON_OFFSET_CAPNP_OK
+             && cm.which == NGX_BEACON_OFFSET_CONTENT_USER
              && cm.rand_padding.data == NULL;
     }
-    check(ok, rc != NGX_OFFSET_OK ? ngx_offset_strerror(rc) : why,
+    check(ok,
+        rc != NGX_BEACON_OFFSET_OK ? ngx_beacon_offset_strerror(rc) : why,
           "V31: relay transport frame opens with V24 to V30");
     free(v);
 
@@ -2999,19 +3018,19 @@ sc_selftest(void)
         size_t    c1 = 0, c2 = 0;
 
         rc = read_packed(&msg, p, pn, &s1, &c1);
-        ok = rc == NGX_OFFSET_CAPNP_OK && msg.nsegs == 3
-             && ngx_offset_capnp_decode_channel(&msg, &cm)
-                == NGX_OFFSET_CAPNP_OK
-             && cm.which == NGX_OFFSET_CONTENT_USER
+        ok = rc == NGX_BEACON_OFFSET_CAPNP_OK && msg.nsegs == 3
+             && ngx_beacon_offset_capnp_decode_channel(&msg, &cm)
+                == NGX_BEACON_OFFSET_CAPNP_OK
+             && cm.which == NGX_BEACON_OFFSET_CONTENT_USER
              && cm.rand_padding.len == 60000
              && cm.user.len == un && memcmp(cm.user.data, u, un) == 0;
 
         if (ok) {
             rc = read_packed(&msg, cm.user.data, cm.user.len, &s2, &c2);
-            ok = rc == NGX_OFFSET_CAPNP_OK && msg.nsegs == 2
-                 && ngx_offset_capnp_decode_ka(&msg, &ka)
-                    == NGX_OFFSET_CAPNP_OK
-                 && ka.which == NGX_OFFSET_KA_MESSAGE
+            ok = rc == NGX_BEACON_OFFSET_CAPNP_OK && msg.nsegs == 2
+                 && ngx_beacon_offset_capnp_decode_ka(&msg, &ka)
+                    == NGX_BEACON_OFFSET_CAPNP_OK
+                 && ka.which == NGX_BEACON_OFFSET_KA_MESSAGE
                  && ka.message.len == 20000
                  && memcmp(ka.message.data, big, 20000) == 0;
         }
@@ -3029,20 +3048,24 @@ sc_selftest(void)
     free(big);
 
     p = build_ka_tag7(&pn);
-    rc = ngx_offset_capnp_read_packed(&msg, p, pn, buf, sizeof(buf), NULL);
-    if (rc == NGX_OFFSET_CAPNP_OK) {
-        rc = ngx_offset_capnp_decode_ka(&msg, &ka);
+    rc = ngx_beacon_offset_capnp_read_packed(&msg, p, pn, buf, sizeof(buf),
+        NULL);
+    if (rc == NGX_BEACON_OFFSET_CAPNP_OK) {
+        rc = ngx_beacon_offset_capnp_decode_ka(&msg, &ka);
     }
-    check(rc == NGX_OFFSET_CAPNP_EUNION, ngx_offset_capnp_strerror(rc),
+    check(rc == NGX_BEACON_OFFSET_CAPNP_EUNION,
+        ngx_beacon_offset_capnp_strerror(rc),
           "KaMessage with discriminant 7 is refused by the decoder");
     free(p);
 
     p = build_init_capability(&pn);
-    rc = ngx_offset_capnp_read_packed(&msg, p, pn, buf, sizeof(buf), NULL);
-    if (rc == NGX_OFFSET_CAPNP_OK) {
-        rc = ngx_offset_capnp_decode_init(&msg, &in);
+    rc = ngx_beacon_offset_capnp_read_packed(&msg, p, pn, buf, sizeof(buf),
+        NULL);
+    if (rc == NGX_BEACON_OFFSET_CAPNP_OK) {
+        rc = ngx_beacon_offset_capnp_decode_init(&msg, &in);
     }
-    check(rc == NGX_OFFSET_CAPNP_EPOINTER, ngx_offset_capnp_strerror(rc),
+    check(rc == NGX_BEACON_OFFSET_CAPNP_EPOINTER,
+        ngx_beacon_offset_capnp_strerror(rc),
           "InitConnection with a capability root is refused by the decoder");
     free(p);
 
@@ -3075,7 +3098,7 @@ sc_selftest(void)
 
 static double
 raw_connect(sess_t *s, conn_t **cp, const char *name,
-    const ngx_offset_ident_t *id)
+    const ngx_beacon_offset_ident_t *id)
 {
     conn_t  *c;
 
@@ -3129,7 +3152,7 @@ sc_bad_start(const char *what, int kind)
     conn_t             *c;
     uint8_t             buf[512];
     bystander_t         by;
-    ngx_offset_ident_t  id;
+    ngx_beacon_offset_ident_t  id;
     hs_t                h;
     double              t;
     size_t              i;
@@ -3165,7 +3188,7 @@ sc_bad_start(const char *what, int kind)
 
     case 3:     /* version, then a garbage frame instead of ERN */
         if (conn_connect(c, until(10)) == 0) {
-            ngx_offset_version_frame(buf);
+            ngx_beacon_offset_version_frame(buf);
             send_raw(c, buf, 12);
             randombytes_buf(buf, 100);
             memset(buf, 0xff, 5);
@@ -3183,9 +3206,9 @@ sc_bad_start(const char *what, int kind)
 
     default:    /* 5: an oversize length before the handshake */
         if (conn_connect(c, until(10)) == 0) {
-            ngx_offset_version_frame(buf);
+            ngx_beacon_offset_version_frame(buf);
             send_raw(c, buf, 12);
-            ngx_offset_frame_put_len(buf, G.have_bytes ? G.bytes
+            ngx_beacon_offset_frame_put_len(buf, G.have_bytes ? G.bytes
                                                        : 1ULL << 40);
             send_raw(c, buf, 8);
 
@@ -3250,7 +3273,7 @@ sc_identity(void)
     sess_t              s;
     conn_t             *c;
     hs_t                h;
-    ngx_offset_ident_t  id;
+    ngx_beacon_offset_ident_t  id;
     int                 rc;
 
     memset(&s, 0, sizeof(s));
@@ -3277,7 +3300,7 @@ sc_proof(void)
     sess_t              s;
     conn_t             *c;
     hs_t                h;
-    ngx_offset_ident_t  id;
+    ngx_beacon_offset_ident_t  id;
     int                 rc;
 
     memset(&s, 0, sizeof(s));
@@ -3305,7 +3328,7 @@ sc_bad_dh(const char *what, int flip)
     conn_t             *c;
     hs_t                h;
     bystander_t         by;
-    ngx_offset_ident_t  id;
+    ngx_beacon_offset_ident_t  id;
     int                 rc;
     double              t;
 
@@ -3364,7 +3387,7 @@ sc_hs_timeout(void)
     sess_t              s;
     conn_t             *c;
     hs_t                h;
-    ngx_offset_ident_t  id;
+    ngx_beacon_offset_ident_t  id;
 
     memset(&s, 0, sizeof(s));
     ident_random(&id);
@@ -3394,14 +3417,15 @@ sc_transport(void)
     sess_t              s;
     conn_t             *l, *a;
     char                err[300], name[32];
-    ngx_offset_ident_t  idb, ida[3];
+    ngx_beacon_offset_ident_t  idb, ida[3];
     uint8_t             want[TNONCE_LEN];
     int                 i, ok;
 
     memset(&s, 0, sizeof(s));
     ident_for(&idb, 0, ROLE_B);
 
-    l = node(&s, "B.listen", &idb, NGX_OFFSET_INIT_LISTEN, NULL, until(10),
+    l = node(&s, "B.listen", &idb, NGX_BEACON_OFFSET_INIT_LISTEN, NULL,
+        until(10),
              err, sizeof(err));
     if (l == NULL) {
         check(0, err, "B listens");
@@ -3414,7 +3438,7 @@ sc_transport(void)
         ident_for(&ida[i], i, ROLE_A2);
         snprintf(name, sizeof(name), "A%d", i);
 
-        a = node(&s, name, &ida[i], NGX_OFFSET_INIT_CONNECT, idb.pk,
+        a = node(&s, name, &ida[i], NGX_BEACON_OFFSET_INIT_CONNECT, idb.pk,
                  until(10), err, sizeof(err));
         if (a == NULL) {
             check(0, err, "A%d connects", i);
@@ -3459,7 +3483,7 @@ sc_silent(void)
     sess_t              s;
     conn_t             *c;
     char                err[300];
-    ngx_offset_ident_t  id;
+    ngx_beacon_offset_ident_t  id;
 
     memset(&s, 0, sizeof(s));
     ident_random(&id);
@@ -3491,7 +3515,7 @@ sc_bad_post(const char *what, int kind)
     uint8_t             buf[512], *p;
     size_t              n;
     bystander_t         by;
-    ngx_offset_ident_t  id;
+    ngx_beacon_offset_ident_t  id;
     double              t;
 
     memset(&s, 0, sizeof(s));
@@ -3499,7 +3523,7 @@ sc_bad_post(const char *what, int kind)
     ident_random(&id);
 
     c = node(&s, what, &id, kind == 1 || kind == 7 ? -1
-                                                   : NGX_OFFSET_INIT_LISTEN,
+                                                   : NGX_BEACON_OFFSET_INIT_LISTEN,
              NULL, until(10), err, sizeof(err));
     if (c == NULL) {
         check(0, err, "%s: handshake", what);
@@ -3545,7 +3569,8 @@ sc_bad_post(const char *what, int kind)
         break;
 
     case 5:     /* length 2^40 (or -b) */
-        ngx_offset_frame_put_len(buf, G.have_bytes ? G.bytes : 1ULL << 40);
+        ngx_beacon_offset_frame_put_len(buf,
+            G.have_bytes ? G.bytes : 1ULL << 40);
         send_raw(c, buf, 8);
         randombytes_buf(buf, 512);
         send_raw(c, buf, 512);
@@ -3629,7 +3654,7 @@ sc_listen_refused(void)
     sess_t              s;
     conn_t             *c;
     hs_t                h;
-    ngx_offset_ident_t  idb;
+    ngx_beacon_offset_ident_t  idb;
 
     memset(&s, 0, sizeof(s));
     memset(&h, 0, sizeof(h));
@@ -3642,7 +3667,7 @@ sc_listen_refused(void)
         goto done;
     }
 
-    send_init(c, NGX_OFFSET_INIT_LISTEN, NULL);
+    send_init(c, NGX_BEACON_OFFSET_INIT_LISTEN, NULL);
     conn_flush(c);
 
     expect_closed(c, now(), QUICK, "Listen by a key not allowed: closed");
@@ -3658,13 +3683,13 @@ static void
 sc_keys(void)
 {
     char                b64[64];
-    ngx_offset_ident_t  id;
+    ngx_beacon_offset_ident_t  id;
     static const char  *names[] = { "a", "b", "c", "a2" };
     int                 i;
 
     for (i = 0; i < 4; i++) {
         ident_for(&id, 0, i);
-        ngx_offset_b64_key(b64, id.pk);
+        ngx_beacon_offset_b64_key(b64, id.pk);
         note(names[i], "%s", b64);
     }
 
@@ -3686,14 +3711,15 @@ sc_keepalive(void)
     sess_t              s;
     conn_t             *c;
     char                err[300];
-    ngx_offset_ident_t  id;
+    ngx_beacon_offset_ident_t  id;
     double              t, gaps;
     int                 i, n;
 
     memset(&s, 0, sizeof(s));
     ident_random(&id);
 
-    c = node(&s, "keepalive", &id, NGX_OFFSET_INIT_LISTEN, NULL, until(10),
+    c = node(&s, "keepalive", &id, NGX_BEACON_OFFSET_INIT_LISTEN, NULL,
+        until(10),
              err, sizeof(err));
     if (c == NULL) {
         check(0, err, "handshake and Listen");
@@ -3748,8 +3774,8 @@ sc_known_answer(void)
     uint8_t                  seed[32], n44[16], s66[32], s88[32], n33[16];
     uint8_t                  buf[1024];
     size_t                   n;
-    ngx_offset_ident_t       id, ida;
-    ngx_offset_capnp_ern_t   ern;
+    ngx_beacon_offset_ident_t       id, ida;
+    ngx_beacon_offset_capnp_ern_t   ern;
     int                      rc;
 
     memset(&s, 0, sizeof(s));
@@ -3759,7 +3785,7 @@ sc_known_answer(void)
     memset(s88, 0x88, 32);
     memset(n33, 0x33, 16);
 
-    ngx_offset_ident_from_seed(&id, seed);
+    ngx_beacon_offset_ident_from_seed(&id, seed);
 
     c = conn_new(&s, "V-client", &id);
     memset(&h, 0, sizeof(h));
@@ -3781,8 +3807,8 @@ sc_known_answer(void)
     if (h.ern_key_ok && h.relay_ver_len) {
         ern = h.relay_ern;
         memcpy(ern.rand_nonce, n33, 16);
-        n = ngx_offset_capnp_encode_ern(buf + 8, sizeof(buf) - 8, &ern);
-        ngx_offset_frame_put_len(buf, n);
+        n = ngx_beacon_offset_capnp_encode_ern(buf + 8, sizeof(buf) - 8, &ern);
+        ngx_beacon_offset_frame_put_len(buf, n);
         check(vec_eq(buf, n + 8, V16_HEX, why, sizeof(why)), why,
               "relay ExchangeRandNonce has V16's shape (no optDestPublicKey)");
     }
@@ -3808,7 +3834,8 @@ sc_known_answer(void)
     sess_sleep(&s, 0.2);
 
     ident_random(&ida);
-    a = node(&s, "A", &ida, NGX_OFFSET_INIT_CONNECT, id.pk, until(10), why,
+    a = node(&s, "A", &ida, NGX_BEACON_OFFSET_INIT_CONNECT, id.pk, until(10),
+        why,
              sizeof(why));
     if (a == NULL) {
         check(0, why, "a node connects to V4");
@@ -3838,14 +3865,15 @@ sc_connect_nolistener(void)
     sess_t              s;
     conn_t             *a;
     char                err[300];
-    ngx_offset_ident_t  ida, idb;
+    ngx_beacon_offset_ident_t  ida, idb;
     double              t;
 
     memset(&s, 0, sizeof(s));
     ident_random(&ida);
     ident_random(&idb);
 
-    a = node(&s, "A", &ida, NGX_OFFSET_INIT_CONNECT, idb.pk, until(10), err,
+    a = node(&s, "A", &ida, NGX_BEACON_OFFSET_INIT_CONNECT, idb.pk, until(10),
+        err,
              sizeof(err));
     if (a == NULL) {
         check(0, err, "A connects");
@@ -3867,20 +3895,21 @@ sc_notify(void)
     sess_t              s;
     conn_t             *l, *a;
     char                err[300];
-    ngx_offset_ident_t  ida, idb;
+    ngx_beacon_offset_ident_t  ida, idb;
 
     memset(&s, 0, sizeof(s));
     ident_for(&ida, 0, ROLE_A);
     ident_for(&idb, 0, ROLE_B);
 
-    l = node(&s, "B.listen", &idb, NGX_OFFSET_INIT_LISTEN, NULL, until(10),
+    l = node(&s, "B.listen", &idb, NGX_BEACON_OFFSET_INIT_LISTEN, NULL,
+        until(10),
              err, sizeof(err));
     if (l == NULL) {
         check(0, err, "B listens");
         goto done;
     }
 
-    a = node(&s, "A.connect", &ida, NGX_OFFSET_INIT_CONNECT, idb.pk,
+    a = node(&s, "A.connect", &ida, NGX_BEACON_OFFSET_INIT_CONNECT, idb.pk,
              until(10), err, sizeof(err));
     if (a == NULL) {
         check(0, err, "A connects");
@@ -3902,7 +3931,7 @@ sc_reject(void)
     sess_t              s;
     conn_t             *l, *a, *a2;
     char                err[300];
-    ngx_offset_ident_t  ida, ida2, idb;
+    ngx_beacon_offset_ident_t  ida, ida2, idb;
     double              t;
 
     memset(&s, 0, sizeof(s));
@@ -3910,14 +3939,15 @@ sc_reject(void)
     ident_for(&ida2, 0, ROLE_A2);
     ident_for(&idb, 0, ROLE_B);
 
-    l = node(&s, "B.listen", &idb, NGX_OFFSET_INIT_LISTEN, NULL, until(10),
+    l = node(&s, "B.listen", &idb, NGX_BEACON_OFFSET_INIT_LISTEN, NULL,
+        until(10),
              err, sizeof(err));
     if (l == NULL) {
         check(0, err, "B listens");
         goto done;
     }
 
-    a = node(&s, "A.connect", &ida, NGX_OFFSET_INIT_CONNECT, idb.pk,
+    a = node(&s, "A.connect", &ida, NGX_BEACON_OFFSET_INIT_CONNECT, idb.pk,
              until(10), err, sizeof(err));
     if (a == NULL || !expect_incoming(l, ida.pk, until(G.t), err,
                                       sizeof(err)))
@@ -3932,7 +3962,7 @@ sc_reject(void)
 
     expect_closed(a, t, QUICK, "RejectConnection{A}: A's connection closed");
 
-    a2 = node(&s, "A2.connect", &ida2, NGX_OFFSET_INIT_CONNECT, idb.pk,
+    a2 = node(&s, "A2.connect", &ida2, NGX_BEACON_OFFSET_INIT_CONNECT, idb.pk,
               until(10), err, sizeof(err));
 
     check(a2 && expect_incoming(l, ida2.pk, until(G.t), err, sizeof(err)),
@@ -3956,21 +3986,22 @@ sc_half_expiry(void)
     sess_t              s;
     conn_t             *l, *a;
     char                err[300];
-    ngx_offset_ident_t  ida, idb;
+    ngx_beacon_offset_ident_t  ida, idb;
     double              t;
 
     memset(&s, 0, sizeof(s));
     ident_random(&ida);
     ident_random(&idb);
 
-    l = node(&s, "B.listen", &idb, NGX_OFFSET_INIT_LISTEN, NULL, until(10),
+    l = node(&s, "B.listen", &idb, NGX_BEACON_OFFSET_INIT_LISTEN, NULL,
+        until(10),
              err, sizeof(err));
     if (l == NULL) {
         check(0, err, "B listens");
         goto done;
     }
 
-    a = node(&s, "A.connect", &ida, NGX_OFFSET_INIT_CONNECT, idb.pk,
+    a = node(&s, "A.connect", &ida, NGX_BEACON_OFFSET_INIT_CONNECT, idb.pk,
              until(10), err, sizeof(err));
     if (a == NULL) {
         check(0, err, "A connects");
@@ -4002,14 +4033,15 @@ sc_connector_leaves(void)
     sess_t              s;
     conn_t             *l, *a, *b2;
     char                err[300];
-    ngx_offset_ident_t  ida, idb;
+    ngx_beacon_offset_ident_t  ida, idb;
     double              t;
 
     memset(&s, 0, sizeof(s));
     ident_random(&ida);
     ident_random(&idb);
 
-    l = node(&s, "B.listen", &idb, NGX_OFFSET_INIT_LISTEN, NULL, until(10),
+    l = node(&s, "B.listen", &idb, NGX_BEACON_OFFSET_INIT_LISTEN, NULL,
+        until(10),
              err, sizeof(err));
     if (l == NULL) {
         check(0, err, "B listens");
@@ -4018,7 +4050,7 @@ sc_connector_leaves(void)
 
     sess_sleep(&s, 0.2);
 
-    a = node(&s, "A.connect", &ida, NGX_OFFSET_INIT_CONNECT, idb.pk,
+    a = node(&s, "A.connect", &ida, NGX_BEACON_OFFSET_INIT_CONNECT, idb.pk,
              until(10), err, sizeof(err));
     if (a == NULL) {
         check(0, err, "A connects");
@@ -4031,7 +4063,7 @@ sc_connector_leaves(void)
     conn_close(a, 0);
     sess_sleep(&s, 0.5);
 
-    b2 = node(&s, "B.accept", &idb, NGX_OFFSET_INIT_ACCEPT, ida.pk,
+    b2 = node(&s, "B.accept", &idb, NGX_BEACON_OFFSET_INIT_ACCEPT, ida.pk,
               until(10), err, sizeof(err));
     if (b2 == NULL) {
         check(0, err, "B connects");
@@ -4056,7 +4088,7 @@ sc_accept_nothing(void)
     sess_t              s;
     conn_t             *l, *b2, *d;
     char                err[300];
-    ngx_offset_ident_t  idb, idc, idd;
+    ngx_beacon_offset_ident_t  idb, idc, idd;
     double              t;
 
     memset(&s, 0, sizeof(s));
@@ -4064,7 +4096,8 @@ sc_accept_nothing(void)
     ident_random(&idc);
     ident_random(&idd);
 
-    l = node(&s, "B.listen", &idb, NGX_OFFSET_INIT_LISTEN, NULL, until(10),
+    l = node(&s, "B.listen", &idb, NGX_BEACON_OFFSET_INIT_LISTEN, NULL,
+        until(10),
              err, sizeof(err));
     if (l == NULL) {
         check(0, err, "B listens");
@@ -4073,7 +4106,7 @@ sc_accept_nothing(void)
 
     sess_sleep(&s, 0.2);
 
-    b2 = node(&s, "B.accept", &idb, NGX_OFFSET_INIT_ACCEPT, idc.pk,
+    b2 = node(&s, "B.accept", &idb, NGX_BEACON_OFFSET_INIT_ACCEPT, idc.pk,
               until(10), err, sizeof(err));
     if (b2 == NULL) {
         check(0, err, "B connects");
@@ -4084,7 +4117,7 @@ sc_accept_nothing(void)
     expect_closed(b2, t, QUICK, "listening B sends Accept(C) with nothing "
                   "pending: closed");
 
-    d = node(&s, "D.accept", &idd, NGX_OFFSET_INIT_ACCEPT, idc.pk,
+    d = node(&s, "D.accept", &idd, NGX_BEACON_OFFSET_INIT_ACCEPT, idc.pk,
              until(10), err, sizeof(err));
     if (d == NULL) {
         check(0, err, "D connects");
@@ -4108,14 +4141,14 @@ sc_dup_listen(void)
     sess_t              s;
     conn_t             *l1, *l2, *a;
     char                err[300];
-    ngx_offset_ident_t  ida, idb;
+    ngx_beacon_offset_ident_t  ida, idb;
     double              t;
 
     memset(&s, 0, sizeof(s));
     ident_random(&ida);
     ident_random(&idb);
 
-    l1 = node(&s, "B.listen1", &idb, NGX_OFFSET_INIT_LISTEN, NULL,
+    l1 = node(&s, "B.listen1", &idb, NGX_BEACON_OFFSET_INIT_LISTEN, NULL,
               until(10), err, sizeof(err));
     if (l1 == NULL) {
         check(0, err, "B listens");
@@ -4124,7 +4157,7 @@ sc_dup_listen(void)
 
     sess_sleep(&s, 0.3);
 
-    l2 = node(&s, "B.listen2", &idb, NGX_OFFSET_INIT_LISTEN, NULL,
+    l2 = node(&s, "B.listen2", &idb, NGX_BEACON_OFFSET_INIT_LISTEN, NULL,
               until(10), err, sizeof(err));
     if (l2 == NULL) {
         check(0, err, "B listens again");
@@ -4137,7 +4170,7 @@ sc_dup_listen(void)
     expect_closed(l1, t, QUICK, "a newer Listen for the same key: the older "
                   "Listen connection is closed");
 
-    a = node(&s, "A.connect", &ida, NGX_OFFSET_INIT_CONNECT, idb.pk,
+    a = node(&s, "A.connect", &ida, NGX_BEACON_OFFSET_INIT_CONNECT, idb.pk,
              until(10), err, sizeof(err));
     if (a == NULL) {
         check(0, err, "A connects");
@@ -4162,21 +4195,22 @@ sc_dup_connect(void)
     sess_t              s;
     conn_t             *l, *a1, *a2, *b;
     char                err[300];
-    ngx_offset_ident_t  ida, idb;
+    ngx_beacon_offset_ident_t  ida, idb;
     double              t;
 
     memset(&s, 0, sizeof(s));
     ident_random(&ida);
     ident_random(&idb);
 
-    l = node(&s, "B.listen", &idb, NGX_OFFSET_INIT_LISTEN, NULL, until(10),
+    l = node(&s, "B.listen", &idb, NGX_BEACON_OFFSET_INIT_LISTEN, NULL,
+        until(10),
              err, sizeof(err));
     if (l == NULL) {
         check(0, err, "B listens");
         goto done;
     }
 
-    a1 = node(&s, "A.connect1", &ida, NGX_OFFSET_INIT_CONNECT, idb.pk,
+    a1 = node(&s, "A.connect1", &ida, NGX_BEACON_OFFSET_INIT_CONNECT, idb.pk,
               until(10), err, sizeof(err));
     if (a1 == NULL || !expect_incoming(l, ida.pk, until(10), err,
                                        sizeof(err)))
@@ -4185,7 +4219,7 @@ sc_dup_connect(void)
         goto done;
     }
 
-    a2 = node(&s, "A.connect2", &ida, NGX_OFFSET_INIT_CONNECT, idb.pk,
+    a2 = node(&s, "A.connect2", &ida, NGX_BEACON_OFFSET_INIT_CONNECT, idb.pk,
               until(10), err, sizeof(err));
     if (a2 == NULL) {
         check(0, err, "A connects again");
@@ -4201,7 +4235,7 @@ sc_dup_connect(void)
 
     check(!a1->closed, closed_how(a1), "the first Connect stays pending");
 
-    b = node(&s, "B.accept", &idb, NGX_OFFSET_INIT_ACCEPT, ida.pk,
+    b = node(&s, "B.accept", &idb, NGX_BEACON_OFFSET_INIT_ACCEPT, ida.pk,
              until(10), err, sizeof(err));
     if (b == NULL) {
         check(0, err, "B accepts");
@@ -4295,7 +4329,7 @@ sc_listener_gone(void)
     tunnel_t            t;
     conn_t             *a2;
     char                err[300];
-    ngx_offset_ident_t  ida2;
+    ngx_beacon_offset_ident_t  ida2;
     double              t0;
 
     tunnel_init(&t, 0);
@@ -4312,7 +4346,8 @@ sc_listener_gone(void)
           "B's Listen connection closed: the tunnel keeps working");
 
     ident_for(&ida2, 0, ROLE_A2);
-    a2 = node(&t.s, "A2.connect", &ida2, NGX_OFFSET_INIT_CONNECT, t.idb.pk,
+    a2 = node(&t.s, "A2.connect", &ida2, NGX_BEACON_OFFSET_INIT_CONNECT,
+        t.idb.pk,
               until(10), err, sizeof(err));
     if (a2 == NULL) {
         check(0, err, "A2 connects");
@@ -4527,7 +4562,7 @@ sc_rekey(void)
     tunnel_t            t;
     conn_t             *a2;
     char                err[300];
-    ngx_offset_ident_t  ida2;
+    ngx_beacon_offset_ident_t  ida2;
     int                 ok;
 
     tunnel_init(&t, 0);
@@ -4557,7 +4592,8 @@ sc_rekey(void)
           "Listen hop: the relay answers our Rekey");
 
     ident_for(&ida2, 0, ROLE_A2);
-    a2 = node(&t.s, "A2.connect", &ida2, NGX_OFFSET_INIT_CONNECT, t.idb.pk,
+    a2 = node(&t.s, "A2.connect", &ida2, NGX_BEACON_OFFSET_INIT_CONNECT,
+        t.idb.pk,
               until(10), err, sizeof(err));
 
     ok = a2 && expect_incoming(t.lb, ida2.pk, until(10), err, sizeof(err));
@@ -4734,12 +4770,12 @@ sc_rekey_silent(void)
     conn_t             *c;
     char                err[300];
     double              t;
-    ngx_offset_ident_t  id;
+    ngx_beacon_offset_ident_t  id;
 
     memset(&s, 0, sizeof(s));
     ident_random(&id);
 
-    c = node(&s, "rekey-silent", &id, NGX_OFFSET_INIT_LISTEN, NULL,
+    c = node(&s, "rekey-silent", &id, NGX_BEACON_OFFSET_INIT_LISTEN, NULL,
              until(10), err, sizeof(err));
     if (c == NULL) {
         check(0, err, "handshake and Listen");
@@ -5160,7 +5196,7 @@ bench_hs_thread(void *arg)
     sess_t              s;
     conn_t             *c;
     hs_t                h;
-    ngx_offset_ident_t  id;
+    ngx_beacon_offset_ident_t  id;
 
     while (now() < b->end) {
         memset(&s, 0, sizeof(s));
@@ -5170,7 +5206,7 @@ bench_hs_thread(void *arg)
         memset(&h, 0, sizeof(h));
 
         if (hs_run(c, &h, until(10)) == HS_OK) {
-            send_init(c, NGX_OFFSET_INIT_LISTEN, NULL);
+            send_init(c, NGX_BEACON_OFFSET_INIT_LISTEN, NULL);
             conn_flush(c);
             b->ok++;
 
@@ -5297,7 +5333,7 @@ listen_socket(const char *spec)
 
 static conn_t *
 conn_accept(sess_t *s, int lfd, const char *name,
-    const ngx_offset_ident_t *id, double deadline)
+    const ngx_beacon_offset_ident_t *id, double deadline)
 {
     int             fd, one;
     double          left;
@@ -5755,7 +5791,7 @@ main(int argc, char **argv)
         }
     }
 
-    if (ngx_offset_crypto_init() != 0) {
+    if (ngx_beacon_offset_crypto_init() != 0) {
         die("sodium_init");
     }
 

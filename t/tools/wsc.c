@@ -1933,7 +1933,8 @@ cmd_fragments(const args_t *a)
     size_t off = 0;
     int k = 0;
 
-    for (char *t = strtok_r(sizes, ",", &save); ; t = strtok_r(NULL, ",", &save)) {
+    for (char *t = strtok_r(sizes, ",", &save); ; t = strtok_r(NULL, ",",
+        &save)) {
         size_t want = t ? strtoul(t, NULL, 10) : p.len - off;
         int last = (t == NULL);
 
@@ -2204,7 +2205,8 @@ split_args(char *line, args_t *a)
 static void
 usage(void)
 {
-    fprintf(stderr, "usage: wsc [-t timeout_ms] [-T lifetime_s] [-x max_hex]\n");
+    fprintf(stderr,
+        "usage: wsc [-t timeout_ms] [-T lifetime_s] [-x max_hex]\n");
     exit(2);
 }
 

@@ -2,7 +2,7 @@
 /*
  * Copyright (C) 2026 the ngx_beacon_module authors
  *
- * Unit tests for the Offset relay Cap'n Proto codec (ngx_offset_capnp.c):
+ * Unit tests for the Offset relay Cap'n Proto codec (ngx_beacon_offset_capnp.c):
  * every serialized message of spec offset-relay.md Appendix A (the small
  * messages, the handshake frames and, decrypted, the two transport
  * frames), multi-segment messages with single and double far pointers
@@ -18,7 +18,7 @@
 
 #include <sodium.h>
 
-#include "ngx_offset_capnp.h"
+#include "ngx_beacon_offset_capnp.h"
 #include "tap.h"
 
 
@@ -142,24 +142,25 @@ flatten(const build_t *b, uint8_t *out)
 
 /* reads an unpacked message directly or after packing it */
 static int
-load(ngx_offset_capnp_msg_t *msg, const uint8_t *buf, size_t len, int mode)
+load(ngx_beacon_offset_capnp_msg_t *msg, const uint8_t *buf, size_t len,
+    int mode)
 {
     size_t  n, used;
     int     rc;
 
     if (mode == MODE_UNPACKED) {
-        return ngx_offset_capnp_read(msg, buf, len);
+        return ngx_beacon_offset_capnp_read(msg, buf, len);
     }
 
-    n = ngx_offset_capnp_pack(packed, sizeof(packed), buf, len);
+    n = ngx_beacon_offset_capnp_pack(packed, sizeof(packed), buf, len);
     if (n == 0) {
         return 99;
     }
 
-    rc = ngx_offset_capnp_read_packed(msg, packed, n, scratch,
+    rc = ngx_beacon_offset_capnp_read_packed(msg, packed, n, scratch,
                                       sizeof(scratch), &used);
 
-    if (rc == NGX_OFFSET_CAPNP_OK && used != n) {
+    if (rc == NGX_BEACON_OFFSET_CAPNP_OK && used != n) {
         return 98;
     }
 
@@ -168,24 +169,25 @@ load(ngx_offset_capnp_msg_t *msg, const uint8_t *buf, size_t len, int mode)
 
 
 static int
-load_build(ngx_offset_capnp_msg_t *msg, const build_t *b, int mode)
+load_build(ngx_beacon_offset_capnp_msg_t *msg, const build_t *b, int mode)
 {
     return load(msg, flat, flatten(b, flat), mode);
 }
 
 
 static int
-load_hex(ngx_offset_capnp_msg_t *msg, const char *hex)
+load_hex(ngx_beacon_offset_capnp_msg_t *msg, const char *hex)
 {
     static uint8_t  in[4096];
     size_t          n, used;
     int             rc;
 
     n = unhex(in, sizeof(in), hex);
-    rc = ngx_offset_capnp_read_packed(msg, in, n, scratch, sizeof(scratch),
+    rc = ngx_beacon_offset_capnp_read_packed(msg, in, n, scratch,
+        sizeof(scratch),
                                       &used);
 
-    if (rc == NGX_OFFSET_CAPNP_OK && used != n) {
+    if (rc == NGX_BEACON_OFFSET_CAPNP_OK && used != n) {
         return 98;
     }
 
@@ -313,90 +315,98 @@ test_small_vectors(void)
 {
     size_t                      n;
     uint8_t                     u[64], out[256], pk[32], sk[32];
-    ngx_offset_capnp_ka_t       ka;
-    ngx_offset_capnp_msg_t      msg;
-    ngx_offset_capnp_dh_t       dh;
-    ngx_offset_capnp_conn_t     conn;
-    ngx_offset_capnp_init_t     init;
-    ngx_offset_capnp_channel_t  ch;
+    ngx_beacon_offset_capnp_ka_t       ka;
+    ngx_beacon_offset_capnp_msg_t      msg;
+    ngx_beacon_offset_capnp_dh_t       dh;
+    ngx_beacon_offset_capnp_conn_t     conn;
+    ngx_beacon_offset_capnp_init_t     init;
+    ngx_beacon_offset_capnp_channel_t  ch;
 
     /* InitConnection{listen}: unpacked and packed forms */
 
     n = unhex(u, sizeof(u), vec_listen_unpacked);
-    ok(ngx_offset_capnp_read(&msg, u, n) == NGX_OFFSET_CAPNP_OK
+    ok(ngx_beacon_offset_capnp_read(&msg, u, n) == NGX_BEACON_OFFSET_CAPNP_OK
        && msg.nsegs == 1 && msg.size[0] == 3 && msg.len == 32,
        "listen: unpacked vector reads");
-    ok(ngx_offset_capnp_decode_init(&msg, &init) == NGX_OFFSET_CAPNP_OK
-       && init.which == NGX_OFFSET_INIT_LISTEN
+    ok(ngx_beacon_offset_capnp_decode_init(&msg,
+        &init) == NGX_BEACON_OFFSET_CAPNP_OK
+       && init.which == NGX_BEACON_OFFSET_INIT_LISTEN
        && filled(init.public_key, 32, 0),
        "listen: unpacked vector decodes");
 
-    ok(eqhex(out, ngx_offset_capnp_pack(out, sizeof(out), u, n), vec_listen),
+    ok(eqhex(out, ngx_beacon_offset_capnp_pack(out, sizeof(out), u, n),
+        vec_listen),
        "listen: packing the unpacked vector gives the packed vector");
 
     n = unhex(u, sizeof(u), vec_listen);
-    ok(eqhex(out, ngx_offset_capnp_unpack(out, sizeof(out), u, n),
+    ok(eqhex(out, ngx_beacon_offset_capnp_unpack(out, sizeof(out), u, n),
              vec_listen_unpacked),
        "listen: unpacking the packed vector gives the unpacked vector");
 
-    ok(load_hex(&msg, vec_listen) == NGX_OFFSET_CAPNP_OK
-       && ngx_offset_capnp_decode_init(&msg, &init) == NGX_OFFSET_CAPNP_OK
-       && init.which == NGX_OFFSET_INIT_LISTEN,
+    ok(load_hex(&msg, vec_listen) == NGX_BEACON_OFFSET_CAPNP_OK
+       && ngx_beacon_offset_capnp_decode_init(&msg,
+           &init) == NGX_BEACON_OFFSET_CAPNP_OK
+       && init.which == NGX_BEACON_OFFSET_INIT_LISTEN,
        "listen: packed vector decodes");
 
-    init.which = NGX_OFFSET_INIT_LISTEN;
-    ok(eqhex(out, ngx_offset_capnp_encode_init(out, sizeof(out), &init),
+    init.which = NGX_BEACON_OFFSET_INIT_LISTEN;
+    ok(eqhex(out, ngx_beacon_offset_capnp_encode_init(out, sizeof(out), &init),
              vec_listen),
        "listen: encodes to the vector");
 
     /* accept and connect */
 
-    ok(load_hex(&msg, vec_accept) == NGX_OFFSET_CAPNP_OK
-       && ngx_offset_capnp_decode_init(&msg, &init) == NGX_OFFSET_CAPNP_OK
-       && init.which == NGX_OFFSET_INIT_ACCEPT
+    ok(load_hex(&msg, vec_accept) == NGX_BEACON_OFFSET_CAPNP_OK
+       && ngx_beacon_offset_capnp_decode_init(&msg,
+           &init) == NGX_BEACON_OFFSET_CAPNP_OK
+       && init.which == NGX_BEACON_OFFSET_INIT_ACCEPT
        && memcmp(init.public_key, k32, 32) == 0,
        "accept(00..1f): decodes");
-    ok(eqhex(out, ngx_offset_capnp_encode_init(out, sizeof(out), &init),
+    ok(eqhex(out, ngx_beacon_offset_capnp_encode_init(out, sizeof(out), &init),
              vec_accept),
        "accept(00..1f): encodes to the vector");
 
-    ok(load_hex(&msg, vec_connect) == NGX_OFFSET_CAPNP_OK
-       && ngx_offset_capnp_decode_init(&msg, &init) == NGX_OFFSET_CAPNP_OK
-       && init.which == NGX_OFFSET_INIT_CONNECT
+    ok(load_hex(&msg, vec_connect) == NGX_BEACON_OFFSET_CAPNP_OK
+       && ngx_beacon_offset_capnp_decode_init(&msg,
+           &init) == NGX_BEACON_OFFSET_CAPNP_OK
+       && init.which == NGX_BEACON_OFFSET_INIT_CONNECT
        && memcmp(init.public_key, k32, 32) == 0,
        "connect(00..1f): decodes");
-    ok(eqhex(out, ngx_offset_capnp_encode_init(out, sizeof(out), &init),
+    ok(eqhex(out, ngx_beacon_offset_capnp_encode_init(out, sizeof(out), &init),
              vec_connect),
        "connect(00..1f): encodes to the vector");
 
     /* IncomingConnection and RejectConnection share bytes */
 
-    ok(load_hex(&msg, vec_incoming) == NGX_OFFSET_CAPNP_OK
-       && ngx_offset_capnp_decode_conn(&msg, &conn) == NGX_OFFSET_CAPNP_OK
+    ok(load_hex(&msg, vec_incoming) == NGX_BEACON_OFFSET_CAPNP_OK
+       && ngx_beacon_offset_capnp_decode_conn(&msg,
+           &conn) == NGX_BEACON_OFFSET_CAPNP_OK
        && memcmp(conn.public_key, k32, 32) == 0,
        "Incoming/RejectConnection(00..1f): decodes");
-    ok(eqhex(out, ngx_offset_capnp_encode_conn(out, sizeof(out), &conn),
+    ok(eqhex(out, ngx_beacon_offset_capnp_encode_conn(out, sizeof(out), &conn),
              vec_incoming),
        "Incoming/RejectConnection(00..1f): encodes to the vector");
 
     /* KaMessage */
 
-    ok(load_hex(&msg, vec_listen) == NGX_OFFSET_CAPNP_OK
-       && ngx_offset_capnp_decode_ka(&msg, &ka) == NGX_OFFSET_CAPNP_OK
-       && ka.which == NGX_OFFSET_KA_KEEPALIVE,
+    ok(load_hex(&msg, vec_listen) == NGX_BEACON_OFFSET_CAPNP_OK
+       && ngx_beacon_offset_capnp_decode_ka(&msg,
+           &ka) == NGX_BEACON_OFFSET_CAPNP_OK
+       && ka.which == NGX_BEACON_OFFSET_KA_KEEPALIVE,
        "KaMessage{keepAlive}: decodes (same bytes as listen)");
 
-    ka.which = NGX_OFFSET_KA_KEEPALIVE;
-    ok(eqhex(out, ngx_offset_capnp_encode_ka(out, sizeof(out), &ka),
+    ka.which = NGX_BEACON_OFFSET_KA_KEEPALIVE;
+    ok(eqhex(out, ngx_beacon_offset_capnp_encode_ka(out, sizeof(out), &ka),
              vec_listen),
        "KaMessage{keepAlive}: encodes to the vector");
 
-    ok(load_hex(&msg, vec_ka_msg) == NGX_OFFSET_CAPNP_OK
-       && ngx_offset_capnp_decode_ka(&msg, &ka) == NGX_OFFSET_CAPNP_OK
-       && ka.which == NGX_OFFSET_KA_MESSAGE
+    ok(load_hex(&msg, vec_ka_msg) == NGX_BEACON_OFFSET_CAPNP_OK
+       && ngx_beacon_offset_capnp_decode_ka(&msg,
+           &ka) == NGX_BEACON_OFFSET_CAPNP_OK
+       && ka.which == NGX_BEACON_OFFSET_KA_MESSAGE
        && eqhex(ka.message.data, ka.message.len, "010203"),
        "KaMessage{message = 010203}: decodes");
-    ok(eqhex(out, ngx_offset_capnp_encode_ka(out, sizeof(out), &ka),
+    ok(eqhex(out, ngx_beacon_offset_capnp_encode_ka(out, sizeof(out), &ka),
              vec_ka_msg),
        "KaMessage{message = 010203}: encodes to the vector");
 
@@ -406,22 +416,25 @@ test_small_vectors(void)
     crypto_scalarmult_base(pk, sk);
     ok(eqkey(pk, x25519_99), "X25519 public key of 99.. (libsodium)");
 
-    ok(load_hex(&msg, vec_rekey) == NGX_OFFSET_CAPNP_OK
+    ok(load_hex(&msg, vec_rekey) == NGX_BEACON_OFFSET_CAPNP_OK
        && msg.size[0] == 17
-       && ngx_offset_capnp_decode_channel(&msg, &ch) == NGX_OFFSET_CAPNP_OK
-       && ch.which == NGX_OFFSET_CONTENT_REKEY
+       && ngx_beacon_offset_capnp_decode_channel(&msg,
+           &ch) == NGX_BEACON_OFFSET_CAPNP_OK
+       && ch.which == NGX_BEACON_OFFSET_CONTENT_REKEY
        && ch.rand_padding.data == NULL
        && memcmp(ch.dh_public_key, pk, 32) == 0
        && filled(ch.key_salt, 32, 0xaa),
        "ChannelMessage{rekey}: decodes");
-    ok(eqhex(out, ngx_offset_capnp_encode_channel(out, sizeof(out), &ch),
+    ok(eqhex(out, ngx_beacon_offset_capnp_encode_channel(out, sizeof(out),
+        &ch),
              vec_rekey),
        "ChannelMessage{rekey}: encodes to the vector");
 
     /* the other decoders over these bytes read defaults, not errors */
 
-    ok(load_hex(&msg, vec_incoming) == NGX_OFFSET_CAPNP_OK
-       && ngx_offset_capnp_decode_dh(&msg, &dh) == NGX_OFFSET_CAPNP_OK
+    ok(load_hex(&msg, vec_incoming) == NGX_BEACON_OFFSET_CAPNP_OK
+       && ngx_beacon_offset_capnp_decode_dh(&msg,
+           &dh) == NGX_BEACON_OFFSET_CAPNP_OK
        && memcmp(dh.dh_public_key, k32, 32) == 0
        && memcmp(dh.rand_nonce, zero64, 16) == 0
        && memcmp(dh.signature, zero64, 64) == 0,
@@ -461,115 +474,136 @@ test_transcript(void)
     size_t                      n, pn;
     uint8_t                     buf[512], out[512], key[32], pt[512];
     unsigned long long          mlen;
-    ngx_offset_capnp_ka_t       ka;
-    ngx_offset_capnp_dh_t       dh;
-    ngx_offset_capnp_ern_t      ern;
-    ngx_offset_capnp_msg_t      msg, inner;
-    ngx_offset_capnp_init_t     init;
-    ngx_offset_capnp_channel_t  ch;
+    ngx_beacon_offset_capnp_ka_t       ka;
+    ngx_beacon_offset_capnp_dh_t       dh;
+    ngx_beacon_offset_capnp_ern_t      ern;
+    ngx_beacon_offset_capnp_msg_t      msg, inner;
+    ngx_beacon_offset_capnp_init_t     init;
+    ngx_beacon_offset_capnp_channel_t  ch;
 
     static uint8_t  scratch2[4096];
 
     /* V15, V16: ExchangeRandNonce */
 
     n = frame(buf, sizeof(buf), v15);
-    ok(ngx_offset_capnp_read_packed(&msg, buf, n, scratch, sizeof(scratch),
-                                    NULL) == NGX_OFFSET_CAPNP_OK
-       && ngx_offset_capnp_decode_ern(&msg, &ern) == NGX_OFFSET_CAPNP_OK
+    ok(ngx_beacon_offset_capnp_read_packed(&msg, buf, n, scratch,
+        sizeof(scratch),
+                                    NULL) == NGX_BEACON_OFFSET_CAPNP_OK
+       && ngx_beacon_offset_capnp_decode_ern(&msg,
+           &ern) == NGX_BEACON_OFFSET_CAPNP_OK
        && filled(ern.rand_nonce, 16, 0x44)
        && eqkey(ern.src_public_key, v4) && ern.has_dest
        && eqkey(ern.dest_public_key, v2),
        "V15 client ExchangeRandNonce: decodes");
-    ok(ngx_offset_capnp_encode_ern(out, sizeof(out), &ern) == n
+    ok(ngx_beacon_offset_capnp_encode_ern(out, sizeof(out), &ern) == n
        && memcmp(out, buf, n) == 0,
        "V15 client ExchangeRandNonce: encodes to the vector");
 
     n = frame(buf, sizeof(buf), v16);
-    ok(ngx_offset_capnp_read_packed(&msg, buf, n, scratch, sizeof(scratch),
-                                    NULL) == NGX_OFFSET_CAPNP_OK
-       && ngx_offset_capnp_decode_ern(&msg, &ern) == NGX_OFFSET_CAPNP_OK
+    ok(ngx_beacon_offset_capnp_read_packed(&msg, buf, n, scratch,
+        sizeof(scratch),
+                                    NULL) == NGX_BEACON_OFFSET_CAPNP_OK
+       && ngx_beacon_offset_capnp_decode_ern(&msg,
+           &ern) == NGX_BEACON_OFFSET_CAPNP_OK
        && filled(ern.rand_nonce, 16, 0x33)
        && eqkey(ern.src_public_key, v2) && !ern.has_dest
        && filled(ern.dest_public_key, 32, 0),
        "V16 relay ExchangeRandNonce: decodes");
-    ok(ngx_offset_capnp_encode_ern(out, sizeof(out), &ern) == n
+    ok(ngx_beacon_offset_capnp_encode_ern(out, sizeof(out), &ern) == n
        && memcmp(out, buf, n) == 0,
        "V16 relay ExchangeRandNonce: encodes to the vector");
 
     /* V19, V22: ExchangeDh */
 
     n = frame(buf, sizeof(buf), v19);
-    ok(ngx_offset_capnp_read_packed(&msg, buf, n, scratch, sizeof(scratch),
-                                    NULL) == NGX_OFFSET_CAPNP_OK
-       && ngx_offset_capnp_decode_dh(&msg, &dh) == NGX_OFFSET_CAPNP_OK
+    ok(ngx_beacon_offset_capnp_read_packed(&msg, buf, n, scratch,
+        sizeof(scratch),
+                                    NULL) == NGX_BEACON_OFFSET_CAPNP_OK
+       && ngx_beacon_offset_capnp_decode_dh(&msg,
+           &dh) == NGX_BEACON_OFFSET_CAPNP_OK
        && eqkey(dh.dh_public_key, v8) && filled(dh.rand_nonce, 16, 0x33)
        && filled(dh.key_salt, 32, 0x88) && eqkey(dh.signature, v18),
        "V19 client ExchangeDh: decodes");
-    ok(ngx_offset_capnp_encode_dh(out, sizeof(out), &dh) == n
+    ok(ngx_beacon_offset_capnp_encode_dh(out, sizeof(out), &dh) == n
        && memcmp(out, buf, n) == 0,
        "V19 client ExchangeDh: encodes to the vector");
 
     n = frame(buf, sizeof(buf), v22);
-    ok(ngx_offset_capnp_read_packed(&msg, buf, n, scratch, sizeof(scratch),
-                                    NULL) == NGX_OFFSET_CAPNP_OK
-       && ngx_offset_capnp_decode_dh(&msg, &dh) == NGX_OFFSET_CAPNP_OK
+    ok(ngx_beacon_offset_capnp_read_packed(&msg, buf, n, scratch,
+        sizeof(scratch),
+                                    NULL) == NGX_BEACON_OFFSET_CAPNP_OK
+       && ngx_beacon_offset_capnp_decode_dh(&msg,
+           &dh) == NGX_BEACON_OFFSET_CAPNP_OK
        && eqkey(dh.dh_public_key, v10) && filled(dh.rand_nonce, 16, 0x44)
        && filled(dh.key_salt, 32, 0x77) && eqkey(dh.signature, v21),
        "V22 relay ExchangeDh: decodes");
-    ok(ngx_offset_capnp_encode_dh(out, sizeof(out), &dh) == n
+    ok(ngx_beacon_offset_capnp_encode_dh(out, sizeof(out), &dh) == n
        && memcmp(out, buf, n) == 0,
        "V22 relay ExchangeDh: encodes to the vector");
 
     /* V25 .. V27: ChannelMessage > KaMessage > InitConnection */
 
-    ok(load_hex(&msg, v25) == NGX_OFFSET_CAPNP_OK
-       && ngx_offset_capnp_decode_init(&msg, &init) == NGX_OFFSET_CAPNP_OK
-       && init.which == NGX_OFFSET_INIT_LISTEN
-       && eqhex(out, ngx_offset_capnp_encode_init(out, sizeof(out), &init),
+    ok(load_hex(&msg, v25) == NGX_BEACON_OFFSET_CAPNP_OK
+       && ngx_beacon_offset_capnp_decode_init(&msg,
+           &init) == NGX_BEACON_OFFSET_CAPNP_OK
+       && init.which == NGX_BEACON_OFFSET_INIT_LISTEN
+       && eqhex(out, ngx_beacon_offset_capnp_encode_init(out, sizeof(out),
+           &init),
                 v25),
        "V25 InitConnection{listen}: decodes and encodes");
 
-    ok(load_hex(&msg, v26) == NGX_OFFSET_CAPNP_OK
-       && ngx_offset_capnp_decode_ka(&msg, &ka) == NGX_OFFSET_CAPNP_OK
-       && ka.which == NGX_OFFSET_KA_MESSAGE
+    ok(load_hex(&msg, v26) == NGX_BEACON_OFFSET_CAPNP_OK
+       && ngx_beacon_offset_capnp_decode_ka(&msg,
+           &ka) == NGX_BEACON_OFFSET_CAPNP_OK
+       && ka.which == NGX_BEACON_OFFSET_KA_MESSAGE
        && eqhex(ka.message.data, ka.message.len, v25)
-       && eqhex(out, ngx_offset_capnp_encode_ka(out, sizeof(out), &ka), v26),
+       && eqhex(out, ngx_beacon_offset_capnp_encode_ka(out, sizeof(out), &ka),
+           v26),
        "V26 KaMessage{message = V25}: decodes and encodes");
 
-    ok(load_hex(&msg, v27) == NGX_OFFSET_CAPNP_OK
-       && ngx_offset_capnp_decode_channel(&msg, &ch) == NGX_OFFSET_CAPNP_OK
-       && ch.which == NGX_OFFSET_CONTENT_USER
+    ok(load_hex(&msg, v27) == NGX_BEACON_OFFSET_CAPNP_OK
+       && ngx_beacon_offset_capnp_decode_channel(&msg,
+           &ch) == NGX_BEACON_OFFSET_CAPNP_OK
+       && ch.which == NGX_BEACON_OFFSET_CONTENT_USER
        && eqhex(ch.rand_padding.data, ch.rand_padding.len, "c0ffee")
        && eqhex(ch.user.data, ch.user.len, v26)
-       && eqhex(out, ngx_offset_capnp_encode_channel(out, sizeof(out), &ch),
+       && eqhex(out, ngx_beacon_offset_capnp_encode_channel(out, sizeof(out),
+           &ch),
                 v27),
        "V27 ChannelMessage{c0ffee, user = V26}: decodes and encodes");
 
     /* the layers nest by bytes: decode the user Data, then its message */
 
-    ok(ngx_offset_capnp_read_packed(&inner, ch.user.data, ch.user.len,
+    ok(ngx_beacon_offset_capnp_read_packed(&inner, ch.user.data, ch.user.len,
                                     scratch2, sizeof(scratch2), NULL)
-       == NGX_OFFSET_CAPNP_OK
-       && ngx_offset_capnp_decode_ka(&inner, &ka) == NGX_OFFSET_CAPNP_OK
-       && ngx_offset_capnp_read_packed(&msg, ka.message.data, ka.message.len,
+       == NGX_BEACON_OFFSET_CAPNP_OK
+       && ngx_beacon_offset_capnp_decode_ka(&inner,
+           &ka) == NGX_BEACON_OFFSET_CAPNP_OK
+       && ngx_beacon_offset_capnp_read_packed(&msg, ka.message.data,
+           ka.message.len,
                                        scratch, sizeof(scratch), NULL)
-          == NGX_OFFSET_CAPNP_OK
-       && ngx_offset_capnp_decode_init(&msg, &init) == NGX_OFFSET_CAPNP_OK
-       && init.which == NGX_OFFSET_INIT_LISTEN,
+          == NGX_BEACON_OFFSET_CAPNP_OK
+       && ngx_beacon_offset_capnp_decode_init(&msg,
+           &init) == NGX_BEACON_OFFSET_CAPNP_OK
+       && init.which == NGX_BEACON_OFFSET_INIT_LISTEN,
        "V27 > V26 > V25: nested messages decode");
 
-    ok(load_hex(&msg, v29) == NGX_OFFSET_CAPNP_OK
-       && ngx_offset_capnp_decode_ka(&msg, &ka) == NGX_OFFSET_CAPNP_OK
-       && ka.which == NGX_OFFSET_KA_KEEPALIVE
-       && eqhex(out, ngx_offset_capnp_encode_ka(out, sizeof(out), &ka), v29),
+    ok(load_hex(&msg, v29) == NGX_BEACON_OFFSET_CAPNP_OK
+       && ngx_beacon_offset_capnp_decode_ka(&msg,
+           &ka) == NGX_BEACON_OFFSET_CAPNP_OK
+       && ka.which == NGX_BEACON_OFFSET_KA_KEEPALIVE
+       && eqhex(out, ngx_beacon_offset_capnp_encode_ka(out, sizeof(out), &ka),
+           v29),
        "V29 KaMessage{keepAlive}: decodes and encodes");
 
-    ok(load_hex(&msg, v30) == NGX_OFFSET_CAPNP_OK
-       && ngx_offset_capnp_decode_channel(&msg, &ch) == NGX_OFFSET_CAPNP_OK
-       && ch.which == NGX_OFFSET_CONTENT_USER
+    ok(load_hex(&msg, v30) == NGX_BEACON_OFFSET_CAPNP_OK
+       && ngx_beacon_offset_capnp_decode_channel(&msg,
+           &ch) == NGX_BEACON_OFFSET_CAPNP_OK
+       && ch.which == NGX_BEACON_OFFSET_CONTENT_USER
        && ch.rand_padding.data == NULL
        && eqhex(ch.user.data, ch.user.len, v29)
-       && eqhex(out, ngx_offset_capnp_encode_channel(out, sizeof(out), &ch),
+       && eqhex(out, ngx_beacon_offset_capnp_encode_channel(out, sizeof(out),
+           &ch),
                 v30),
        "V30 ChannelMessage{null, user = V29}: decodes and encodes");
 
@@ -585,10 +619,12 @@ test_transcript(void)
        "V28 decrypts (key V23, nonce 0) to V27");
 
     pn = (size_t) mlen;
-    ok(ngx_offset_capnp_read_packed(&msg, pt, pn, scratch, sizeof(scratch),
-                                    NULL) == NGX_OFFSET_CAPNP_OK
-       && ngx_offset_capnp_decode_channel(&msg, &ch) == NGX_OFFSET_CAPNP_OK
-       && ch.which == NGX_OFFSET_CONTENT_USER,
+    ok(ngx_beacon_offset_capnp_read_packed(&msg, pt, pn, scratch,
+        sizeof(scratch),
+                                    NULL) == NGX_BEACON_OFFSET_CAPNP_OK
+       && ngx_beacon_offset_capnp_decode_channel(&msg,
+           &ch) == NGX_BEACON_OFFSET_CAPNP_OK
+       && ch.which == NGX_BEACON_OFFSET_CONTENT_USER,
        "V28 plaintext decodes as ChannelMessage");
 
     n = frame(buf, sizeof(buf), v31);
@@ -643,10 +679,10 @@ test_multisegment(void)
     int                         mode, rc;
     char                        name[128];
     build_t                     b;
-    ngx_offset_capnp_ka_t       ka;
-    ngx_offset_capnp_msg_t      msg;
-    ngx_offset_capnp_ern_t      ern;
-    ngx_offset_capnp_channel_t  ch;
+    ngx_beacon_offset_capnp_ka_t       ka;
+    ngx_beacon_offset_capnp_msg_t      msg;
+    ngx_beacon_offset_capnp_ern_t      ern;
+    ngx_beacon_offset_capnp_channel_t  ch;
 
     static const char  *modes[] = { "unpacked", "packed" };
 
@@ -657,9 +693,10 @@ test_multisegment(void)
         snprintf(name, sizeof(name),
                  "%s: 3 segments, far root and single-far Data",
                  modes[mode]);
-        ok(rc == NGX_OFFSET_CAPNP_OK && msg.nsegs == 3
-           && ngx_offset_capnp_decode_ka(&msg, &ka) == NGX_OFFSET_CAPNP_OK
-           && ka.which == NGX_OFFSET_KA_MESSAGE
+        ok(rc == NGX_BEACON_OFFSET_CAPNP_OK && msg.nsegs == 3
+           && ngx_beacon_offset_capnp_decode_ka(&msg,
+               &ka) == NGX_BEACON_OFFSET_CAPNP_OK
+           && ka.which == NGX_BEACON_OFFSET_KA_MESSAGE
            && ka.message.len == 16
            && memcmp(ka.message.data, "hello, far world", 16) == 0, name);
 
@@ -668,8 +705,9 @@ test_multisegment(void)
         snprintf(name, sizeof(name),
                  "%s: 4 segments (even table), double-far Data",
                  modes[mode]);
-        ok(rc == NGX_OFFSET_CAPNP_OK && msg.nsegs == 4
-           && ngx_offset_capnp_decode_ka(&msg, &ka) == NGX_OFFSET_CAPNP_OK
+        ok(rc == NGX_BEACON_OFFSET_CAPNP_OK && msg.nsegs == 4
+           && ngx_beacon_offset_capnp_decode_ka(&msg,
+               &ka) == NGX_BEACON_OFFSET_CAPNP_OK
            && ka.message.len == 16
            && memcmp(ka.message.data, "hello, far world", 16) == 0, name);
 
@@ -696,10 +734,10 @@ test_multisegment(void)
         snprintf(name, sizeof(name),
                  "%s: ChannelMessage over 3 segments, single and double far",
                  modes[mode]);
-        ok(rc == NGX_OFFSET_CAPNP_OK
-           && ngx_offset_capnp_decode_channel(&msg, &ch)
-              == NGX_OFFSET_CAPNP_OK
-           && ch.which == NGX_OFFSET_CONTENT_USER
+        ok(rc == NGX_BEACON_OFFSET_CAPNP_OK
+           && ngx_beacon_offset_capnp_decode_channel(&msg, &ch)
+              == NGX_BEACON_OFFSET_CAPNP_OK
+           && ch.which == NGX_BEACON_OFFSET_CONTENT_USER
            && ch.rand_padding.len == 9
            && memcmp(ch.rand_padding.data, "padpadpad", 9) == 0
            && ch.user.len == 5 && memcmp(ch.user.data, "user!", 5) == 0,
@@ -738,10 +776,10 @@ test_multisegment(void)
         rc = load_build(&msg, &b, mode);
         snprintf(name, sizeof(name),
                  "%s: ChannelMessage{rekey} over 4 segments", modes[mode]);
-        ok(rc == NGX_OFFSET_CAPNP_OK
-           && ngx_offset_capnp_decode_channel(&msg, &ch)
-              == NGX_OFFSET_CAPNP_OK
-           && ch.which == NGX_OFFSET_CONTENT_REKEY
+        ok(rc == NGX_BEACON_OFFSET_CAPNP_OK
+           && ngx_beacon_offset_capnp_decode_channel(&msg, &ch)
+              == NGX_BEACON_OFFSET_CAPNP_OK
+           && ch.which == NGX_BEACON_OFFSET_CONTENT_REKEY
            && memcmp(ch.dh_public_key, k32, 32) == 0
            && memcmp(ch.key_salt, k32 + 24, 8) == 0
            && memcmp(ch.key_salt + 24, k32, 8) == 0,
@@ -776,8 +814,9 @@ test_multisegment(void)
         rc = load_build(&msg, &b, mode);
         snprintf(name, sizeof(name),
                  "%s: ExchangeRandNonce with far Buffers", modes[mode]);
-        ok(rc == NGX_OFFSET_CAPNP_OK
-           && ngx_offset_capnp_decode_ern(&msg, &ern) == NGX_OFFSET_CAPNP_OK
+        ok(rc == NGX_BEACON_OFFSET_CAPNP_OK
+           && ngx_beacon_offset_capnp_decode_ern(&msg,
+               &ern) == NGX_BEACON_OFFSET_CAPNP_OK
            && memcmp(ern.rand_nonce, k32, 16) == 0
            && memcmp(ern.src_public_key, k32, 32) == 0
            && ern.has_dest
@@ -791,10 +830,10 @@ static void
 test_evolution(void)
 {
     build_t                  b;
-    ngx_offset_capnp_ka_t    ka;
-    ngx_offset_capnp_msg_t   msg;
-    ngx_offset_capnp_conn_t  conn;
-    ngx_offset_capnp_init_t  init;
+    ngx_beacon_offset_capnp_ka_t    ka;
+    ngx_beacon_offset_capnp_msg_t   msg;
+    ngx_beacon_offset_capnp_conn_t  conn;
+    ngx_beacon_offset_capnp_init_t  init;
 
     /* a newer InitConnection with 2 data words and 3 pointers */
 
@@ -811,9 +850,10 @@ test_evolution(void)
     put(&b, 0, K(k32, 2));
     put(&b, 0, K(k32, 3));
 
-    ok(load_build(&msg, &b, MODE_PACKED) == NGX_OFFSET_CAPNP_OK
-       && ngx_offset_capnp_decode_init(&msg, &init) == NGX_OFFSET_CAPNP_OK
-       && init.which == NGX_OFFSET_INIT_CONNECT
+    ok(load_build(&msg, &b, MODE_PACKED) == NGX_BEACON_OFFSET_CAPNP_OK
+       && ngx_beacon_offset_capnp_decode_init(&msg,
+           &init) == NGX_BEACON_OFFSET_CAPNP_OK
+       && init.which == NGX_BEACON_OFFSET_INIT_CONNECT
        && memcmp(init.public_key, k32, 32) == 0,
        "evolution: larger sections are read, extra fields ignored");
 
@@ -823,9 +863,10 @@ test_evolution(void)
     put(&b, 0, S(0, 0, 1));
     put(&b, 0, 0);
 
-    ok(load_build(&msg, &b, MODE_UNPACKED) == NGX_OFFSET_CAPNP_OK
-       && ngx_offset_capnp_decode_init(&msg, &init) == NGX_OFFSET_CAPNP_OK
-       && init.which == NGX_OFFSET_INIT_LISTEN,
+    ok(load_build(&msg, &b, MODE_UNPACKED) == NGX_BEACON_OFFSET_CAPNP_OK
+       && ngx_beacon_offset_capnp_decode_init(&msg,
+           &init) == NGX_BEACON_OFFSET_CAPNP_OK
+       && init.which == NGX_BEACON_OFFSET_INIT_LISTEN,
        "evolution: no data section reads as discriminant 0");
 
     /* KaMessage{message} with no pointer section: empty Data */
@@ -834,9 +875,10 @@ test_evolution(void)
     put(&b, 0, S(0, 1, 0));
     put(&b, 0, 1);
 
-    ok(load_build(&msg, &b, MODE_UNPACKED) == NGX_OFFSET_CAPNP_OK
-       && ngx_offset_capnp_decode_ka(&msg, &ka) == NGX_OFFSET_CAPNP_OK
-       && ka.which == NGX_OFFSET_KA_MESSAGE
+    ok(load_build(&msg, &b, MODE_UNPACKED) == NGX_BEACON_OFFSET_CAPNP_OK
+       && ngx_beacon_offset_capnp_decode_ka(&msg,
+           &ka) == NGX_BEACON_OFFSET_CAPNP_OK
+       && ka.which == NGX_BEACON_OFFSET_KA_MESSAGE
        && ka.message.data == NULL && ka.message.len == 0,
        "evolution: a missing pointer reads as null Data");
 
@@ -849,8 +891,9 @@ test_evolution(void)
     put(&b, 0, K(k32, 0));
     put(&b, 0, K(k32, 1));
 
-    ok(load_build(&msg, &b, MODE_UNPACKED) == NGX_OFFSET_CAPNP_OK
-       && ngx_offset_capnp_decode_conn(&msg, &conn) == NGX_OFFSET_CAPNP_OK
+    ok(load_build(&msg, &b, MODE_UNPACKED) == NGX_BEACON_OFFSET_CAPNP_OK
+       && ngx_beacon_offset_capnp_decode_conn(&msg,
+           &conn) == NGX_BEACON_OFFSET_CAPNP_OK
        && memcmp(conn.public_key, k32, 16) == 0
        && filled(conn.public_key + 16, 16, 0),
        "evolution: a short Buffer reads as zero-filled");
@@ -861,8 +904,9 @@ test_evolution(void)
     put(&b, 0, S(0, 0, 1));
     put(&b, 0, 0);
 
-    ok(load_build(&msg, &b, MODE_UNPACKED) == NGX_OFFSET_CAPNP_OK
-       && ngx_offset_capnp_decode_conn(&msg, &conn) == NGX_OFFSET_CAPNP_OK
+    ok(load_build(&msg, &b, MODE_UNPACKED) == NGX_BEACON_OFFSET_CAPNP_OK
+       && ngx_beacon_offset_capnp_decode_conn(&msg,
+           &conn) == NGX_BEACON_OFFSET_CAPNP_OK
        && filled(conn.public_key, 32, 0),
        "evolution: a null PublicKey reads as zeros");
 
@@ -870,17 +914,19 @@ test_evolution(void)
     put(&b, 0, S(0, 0, 1));
     put(&b, 0, S(-1, 0, 0));
 
-    ok(load_build(&msg, &b, MODE_UNPACKED) == NGX_OFFSET_CAPNP_OK
-       && ngx_offset_capnp_decode_conn(&msg, &conn) == NGX_OFFSET_CAPNP_OK
+    ok(load_build(&msg, &b, MODE_UNPACKED) == NGX_BEACON_OFFSET_CAPNP_OK
+       && ngx_beacon_offset_capnp_decode_conn(&msg,
+           &conn) == NGX_BEACON_OFFSET_CAPNP_OK
        && filled(conn.public_key, 32, 0),
        "evolution: a zero-sized wrapper (offset -1) reads as zeros");
 
     memset(&b, 0, sizeof(b));
     put(&b, 0, 0);
 
-    ok(load_build(&msg, &b, MODE_UNPACKED) == NGX_OFFSET_CAPNP_OK
-       && ngx_offset_capnp_decode_ka(&msg, &ka) == NGX_OFFSET_CAPNP_OK
-       && ka.which == NGX_OFFSET_KA_KEEPALIVE,
+    ok(load_build(&msg, &b, MODE_UNPACKED) == NGX_BEACON_OFFSET_CAPNP_OK
+       && ngx_beacon_offset_capnp_decode_ka(&msg,
+           &ka) == NGX_BEACON_OFFSET_CAPNP_OK
+       && ka.which == NGX_BEACON_OFFSET_KA_KEEPALIVE,
        "evolution: a null root reads as defaults");
 }
 
@@ -891,18 +937,18 @@ expect_ka(const build_t *b, int rc, const char *name)
 {
     int                     mode, r;
     char                    buf[160];
-    ngx_offset_capnp_ka_t   ka;
-    ngx_offset_capnp_msg_t  msg;
+    ngx_beacon_offset_capnp_ka_t   ka;
+    ngx_beacon_offset_capnp_msg_t  msg;
 
     for (mode = 0; mode < 2; mode++) {
         r = load_build(&msg, b, mode);
 
-        if (r == NGX_OFFSET_CAPNP_OK) {
-            r = ngx_offset_capnp_decode_ka(&msg, &ka);
+        if (r == NGX_BEACON_OFFSET_CAPNP_OK) {
+            r = ngx_beacon_offset_capnp_decode_ka(&msg, &ka);
         }
 
         snprintf(buf, sizeof(buf), "%s: %s (%s)", mode ? "packed" : "unpacked",
-                 name, ngx_offset_capnp_strerror(rc));
+                 name, ngx_beacon_offset_capnp_strerror(rc));
         ok(r == rc && (r == 0 || (ka.which == 0 && ka.message.data == NULL)),
            buf);
     }
@@ -914,18 +960,18 @@ expect_conn(const build_t *b, int rc, const char *name)
 {
     int                      mode, r;
     char                     buf[160];
-    ngx_offset_capnp_msg_t   msg;
-    ngx_offset_capnp_conn_t  conn;
+    ngx_beacon_offset_capnp_msg_t   msg;
+    ngx_beacon_offset_capnp_conn_t  conn;
 
     for (mode = 0; mode < 2; mode++) {
         r = load_build(&msg, b, mode);
 
-        if (r == NGX_OFFSET_CAPNP_OK) {
-            r = ngx_offset_capnp_decode_conn(&msg, &conn);
+        if (r == NGX_BEACON_OFFSET_CAPNP_OK) {
+            r = ngx_beacon_offset_capnp_decode_conn(&msg, &conn);
         }
 
         snprintf(buf, sizeof(buf), "%s: %s (%s)", mode ? "packed" : "unpacked",
-                 name, ngx_offset_capnp_strerror(rc));
+                 name, ngx_beacon_offset_capnp_strerror(rc));
         ok(r == rc, buf);
     }
 }
@@ -947,115 +993,128 @@ static void
 test_reject_pointers(void)
 {
     build_t                     b;
-    ngx_offset_capnp_msg_t      msg;
-    ngx_offset_capnp_ern_t      ern;
-    ngx_offset_capnp_init_t     init;
-    ngx_offset_capnp_channel_t  ch;
+    ngx_beacon_offset_capnp_msg_t      msg;
+    ngx_beacon_offset_capnp_ern_t      ern;
+    ngx_beacon_offset_capnp_init_t     init;
+    ngx_beacon_offset_capnp_channel_t  ch;
 
     /* near pointers out of bounds */
 
     ka_with(&b, L(0, 2, 8));
-    expect_ka(&b, NGX_OFFSET_CAPNP_OK, "Data ending at the segment end");
+    expect_ka(&b, NGX_BEACON_OFFSET_CAPNP_OK,
+        "Data ending at the segment end");
 
     ka_with(&b, L(0, 2, 9));
-    expect_ka(&b, NGX_OFFSET_CAPNP_EBOUNDS, "Data past the segment end");
+    expect_ka(&b, NGX_BEACON_OFFSET_CAPNP_EBOUNDS,
+        "Data past the segment end");
 
     ka_with(&b, L(1, 2, 1));
-    expect_ka(&b, NGX_OFFSET_CAPNP_EBOUNDS, "Data starting past the end");
+    expect_ka(&b, NGX_BEACON_OFFSET_CAPNP_EBOUNDS,
+        "Data starting past the end");
 
     ka_with(&b, L(-4, 2, 1));
-    expect_ka(&b, NGX_OFFSET_CAPNP_EBOUNDS, "Data before the segment");
+    expect_ka(&b, NGX_BEACON_OFFSET_CAPNP_EBOUNDS, "Data before the segment");
 
     ka_with(&b, L(-3, 2, 1));
-    expect_ka(&b, NGX_OFFSET_CAPNP_OK, "Data at word 0 (negative offset)");
+    expect_ka(&b, NGX_BEACON_OFFSET_CAPNP_OK,
+        "Data at word 0 (negative offset)");
 
     ka_with(&b, L(0x1fffffff, 2, 1));
-    expect_ka(&b, NGX_OFFSET_CAPNP_EBOUNDS, "largest positive offset");
+    expect_ka(&b, NGX_BEACON_OFFSET_CAPNP_EBOUNDS, "largest positive offset");
 
     ka_with(&b, L(-0x20000000, 2, 1));
-    expect_ka(&b, NGX_OFFSET_CAPNP_EBOUNDS, "most negative offset");
+    expect_ka(&b, NGX_BEACON_OFFSET_CAPNP_EBOUNDS, "most negative offset");
 
     ka_with(&b, L(0, 2, 0x1fffffff));
-    expect_ka(&b, NGX_OFFSET_CAPNP_EBOUNDS, "largest Data count");
+    expect_ka(&b, NGX_BEACON_OFFSET_CAPNP_EBOUNDS, "largest Data count");
 
     memset(&b, 0, sizeof(b));
     put(&b, 0, S(0, 1, 2));
     put(&b, 0, 1);
-    expect_ka(&b, NGX_OFFSET_CAPNP_EBOUNDS, "root struct past the end");
+    expect_ka(&b, NGX_BEACON_OFFSET_CAPNP_EBOUNDS, "root struct past the end");
 
     memset(&b, 0, sizeof(b));
     put(&b, 0, S(0, 0xffff, 0xffff));
-    expect_ka(&b, NGX_OFFSET_CAPNP_EBOUNDS, "root struct of 128 Ki words");
+    expect_ka(&b, NGX_BEACON_OFFSET_CAPNP_EBOUNDS,
+        "root struct of 128 Ki words");
 
     memset(&b, 0, sizeof(b));
     b.nsegs = 1;
-    expect_ka(&b, NGX_OFFSET_CAPNP_EBOUNDS, "empty segment 0 (no root)");
+    expect_ka(&b, NGX_BEACON_OFFSET_CAPNP_EBOUNDS,
+        "empty segment 0 (no root)");
 
     /* wrong kinds */
 
     ka_with(&b, S(0, 1, 0));
-    expect_ka(&b, NGX_OFFSET_CAPNP_EPOINTER, "struct where Data expected");
+    expect_ka(&b, NGX_BEACON_OFFSET_CAPNP_EPOINTER,
+        "struct where Data expected");
 
     ka_with(&b, L(0, 3, 4));
-    expect_ka(&b, NGX_OFFSET_CAPNP_EPOINTER, "list of 16-bit for Data");
+    expect_ka(&b, NGX_BEACON_OFFSET_CAPNP_EPOINTER, "list of 16-bit for Data");
 
     ka_with(&b, L(0, 7, 1));
-    expect_ka(&b, NGX_OFFSET_CAPNP_EPOINTER, "inline composite for Data");
+    expect_ka(&b, NGX_BEACON_OFFSET_CAPNP_EPOINTER,
+        "inline composite for Data");
 
     ka_with(&b, 3);
-    expect_ka(&b, NGX_OFFSET_CAPNP_EPOINTER, "capability pointer");
+    expect_ka(&b, NGX_BEACON_OFFSET_CAPNP_EPOINTER, "capability pointer");
 
     memset(&b, 0, sizeof(b));
     put(&b, 0, L(0, 2, 8));
     put(&b, 0, 1);
-    expect_ka(&b, NGX_OFFSET_CAPNP_EPOINTER, "list as the root struct");
+    expect_ka(&b, NGX_BEACON_OFFSET_CAPNP_EPOINTER, "list as the root struct");
 
     memset(&b, 0, sizeof(b));
     put(&b, 0, 3);
-    expect_ka(&b, NGX_OFFSET_CAPNP_EPOINTER, "capability as the root");
+    expect_ka(&b, NGX_BEACON_OFFSET_CAPNP_EPOINTER, "capability as the root");
 
     memset(&b, 0, sizeof(b));
     put(&b, 0, S(0, 0, 1));
     put(&b, 0, L(0, 2, 0));
-    expect_conn(&b, NGX_OFFSET_CAPNP_EPOINTER, "list as a PublicKey");
+    expect_conn(&b, NGX_BEACON_OFFSET_CAPNP_EPOINTER, "list as a PublicKey");
 
     memset(&b, 0, sizeof(b));
     put(&b, 0, S(0, 0, 1));
     put(&b, 0, S(0, 0, 1));
     put(&b, 0, L(0, 2, 0));
-    expect_conn(&b, NGX_OFFSET_CAPNP_EPOINTER, "list as a Buffer256");
+    expect_conn(&b, NGX_BEACON_OFFSET_CAPNP_EPOINTER, "list as a Buffer256");
 
     /* far pointers */
 
     ka_with(&b, F(0, 0, 1));
-    expect_ka(&b, NGX_OFFSET_CAPNP_EBOUNDS, "far into a missing segment");
+    expect_ka(&b, NGX_BEACON_OFFSET_CAPNP_EBOUNDS,
+        "far into a missing segment");
 
     ka_with(&b, F(4, 0, 0));
-    expect_ka(&b, NGX_OFFSET_CAPNP_EBOUNDS, "far landing pad past the end");
+    expect_ka(&b, NGX_BEACON_OFFSET_CAPNP_EBOUNDS,
+        "far landing pad past the end");
 
     ka_with(&b, F(3, 1, 0));
-    expect_ka(&b, NGX_OFFSET_CAPNP_EBOUNDS, "double-far pad of one word");
+    expect_ka(&b, NGX_BEACON_OFFSET_CAPNP_EBOUNDS,
+        "double-far pad of one word");
 
     ka_with(&b, F(0x1fffffff, 1, 0));
-    expect_ka(&b, NGX_OFFSET_CAPNP_EBOUNDS, "largest landing pad index");
+    expect_ka(&b, NGX_BEACON_OFFSET_CAPNP_EBOUNDS,
+        "largest landing pad index");
 
     ka_with(&b, F(0, 0, 0xffffffff));
-    expect_ka(&b, NGX_OFFSET_CAPNP_EBOUNDS, "largest segment id");
+    expect_ka(&b, NGX_BEACON_OFFSET_CAPNP_EBOUNDS, "largest segment id");
 
     ka_with(&b, F(2, 0, 0));
-    expect_ka(&b, NGX_OFFSET_CAPNP_EPOINTER, "far landing on a far");
+    expect_ka(&b, NGX_BEACON_OFFSET_CAPNP_EPOINTER, "far landing on a far");
 
     ka_with(&b, F(3, 0, 0));
     b.w[0][3] = 3;
-    expect_ka(&b, NGX_OFFSET_CAPNP_EPOINTER, "far landing on a capability");
+    expect_ka(&b, NGX_BEACON_OFFSET_CAPNP_EPOINTER,
+        "far landing on a capability");
 
     ka_with(&b, F(3, 0, 0));
     b.w[0][3] = L(-2, 2, 8);
-    expect_ka(&b, NGX_OFFSET_CAPNP_OK, "far landing pad pointing back");
+    expect_ka(&b, NGX_BEACON_OFFSET_CAPNP_OK, "far landing pad pointing back");
 
     ka_with(&b, F(3, 0, 0));
     b.w[0][3] = L(-5, 2, 8);
-    expect_ka(&b, NGX_OFFSET_CAPNP_EBOUNDS,
+    expect_ka(&b, NGX_BEACON_OFFSET_CAPNP_EBOUNDS,
               "far landing pad pointing before the segment");
 
     /* double far: pad word 0 must be a plain far, word 1 a tag */
@@ -1063,33 +1122,36 @@ test_reject_pointers(void)
     ka_with(&b, F(3, 1, 0));
     put(&b, 0, L(0, 2, 8));
     b.w[0][3] = F(3, 0, 0);
-    expect_ka(&b, NGX_OFFSET_CAPNP_OK, "double far onto the tag's own word");
+    expect_ka(&b, NGX_BEACON_OFFSET_CAPNP_OK,
+        "double far onto the tag's own word");
 
     ka_with(&b, F(3, 1, 0));
     put(&b, 0, L(0, 2, 8));
     b.w[0][3] = L(0, 2, 8);
-    expect_ka(&b, NGX_OFFSET_CAPNP_EPOINTER, "double-far pad not a far");
+    expect_ka(&b, NGX_BEACON_OFFSET_CAPNP_EPOINTER,
+        "double-far pad not a far");
 
     ka_with(&b, F(3, 1, 0));
     put(&b, 0, L(0, 2, 8));
     b.w[0][3] = F(3, 1, 0);
-    expect_ka(&b, NGX_OFFSET_CAPNP_EPOINTER, "double-far pad is double");
+    expect_ka(&b, NGX_BEACON_OFFSET_CAPNP_EPOINTER,
+        "double-far pad is double");
 
     ka_with(&b, F(3, 1, 0));
     put(&b, 0, F(0, 0, 0));
     b.w[0][3] = F(3, 0, 0);
-    expect_ka(&b, NGX_OFFSET_CAPNP_EPOINTER, "double-far tag is a far");
+    expect_ka(&b, NGX_BEACON_OFFSET_CAPNP_EPOINTER, "double-far tag is a far");
 
     ka_with(&b, F(3, 1, 0));
     put(&b, 0, L(0, 2, 8));
     b.w[0][3] = F(3, 0, 7);
-    expect_ka(&b, NGX_OFFSET_CAPNP_EBOUNDS,
+    expect_ka(&b, NGX_BEACON_OFFSET_CAPNP_EBOUNDS,
               "double-far content in a missing segment");
 
     ka_with(&b, F(3, 1, 0));
     put(&b, 0, L(0, 2, 16));
     b.w[0][3] = F(4, 0, 0);
-    expect_ka(&b, NGX_OFFSET_CAPNP_EBOUNDS,
+    expect_ka(&b, NGX_BEACON_OFFSET_CAPNP_EBOUNDS,
               "double-far content past the end");
 
     /* unknown discriminants */
@@ -1098,29 +1160,32 @@ test_reject_pointers(void)
     put(&b, 0, S(0, 1, 1));
     put(&b, 0, 3);
     put(&b, 0, 0);
-    ok(load_build(&msg, &b, MODE_UNPACKED) == NGX_OFFSET_CAPNP_OK
-       && ngx_offset_capnp_decode_init(&msg, &init)
-          == NGX_OFFSET_CAPNP_EUNION && init.which == 0,
+    ok(load_build(&msg, &b, MODE_UNPACKED) == NGX_BEACON_OFFSET_CAPNP_OK
+       && ngx_beacon_offset_capnp_decode_init(&msg, &init)
+          == NGX_BEACON_OFFSET_CAPNP_EUNION && init.which == 0,
        "InitConnection discriminant 3 (EUNION)");
 
     b.w[0][1] = 0xffff0002;
-    expect_ka(&b, NGX_OFFSET_CAPNP_EUNION, "KaMessage discriminant 2");
+    expect_ka(&b, NGX_BEACON_OFFSET_CAPNP_EUNION, "KaMessage discriminant 2");
 
     b.w[0][1] = 0x10000;                    /* bits above the tag: ignored */
-    expect_ka(&b, NGX_OFFSET_CAPNP_OK, "KaMessage tag 0, other bits set");
+    expect_ka(&b, NGX_BEACON_OFFSET_CAPNP_OK,
+        "KaMessage tag 0, other bits set");
 
     memset(&b, 0, sizeof(b));
     put(&b, 0, S(0, 1, 3));
     put(&b, 0, 2);
-    ok(load_build(&msg, &b, MODE_UNPACKED) == NGX_OFFSET_CAPNP_OK
-       && ngx_offset_capnp_decode_ern(&msg, &ern) == NGX_OFFSET_CAPNP_EBOUNDS,
+    ok(load_build(&msg, &b, MODE_UNPACKED) == NGX_BEACON_OFFSET_CAPNP_OK
+       && ngx_beacon_offset_capnp_decode_ern(&msg,
+           &ern) == NGX_BEACON_OFFSET_CAPNP_EBOUNDS,
        "ExchangeRandNonce root past the end (EBOUNDS)");
 
     put(&b, 0, 0);
     put(&b, 0, 0);
     put(&b, 0, 0);
-    ok(load_build(&msg, &b, MODE_UNPACKED) == NGX_OFFSET_CAPNP_OK
-       && ngx_offset_capnp_decode_ern(&msg, &ern) == NGX_OFFSET_CAPNP_EUNION,
+    ok(load_build(&msg, &b, MODE_UNPACKED) == NGX_BEACON_OFFSET_CAPNP_OK
+       && ngx_beacon_offset_capnp_decode_ern(&msg,
+           &ern) == NGX_BEACON_OFFSET_CAPNP_EUNION,
        "ExchangeRandNonce optDestPublicKey discriminant 2 (EUNION)");
 
     memset(&b, 0, sizeof(b));
@@ -1129,18 +1194,18 @@ test_reject_pointers(void)
     put(&b, 0, S(0, 1, 1));
     put(&b, 0, 2);
     put(&b, 0, 0);
-    ok(load_build(&msg, &b, MODE_UNPACKED) == NGX_OFFSET_CAPNP_OK
-       && ngx_offset_capnp_decode_channel(&msg, &ch)
-          == NGX_OFFSET_CAPNP_EUNION && ch.which == 0,
+    ok(load_build(&msg, &b, MODE_UNPACKED) == NGX_BEACON_OFFSET_CAPNP_OK
+       && ngx_beacon_offset_capnp_decode_channel(&msg, &ch)
+          == NGX_BEACON_OFFSET_CAPNP_EUNION && ch.which == 0,
        "ChannelContent discriminant 2 (EUNION)");
 
     /* randPadding is resolved too: a bad one is an error */
 
     b.w[0][1] = L(0, 3, 1);
     b.w[0][3] = 1;
-    ok(load_build(&msg, &b, MODE_UNPACKED) == NGX_OFFSET_CAPNP_OK
-       && ngx_offset_capnp_decode_channel(&msg, &ch)
-          == NGX_OFFSET_CAPNP_EPOINTER,
+    ok(load_build(&msg, &b, MODE_UNPACKED) == NGX_BEACON_OFFSET_CAPNP_OK
+       && ngx_beacon_offset_capnp_decode_channel(&msg, &ch)
+          == NGX_BEACON_OFFSET_CAPNP_EPOINTER,
        "ChannelMessage with a non-byte randPadding (EPOINTER)");
 }
 
@@ -1152,26 +1217,27 @@ test_limits(void)
     size_t                      n;
     uint8_t                     in[64], *big;
     build_t                     b;
-    ngx_offset_capnp_ka_t       ka;
-    ngx_offset_capnp_msg_t      msg;
-    ngx_offset_capnp_conn_t     conn;
-    ngx_offset_capnp_channel_t  ch;
+    ngx_beacon_offset_capnp_ka_t       ka;
+    ngx_beacon_offset_capnp_msg_t      msg;
+    ngx_beacon_offset_capnp_conn_t     conn;
+    ngx_beacon_offset_capnp_channel_t  ch;
 
     /* segment count */
 
     memset(in, 0, sizeof(in));
     in[0] = 64;                               /* 65 segments */
-    ok(ngx_offset_capnp_read(&msg, in, sizeof(in))
-       == NGX_OFFSET_CAPNP_ESEGMENTS, "65 segments (ESEGMENTS)");
+    ok(ngx_beacon_offset_capnp_read(&msg, in, sizeof(in))
+       == NGX_BEACON_OFFSET_CAPNP_ESEGMENTS, "65 segments (ESEGMENTS)");
 
     memset(in, 0xff, 4);
-    ok(ngx_offset_capnp_read(&msg, in, sizeof(in))
-       == NGX_OFFSET_CAPNP_ESEGMENTS, "2^32 segments (ESEGMENTS)");
+    ok(ngx_beacon_offset_capnp_read(&msg, in, sizeof(in))
+       == NGX_BEACON_OFFSET_CAPNP_ESEGMENTS, "2^32 segments (ESEGMENTS)");
 
     /* 0x10 0xff: packed table word of 0 + 1 segments... of 65 */
     n = unhex(in, sizeof(in), "0140");
-    ok(ngx_offset_capnp_read_packed(&msg, in, n, scratch, sizeof(scratch),
-                                    NULL) == NGX_OFFSET_CAPNP_ESEGMENTS,
+    ok(ngx_beacon_offset_capnp_read_packed(&msg, in, n, scratch,
+        sizeof(scratch),
+                                    NULL) == NGX_BEACON_OFFSET_CAPNP_ESEGMENTS,
        "packed: 65 segments (ESEGMENTS)");
 
     memset(&b, 0, sizeof(b));
@@ -1179,79 +1245,91 @@ test_limits(void)
     flat[0] = 63;
     memset(flat + 1, 0, 7);
     memset(flat + 8, 0, 256);
-    ok(ngx_offset_capnp_read(&msg, flat, 8 + 256) == NGX_OFFSET_CAPNP_OK
+    ok(ngx_beacon_offset_capnp_read(&msg, flat,
+        8 + 256) == NGX_BEACON_OFFSET_CAPNP_OK
        && msg.nsegs == 64, "64 empty segments read");
 
     /* truncated tables and segments */
 
-    ok(ngx_offset_capnp_read(&msg, flat, 7) == NGX_OFFSET_CAPNP_ETRUNC,
+    ok(ngx_beacon_offset_capnp_read(&msg, flat,
+        7) == NGX_BEACON_OFFSET_CAPNP_ETRUNC,
        "unpacked: 7 bytes (ETRUNC)");
-    ok(ngx_offset_capnp_read(&msg, flat, 8 + 255) == NGX_OFFSET_CAPNP_ETRUNC,
+    ok(ngx_beacon_offset_capnp_read(&msg, flat,
+        8 + 255) == NGX_BEACON_OFFSET_CAPNP_ETRUNC,
        "unpacked: table cut short (ETRUNC)");
 
     build_ka_far(&b, 0);
     n = flatten(&b, flat);
-    ok(ngx_offset_capnp_read(&msg, flat, n - 1) == NGX_OFFSET_CAPNP_ETRUNC
+    ok(ngx_beacon_offset_capnp_read(&msg, flat,
+        n - 1) == NGX_BEACON_OFFSET_CAPNP_ETRUNC
        && msg.nsegs == 0,
        "unpacked: last segment cut short (ETRUNC)");
 
-    ok(ngx_offset_capnp_read(&msg, flat, n) == NGX_OFFSET_CAPNP_OK
-       && ngx_offset_capnp_read(&msg, flat, n + 8) == NGX_OFFSET_CAPNP_OK
+    ok(ngx_beacon_offset_capnp_read(&msg, flat,
+        n) == NGX_BEACON_OFFSET_CAPNP_OK
+       && ngx_beacon_offset_capnp_read(&msg, flat,
+           n + 8) == NGX_BEACON_OFFSET_CAPNP_OK
        && msg.len == n, "unpacked: trailing bytes ignored");
 
     /* scratch too small */
 
-    n = ngx_offset_capnp_pack(packed, sizeof(packed), flat, n);
-    rc = ngx_offset_capnp_read_packed(&msg, packed, n, scratch,
+    n = ngx_beacon_offset_capnp_pack(packed, sizeof(packed), flat, n);
+    rc = ngx_beacon_offset_capnp_read_packed(&msg, packed, n, scratch,
                                       flatten(&b, flat), NULL);
-    ok(rc == NGX_OFFSET_CAPNP_OK, "packed: scratch exactly large enough");
+    ok(rc == NGX_BEACON_OFFSET_CAPNP_OK,
+        "packed: scratch exactly large enough");
 
-    rc = ngx_offset_capnp_read_packed(&msg, packed, n, scratch,
+    rc = ngx_beacon_offset_capnp_read_packed(&msg, packed, n, scratch,
                                       flatten(&b, flat) - 8, NULL);
-    ok(rc == NGX_OFFSET_CAPNP_ELIMIT, "packed: scratch a word short (ELIMIT)");
+    ok(rc == NGX_BEACON_OFFSET_CAPNP_ELIMIT,
+        "packed: scratch a word short (ELIMIT)");
 
-    ok(ngx_offset_capnp_read_packed(&msg, packed, n, scratch, 7, NULL)
-       == NGX_OFFSET_CAPNP_ELIMIT, "packed: scratch under a word (ELIMIT)");
+    ok(ngx_beacon_offset_capnp_read_packed(&msg, packed, n, scratch, 7, NULL)
+       == NGX_BEACON_OFFSET_CAPNP_ELIMIT, "packed: scratch under a word (ELIMIT)");
 
-    ok(ngx_offset_capnp_read_packed(&msg, packed, n, scratch, 8, NULL)
-       == NGX_OFFSET_CAPNP_ELIMIT, "packed: scratch of one word (ELIMIT)");
+    ok(ngx_beacon_offset_capnp_read_packed(&msg, packed, n, scratch, 8, NULL)
+       == NGX_BEACON_OFFSET_CAPNP_ELIMIT, "packed: scratch of one word (ELIMIT)");
 
     /* 0x00 runs expand 2 bytes into 2 KiB: the scratch bounds them */
 
     n = unhex(in, sizeof(in), "300008 00ff00ff00ff00ff00ff00ff00ff00ff");
-    ok(ngx_offset_capnp_read_packed(&msg, in, n, scratch, 4096, NULL)
-       == NGX_OFFSET_CAPNP_ELIMIT,
+    ok(ngx_beacon_offset_capnp_read_packed(&msg, in, n, scratch, 4096, NULL)
+       == NGX_BEACON_OFFSET_CAPNP_ELIMIT,
        "packed: 2048 zero words in 19 bytes, 4 KiB scratch (ELIMIT)");
-    ok(ngx_offset_capnp_read_packed(&msg, in, n, scratch, sizeof(scratch),
-                                    NULL) == NGX_OFFSET_CAPNP_OK
+    ok(ngx_beacon_offset_capnp_read_packed(&msg, in, n, scratch,
+        sizeof(scratch),
+                                    NULL) == NGX_BEACON_OFFSET_CAPNP_OK
        && msg.size[0] == 2048
-       && ngx_offset_capnp_decode_ka(&msg, &ka) == NGX_OFFSET_CAPNP_OK,
+       && ngx_beacon_offset_capnp_decode_ka(&msg,
+           &ka) == NGX_BEACON_OFFSET_CAPNP_OK,
        "packed: 2048 zero words in 19 bytes, 1 MiB scratch");
-    ok(ngx_offset_capnp_read_packed(&msg, in, n - 2, scratch,
+    ok(ngx_beacon_offset_capnp_read_packed(&msg, in, n - 2, scratch,
                                     sizeof(scratch), NULL)
-       == NGX_OFFSET_CAPNP_ETRUNC,
+       == NGX_BEACON_OFFSET_CAPNP_ETRUNC,
        "packed: 2048 words declared, 1792 given (ETRUNC)");
 
     /* traversal limit: more than 8 Mi words in total */
 
-    big = calloc(1, 8 + 8 * (size_t) (NGX_OFFSET_CAPNP_TRAVERSAL + 1));
+    big = calloc(1, 8 + 8 * (size_t) (NGX_BEACON_OFFSET_CAPNP_TRAVERSAL + 1));
 
     if (big) {
-        n = (size_t) NGX_OFFSET_CAPNP_TRAVERSAL + 1;
+        n = (size_t) NGX_BEACON_OFFSET_CAPNP_TRAVERSAL + 1;
         big[4] = (uint8_t) n;
         big[5] = (uint8_t) (n >> 8);
         big[6] = (uint8_t) (n >> 16);
         big[7] = (uint8_t) (n >> 24);
-        ok(ngx_offset_capnp_read(&msg, big, 8 + 8 * n)
-           == NGX_OFFSET_CAPNP_ELIMIT, "8 Mi + 1 words (ELIMIT)");
+        ok(ngx_beacon_offset_capnp_read(&msg, big, 8 + 8 * n)
+           == NGX_BEACON_OFFSET_CAPNP_ELIMIT, "8 Mi + 1 words (ELIMIT)");
 
         n--;
         big[4] = (uint8_t) n;
         big[5] = (uint8_t) (n >> 8);
         big[6] = (uint8_t) (n >> 16);
         big[7] = (uint8_t) (n >> 24);
-        ok(ngx_offset_capnp_read(&msg, big, 8 + 8 * n) == NGX_OFFSET_CAPNP_OK
-           && ngx_offset_capnp_decode_ka(&msg, &ka) == NGX_OFFSET_CAPNP_OK,
+        ok(ngx_beacon_offset_capnp_read(&msg, big,
+            8 + 8 * n) == NGX_BEACON_OFFSET_CAPNP_OK
+           && ngx_beacon_offset_capnp_decode_ka(&msg,
+               &ka) == NGX_BEACON_OFFSET_CAPNP_OK,
            "8 Mi words read");
 
         free(big);
@@ -1266,17 +1344,21 @@ test_limits(void)
     ka_with(&b, L(0, 2, 8));
     rc = load_build(&msg, &b, MODE_UNPACKED);
     msg.traversal_limit = 3;
-    ok(rc == NGX_OFFSET_CAPNP_OK
-       && ngx_offset_capnp_decode_ka(&msg, &ka) == NGX_OFFSET_CAPNP_OK
-       && ngx_offset_capnp_decode_ka(&msg, &ka) == NGX_OFFSET_CAPNP_OK,
+    ok(rc == NGX_BEACON_OFFSET_CAPNP_OK
+       && ngx_beacon_offset_capnp_decode_ka(&msg,
+           &ka) == NGX_BEACON_OFFSET_CAPNP_OK
+       && ngx_beacon_offset_capnp_decode_ka(&msg,
+           &ka) == NGX_BEACON_OFFSET_CAPNP_OK,
        "traversal limit 3 words: 2 + 1 words read, twice");
 
     msg.traversal_limit = 2;
-    ok(ngx_offset_capnp_decode_ka(&msg, &ka) == NGX_OFFSET_CAPNP_ELIMIT,
+    ok(ngx_beacon_offset_capnp_decode_ka(&msg,
+        &ka) == NGX_BEACON_OFFSET_CAPNP_ELIMIT,
        "traversal limit 2 words: the Data is over it (ELIMIT)");
 
     msg.traversal_limit = 1;
-    ok(ngx_offset_capnp_decode_ka(&msg, &ka) == NGX_OFFSET_CAPNP_ELIMIT,
+    ok(ngx_beacon_offset_capnp_decode_ka(&msg,
+        &ka) == NGX_BEACON_OFFSET_CAPNP_ELIMIT,
        "traversal limit 1 word: the root is over it (ELIMIT)");
 
     /* the same word reached twice is charged twice (amplification) */
@@ -1288,12 +1370,14 @@ test_limits(void)
     put(&b, 0, 1);
     put(&b, 0, L(-2, 2, 8));
     rc = load_build(&msg, &b, MODE_UNPACKED);
-    ok(rc == NGX_OFFSET_CAPNP_OK
-       && ngx_offset_capnp_decode_channel(&msg, &ch) == NGX_OFFSET_CAPNP_OK
+    ok(rc == NGX_BEACON_OFFSET_CAPNP_OK
+       && ngx_beacon_offset_capnp_decode_channel(&msg,
+           &ch) == NGX_BEACON_OFFSET_CAPNP_OK
        && ch.user.data == ch.rand_padding.data && ch.user.len == 8,
        "overlapping objects are read");
     msg.traversal_limit = 5;
-    ok(ngx_offset_capnp_decode_channel(&msg, &ch) == NGX_OFFSET_CAPNP_ELIMIT,
+    ok(ngx_beacon_offset_capnp_decode_channel(&msg,
+        &ch) == NGX_BEACON_OFFSET_CAPNP_ELIMIT,
        "overlapping objects are charged each time (ELIMIT)");
 
     /* nesting limit */
@@ -1308,21 +1392,24 @@ test_limits(void)
     put(&b, 0, K(k32, 3));
     rc = load_build(&msg, &b, MODE_UNPACKED);
     msg.nesting_limit = 3;
-    ok(rc == NGX_OFFSET_CAPNP_OK
-       && ngx_offset_capnp_decode_conn(&msg, &conn) == NGX_OFFSET_CAPNP_OK,
+    ok(rc == NGX_BEACON_OFFSET_CAPNP_OK
+       && ngx_beacon_offset_capnp_decode_conn(&msg,
+           &conn) == NGX_BEACON_OFFSET_CAPNP_OK,
        "nesting limit 3: IncomingConnection is 3 deep");
     msg.nesting_limit = 2;
-    ok(ngx_offset_capnp_decode_conn(&msg, &conn) == NGX_OFFSET_CAPNP_ENESTING
+    ok(ngx_beacon_offset_capnp_decode_conn(&msg,
+        &conn) == NGX_BEACON_OFFSET_CAPNP_ENESTING
        && filled(conn.public_key, 32, 0),
        "nesting limit 2 (ENESTING)");
 
-    ok(load_hex(&msg, vec_rekey) == NGX_OFFSET_CAPNP_OK, "rekey reads");
+    ok(load_hex(&msg, vec_rekey) == NGX_BEACON_OFFSET_CAPNP_OK, "rekey reads");
     msg.nesting_limit = 5;
-    ok(ngx_offset_capnp_decode_channel(&msg, &ch) == NGX_OFFSET_CAPNP_OK,
+    ok(ngx_beacon_offset_capnp_decode_channel(&msg,
+        &ch) == NGX_BEACON_OFFSET_CAPNP_OK,
        "nesting limit 5: ChannelMessage{rekey} is 5 deep");
     msg.nesting_limit = 4;
-    ok(ngx_offset_capnp_decode_channel(&msg, &ch)
-       == NGX_OFFSET_CAPNP_ENESTING, "nesting limit 4 (ENESTING)");
+    ok(ngx_beacon_offset_capnp_decode_channel(&msg, &ch)
+       == NGX_BEACON_OFFSET_CAPNP_ENESTING, "nesting limit 4 (ENESTING)");
 }
 
 
@@ -1332,53 +1419,55 @@ test_packing(void)
     int                     rc, bad;
     size_t                  n, k, used;
     uint8_t                 in[4096], out[8192], back[8192];
-    ngx_offset_capnp_msg_t  msg;
+    ngx_beacon_offset_capnp_msg_t  msg;
 
     /* runs stop at 255 */
 
     memset(in, 0, sizeof(in));
-    n = ngx_offset_capnp_pack(out, sizeof(out), in, 300 * 8);
+    n = ngx_beacon_offset_capnp_pack(out, sizeof(out), in, 300 * 8);
     ok(eqhex(out, n, "00ff 002b"), "300 zero words: 00 ff, 00 2b");
 
     memset(in, 0x5a, sizeof(in));
-    n = ngx_offset_capnp_pack(out, sizeof(out), in, 300 * 8);
+    n = ngx_beacon_offset_capnp_pack(out, sizeof(out), in, 300 * 8);
     ok(n == 2 * 10 + 298 * 8 && out[0] == 0xff && out[9] == 255
        && out[10 + 255 * 8] == 0xff && out[10 + 255 * 8 + 9] == 43,
        "300 full words: ff runs of 1 + 255 and 1 + 43");
-    ok(ngx_offset_capnp_unpack(back, sizeof(back), out, n) == 300 * 8
+    ok(ngx_beacon_offset_capnp_unpack(back, sizeof(back), out, n) == 300 * 8
        && memcmp(back, in, 300 * 8) == 0, "300 full words unpack");
 
     /* a raw run takes words with one zero byte, not two */
 
     n = unhex(in, sizeof(in),
               "0101010101010101 0001010101010101 0000010101010101");
-    ok(eqhex(out, ngx_offset_capnp_pack(out, sizeof(out), in, n),
+    ok(eqhex(out, ngx_beacon_offset_capnp_pack(out, sizeof(out), in, n),
              "ff0101010101010101 01 0001010101010101 fc010101010101"),
        "raw run: one zero byte joins, two end it");
 
-    ok(ngx_offset_capnp_pack(out, sizeof(out), in, 7) == 0,
+    ok(ngx_beacon_offset_capnp_pack(out, sizeof(out), in, 7) == 0,
        "pack: length not a multiple of 8 refused");
 
     /* decoders accept any valid run choice, e.g. none at all */
 
     n = unhex(in, sizeof(in), "10 03 50 01 01 00 00 00 00");
-    ok(ngx_offset_capnp_read_packed(&msg, in, n, scratch, sizeof(scratch),
-                                    &used) == NGX_OFFSET_CAPNP_OK
+    ok(ngx_beacon_offset_capnp_read_packed(&msg, in, n, scratch,
+        sizeof(scratch),
+                                    &used) == NGX_BEACON_OFFSET_CAPNP_OK
        && used == n, "zero words as separate 00 00 tags");
 
     n = unhex(in, sizeof(in),
               "ff 0000000003000000 03 0000000001000100"
               "0000000000000000 0000000000000000");
-    ok(ngx_offset_capnp_read_packed(&msg, in, n, scratch, sizeof(scratch),
-                                    &used) == NGX_OFFSET_CAPNP_OK
+    ok(ngx_beacon_offset_capnp_read_packed(&msg, in, n, scratch,
+        sizeof(scratch),
+                                    &used) == NGX_BEACON_OFFSET_CAPNP_OK
        && used == n, "a raw run over the table and the segment");
 
     n = unhex(in, sizeof(in), "10035001010001");
 
     for (bad = 0, k = 0; k < n; k++) {
-        rc = ngx_offset_capnp_read_packed(&msg, in, k, scratch,
+        rc = ngx_beacon_offset_capnp_read_packed(&msg, in, k, scratch,
                                           sizeof(scratch), NULL);
-        bad += (rc != NGX_OFFSET_CAPNP_ETRUNC);
+        bad += (rc != NGX_BEACON_OFFSET_CAPNP_ETRUNC);
     }
 
     ok(bad == 0, "every prefix of a packed message (ETRUNC)");
@@ -1386,11 +1475,11 @@ test_packing(void)
     n = frame(in, sizeof(in), v19);
 
     for (bad = 0, k = 0; k < n; k++) {
-        rc = ngx_offset_capnp_read_packed(&msg, in, k, scratch,
+        rc = ngx_beacon_offset_capnp_read_packed(&msg, in, k, scratch,
                                           sizeof(scratch), NULL);
-        bad += (rc != NGX_OFFSET_CAPNP_ETRUNC);
-        bad += (ngx_offset_capnp_unpack(back, sizeof(back), in, k) != 0
-                && k > 0 && rc == NGX_OFFSET_CAPNP_OK);
+        bad += (rc != NGX_BEACON_OFFSET_CAPNP_ETRUNC);
+        bad += (ngx_beacon_offset_capnp_unpack(back, sizeof(back), in, k) != 0
+                && k > 0 && rc == NGX_BEACON_OFFSET_CAPNP_OK);
     }
 
     ok(bad == 0, "every prefix of V19 (ETRUNC)");
@@ -1398,44 +1487,49 @@ test_packing(void)
     /* runs past the end of the message */
 
     n = unhex(in, sizeof(in), "10035001010002");
-    ok(ngx_offset_capnp_read_packed(&msg, in, n, scratch, sizeof(scratch),
-                                    NULL) == NGX_OFFSET_CAPNP_EPACKED,
+    ok(ngx_beacon_offset_capnp_read_packed(&msg, in, n, scratch,
+        sizeof(scratch),
+                                    NULL) == NGX_BEACON_OFFSET_CAPNP_EPACKED,
        "zero run past the message end (EPACKED)");
 
     n = unhex(in, sizeof(in),
               "10 02 ff 0102030405060708 01 0102030405060708 0000");
-    ok(ngx_offset_capnp_read_packed(&msg, in, n, scratch, sizeof(scratch),
-                                    NULL) == NGX_OFFSET_CAPNP_OK,
+    ok(ngx_beacon_offset_capnp_read_packed(&msg, in, n, scratch,
+        sizeof(scratch),
+                                    NULL) == NGX_BEACON_OFFSET_CAPNP_OK,
        "raw run up to the message end");
 
     n = unhex(in, sizeof(in),
               "10 01 ff 0102030405060708 01 0102030405060708");
-    ok(ngx_offset_capnp_read_packed(&msg, in, n, scratch, sizeof(scratch),
-                                    NULL) == NGX_OFFSET_CAPNP_EPACKED,
+    ok(ngx_beacon_offset_capnp_read_packed(&msg, in, n, scratch,
+        sizeof(scratch),
+                                    NULL) == NGX_BEACON_OFFSET_CAPNP_EPACKED,
        "raw run past the message end (EPACKED)");
 
     /* trailing bytes after a message are not consumed */
 
     n = unhex(in, sizeof(in), "10035001010001 ffff");
-    ok(ngx_offset_capnp_read_packed(&msg, in, n, scratch, sizeof(scratch),
-                                    &used) == NGX_OFFSET_CAPNP_OK
+    ok(ngx_beacon_offset_capnp_read_packed(&msg, in, n, scratch,
+        sizeof(scratch),
+                                    &used) == NGX_BEACON_OFFSET_CAPNP_OK
        && used == 7, "trailing bytes ignored, consumed = 7");
 
-    ok(ngx_offset_capnp_read_packed(&msg, in, 0, scratch, sizeof(scratch),
-                                    NULL) == NGX_OFFSET_CAPNP_ETRUNC,
+    ok(ngx_beacon_offset_capnp_read_packed(&msg, in, 0, scratch,
+        sizeof(scratch),
+                                    NULL) == NGX_BEACON_OFFSET_CAPNP_ETRUNC,
        "empty input (ETRUNC)");
 
     /* unpack on its own */
 
     n = unhex(in, sizeof(in), "ff 0102030405060708");
-    ok(ngx_offset_capnp_unpack(back, sizeof(back), in, n) == 0,
+    ok(ngx_beacon_offset_capnp_unpack(back, sizeof(back), in, n) == 0,
        "unpack: 0xff without its count refused");
     n = unhex(in, sizeof(in), "ff 0102030405060708 01");
-    ok(ngx_offset_capnp_unpack(back, sizeof(back), in, n) == 0,
+    ok(ngx_beacon_offset_capnp_unpack(back, sizeof(back), in, n) == 0,
        "unpack: missing raw word refused");
     n = unhex(in, sizeof(in), "0003");
-    ok(ngx_offset_capnp_unpack(back, sizeof(back), in, n) == 32
-       && ngx_offset_capnp_unpack(back, 24, in, n) == 0,
+    ok(ngx_beacon_offset_capnp_unpack(back, sizeof(back), in, n) == 32
+       && ngx_beacon_offset_capnp_unpack(back, 24, in, n) == 0,
        "unpack: zero run, and its output bound");
 }
 
@@ -1469,42 +1563,42 @@ check_caps(size_t (*enc)(uint8_t *, size_t, const void *), const void *m)
 static size_t
 enc_init(uint8_t *out, size_t cap, const void *m)
 {
-    return ngx_offset_capnp_encode_init(out, cap, m);
+    return ngx_beacon_offset_capnp_encode_init(out, cap, m);
 }
 
 
 static size_t
 enc_conn(uint8_t *out, size_t cap, const void *m)
 {
-    return ngx_offset_capnp_encode_conn(out, cap, m);
+    return ngx_beacon_offset_capnp_encode_conn(out, cap, m);
 }
 
 
 static size_t
 enc_ka(uint8_t *out, size_t cap, const void *m)
 {
-    return ngx_offset_capnp_encode_ka(out, cap, m);
+    return ngx_beacon_offset_capnp_encode_ka(out, cap, m);
 }
 
 
 static size_t
 enc_ern(uint8_t *out, size_t cap, const void *m)
 {
-    return ngx_offset_capnp_encode_ern(out, cap, m);
+    return ngx_beacon_offset_capnp_encode_ern(out, cap, m);
 }
 
 
 static size_t
 enc_dh(uint8_t *out, size_t cap, const void *m)
 {
-    return ngx_offset_capnp_encode_dh(out, cap, m);
+    return ngx_beacon_offset_capnp_encode_dh(out, cap, m);
 }
 
 
 static size_t
 enc_channel(uint8_t *out, size_t cap, const void *m)
 {
-    return ngx_offset_capnp_encode_channel(out, cap, m);
+    return ngx_beacon_offset_capnp_encode_channel(out, cap, m);
 }
 
 
@@ -1540,13 +1634,13 @@ test_encoders(void)
     int                         i, bad;
     size_t                      n, k;
     uint8_t                     data[70000], pad[300], out[256];
-    ngx_offset_capnp_ka_t       ka, ka2;
-    ngx_offset_capnp_dh_t       dh, dh2;
-    ngx_offset_capnp_ern_t      ern, ern2;
-    ngx_offset_capnp_msg_t      msg;
-    ngx_offset_capnp_conn_t     conn, conn2;
-    ngx_offset_capnp_init_t     init, init2;
-    ngx_offset_capnp_channel_t  ch, ch2;
+    ngx_beacon_offset_capnp_ka_t       ka, ka2;
+    ngx_beacon_offset_capnp_dh_t       dh, dh2;
+    ngx_beacon_offset_capnp_ern_t      ern, ern2;
+    ngx_beacon_offset_capnp_msg_t      msg;
+    ngx_beacon_offset_capnp_conn_t     conn, conn2;
+    ngx_beacon_offset_capnp_init_t     init, init2;
+    ngx_beacon_offset_capnp_channel_t  ch, ch2;
 
     static uint8_t  big[200000];
 
@@ -1554,57 +1648,59 @@ test_encoders(void)
 
     memset(&init, 0, sizeof(init));
     init.which = 3;
-    ok(ngx_offset_capnp_encode_init(out, sizeof(out), &init) == 0,
+    ok(ngx_beacon_offset_capnp_encode_init(out, sizeof(out), &init) == 0,
        "encode InitConnection with discriminant 3 refused");
 
     memset(&ka, 0, sizeof(ka));
     ka.which = 2;
-    ok(ngx_offset_capnp_encode_ka(out, sizeof(out), &ka) == 0,
+    ok(ngx_beacon_offset_capnp_encode_ka(out, sizeof(out), &ka) == 0,
        "encode KaMessage with discriminant 2 refused");
 
-    ka.which = NGX_OFFSET_KA_MESSAGE;
+    ka.which = NGX_BEACON_OFFSET_KA_MESSAGE;
     ka.message.len = 1;
-    ok(ngx_offset_capnp_encode_ka(out, sizeof(out), &ka) == 0,
+    ok(ngx_beacon_offset_capnp_encode_ka(out, sizeof(out), &ka) == 0,
        "encode KaMessage with NULL Data of length 1 refused");
 
     ka.message.data = data;
-    ka.message.len = (size_t) NGX_OFFSET_CAPNP_MAX_DATA + 1;
-    ok(ngx_offset_capnp_encode_ka(out, sizeof(out), &ka) == 0,
+    ka.message.len = (size_t) NGX_BEACON_OFFSET_CAPNP_MAX_DATA + 1;
+    ok(ngx_beacon_offset_capnp_encode_ka(out, sizeof(out), &ka) == 0,
        "encode KaMessage with Data of 2^29 bytes refused");
 
     memset(&ch, 0, sizeof(ch));
     ch.which = 2;
-    ok(ngx_offset_capnp_encode_channel(out, sizeof(out), &ch) == 0,
+    ok(ngx_beacon_offset_capnp_encode_channel(out, sizeof(out), &ch) == 0,
        "encode ChannelContent with discriminant 2 refused");
 
-    ch.which = NGX_OFFSET_CONTENT_USER;
+    ch.which = NGX_BEACON_OFFSET_CONTENT_USER;
     ch.user.len = 3;
-    ok(ngx_offset_capnp_encode_channel(out, sizeof(out), &ch) == 0,
+    ok(ngx_beacon_offset_capnp_encode_channel(out, sizeof(out), &ch) == 0,
        "encode ChannelMessage with NULL user Data refused");
 
     ch.user.len = 0;
     ch.rand_padding.len = 3;
-    ok(ngx_offset_capnp_encode_channel(out, sizeof(out), &ch) == 0,
+    ok(ngx_beacon_offset_capnp_encode_channel(out, sizeof(out), &ch) == 0,
        "encode ChannelMessage with NULL padding of length 3 refused");
 
     /* empty Data: zero-length list pointers */
 
     memset(&ka, 0, sizeof(ka));
-    ka.which = NGX_OFFSET_KA_MESSAGE;
-    ok(eqhex(out, ngx_offset_capnp_encode_ka(out, sizeof(out), &ka),
+    ka.which = NGX_BEACON_OFFSET_KA_MESSAGE;
+    ok(eqhex(out, ngx_beacon_offset_capnp_encode_ka(out, sizeof(out), &ka),
              "1003 500101 0101 110102"),
        "encode KaMessage{message = empty}: L(0, 0)");
 
     memset(&ch, 0, sizeof(ch));
-    ch.which = NGX_OFFSET_CONTENT_USER;
+    ch.which = NGX_BEACON_OFFSET_CONTENT_USER;
     ch.rand_padding.data = pad;
     ch.user.data = data;
-    n = ngx_offset_capnp_encode_channel(out, sizeof(out), &ch);
+    n = ngx_beacon_offset_capnp_encode_channel(out, sizeof(out), &ch);
     ok(eqhex(out, n, "1005 4002 110502 500101 0101 110102"),
        "encode ChannelMessage{empty, user = empty}: L(1, 0), L(0, 0)");
-    ok(ngx_offset_capnp_read_packed(&msg, out, n, scratch, sizeof(scratch),
-                                    NULL) == NGX_OFFSET_CAPNP_OK
-       && ngx_offset_capnp_decode_channel(&msg, &ch2) == NGX_OFFSET_CAPNP_OK
+    ok(ngx_beacon_offset_capnp_read_packed(&msg, out, n, scratch,
+        sizeof(scratch),
+                                    NULL) == NGX_BEACON_OFFSET_CAPNP_OK
+       && ngx_beacon_offset_capnp_decode_channel(&msg,
+           &ch2) == NGX_BEACON_OFFSET_CAPNP_OK
        && ch2.rand_padding.data != NULL && ch2.rand_padding.len == 0
        && ch2.user.data != NULL && ch2.user.len == 0,
        "... decodes to empty, non-null Data");
@@ -1614,14 +1710,14 @@ test_encoders(void)
     fill(data, sizeof(data));
     memset(&init, 0, sizeof(init));
     ok(check_caps(enc_init, &init), "encode InitConnection{listen}: caps");
-    init.which = NGX_OFFSET_INIT_CONNECT;
+    init.which = NGX_BEACON_OFFSET_INIT_CONNECT;
     memcpy(init.public_key, data, 32);
     ok(check_caps(enc_init, &init), "encode InitConnection{connect}: caps");
     memcpy(conn.public_key, data + 32, 32);
     ok(check_caps(enc_conn, &conn), "encode Incoming/Reject: caps");
     memset(&ka, 0, sizeof(ka));
     ok(check_caps(enc_ka, &ka), "encode KaMessage{keepAlive}: caps");
-    ka.which = NGX_OFFSET_KA_MESSAGE;
+    ka.which = NGX_BEACON_OFFSET_KA_MESSAGE;
     ka.message.data = data;
     ka.message.len = 1000;
     ok(check_caps(enc_ka, &ka), "encode KaMessage{message}: caps");
@@ -1632,13 +1728,13 @@ test_encoders(void)
     fill((uint8_t *) &dh, sizeof(dh));
     ok(check_caps(enc_dh, &dh), "encode ExchangeDh: caps");
     memset(&ch, 0, sizeof(ch));
-    ch.which = NGX_OFFSET_CONTENT_USER;
+    ch.which = NGX_BEACON_OFFSET_CONTENT_USER;
     ch.rand_padding.data = data;
     ch.rand_padding.len = 37;
     ch.user.data = data + 100;
     ch.user.len = 500;
     ok(check_caps(enc_channel, &ch), "encode ChannelMessage{user}: caps");
-    ch.which = NGX_OFFSET_CONTENT_REKEY;
+    ch.which = NGX_BEACON_OFFSET_CONTENT_REKEY;
     ok(check_caps(enc_channel, &ch), "encode ChannelMessage{rekey}: caps");
 
     /* round trips of random messages */
@@ -1653,19 +1749,21 @@ test_encoders(void)
             fill(init.public_key, 32);
         }
 
-        n = ngx_offset_capnp_encode_init(big, sizeof(big), &init);
-        bad += !(n && ngx_offset_capnp_read_packed(&msg, big, n, scratch,
+        n = ngx_beacon_offset_capnp_encode_init(big, sizeof(big), &init);
+        bad += !(n && ngx_beacon_offset_capnp_read_packed(&msg, big, n,
+            scratch,
                                                    sizeof(scratch), NULL)
-                      == NGX_OFFSET_CAPNP_OK
-                 && ngx_offset_capnp_decode_init(&msg, &init2) == 0
+                      == NGX_BEACON_OFFSET_CAPNP_OK
+                 && ngx_beacon_offset_capnp_decode_init(&msg, &init2) == 0
                  && memcmp(&init, &init2, sizeof(init)) == 0);
 
         fill(conn.public_key, 32);
-        n = ngx_offset_capnp_encode_conn(big, sizeof(big), &conn);
-        bad += !(n && ngx_offset_capnp_read_packed(&msg, big, n, scratch,
+        n = ngx_beacon_offset_capnp_encode_conn(big, sizeof(big), &conn);
+        bad += !(n && ngx_beacon_offset_capnp_read_packed(&msg, big, n,
+            scratch,
                                                    sizeof(scratch), NULL)
-                      == NGX_OFFSET_CAPNP_OK
-                 && ngx_offset_capnp_decode_conn(&msg, &conn2) == 0
+                      == NGX_BEACON_OFFSET_CAPNP_OK
+                 && ngx_beacon_offset_capnp_decode_conn(&msg, &conn2) == 0
                  && memcmp(&conn, &conn2, sizeof(conn)) == 0);
 
         memset(&ern, 0, sizeof(ern));
@@ -1677,19 +1775,21 @@ test_encoders(void)
             fill(ern.dest_public_key, 32);
         }
 
-        n = ngx_offset_capnp_encode_ern(big, sizeof(big), &ern);
-        bad += !(n && ngx_offset_capnp_read_packed(&msg, big, n, scratch,
+        n = ngx_beacon_offset_capnp_encode_ern(big, sizeof(big), &ern);
+        bad += !(n && ngx_beacon_offset_capnp_read_packed(&msg, big, n,
+            scratch,
                                                    sizeof(scratch), NULL)
-                      == NGX_OFFSET_CAPNP_OK
-                 && ngx_offset_capnp_decode_ern(&msg, &ern2) == 0
+                      == NGX_BEACON_OFFSET_CAPNP_OK
+                 && ngx_beacon_offset_capnp_decode_ern(&msg, &ern2) == 0
                  && memcmp(&ern, &ern2, sizeof(ern)) == 0);
 
         fill((uint8_t *) &dh, sizeof(dh));
-        n = ngx_offset_capnp_encode_dh(big, sizeof(big), &dh);
-        bad += !(n && ngx_offset_capnp_read_packed(&msg, big, n, scratch,
+        n = ngx_beacon_offset_capnp_encode_dh(big, sizeof(big), &dh);
+        bad += !(n && ngx_beacon_offset_capnp_read_packed(&msg, big, n,
+            scratch,
                                                    sizeof(scratch), NULL)
-                      == NGX_OFFSET_CAPNP_OK
-                 && ngx_offset_capnp_decode_dh(&msg, &dh2) == 0
+                      == NGX_BEACON_OFFSET_CAPNP_OK
+                 && ngx_beacon_offset_capnp_decode_dh(&msg, &dh2) == 0
                  && memcmp(&dh, &dh2, sizeof(dh)) == 0);
 
         memset(&ka, 0, sizeof(ka));
@@ -1702,11 +1802,12 @@ test_encoders(void)
             fill(data, sizeof(data));
         }
 
-        n = ngx_offset_capnp_encode_ka(big, sizeof(big), &ka);
-        bad += !(n && ngx_offset_capnp_read_packed(&msg, big, n, scratch,
+        n = ngx_beacon_offset_capnp_encode_ka(big, sizeof(big), &ka);
+        bad += !(n && ngx_beacon_offset_capnp_read_packed(&msg, big, n,
+            scratch,
                                                    sizeof(scratch), NULL)
-                      == NGX_OFFSET_CAPNP_OK
-                 && ngx_offset_capnp_decode_ka(&msg, &ka2) == 0
+                      == NGX_BEACON_OFFSET_CAPNP_OK
+                 && ngx_beacon_offset_capnp_decode_ka(&msg, &ka2) == 0
                  && ka2.which == ka.which
                  && ka2.message.len == ka.message.len
                  && (ka.message.len == 0
@@ -1722,7 +1823,7 @@ test_encoders(void)
             ch.rand_padding.len = rnd() % sizeof(pad);
         }
 
-        if (ch.which == NGX_OFFSET_CONTENT_USER) {
+        if (ch.which == NGX_BEACON_OFFSET_CONTENT_USER) {
             ch.user.data = data + 7;
             ch.user.len = (i % 50 == 1) ? 65536 + rnd() % 3000
                                         : rnd() % 300;
@@ -1732,11 +1833,12 @@ test_encoders(void)
             fill(ch.key_salt, 32);
         }
 
-        n = ngx_offset_capnp_encode_channel(big, sizeof(big), &ch);
-        bad += !(n && ngx_offset_capnp_read_packed(&msg, big, n, scratch,
+        n = ngx_beacon_offset_capnp_encode_channel(big, sizeof(big), &ch);
+        bad += !(n && ngx_beacon_offset_capnp_read_packed(&msg, big, n,
+            scratch,
                                                    sizeof(scratch), NULL)
-                      == NGX_OFFSET_CAPNP_OK
-                 && ngx_offset_capnp_decode_channel(&msg, &ch2) == 0
+                      == NGX_BEACON_OFFSET_CAPNP_OK
+                 && ngx_beacon_offset_capnp_decode_channel(&msg, &ch2) == 0
                  && ch2.which == ch.which
                  && (ch2.rand_padding.data == NULL)
                     == (ch.rand_padding.data == NULL)
@@ -1753,9 +1855,10 @@ test_encoders(void)
 
         /* and the packer agrees with an unpack of its own output */
 
-        k = ngx_offset_capnp_unpack(scratch, sizeof(scratch), big, n);
+        k = ngx_beacon_offset_capnp_unpack(scratch, sizeof(scratch), big, n);
         bad += !(n && k == msg.len
-                 && ngx_offset_capnp_pack(flat, sizeof(flat), scratch, k)
+                 && ngx_beacon_offset_capnp_pack(flat, sizeof(flat), scratch,
+                     k)
                     == n
                  && memcmp(flat, big, n) == 0);
     }

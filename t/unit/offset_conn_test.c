@@ -75,7 +75,7 @@ test_handshake_failures(void)
     ofz_init(&f, 3, 0, 0);
     OFZ_CHECK(ngx_beacon_offset_conn_start(&f.oc, f.now) == 0);
     ofz_drain(&f);
-    ngx_offset_version_frame(ver);
+    ngx_beacon_offset_version_frame(ver);
     ver[11] = 1;
     ofz_feed(&f, ver, sizeof(ver), NULL, 0);
     ok(f.closed && f.ev.count == NGX_BEACON_OFFSET_COUNT_BAD
@@ -86,7 +86,7 @@ test_handshake_failures(void)
     ofz_init(&f, 3, 0, 0);
     OFZ_CHECK(ngx_beacon_offset_conn_start(&f.oc, f.now) == 0);
     ofz_drain(&f);
-    ngx_offset_frame_put_len(hdr, NGX_BEACON_OFFSET_PREAUTH_MAX + 1);
+    ngx_beacon_offset_frame_put_len(hdr, NGX_BEACON_OFFSET_PREAUTH_MAX + 1);
     ofz_feed(&f, hdr, sizeof(hdr), NULL, 0);
     ok(f.closed && strcmp(f.ev.why, "frame over the size cap") == 0,
        "a frame over 4k before the handshake is refused at its length");
@@ -128,7 +128,7 @@ test_reads_stop_at_frame_end(void)
 
     OFZ_CHECK(up(&f, 0, 0));
 
-    ofz_node_init_msg(&f, NGX_OFFSET_INIT_CONNECT, ofz_relay_pk);
+    ofz_node_init_msg(&f, NGX_BEACON_OFFSET_INIT_CONNECT, ofz_relay_pk);
     ofz_node_ka(&f, (const uint8_t *) "F1", 2, 0);
 
     /* both frames in one buffer: the relay takes only the first */
@@ -172,7 +172,7 @@ test_relay_messages(void)
     ofz_free(&f);
 
     OFZ_CHECK(up(&f, 16, 0));
-    ofz_node_init_msg(&f, NGX_OFFSET_INIT_LISTEN, NULL);
+    ofz_node_init_msg(&f, NGX_BEACON_OFFSET_INIT_LISTEN, NULL);
     node_send(&f);
     ok(f.events[NGX_BEACON_OFFSET_EV_LISTEN] == 1
        && f.oc.state == NGX_BEACON_OFFSET_LISTEN && f.oc.deadline == 0,
@@ -205,7 +205,7 @@ test_relay_messages(void)
 
     /* a tunnel: messages out as they came, forwarded ones in */
     OFZ_CHECK(up(&f, 16, 0));
-    ofz_node_init_msg(&f, NGX_OFFSET_INIT_ACCEPT, key);
+    ofz_node_init_msg(&f, NGX_BEACON_OFFSET_INIT_ACCEPT, key);
     node_send(&f);
     ok(f.events[NGX_BEACON_OFFSET_EV_ACCEPT] == 1
        && f.oc.state == NGX_BEACON_OFFSET_TUNNEL,
@@ -251,7 +251,7 @@ test_keepalive_and_rekeys(void)
     /* issue 9: relay rekeys every 2 s, keepalive still every 16 s */
 
     OFZ_CHECK(up(&f, 16, 2000));
-    ofz_node_init_msg(&f, NGX_OFFSET_INIT_LISTEN, NULL);
+    ofz_node_init_msg(&f, NGX_BEACON_OFFSET_INIT_LISTEN, NULL);
     node_send(&f);
 
     last = f.now;
@@ -285,7 +285,7 @@ test_keepalive_and_rekeys(void)
     /* a node that only rekeys is idle (3.5) */
 
     OFZ_CHECK(up(&f, 16, 0));
-    ofz_node_init_msg(&f, NGX_OFFSET_INIT_LISTEN, NULL);
+    ofz_node_init_msg(&f, NGX_BEACON_OFFSET_INIT_LISTEN, NULL);
     node_send(&f);
 
     for (i = 0; i < 31 && !f.closed; i++) {
@@ -303,7 +303,7 @@ test_keepalive_and_rekeys(void)
     /* frames under the old key after our rekey still open (3.4.5) */
 
     OFZ_CHECK(up(&f, 16, 0));
-    ofz_node_init_msg(&f, NGX_OFFSET_INIT_LISTEN, NULL);
+    ofz_node_init_msg(&f, NGX_BEACON_OFFSET_INIT_LISTEN, NULL);
     ofz_node_rekey(&f);
     node_send(&f);
     ok(!f.nch.has_pending && f.events[NGX_BEACON_OFFSET_EV_REKEY] == 1,

@@ -677,13 +677,15 @@ test_utf8(void)
     ok(!ngx_beacon_json_utf8_valid(S("\xc0\x80")), "utf8: overlong NUL");
     ok(!ngx_beacon_json_utf8_valid(S("\xc1\xbf")), "utf8: overlong C1");
     ok(!ngx_beacon_json_utf8_valid(S("\xe0\x80\x80")), "utf8: overlong E0");
-    ok(!ngx_beacon_json_utf8_valid(S("\xf0\x80\x80\x80")), "utf8: overlong F0");
+    ok(!ngx_beacon_json_utf8_valid(S("\xf0\x80\x80\x80")),
+        "utf8: overlong F0");
     ok(!ngx_beacon_json_utf8_valid(S("\xed\xa0\x80")), "utf8: surrogate");
     ok(!ngx_beacon_json_utf8_valid(S("\xf4\x90\x80\x80")), "utf8: > U+10FFFF");
     ok(!ngx_beacon_json_utf8_valid(S("\xf5\x80\x80\x80")), "utf8: F5");
     ok(!ngx_beacon_json_utf8_valid(S("\x80")), "utf8: lone continuation");
     ok(!ngx_beacon_json_utf8_valid(S("a\xe2\x82")), "utf8: truncated");
-    ok(!ngx_beacon_json_utf8_valid(S("\xe2\x28\xa1")), "utf8: bad second byte");
+    ok(!ngx_beacon_json_utf8_valid(S("\xe2\x28\xa1")),
+        "utf8: bad second byte");
     ok(!ngx_beacon_json_utf8_valid(S("\xe2\x82\x28")), "utf8: bad third byte");
     ok(!ngx_beacon_json_utf8_valid(S("\xff")), "utf8: FF");
 }

@@ -1983,7 +1983,7 @@ ngx_beacon_shm_admit(ngx_beacon_zone_t *z, ngx_beacon_lim_t *lim,
     ngx_beacon_sh_t         *sh;
     ngx_beacon_lim_entry_t  *e;
 
-#define CLAIM_COUNT(i, off)                                                   \
+#define NGX_BEACON_CLAIM_COUNT(i, off)                                       \
     (*(ngx_atomic_t *) ((u_char *) &sh->claims[i] + (off)))
 
     if (z->claim < 0) {
@@ -2004,10 +2004,10 @@ ngx_beacon_shm_admit(ngx_beacon_zone_t *z, ngx_beacon_lim_t *lim,
             continue;
         }
 
-        total += CLAIM_COUNT(i, count_off);
+        total += NGX_BEACON_CLAIM_COUNT(i, count_off);
 
         if (hs_off) {
-            hs += CLAIM_COUNT(i, hs_off);
+            hs += NGX_BEACON_CLAIM_COUNT(i, hs_off);
         }
 
         if (max_ip) {
@@ -2040,7 +2040,7 @@ done:
 
     ngx_beacon_nt_unlock(&z->sh->conn_lock);
 
-#undef CLAIM_COUNT
+#undef NGX_BEACON_CLAIM_COUNT
 
     return rc;
 }

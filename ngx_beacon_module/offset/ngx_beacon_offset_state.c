@@ -10,14 +10,14 @@
 #include "ngx_beacon_offset_state.h"
 
 
-#define PK_LEN  NGX_BEACON_OFFSET_PK_LEN
 
 
 typedef struct {
     ngx_rbtree_node_t        node;        /* key: hash of lpk (and cpk) */
     ngx_beacon_owner_t       owner;
-    u_char                   lpk[PK_LEN];
-    u_char                   cpk[PK_LEN]; /* half-tunnels only */
+    u_char                   lpk[NGX_BEACON_OFFSET_PK_LEN];
+    /* half-tunnels only */
+    u_char                   cpk[NGX_BEACON_OFFSET_PK_LEN];
 } ngx_beacon_offset_node_t;
 
 
@@ -80,10 +80,11 @@ ngx_beacon_offset_hash(const u_char *lpk, const u_char *cpk)
 {
     uint32_t  h;
 
-    h = ngx_murmur_hash2((u_char *) lpk, PK_LEN);
+    h = ngx_murmur_hash2((u_char *) lpk, NGX_BEACON_OFFSET_PK_LEN);
 
     if (cpk) {
-        h ^= ngx_murmur_hash2((u_char *) cpk, PK_LEN) * 0x9e3779b1;
+        h ^= ngx_murmur_hash2((u_char *) cpk,
+            NGX_BEACON_OFFSET_PK_LEN) * 0x9e3779b1;
     }
 
     return h;
@@ -102,12 +103,12 @@ ngx_beacon_offset_cmp(ngx_beacon_offset_node_t *a, ngx_rbtree_key_t key,
         return a->node.key < key ? -1 : 1;
     }
 
-    rc = ngx_memcmp(a->lpk, lpk, PK_LEN);
+    rc = ngx_memcmp(a->lpk, lpk, NGX_BEACON_OFFSET_PK_LEN);
     if (rc != 0 || cpk == NULL) {
         return rc;
     }
 
-    return ngx_memcmp(a->cpk, cpk, PK_LEN);
+    return ngx_memcmp(a->cpk, cpk, NGX_BEACON_OFFSET_PK_LEN);
 }
 
 
@@ -149,7 +150,7 @@ ngx_beacon_offset_find(ngx_rbtree_t *tree, const u_char *lpk,
     ngx_rbtree_key_t           key;
     ngx_rbtree_node_t         *node, *sentinel;
     ngx_beacon_offset_node_t  *n;
-    static const u_char        zero[PK_LEN];
+    static const u_char        zero[NGX_BEACON_OFFSET_PK_LEN];
 
     key = ngx_beacon_offset_hash(lpk, cpk);
     node = tree->root;
@@ -217,10 +218,10 @@ ngx_beacon_offset_put(ngx_beacon_zone_t *z, ngx_uint_t halves,
         goto done;
     }
 
-    ngx_memcpy(n->lpk, lpk, PK_LEN);
+    ngx_memcpy(n->lpk, lpk, NGX_BEACON_OFFSET_PK_LEN);
 
     if (cpk) {
-        ngx_memcpy(n->cpk, cpk, PK_LEN);
+        ngx_memcpy(n->cpk, cpk, NGX_BEACON_OFFSET_PK_LEN);
     }
 
     n->owner = *owner;
@@ -383,7 +384,7 @@ ngx_beacon_offset_half_drop(ngx_beacon_zone_t *z, const u_char *lpk,
         next = ngx_rbtree_next(&osh->halves, node);
         h = (ngx_beacon_offset_node_t *) node;
 
-        if (ngx_memcmp(h->lpk, lpk, PK_LEN) == 0) {
+        if (ngx_memcmp(h->lpk, lpk, NGX_BEACON_OFFSET_PK_LEN) == 0) {
             if (n < max) {
                 owners[n] = h->owner;
             }

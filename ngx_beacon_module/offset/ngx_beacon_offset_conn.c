@@ -34,8 +34,8 @@ static int ngx_beacon_offset_send_user(ngx_beacon_offset_conn_t *oc,
     ngx_beacon_offset_msec_t now);
 static int ngx_beacon_offset_send_rekey(ngx_beacon_offset_conn_t *oc,
     const uint8_t *pub, const uint8_t *salt);
-static int ngx_beacon_offset_seal(ngx_beacon_offset_conn_t *oc,
-    const ngx_offset_capnp_channel_t *cm);
+static int ngx_beacon_offset_conn_seal(ngx_beacon_offset_conn_t *oc,
+    const ngx_beacon_offset_capnp_channel_t *cm);
 static uint32_t ngx_beacon_offset_rand(ngx_beacon_offset_scratch_t *s);
 static int ngx_beacon_offset_due(ngx_beacon_offset_msec_t t,
     ngx_beacon_offset_msec_t now);
@@ -55,7 +55,7 @@ ngx_beacon_offset_scratch_init(ngx_beacon_offset_scratch_t *s,
         random(data, s->pad, sizeof(s->pad));
     }
 
-    size = frame_max + 2 * NGX_OFFSET_PADDING_ACCEPT_MAX + 1024;
+    size = frame_max + 2 * NGX_BEACON_OFFSET_PADDING_ACCEPT_MAX + 1024;
 
     if (s->size >= size) {
         return 0;
@@ -126,14 +126,14 @@ ngx_beacon_offset_conn_start(ngx_beacon_offset_conn_t *oc,
 {
     size_t                  n;
     uint8_t                 buf[256];
-    ngx_offset_capnp_ern_t  ern;
+    ngx_beacon_offset_capnp_ern_t  ern;
 
     /* both sides send first (3.3, 3.4.1): nothing to wait for */
 
-    ngx_offset_version_frame(buf);
+    ngx_beacon_offset_version_frame(buf);
 
-    if (ngx_beacon_offset_raw(oc, buf + NGX_OFFSET_FRAME_HDR_LEN,
-                              NGX_OFFSET_VERSION_LEN)
+    if (ngx_beacon_offset_raw(oc, buf + NGX_BEACON_OFFSET_FRAME_HDR_LEN,
+                              NGX_BEACON_OFFSET_VERSION_LEN)
         != 0)
     {
         return -1;
@@ -142,11 +142,11 @@ ngx_beacon_offset_conn_start(ngx_beacon_offset_conn_t *oc,
     oc->scratch->random(oc->scratch->random_data, oc->my_nonce,
                         sizeof(oc->my_nonce));
 
-    memset(&ern, 0, sizeof(ngx_offset_capnp_ern_t));
+    memset(&ern, 0, sizeof(ngx_beacon_offset_capnp_ern_t));
     memcpy(ern.rand_nonce, oc->my_nonce, sizeof(oc->my_nonce));
-    memcpy(ern.src_public_key, oc->conf->pk, NGX_OFFSET_PK_LEN);
+    memcpy(ern.src_public_key, oc->conf->pk, NGX_BEACON_OFFSET_PK_LEN);
 
-    n = ngx_offset_capnp_encode_ern(buf, sizeof(buf), &ern);
+    n = ngx_beacon_offset_capnp_encode_ern(buf, sizeof(buf), &ern);
 
     if (n == 0 || ngx_beacon_offset_raw(oc, buf, n) != 0) {
         return -1;
@@ -161,11 +161,11 @@ ngx_beacon_offset_conn_start(ngx_beacon_offset_conn_t *oc,
 void
 ngx_beacon_offset_conn_adopt(ngx_beacon_offset_conn_t *oc,
     const uint8_t *peer_pk, const uint8_t *target,
-    const ngx_offset_channel_t *ch, ngx_beacon_offset_msec_t rekey_in,
+    const ngx_beacon_offset_channel_t *ch, ngx_beacon_offset_msec_t rekey_in,
     ngx_beacon_offset_msec_t now)
 {
-    memcpy(oc->peer_pk, peer_pk, NGX_OFFSET_PK_LEN);
-    memcpy(oc->target, target, NGX_OFFSET_PK_LEN);
+    memcpy(oc->peer_pk, peer_pk, NGX_BEACON_OFFSET_PK_LEN);
+    memcpy(oc->target, target, NGX_BEACON_OFFSET_PK_LEN);
     oc->ch = *ch;
     oc->state = NGX_BEACON_OFFSET_INIT;
     oc->rekey_at = rekey_in ? now + rekey_in : 0;
@@ -182,8 +182,8 @@ ngx_beacon_offset_conn_free(ngx_beacon_offset_conn_t *oc)
     oc->frame = NULL;
     oc->frame_cap = 0;
 
-    sodium_memzero(&oc->dh, sizeof(ngx_offset_dh_t));
-    ngx_offset_channel_wipe(&oc->ch);
+    sodium_memzero(&oc->dh, sizeof(ngx_beacon_offset_dh_t));
+    ngx_beacon_offset_channel_wipe(&oc->ch);
     oc->closed = 1;
 }
 
@@ -195,9 +195,9 @@ ngx_beacon_offset_conn_want(ngx_beacon_offset_conn_t *oc, uint8_t **p,
     size_t    want;
     uint8_t  *b;
 
-    if (oc->hdr_got < NGX_OFFSET_FRAME_HDR_LEN) {
+    if (oc->hdr_got < NGX_BEACON_OFFSET_FRAME_HDR_LEN) {
         *p = oc->hdr + oc->hdr_got;
-        *len = NGX_OFFSET_FRAME_HDR_LEN - oc->hdr_got;
+        *len = NGX_BEACON_OFFSET_FRAME_HDR_LEN - oc->hdr_got;
         return 0;
     }
 
@@ -252,10 +252,10 @@ ngx_beacon_offset_conn_got(ngx_beacon_offset_conn_t *oc, size_t n,
         return ev->type;
     }
 
-    if (oc->hdr_got < NGX_OFFSET_FRAME_HDR_LEN) {
+    if (oc->hdr_got < NGX_BEACON_OFFSET_FRAME_HDR_LEN) {
         oc->hdr_got += n;
 
-        if (oc->hdr_got < NGX_OFFSET_FRAME_HDR_LEN) {
+        if (oc->hdr_got < NGX_BEACON_OFFSET_FRAME_HDR_LEN) {
             return NGX_BEACON_OFFSET_NONE;
         }
 
@@ -267,9 +267,10 @@ ngx_beacon_offset_conn_got(ngx_beacon_offset_conn_t *oc, size_t n,
             cap = NGX_BEACON_OFFSET_PREAUTH_MAX;    /* W1: before auth */
         }
 
-        if (ngx_offset_frame_get_len(oc->hdr, NGX_OFFSET_FRAME_HDR_LEN, cap,
+        if (ngx_beacon_offset_frame_get_len(oc->hdr,
+            NGX_BEACON_OFFSET_FRAME_HDR_LEN, cap,
                                      &len)
-            != NGX_OFFSET_OK)
+            != NGX_BEACON_OFFSET_OK)
         {
             return ngx_beacon_offset_close(oc, ev, NGX_BEACON_OFFSET_EV_CLOSE,
                                            NGX_BEACON_OFFSET_COUNT_BAD,
@@ -355,13 +356,13 @@ ngx_beacon_offset_frame(ngx_beacon_offset_conn_t *oc,
 {
     int                          rc;
     size_t                       plen;
-    uint8_t                     *p, pub[NGX_OFFSET_DH_LEN];
-    uint8_t                      rnd[2 * NGX_OFFSET_DH_LEN];
-    uint8_t                      salt[NGX_OFFSET_SALT_LEN];
+    uint8_t                     *p, pub[NGX_BEACON_OFFSET_DH_LEN];
+    uint8_t                      rnd[2 * NGX_BEACON_OFFSET_DH_LEN];
+    uint8_t                      salt[NGX_BEACON_OFFSET_SALT_LEN];
     const char                  *why;
-    ngx_offset_capnp_ka_t        ka;
-    ngx_offset_capnp_msg_t       msg;
-    ngx_offset_capnp_channel_t   cm;
+    ngx_beacon_offset_capnp_ka_t        ka;
+    ngx_beacon_offset_capnp_msg_t       msg;
+    ngx_beacon_offset_capnp_channel_t   cm;
     ngx_beacon_offset_scratch_t *s;
 
     s = oc->scratch;
@@ -373,35 +374,37 @@ ngx_beacon_offset_frame(ngx_beacon_offset_conn_t *oc,
 
     /* a frame shorter than nonce + tag closes cleanly (W2) */
 
-    rc = ngx_offset_channel_open(&oc->ch, p + NGX_OFFSET_NONCE_LEN, &plen, p,
+    rc = ngx_beacon_offset_channel_open(&oc->ch,
+        p + NGX_BEACON_OFFSET_NONCE_LEN, &plen, p,
                                  oc->frame_len);
-    if (rc != NGX_OFFSET_OK) {
-        why = ngx_offset_strerror(rc);
+    if (rc != NGX_BEACON_OFFSET_OK) {
+        why = ngx_beacon_offset_strerror(rc);
         goto bad;
     }
 
-    p += NGX_OFFSET_NONCE_LEN;
+    p += NGX_BEACON_OFFSET_NONCE_LEN;
 
-    rc = ngx_offset_capnp_read_packed(&msg, p, plen, s->unpack_ch, s->size,
+    rc = ngx_beacon_offset_capnp_read_packed(&msg, p, plen, s->unpack_ch,
+        s->size,
                                       NULL);
-    if (rc == NGX_OFFSET_CAPNP_OK) {
-        rc = ngx_offset_capnp_decode_channel(&msg, &cm);
+    if (rc == NGX_BEACON_OFFSET_CAPNP_OK) {
+        rc = ngx_beacon_offset_capnp_decode_channel(&msg, &cm);
     }
 
-    if (rc != NGX_OFFSET_CAPNP_OK) {
+    if (rc != NGX_BEACON_OFFSET_CAPNP_OK) {
         why = "undecodable ChannelMessage";
         goto bad;
     }
 
-    if (cm.which == NGX_OFFSET_CONTENT_REKEY) {
+    if (cm.which == NGX_BEACON_OFFSET_CONTENT_REKEY) {
         s->random(s->random_data, rnd, sizeof(rnd));
 
-        rc = ngx_offset_channel_rekey_recv(&oc->ch, cm.dh_public_key,
+        rc = ngx_beacon_offset_channel_rekey_recv(&oc->ch, cm.dh_public_key,
                                            cm.key_salt, pub, salt, rnd,
-                                           rnd + NGX_OFFSET_DH_LEN);
+                                           rnd + NGX_BEACON_OFFSET_DH_LEN);
         sodium_memzero(rnd, sizeof(rnd));
 
-        if (rc == NGX_OFFSET_ERR_DH) {
+        if (rc == NGX_BEACON_OFFSET_ERR_DH) {
             why = "rekey with a low-order point";
             goto bad;
         }
@@ -410,7 +413,7 @@ ngx_beacon_offset_frame(ngx_beacon_offset_conn_t *oc,
             oc->rekey_at = now + oc->conf->rekey_interval;
         }
 
-        if (rc == NGX_OFFSET_REKEY_RESPOND) {
+        if (rc == NGX_BEACON_OFFSET_REKEY_RESPOND) {
             /* our answer still goes out under the old key (3.4.5) */
             rc = ngx_beacon_offset_send_rekey(oc, pub, salt);
             sodium_memzero(pub, sizeof(pub));
@@ -429,15 +432,15 @@ ngx_beacon_offset_frame(ngx_beacon_offset_conn_t *oc,
         return ev->type;
     }
 
-    rc = ngx_offset_capnp_read_packed(&msg, cm.user.data ? cm.user.data
+    rc = ngx_beacon_offset_capnp_read_packed(&msg, cm.user.data ? cm.user.data
                                                           : (uint8_t *) "",
                                       cm.user.len, s->unpack_ka, s->size,
                                       NULL);
-    if (rc == NGX_OFFSET_CAPNP_OK) {
-        rc = ngx_offset_capnp_decode_ka(&msg, &ka);
+    if (rc == NGX_BEACON_OFFSET_CAPNP_OK) {
+        rc = ngx_beacon_offset_capnp_decode_ka(&msg, &ka);
     }
 
-    if (rc != NGX_OFFSET_CAPNP_OK) {
+    if (rc != NGX_BEACON_OFFSET_CAPNP_OK) {
         why = "undecodable KaMessage";
         goto bad;
     }
@@ -449,7 +452,7 @@ ngx_beacon_offset_frame(ngx_beacon_offset_conn_t *oc,
 
     oc->last_in = now;
 
-    if (ka.which == NGX_OFFSET_KA_KEEPALIVE) {
+    if (ka.which == NGX_BEACON_OFFSET_KA_KEEPALIVE) {
         return NGX_BEACON_OFFSET_NONE;
     }
 
@@ -484,13 +487,14 @@ ngx_beacon_offset_handshake(ngx_beacon_offset_conn_t *oc, const uint8_t *p,
     int                           rc;
     size_t                        n;
     uint8_t                       buf[512];
-    uint8_t                       rnd[NGX_OFFSET_DH_LEN + NGX_OFFSET_SALT_LEN];
-    uint8_t                       send_key[NGX_OFFSET_KEY_LEN];
-    uint8_t                       recv_key[NGX_OFFSET_KEY_LEN];
+    uint8_t                       rnd[NGX_BEACON_OFFSET_DH_LEN
+                                      + NGX_BEACON_OFFSET_SALT_LEN];
+    uint8_t                       send_key[NGX_BEACON_OFFSET_KEY_LEN];
+    uint8_t                       recv_key[NGX_BEACON_OFFSET_KEY_LEN];
     const char                   *why;
-    ngx_offset_capnp_dh_t         dh;
-    ngx_offset_capnp_ern_t        ern;
-    ngx_offset_capnp_msg_t        msg;
+    ngx_beacon_offset_capnp_dh_t         dh;
+    ngx_beacon_offset_capnp_ern_t        ern;
+    ngx_beacon_offset_capnp_msg_t        msg;
     ngx_beacon_offset_scratch_t  *s;
 
     s = oc->scratch;
@@ -499,8 +503,8 @@ ngx_beacon_offset_handshake(ngx_beacon_offset_conn_t *oc, const uint8_t *p,
 
     case NGX_BEACON_OFFSET_HS_VERSION:
 
-        if (ngx_offset_version_check(p, len) != NGX_OFFSET_OK) {
-            why = len == NGX_OFFSET_VERSION_LEN ? "version mismatch"
+        if (ngx_beacon_offset_version_check(p, len) != NGX_BEACON_OFFSET_OK) {
+            why = len == NGX_BEACON_OFFSET_VERSION_LEN ? "version mismatch"
                                                 : "bad version frame";
             goto bad;
         }
@@ -510,32 +514,35 @@ ngx_beacon_offset_handshake(ngx_beacon_offset_conn_t *oc, const uint8_t *p,
 
     case NGX_BEACON_OFFSET_HS_ERN:
 
-        rc = ngx_offset_capnp_read_packed(&msg, p, len, s->unpack_ch,
+        rc = ngx_beacon_offset_capnp_read_packed(&msg, p, len, s->unpack_ch,
                                           s->size, NULL);
-        if (rc == NGX_OFFSET_CAPNP_OK) {
-            rc = ngx_offset_capnp_decode_ern(&msg, &ern);
+        if (rc == NGX_BEACON_OFFSET_CAPNP_OK) {
+            rc = ngx_beacon_offset_capnp_decode_ern(&msg, &ern);
         }
 
-        if (rc != NGX_OFFSET_CAPNP_OK) {
+        if (rc != NGX_BEACON_OFFSET_CAPNP_OK) {
             why = "undecodable ExchangeRandNonce";
             goto bad;
         }
 
-        memcpy(oc->peer_pk, ern.src_public_key, NGX_OFFSET_PK_LEN);
-        memcpy(oc->peer_nonce, ern.rand_nonce, NGX_OFFSET_RAND_NONCE_LEN);
+        memcpy(oc->peer_pk, ern.src_public_key, NGX_BEACON_OFFSET_PK_LEN);
+        memcpy(oc->peer_nonce, ern.rand_nonce,
+            NGX_BEACON_OFFSET_RAND_NONCE_LEN);
 
         s->random(s->random_data, rnd, sizeof(rnd));
-        ngx_offset_dh_init(&oc->dh, rnd, rnd + NGX_OFFSET_DH_LEN);
+        ngx_beacon_offset_dh_init(&oc->dh, rnd,
+            rnd + NGX_BEACON_OFFSET_DH_LEN);
         sodium_memzero(rnd, sizeof(rnd));
 
-        memset(&dh, 0, sizeof(ngx_offset_capnp_dh_t));
-        memcpy(dh.dh_public_key, oc->dh.pub, NGX_OFFSET_DH_LEN);
-        memcpy(dh.rand_nonce, oc->peer_nonce, NGX_OFFSET_RAND_NONCE_LEN);
-        memcpy(dh.key_salt, oc->dh.salt, NGX_OFFSET_SALT_LEN);
-        ngx_offset_dh_sign(dh.signature, oc->conf->sk, oc->dh.pub,
+        memset(&dh, 0, sizeof(ngx_beacon_offset_capnp_dh_t));
+        memcpy(dh.dh_public_key, oc->dh.pub, NGX_BEACON_OFFSET_DH_LEN);
+        memcpy(dh.rand_nonce, oc->peer_nonce,
+            NGX_BEACON_OFFSET_RAND_NONCE_LEN);
+        memcpy(dh.key_salt, oc->dh.salt, NGX_BEACON_OFFSET_SALT_LEN);
+        ngx_beacon_offset_dh_sign(dh.signature, oc->conf->sk, oc->dh.pub,
                            oc->peer_nonce, oc->dh.salt);
 
-        n = ngx_offset_capnp_encode_dh(buf, sizeof(buf), &dh);
+        n = ngx_beacon_offset_capnp_encode_dh(buf, sizeof(buf), &dh);
 
         if (n == 0 || ngx_beacon_offset_raw(oc, buf, n) != 0) {
             return ngx_beacon_offset_close(oc, ev, NGX_BEACON_OFFSET_EV_ERROR,
@@ -548,45 +555,46 @@ ngx_beacon_offset_handshake(ngx_beacon_offset_conn_t *oc, const uint8_t *p,
 
     default: /* NGX_BEACON_OFFSET_HS_DH */
 
-        rc = ngx_offset_capnp_read_packed(&msg, p, len, s->unpack_ch,
+        rc = ngx_beacon_offset_capnp_read_packed(&msg, p, len, s->unpack_ch,
                                           s->size, NULL);
-        if (rc == NGX_OFFSET_CAPNP_OK) {
-            rc = ngx_offset_capnp_decode_dh(&msg, &dh);
+        if (rc == NGX_BEACON_OFFSET_CAPNP_OK) {
+            rc = ngx_beacon_offset_capnp_decode_dh(&msg, &dh);
         }
 
-        if (rc != NGX_OFFSET_CAPNP_OK) {
+        if (rc != NGX_BEACON_OFFSET_CAPNP_OK) {
             why = "undecodable ExchangeDh";
             goto bad;
         }
 
-        if (ngx_offset_nonce_check(dh.rand_nonce, oc->my_nonce)
-            != NGX_OFFSET_OK)
+        if (ngx_beacon_offset_nonce_check(dh.rand_nonce, oc->my_nonce)
+            != NGX_BEACON_OFFSET_OK)
         {
             why = "ExchangeDh echoes the wrong nonce";
             goto bad;
         }
 
-        if (ngx_offset_dh_verify(dh.signature, oc->peer_pk, dh.dh_public_key,
+        if (ngx_beacon_offset_dh_verify(dh.signature, oc->peer_pk,
+            dh.dh_public_key,
                                  oc->my_nonce, dh.key_salt)
-            != NGX_OFFSET_OK)
+            != NGX_BEACON_OFFSET_OK)
         {
             why = "bad ExchangeDh signature";
             goto bad;
         }
 
-        if (ngx_offset_derive_keys(send_key, recv_key, &oc->dh,
+        if (ngx_beacon_offset_derive_keys(send_key, recv_key, &oc->dh,
                                    dh.dh_public_key, dh.key_salt)
-            != NGX_OFFSET_OK)
+            != NGX_BEACON_OFFSET_OK)
         {
             why = "low-order X25519 point";
             goto bad;
         }
 
-        ngx_offset_channel_init(&oc->ch, send_key, recv_key);
+        ngx_beacon_offset_channel_init(&oc->ch, send_key, recv_key);
 
         sodium_memzero(send_key, sizeof(send_key));
         sodium_memzero(recv_key, sizeof(recv_key));
-        sodium_memzero(&oc->dh, sizeof(ngx_offset_dh_t));
+        sodium_memzero(&oc->dh, sizeof(ngx_beacon_offset_dh_t));
 
         oc->state = NGX_BEACON_OFFSET_INIT;
         oc->last_in = now;
@@ -615,9 +623,9 @@ ngx_beacon_offset_message(ngx_beacon_offset_conn_t *oc, const uint8_t *p,
     size_t len, ngx_beacon_offset_ev_t *ev)
 {
     int                        rc;
-    ngx_offset_capnp_msg_t     msg;
-    ngx_offset_capnp_init_t    init;
-    ngx_offset_capnp_conn_t    m;
+    ngx_beacon_offset_capnp_msg_t     msg;
+    ngx_beacon_offset_capnp_init_t    init;
+    ngx_beacon_offset_capnp_conn_t    m;
     ngx_beacon_offset_scratch_t  *s;
 
     s = oc->scratch;
@@ -626,13 +634,14 @@ ngx_beacon_offset_message(ngx_beacon_offset_conn_t *oc, const uint8_t *p,
 
     case NGX_BEACON_OFFSET_INIT:
 
-        rc = ngx_offset_capnp_read_packed(&msg, p, len, s->pack_ch, s->size,
+        rc = ngx_beacon_offset_capnp_read_packed(&msg, p, len, s->pack_ch,
+            s->size,
                                           NULL);
-        if (rc == NGX_OFFSET_CAPNP_OK) {
-            rc = ngx_offset_capnp_decode_init(&msg, &init);
+        if (rc == NGX_BEACON_OFFSET_CAPNP_OK) {
+            rc = ngx_beacon_offset_capnp_decode_init(&msg, &init);
         }
 
-        if (rc != NGX_OFFSET_CAPNP_OK) {
+        if (rc != NGX_BEACON_OFFSET_CAPNP_OK) {
             return ngx_beacon_offset_close(oc, ev, NGX_BEACON_OFFSET_EV_CLOSE,
                                            NGX_BEACON_OFFSET_COUNT_BAD,
                                            "invalid first message");
@@ -642,17 +651,17 @@ ngx_beacon_offset_message(ngx_beacon_offset_conn_t *oc, const uint8_t *p,
 
         switch (init.which) {
 
-        case NGX_OFFSET_INIT_LISTEN:
+        case NGX_BEACON_OFFSET_INIT_LISTEN:
             ev->type = NGX_BEACON_OFFSET_EV_LISTEN;
             break;
 
-        case NGX_OFFSET_INIT_CONNECT:
-            memcpy(oc->target, init.public_key, NGX_OFFSET_PK_LEN);
+        case NGX_BEACON_OFFSET_INIT_CONNECT:
+            memcpy(oc->target, init.public_key, NGX_BEACON_OFFSET_PK_LEN);
             ev->type = NGX_BEACON_OFFSET_EV_CONNECT;
             break;
 
-        default: /* NGX_OFFSET_INIT_ACCEPT */
-            memcpy(oc->target, init.public_key, NGX_OFFSET_PK_LEN);
+        default: /* NGX_BEACON_OFFSET_INIT_ACCEPT */
+            memcpy(oc->target, init.public_key, NGX_BEACON_OFFSET_PK_LEN);
             ev->type = NGX_BEACON_OFFSET_EV_ACCEPT;
             break;
         }
@@ -661,13 +670,14 @@ ngx_beacon_offset_message(ngx_beacon_offset_conn_t *oc, const uint8_t *p,
 
     case NGX_BEACON_OFFSET_LISTEN:
 
-        rc = ngx_offset_capnp_read_packed(&msg, p, len, s->pack_ch, s->size,
+        rc = ngx_beacon_offset_capnp_read_packed(&msg, p, len, s->pack_ch,
+            s->size,
                                           NULL);
-        if (rc == NGX_OFFSET_CAPNP_OK) {
-            rc = ngx_offset_capnp_decode_conn(&msg, &m);
+        if (rc == NGX_BEACON_OFFSET_CAPNP_OK) {
+            rc = ngx_beacon_offset_capnp_decode_conn(&msg, &m);
         }
 
-        if (rc != NGX_OFFSET_CAPNP_OK) {
+        if (rc != NGX_BEACON_OFFSET_CAPNP_OK) {
             /* anything but a RejectConnection ends the listener (3.6.2) */
             return ngx_beacon_offset_close(oc, ev, NGX_BEACON_OFFSET_EV_CLOSE,
                                            NGX_BEACON_OFFSET_COUNT_NONE,
@@ -675,7 +685,7 @@ ngx_beacon_offset_message(ngx_beacon_offset_conn_t *oc, const uint8_t *p,
                                            "message");
         }
 
-        memcpy(ev->key, m.public_key, NGX_OFFSET_PK_LEN);
+        memcpy(ev->key, m.public_key, NGX_BEACON_OFFSET_PK_LEN);
         ev->type = NGX_BEACON_OFFSET_EV_REJECT;
         return ev->type;
 
@@ -691,9 +701,9 @@ unsigned
 ngx_beacon_offset_conn_tick(ngx_beacon_offset_conn_t *oc,
     ngx_beacon_offset_ev_t *ev, ngx_beacon_offset_msec_t now)
 {
-    uint8_t      pub[NGX_OFFSET_DH_LEN];
-    uint8_t      rnd[NGX_OFFSET_DH_LEN + NGX_OFFSET_SALT_LEN];
-    uint8_t      salt[NGX_OFFSET_SALT_LEN];
+    uint8_t      pub[NGX_BEACON_OFFSET_DH_LEN];
+    uint8_t      rnd[NGX_BEACON_OFFSET_DH_LEN + NGX_BEACON_OFFSET_SALT_LEN];
+    uint8_t      salt[NGX_BEACON_OFFSET_SALT_LEN];
     const char  *why;
 
     memset(ev, 0, sizeof(ngx_beacon_offset_ev_t));
@@ -730,7 +740,8 @@ ngx_beacon_offset_conn_tick(ngx_beacon_offset_conn_t *oc,
     }
 
     if (ngx_beacon_offset_due(oc->last_out + oc->conf->keepalive, now)) {
-        if (ngx_beacon_offset_send_user(oc, NGX_OFFSET_KA_KEEPALIVE, NULL, 0,
+        if (ngx_beacon_offset_send_user(oc, NGX_BEACON_OFFSET_KA_KEEPALIVE,
+            NULL, 0,
                                         now)
             != 0)
         {
@@ -745,9 +756,9 @@ ngx_beacon_offset_conn_tick(ngx_beacon_offset_conn_t *oc,
 
         oc->scratch->random(oc->scratch->random_data, rnd, sizeof(rnd));
 
-        if (ngx_offset_channel_rekey_start(&oc->ch, pub, salt, rnd,
-                                           rnd + NGX_OFFSET_DH_LEN)
-            == NGX_OFFSET_OK)
+        if (ngx_beacon_offset_channel_rekey_start(&oc->ch, pub, salt, rnd,
+                                           rnd + NGX_BEACON_OFFSET_DH_LEN)
+            == NGX_BEACON_OFFSET_OK)
         {
             sodium_memzero(rnd, sizeof(rnd));
 
@@ -783,21 +794,22 @@ ngx_beacon_offset_conn_next(ngx_beacon_offset_conn_t *oc,
         next = oc->deadline;
     }
 
-#define NEARER(t)  if ((intptr_t) ((t) - next) < 0) { next = (t); }
+#define NGX_BEACON_OFFSET_NEARER(t)                                          \
+    if ((intptr_t) ((t) - next) < 0) { next = (t); }
 
     if (oc->state != NGX_BEACON_OFFSET_HANDSHAKE) {
-        NEARER(oc->last_out + oc->conf->keepalive);
+        NGX_BEACON_OFFSET_NEARER(oc->last_out + oc->conf->keepalive);
 
         if (oc->state != NGX_BEACON_OFFSET_HALF) {
-            NEARER(oc->last_in + oc->conf->idle_timeout);
+            NGX_BEACON_OFFSET_NEARER(oc->last_in + oc->conf->idle_timeout);
         }
 
         if (oc->rekey_at) {
-            NEARER(oc->rekey_at);
+            NGX_BEACON_OFFSET_NEARER(oc->rekey_at);
         }
     }
 
-#undef NEARER
+#undef NGX_BEACON_OFFSET_NEARER
 
     if ((intptr_t) (next - now) <= 0) {
         next = now + 1;
@@ -823,21 +835,22 @@ ngx_beacon_offset_conn_incoming(ngx_beacon_offset_conn_t *oc,
 {
     size_t                   n;
     uint8_t                  buf[128];
-    ngx_offset_capnp_conn_t  m;
+    ngx_beacon_offset_capnp_conn_t  m;
 
     if (oc->closed) {
         return -1;
     }
 
-    memcpy(m.public_key, key, NGX_OFFSET_PK_LEN);
+    memcpy(m.public_key, key, NGX_BEACON_OFFSET_PK_LEN);
 
-    n = ngx_offset_capnp_encode_conn(buf, sizeof(buf), &m);
+    n = ngx_beacon_offset_capnp_encode_conn(buf, sizeof(buf), &m);
 
     if (n == 0) {
         return -1;
     }
 
-    return ngx_beacon_offset_send_user(oc, NGX_OFFSET_KA_MESSAGE, buf, n, now);
+    return ngx_beacon_offset_send_user(oc, NGX_BEACON_OFFSET_KA_MESSAGE, buf,
+        n, now);
 }
 
 
@@ -845,18 +858,18 @@ int
 ngx_beacon_offset_conn_forward(ngx_beacon_offset_conn_t *oc,
     const uint8_t *ka, size_t len, ngx_beacon_offset_msec_t now)
 {
-    ngx_offset_capnp_channel_t  cm;
+    ngx_beacon_offset_capnp_channel_t  cm;
 
     if (oc->closed) {
         return -1;
     }
 
-    memset(&cm, 0, sizeof(ngx_offset_capnp_channel_t));
-    cm.which = NGX_OFFSET_CONTENT_USER;
+    memset(&cm, 0, sizeof(ngx_beacon_offset_capnp_channel_t));
+    cm.which = NGX_BEACON_OFFSET_CONTENT_USER;
     cm.user.data = ka;
     cm.user.len = len;
 
-    if (ngx_beacon_offset_seal(oc, &cm) != 0) {
+    if (ngx_beacon_offset_conn_seal(oc, &cm) != 0) {
         return -1;
     }
 
@@ -890,13 +903,13 @@ ngx_beacon_offset_raw(ngx_beacon_offset_conn_t *oc, const uint8_t *p,
 {
     uint8_t  *b;
 
-    b = oc->out(oc->out_data, NGX_OFFSET_FRAME_HDR_LEN + len);
+    b = oc->out(oc->out_data, NGX_BEACON_OFFSET_FRAME_HDR_LEN + len);
     if (b == NULL) {
         return -1;
     }
 
-    ngx_offset_frame_put_len(b, len);
-    memcpy(b + NGX_OFFSET_FRAME_HDR_LEN, p, len);
+    ngx_beacon_offset_frame_put_len(b, len);
+    memcpy(b + NGX_BEACON_OFFSET_FRAME_HDR_LEN, p, len);
 
     return 0;
 }
@@ -909,28 +922,29 @@ ngx_beacon_offset_send_user(ngx_beacon_offset_conn_t *oc, unsigned ka_which,
     const uint8_t *p, size_t len, ngx_beacon_offset_msec_t now)
 {
     size_t                        n;
-    ngx_offset_capnp_ka_t         ka;
-    ngx_offset_capnp_channel_t    cm;
+    ngx_beacon_offset_capnp_ka_t         ka;
+    ngx_beacon_offset_capnp_channel_t    cm;
     ngx_beacon_offset_scratch_t  *s;
 
     s = oc->scratch;
 
-    memset(&ka, 0, sizeof(ngx_offset_capnp_ka_t));
+    memset(&ka, 0, sizeof(ngx_beacon_offset_capnp_ka_t));
     ka.which = ka_which;
     ka.message.data = p;
     ka.message.len = len;
 
-    n = ngx_offset_capnp_encode_ka(s->pack_ka, s->size * 9 / 8 + 256, &ka);
+    n = ngx_beacon_offset_capnp_encode_ka(s->pack_ka, s->size * 9 / 8 + 256,
+        &ka);
     if (n == 0) {
         return -1;
     }
 
-    memset(&cm, 0, sizeof(ngx_offset_capnp_channel_t));
-    cm.which = NGX_OFFSET_CONTENT_USER;
+    memset(&cm, 0, sizeof(ngx_beacon_offset_capnp_channel_t));
+    cm.which = NGX_BEACON_OFFSET_CONTENT_USER;
     cm.user.data = s->pack_ka;
     cm.user.len = n;
 
-    if (ngx_beacon_offset_seal(oc, &cm) != 0) {
+    if (ngx_beacon_offset_conn_seal(oc, &cm) != 0) {
         return -1;
     }
 
@@ -948,24 +962,24 @@ static int
 ngx_beacon_offset_send_rekey(ngx_beacon_offset_conn_t *oc,
     const uint8_t *pub, const uint8_t *salt)
 {
-    ngx_offset_capnp_channel_t  cm;
+    ngx_beacon_offset_capnp_channel_t  cm;
 
-    memset(&cm, 0, sizeof(ngx_offset_capnp_channel_t));
-    cm.which = NGX_OFFSET_CONTENT_REKEY;
-    memcpy(cm.dh_public_key, pub, NGX_OFFSET_DH_LEN);
-    memcpy(cm.key_salt, salt, NGX_OFFSET_SALT_LEN);
+    memset(&cm, 0, sizeof(ngx_beacon_offset_capnp_channel_t));
+    cm.which = NGX_BEACON_OFFSET_CONTENT_REKEY;
+    memcpy(cm.dh_public_key, pub, NGX_BEACON_OFFSET_DH_LEN);
+    memcpy(cm.key_salt, salt, NGX_BEACON_OFFSET_SALT_LEN);
 
-    return ngx_beacon_offset_seal(oc, &cm);
+    return ngx_beacon_offset_conn_seal(oc, &cm);
 }
 
 
 static int
-ngx_beacon_offset_seal(ngx_beacon_offset_conn_t *oc,
-    const ngx_offset_capnp_channel_t *cm)
+ngx_beacon_offset_conn_seal(ngx_beacon_offset_conn_t *oc,
+    const ngx_beacon_offset_capnp_channel_t *cm)
 {
     size_t                        n;
     uint8_t                      *b;
-    ngx_offset_capnp_channel_t    m;
+    ngx_beacon_offset_capnp_channel_t    m;
     ngx_beacon_offset_scratch_t  *s;
 
     s = oc->scratch;
@@ -987,23 +1001,24 @@ ngx_beacon_offset_seal(ngx_beacon_offset_conn_t *oc,
         m.rand_padding.len = ngx_beacon_offset_rand(s)
                              % (oc->conf->padding + 1);
         m.rand_padding.data += ngx_beacon_offset_rand(s)
-                               % (NGX_OFFSET_PADDING_ACCEPT_MAX + 1);
+                               % (NGX_BEACON_OFFSET_PADDING_ACCEPT_MAX + 1);
     }
 
-    n = ngx_offset_capnp_encode_channel(s->pack_ch,
+    n = ngx_beacon_offset_capnp_encode_channel(s->pack_ch,
                                         s->size * 9 / 8 + 256 + 65536, &m);
     if (n == 0) {
         return -1;
     }
 
-    b = oc->out(oc->out_data, NGX_OFFSET_FRAME_HDR_LEN + n
-                              + NGX_OFFSET_FRAME_OVERHEAD);
+    b = oc->out(oc->out_data, NGX_BEACON_OFFSET_FRAME_HDR_LEN + n
+                              + NGX_BEACON_OFFSET_FRAME_OVERHEAD);
     if (b == NULL) {
         return -1;
     }
 
-    ngx_offset_frame_put_len(b, n + NGX_OFFSET_FRAME_OVERHEAD);
-    (void) ngx_offset_channel_seal(&oc->ch, b + NGX_OFFSET_FRAME_HDR_LEN,
+    ngx_beacon_offset_frame_put_len(b, n + NGX_BEACON_OFFSET_FRAME_OVERHEAD);
+    (void) ngx_beacon_offset_channel_seal(&oc->ch,
+        b + NGX_BEACON_OFFSET_FRAME_HDR_LEN,
                                    s->pack_ch, n);
 
     return 0;

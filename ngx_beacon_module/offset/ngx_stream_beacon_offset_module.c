@@ -33,35 +33,30 @@
 #include "ngx_stream_beacon.h"
 
 #include "ngx_beacon_offset_conn.h"
-#include "ngx_offset_capnp.h"
-#include "ngx_offset_crypto.h"
-#include "ngx_offset_ident.h"
+#include "ngx_beacon_offset_capnp.h"
+#include "ngx_beacon_offset_crypto.h"
+#include "ngx_beacon_offset_ident.h"
 
 
-#define NGX_OFFSET_RELAY_FRAME_CACHE   NGX_BEACON_OFFSET_FRAME_CACHE
-#define NGX_OFFSET_RELAY_DROP_MAX      256    /* connectors closed at once */
-#define NGX_OFFSET_RELAY_FLUSH_TIMEOUT 5000   /* last output before close */
+#define NGX_BEACON_OFFSET_RELAY_FRAME_CACHE   NGX_BEACON_OFFSET_FRAME_CACHE
+/* connectors closed at once; the last output before a close, ms */
+#define NGX_BEACON_OFFSET_RELAY_DROP_MAX      256
+#define NGX_BEACON_OFFSET_RELAY_FLUSH_TIMEOUT 5000
 
-#define NGX_OFFSET_IPC_NOTIFY          (NGX_BEACON_IPC_OFFSET + 0)
-#define NGX_OFFSET_IPC_CLOSE           (NGX_BEACON_IPC_OFFSET + 1)
-#define NGX_OFFSET_IPC_HANDOFF         (NGX_BEACON_IPC_OFFSET + 2)
+#define NGX_BEACON_OFFSET_IPC_NOTIFY          (NGX_BEACON_IPC_OFFSET + 0)
+#define NGX_BEACON_OFFSET_IPC_CLOSE           (NGX_BEACON_IPC_OFFSET + 1)
+#define NGX_BEACON_OFFSET_IPC_HANDOFF         (NGX_BEACON_IPC_OFFSET + 2)
 
-#define NGX_OFFSET_HANDOFF_MAGIC       0x6e626f68     /* "nboh" */
+#define NGX_BEACON_OFFSET_HANDOFF_MAGIC       0x6e626f68     /* "nboh" */
 
 /* connection states: the core's */
-#define OC_HANDSHAKE   NGX_BEACON_OFFSET_HANDSHAKE
-#define OC_INIT        NGX_BEACON_OFFSET_INIT
-#define OC_LISTEN      NGX_BEACON_OFFSET_LISTEN
-#define OC_HALF        NGX_BEACON_OFFSET_HALF
-#define OC_TUNNEL      NGX_BEACON_OFFSET_TUNNEL
-#define OC_GONE        NGX_BEACON_OFFSET_GONE
 
 
 typedef struct {
     ngx_str_t                     zone_name;
     ngx_shm_zone_t               *shm_zone;
     ngx_str_t                     identity_file;
-    ngx_offset_ident_t           *ident;
+    ngx_beacon_offset_ident_t           *ident;
     u_char                       *file;
     ngx_uint_t                    line;
 
@@ -126,9 +121,9 @@ typedef struct {
     uint32_t                      magic;
     uint32_t                      out_len;
     ngx_beacon_addr_t             addr;
-    u_char                        peer_pk[NGX_OFFSET_PK_LEN];
-    u_char                        target[NGX_OFFSET_PK_LEN];
-    ngx_offset_channel_t          ch;
+    u_char                        peer_pk[NGX_BEACON_OFFSET_PK_LEN];
+    u_char                        target[NGX_BEACON_OFFSET_PK_LEN];
+    ngx_beacon_offset_channel_t          ch;
     ngx_msec_t                    rekey_in;
 } ngx_stream_beacon_handoff_t;
 
@@ -461,7 +456,7 @@ ngx_stream_beacon_offset_read(ngx_event_t *rev)
         return;
     }
 
-    if (oc->core.state == OC_HALF) {
+    if (oc->core.state == NGX_BEACON_OFFSET_HALF) {
         /* not read until spliced, but a connector that left ends it (W18) */
         if (rev->pending_eof || rev->eof) {
             ngx_stream_beacon_offset_close(oc, "connector went away");
@@ -470,13 +465,13 @@ ngx_stream_beacon_offset_read(ngx_event_t *rev)
         return;
     }
 
-    if (oc->flushing || oc->core.state == OC_GONE) {
+    if (oc->flushing || oc->core.state == NGX_BEACON_OFFSET_GONE) {
         return;
     }
 
     for (i = 0; i < 64; /* frames */ ) {
 
-        if (oc->core.state == OC_TUNNEL && oc->peer
+        if (oc->core.state == NGX_BEACON_OFFSET_TUNNEL && oc->peer
             && oc->peer->out_bytes >= oc->conf->buffer)
         {
             ngx_stream_beacon_offset_flush_peer(oc);
@@ -547,7 +542,7 @@ ngx_stream_beacon_offset_read(ngx_event_t *rev)
             return;
         }
 
-        if (oc->core.state == OC_HALF || oc->flushing) {
+        if (oc->core.state == NGX_BEACON_OFFSET_HALF || oc->flushing) {
             return;
         }
     }
@@ -667,8 +662,9 @@ ngx_stream_beacon_offset_listen(ngx_stream_beacon_oc_t *oc)
         k = oc->conf->allow->elts;
 
         for (i = 0; i < oc->conf->allow->nelts; i++) {
-            if (sodium_memcmp(k + i * NGX_OFFSET_PK_LEN, oc->core.peer_pk,
-                              NGX_OFFSET_PK_LEN)
+            if (sodium_memcmp(k + i * NGX_BEACON_OFFSET_PK_LEN,
+                oc->core.peer_pk,
+                              NGX_BEACON_OFFSET_PK_LEN)
                 == 0)
             {
                 break;
@@ -696,7 +692,8 @@ ngx_stream_beacon_offset_listen(ngx_stream_beacon_oc_t *oc)
     ngx_beacon_count(oc->zone, NGX_BEACON_C_OFFSET_LISTENS);
     ngx_beacon_shm_offset_gauge(oc->zone, NGX_BEACON_OG_LISTENERS, 1);
 
-    ngx_beacon_offset_conn_set(&oc->core, OC_LISTEN, ngx_current_msec);
+    ngx_beacon_offset_conn_set(&oc->core, NGX_BEACON_OFFSET_LISTEN,
+        ngx_current_msec);
     ngx_stream_beacon_offset_arm(oc);
 
     ngx_stream_beacon_offset_fp(fp, oc->core.peer_pk);
@@ -746,7 +743,8 @@ ngx_stream_beacon_offset_connect(ngx_stream_beacon_oc_t *oc)
     owner.pid = ngx_pid;
     owner.conn = oc->serial;
 
-    rc = ngx_beacon_offset_half_add(oc->zone, oc->core.target, oc->core.peer_pk,
+    rc = ngx_beacon_offset_half_add(oc->zone, oc->core.target,
+        oc->core.peer_pk,
                                     &owner);
 
     if (rc != NGX_OK) {
@@ -763,7 +761,8 @@ ngx_stream_beacon_offset_connect(ngx_stream_beacon_oc_t *oc)
         return NGX_DONE;
     }
 
-    ngx_beacon_offset_conn_set(&oc->core, OC_HALF, ngx_current_msec);
+    ngx_beacon_offset_conn_set(&oc->core, NGX_BEACON_OFFSET_HALF,
+        ngx_current_msec);
     ngx_beacon_shm_offset_gauge(oc->zone, NGX_BEACON_OG_HALF_TUNNELS, 1);
     ngx_stream_beacon_offset_arm(oc);
 
@@ -781,13 +780,13 @@ ngx_stream_beacon_offset_connect(ngx_stream_beacon_oc_t *oc)
         }
 
     } else {
-        u_char  keys[2 * NGX_OFFSET_PK_LEN];
+        u_char  keys[2 * NGX_BEACON_OFFSET_PK_LEN];
 
-        ngx_memcpy(keys, oc->core.peer_pk, NGX_OFFSET_PK_LEN);
-        ngx_memcpy(keys + NGX_OFFSET_PK_LEN, oc->core.target,
-                   NGX_OFFSET_PK_LEN);
+        ngx_memcpy(keys, oc->core.peer_pk, NGX_BEACON_OFFSET_PK_LEN);
+        ngx_memcpy(keys + NGX_BEACON_OFFSET_PK_LEN, oc->core.target,
+                   NGX_BEACON_OFFSET_PK_LEN);
 
-        rc = ngx_beacon_ipc_send_fd(lowner.pid, NGX_OFFSET_IPC_NOTIFY,
+        rc = ngx_beacon_ipc_send_fd(lowner.pid, NGX_BEACON_OFFSET_IPC_NOTIFY,
                                     lowner.conn, NULL, 0, keys, sizeof(keys),
                                     (ngx_socket_t) -1);
 
@@ -817,7 +816,8 @@ static ngx_int_t
 ngx_stream_beacon_offset_notify(ngx_stream_beacon_oc_t *l,
     const u_char *connector)
 {
-    if (l == NULL || l->core.state != OC_LISTEN || l->flushing) {
+    if (l == NULL || l->core.state != NGX_BEACON_OFFSET_LISTEN ||
+        l->flushing) {
         return NGX_DECLINED;
     }
 
@@ -879,7 +879,7 @@ ngx_stream_beacon_offset_accept(ngx_stream_beacon_oc_t *oc)
 
     a = ngx_stream_beacon_offset_find(cowner.conn);
 
-    if (a == NULL || a->core.state != OC_HALF) {
+    if (a == NULL || a->core.state != NGX_BEACON_OFFSET_HALF) {
         ngx_beacon_count(oc->zone, NGX_BEACON_C_OFFSET_UNPAIRED);
         ngx_stream_beacon_offset_close(oc, "the connector is gone");
         return NGX_DONE;
@@ -936,7 +936,7 @@ ngx_stream_beacon_offset_forward(ngx_stream_beacon_oc_t *oc,
         return NGX_OK;
     }
 
-    if (peer->out_bytes >= NGX_OFFSET_RELAY_FRAME_CACHE) {
+    if (peer->out_bytes >= NGX_BEACON_OFFSET_RELAY_FRAME_CACHE) {
         ngx_stream_beacon_offset_flush_peer(oc);
     }
 
@@ -952,8 +952,10 @@ ngx_stream_beacon_offset_splice(ngx_stream_beacon_oc_t *a,
 
     a->peer = b;
     b->peer = a;
-    ngx_beacon_offset_conn_set(&a->core, OC_TUNNEL, ngx_current_msec);
-    ngx_beacon_offset_conn_set(&b->core, OC_TUNNEL, ngx_current_msec);
+    ngx_beacon_offset_conn_set(&a->core, NGX_BEACON_OFFSET_TUNNEL,
+        ngx_current_msec);
+    ngx_beacon_offset_conn_set(&b->core, NGX_BEACON_OFFSET_TUNNEL,
+        ngx_current_msec);
 
     /* spliced tunnels outlive a graceful shutdown */
     a->c->idle = 0;
@@ -1018,11 +1020,11 @@ ngx_stream_beacon_offset_handoff(ngx_stream_beacon_oc_t *oc,
     }
 
     ngx_memzero(&h, sizeof(h));
-    h.magic = NGX_OFFSET_HANDOFF_MAGIC;
+    h.magic = NGX_BEACON_OFFSET_HANDOFF_MAGIC;
     h.out_len = (uint32_t) oc->out_bytes;
     h.addr = oc->addr;
-    ngx_memcpy(h.peer_pk, oc->core.peer_pk, NGX_OFFSET_PK_LEN);
-    ngx_memcpy(h.target, oc->core.target, NGX_OFFSET_PK_LEN);
+    ngx_memcpy(h.peer_pk, oc->core.peer_pk, NGX_BEACON_OFFSET_PK_LEN);
+    ngx_memcpy(h.target, oc->core.target, NGX_BEACON_OFFSET_PK_LEN);
     h.ch = oc->core.ch;
     h.rekey_in = oc->core.rekey_at ? oc->core.rekey_at - ngx_current_msec : 0;
 
@@ -1044,7 +1046,7 @@ ngx_stream_beacon_offset_handoff(ngx_stream_beacon_oc_t *oc,
         }
     }
 
-    rc = ngx_beacon_ipc_send_fd(owner->pid, NGX_OFFSET_IPC_HANDOFF,
+    rc = ngx_beacon_ipc_send_fd(owner->pid, NGX_BEACON_OFFSET_IPC_HANDOFF,
                                 owner->conn, (u_char *) &h, sizeof(h), out,
                                 oc->out_bytes, c->fd);
 
@@ -1082,20 +1084,21 @@ ngx_stream_beacon_offset_ipc(ngx_uint_t type, uint64_t conn,
 
     switch (type) {
 
-    case NGX_OFFSET_IPC_NOTIFY:
+    case NGX_BEACON_OFFSET_IPC_NOTIFY:
 
-        if (oc && plen == 2 * NGX_OFFSET_PK_LEN
-            && ngx_memcmp(oc->core.peer_pk, payload + NGX_OFFSET_PK_LEN,
-                          NGX_OFFSET_PK_LEN) == 0)
+        if (oc && plen == 2 * NGX_BEACON_OFFSET_PK_LEN
+            && ngx_memcmp(oc->core.peer_pk, payload + NGX_BEACON_OFFSET_PK_LEN,
+                          NGX_BEACON_OFFSET_PK_LEN) == 0)
         {
             (void) ngx_stream_beacon_offset_notify(oc, payload);
         }
 
         break;
 
-    case NGX_OFFSET_IPC_CLOSE:
+    case NGX_BEACON_OFFSET_IPC_CLOSE:
 
-        if (oc && (oc->core.state == OC_LISTEN || oc->core.state == OC_HALF)) {
+        if (oc && (oc->core.state == NGX_BEACON_OFFSET_LISTEN ||
+            oc->core.state == NGX_BEACON_OFFSET_HALF)) {
             ngx_stream_beacon_offset_close(oc,
                                            plen && payload[plen - 1] == '\0'
                                            ? (char *) payload : "closed");
@@ -1103,9 +1106,10 @@ ngx_stream_beacon_offset_ipc(ngx_uint_t type, uint64_t conn,
 
         break;
 
-    case NGX_OFFSET_IPC_HANDOFF:
+    case NGX_BEACON_OFFSET_IPC_HANDOFF:
 
-        if (oc == NULL || oc->core.state != OC_HALF || oc->flushing
+        if (oc == NULL || oc->core.state != NGX_BEACON_OFFSET_HALF ||
+            oc->flushing
             || fd == (ngx_socket_t) -1)
         {
             if (oc) {
@@ -1141,7 +1145,7 @@ ngx_stream_beacon_offset_adopt(ngx_stream_beacon_oc_t *a,
 
     ngx_memcpy(&h, payload, sizeof(h));
 
-    if (h.magic != NGX_OFFSET_HANDOFF_MAGIC
+    if (h.magic != NGX_BEACON_OFFSET_HANDOFF_MAGIC
         || plen != sizeof(h) + h.out_len)
     {
         goto failed;
@@ -1425,14 +1429,14 @@ ngx_stream_beacon_offset_close(ngx_stream_beacon_oc_t *oc, const char *why)
     u_char                     fp[16];
     ngx_uint_t                 i, n;
     ngx_connection_t          *c;
-    ngx_beacon_owner_t         owner, drop[NGX_OFFSET_RELAY_DROP_MAX];
+    ngx_beacon_owner_t         owner, drop[NGX_BEACON_OFFSET_RELAY_DROP_MAX];
     ngx_stream_beacon_oc_t    *peer;
     ngx_stream_beacon_obuf_t  *b;
 
     c = oc->c;
 
     if (why) {
-        if (oc->core.state == OC_HANDSHAKE) {
+        if (oc->core.state == NGX_BEACON_OFFSET_HANDSHAKE) {
             ngx_log_error(NGX_LOG_INFO, c->log, 0,
                           "offset relay: closed in the handshake: %s", why);
 
@@ -1456,7 +1460,7 @@ ngx_stream_beacon_offset_close(ngx_stream_beacon_oc_t *oc, const char *why)
 
     switch (oc->core.state) {
 
-    case OC_LISTEN:
+    case NGX_BEACON_OFFSET_LISTEN:
         ngx_beacon_shm_offset_gauge(oc->zone, NGX_BEACON_OG_LISTENERS, -1);
 
         if (ngx_beacon_offset_unlisten(oc->zone, oc->core.peer_pk, &owner)
@@ -1465,9 +1469,9 @@ ngx_stream_beacon_offset_close(ngx_stream_beacon_oc_t *oc, const char *why)
             /* its pending Connects go with it (3.6.2) */
 
             n = ngx_beacon_offset_half_drop(oc->zone, oc->core.peer_pk, drop,
-                                            NGX_OFFSET_RELAY_DROP_MAX);
+                                            NGX_BEACON_OFFSET_RELAY_DROP_MAX);
 
-            for (i = 0; i < n && i < NGX_OFFSET_RELAY_DROP_MAX; i++) {
+            for (i = 0; i < n && i < NGX_BEACON_OFFSET_RELAY_DROP_MAX; i++) {
                 ngx_stream_beacon_offset_close_owner(oc->zone, &drop[i],
                                                      "the listener left");
             }
@@ -1475,13 +1479,13 @@ ngx_stream_beacon_offset_close(ngx_stream_beacon_oc_t *oc, const char *why)
 
         break;
 
-    case OC_HALF:
+    case NGX_BEACON_OFFSET_HALF:
         ngx_beacon_shm_offset_gauge(oc->zone, NGX_BEACON_OG_HALF_TUNNELS, -1);
         ngx_beacon_offset_half_del(oc->zone, oc->core.target,
                                    oc->core.peer_pk, &owner);
         break;
 
-    case OC_TUNNEL:
+    case NGX_BEACON_OFFSET_TUNNEL:
         peer = oc->peer;
 
         if (peer) {
@@ -1494,7 +1498,8 @@ ngx_stream_beacon_offset_close(ngx_stream_beacon_oc_t *oc, const char *why)
             peer->paused = 0;
 
             if (peer->out) {
-                ngx_add_timer(&peer->timer, NGX_OFFSET_RELAY_FLUSH_TIMEOUT);
+                ngx_add_timer(&peer->timer,
+                    NGX_BEACON_OFFSET_RELAY_FLUSH_TIMEOUT);
             }
 
             /* writes what is queued (perhaps not tried yet), then closes */
@@ -1504,7 +1509,7 @@ ngx_stream_beacon_offset_close(ngx_stream_beacon_oc_t *oc, const char *why)
         break;
     }
 
-    oc->core.state = OC_GONE;
+    oc->core.state = NGX_BEACON_OFFSET_GONE;
 
     if (oc->admitted) {
         ngx_beacon_shm_offset_leave(oc->zone, &oc->addr);
@@ -1545,7 +1550,7 @@ ngx_stream_beacon_offset_close_owner(ngx_beacon_zone_t *z,
     ngx_stream_beacon_oc_t  *oc;
 
     if (owner->pid != ngx_pid) {
-        (void) ngx_beacon_ipc_send_fd(owner->pid, NGX_OFFSET_IPC_CLOSE,
+        (void) ngx_beacon_ipc_send_fd(owner->pid, NGX_BEACON_OFFSET_IPC_CLOSE,
                                       owner->conn, NULL, 0, (u_char *) why,
                                       ngx_strlen(why) + 1, (ngx_socket_t) -1);
         return;
@@ -1553,7 +1558,8 @@ ngx_stream_beacon_offset_close_owner(ngx_beacon_zone_t *z,
 
     oc = ngx_stream_beacon_offset_find(owner->conn);
 
-    if (oc && (oc->core.state == OC_LISTEN || oc->core.state == OC_HALF)) {
+    if (oc && (oc->core.state == NGX_BEACON_OFFSET_LISTEN ||
+        oc->core.state == NGX_BEACON_OFFSET_HALF)) {
         ngx_stream_beacon_offset_close(oc, why);
     }
 }
@@ -1603,9 +1609,9 @@ ngx_stream_beacon_offset_scratch(size_t frame_max)
 static void
 ngx_stream_beacon_offset_fp(u_char *out, const u_char *pk)
 {
-    char  b64[NGX_OFFSET_B64_KEY_LEN + 1];
+    char  b64[NGX_BEACON_OFFSET_B64_KEY_LEN + 1];
 
-    ngx_offset_b64_key(b64, pk);
+    ngx_beacon_offset_b64_key(b64, pk);
     ngx_memcpy(out, b64, 11);
     out[11] = '\0';
 }
@@ -1656,7 +1662,7 @@ ngx_stream_beacon_offset_merge_srv_conf(ngx_conf_t *cf, void *parent,
     ngx_stream_beacon_offset_srv_conf_t *conf = child;
 
     ngx_conf_merge_size_value(conf->frame_max, prev->frame_max,
-                              NGX_OFFSET_FRAME_CAP_DEFAULT);
+                              NGX_BEACON_OFFSET_FRAME_CAP_DEFAULT);
     ngx_conf_merge_size_value(conf->buffer, prev->buffer, 256 * 1024);
     ngx_conf_merge_msec_value(conf->handshake_timeout,
                               prev->handshake_timeout, 8000);
@@ -1665,9 +1671,9 @@ ngx_stream_beacon_offset_merge_srv_conf(ngx_conf_t *cf, void *parent,
     ngx_conf_merge_msec_value(conf->idle_timeout, prev->idle_timeout, 32000);
     ngx_conf_merge_msec_value(conf->half_timeout, prev->half_timeout, 32000);
     ngx_conf_merge_msec_value(conf->rekey_interval, prev->rekey_interval,
-                              NGX_OFFSET_TICKS_TO_REKEY * 1000);
+                              NGX_BEACON_OFFSET_TICKS_TO_REKEY * 1000);
     ngx_conf_merge_uint_value(conf->padding, prev->padding,
-                              NGX_OFFSET_PADDING_SEND_MAX);
+                              NGX_BEACON_OFFSET_PADDING_SEND_MAX);
     ngx_conf_merge_uint_value(conf->handshakes, prev->handshakes, 512);
     ngx_conf_merge_uint_value(conf->connections, prev->connections, 0);
     ngx_conf_merge_uint_value(conf->per_ip, prev->per_ip, 0);
@@ -1687,27 +1693,31 @@ ngx_stream_beacon_offset_merge_srv_conf(ngx_conf_t *cf, void *parent,
         return NGX_CONF_ERROR;
     }
 
-    if (conf->padding > NGX_OFFSET_PADDING_ACCEPT_MAX) {
+    if (conf->padding > NGX_BEACON_OFFSET_PADDING_ACCEPT_MAX) {
         ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
                            "\"beacon_offset_padding\" directive: %ui is out "
                            "of range (0 to 65535)", conf->padding);
         return NGX_CONF_ERROR;
     }
 
-#define NONZERO(v, name)                                                      \
-    if ((v) == 0) {                                                           \
-        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,                              \
-                           "\"" name "\" directive: must be more than 0");    \
-        return NGX_CONF_ERROR;                                                \
+#define NGX_BEACON_OFFSET_NONZERO(v, name)                                   \
+    if ((v) == 0) {                                                          \
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,                             \
+                           "\"" name "\" directive: must be more than 0");   \
+        return NGX_CONF_ERROR;                                               \
     }
 
-    NONZERO(conf->handshake_timeout, "beacon_offset_handshake_timeout");
-    NONZERO(conf->init_timeout, "beacon_offset_init_timeout");
-    NONZERO(conf->keepalive, "beacon_offset_keepalive");
-    NONZERO(conf->idle_timeout, "beacon_offset_idle_timeout");
-    NONZERO(conf->half_timeout, "beacon_offset_half_tunnel_timeout");
+    NGX_BEACON_OFFSET_NONZERO(conf->handshake_timeout,
+        "beacon_offset_handshake_timeout");
+    NGX_BEACON_OFFSET_NONZERO(conf->init_timeout,
+        "beacon_offset_init_timeout");
+    NGX_BEACON_OFFSET_NONZERO(conf->keepalive, "beacon_offset_keepalive");
+    NGX_BEACON_OFFSET_NONZERO(conf->idle_timeout,
+        "beacon_offset_idle_timeout");
+    NGX_BEACON_OFFSET_NONZERO(conf->half_timeout,
+        "beacon_offset_half_tunnel_timeout");
 
-#undef NONZERO
+#undef NGX_BEACON_OFFSET_NONZERO
 
     return NGX_CONF_OK;
 }
@@ -1770,7 +1780,7 @@ ngx_stream_beacon_offset_relay(ngx_conf_t *cf, ngx_command_t *cmd,
 
     oscf->identity_file = file;
 
-    oscf->ident = ngx_pcalloc(cf->pool, sizeof(ngx_offset_ident_t));
+    oscf->ident = ngx_pcalloc(cf->pool, sizeof(ngx_beacon_offset_ident_t));
     if (oscf->ident == NULL) {
         return NGX_CONF_ERROR;
     }
@@ -1783,27 +1793,27 @@ ngx_stream_beacon_offset_relay(ngx_conf_t *cf, ngx_command_t *cmd,
     cln->handler = ngx_stream_beacon_offset_wipe;
     cln->data = oscf->ident;
 
-    rc = ngx_offset_ident_load(oscf->ident, (char *) file.data);
+    rc = ngx_beacon_offset_ident_load(oscf->ident, (char *) file.data);
 
-    if (rc != NGX_OFFSET_IDENT_OK) {
-        err = (rc == NGX_OFFSET_IDENT_ERR_IO) ? ngx_errno : 0;
+    if (rc != NGX_BEACON_OFFSET_IDENT_OK) {
+        err = (rc == NGX_BEACON_OFFSET_IDENT_ERR_IO) ? ngx_errno : 0;
 
         if (err) {
             ngx_conf_log_error(NGX_LOG_EMERG, cf, err,
                                "\"%V\" directive: identity file \"%V\": %s",
                                &cmd->name, &file,
-                               ngx_offset_ident_strerror(rc));
+                               ngx_beacon_offset_ident_strerror(rc));
         } else {
             ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
                                "\"%V\" directive: identity file \"%V\": %s",
                                &cmd->name, &file,
-                               ngx_offset_ident_strerror(rc));
+                               ngx_beacon_offset_ident_strerror(rc));
         }
 
         return NGX_CONF_ERROR;
     }
 
-    if (oscf->ident->format == NGX_OFFSET_IDENT_PKCS8) {
+    if (oscf->ident->format == NGX_BEACON_OFFSET_IDENT_PKCS8) {
         ngx_conf_log_error(NGX_LOG_NOTICE, cf, 0,
                            "identity file \"%V\" is a legacy (Offset "
                            "v0.1.3 - v0.1.10) PKCS#8 file; it is read as "
@@ -1831,7 +1841,7 @@ ngx_stream_beacon_offset_relay(ngx_conf_t *cf, ngx_command_t *cmd,
 static void
 ngx_stream_beacon_offset_wipe(void *data)
 {
-    sodium_memzero(data, sizeof(ngx_offset_ident_t));
+    sodium_memzero(data, sizeof(ngx_beacon_offset_ident_t));
 }
 
 
@@ -1849,7 +1859,7 @@ ngx_stream_beacon_offset_allow(ngx_conf_t *cf, ngx_command_t *cmd,
     ngx_uint_t   i;
 
     if (oscf->allow == NGX_CONF_UNSET_PTR) {
-        oscf->allow = ngx_array_create(cf->pool, 4, NGX_OFFSET_PK_LEN);
+        oscf->allow = ngx_array_create(cf->pool, 4, NGX_BEACON_OFFSET_PK_LEN);
         if (oscf->allow == NULL) {
             return NGX_CONF_ERROR;
         }
@@ -1864,13 +1874,13 @@ ngx_stream_beacon_offset_allow(ngx_conf_t *cf, ngx_command_t *cmd,
             return NGX_CONF_ERROR;
         }
 
-        if (value[i].len != NGX_OFFSET_B64_KEY_LEN
-            || sodium_base642bin(k, NGX_OFFSET_PK_LEN,
+        if (value[i].len != NGX_BEACON_OFFSET_B64_KEY_LEN
+            || sodium_base642bin(k, NGX_BEACON_OFFSET_PK_LEN,
                                  (char *) value[i].data, value[i].len, NULL,
                                  &len, NULL,
                                  sodium_base64_VARIANT_URLSAFE_NO_PADDING)
                != 0
-            || len != NGX_OFFSET_PK_LEN)
+            || len != NGX_BEACON_OFFSET_PK_LEN)
         {
             ngx_stream_beacon_conf_error(cf, cmd,
                                "invalid public key \"%V\", expected 43 "

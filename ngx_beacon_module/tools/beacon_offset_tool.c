@@ -24,7 +24,7 @@
 
 #include <sodium.h>
 
-#include "ngx_offset_ident.h"
+#include "ngx_beacon_offset_ident.h"
 
 
 #define TOOL_NAME  "beacon-offset-tool"
@@ -84,13 +84,13 @@ help(void)
 static int
 fail(const char *path, int rc)
 {
-    if (rc == NGX_OFFSET_IDENT_ERR_IO) {
+    if (rc == NGX_BEACON_OFFSET_IDENT_ERR_IO) {
         fprintf(stderr, TOOL_NAME ": %s: %s: %s\n", path,
-                ngx_offset_ident_strerror(rc), strerror(errno));
+                ngx_beacon_offset_ident_strerror(rc), strerror(errno));
 
     } else {
         fprintf(stderr, TOOL_NAME ": %s: %s\n", path,
-                ngx_offset_ident_strerror(rc));
+                ngx_beacon_offset_ident_strerror(rc));
     }
 
     return TOOL_EXIT_ERROR;
@@ -134,10 +134,10 @@ static int
 gen_ident(int argc, char **argv)
 {
     int                 i, rc;
-    char                buf[NGX_OFFSET_IDENT_FILE_LEN];
+    char                buf[NGX_BEACON_OFFSET_IDENT_FILE_LEN];
     size_t              len;
     const char         *output, *v;
-    ngx_offset_ident_t  id;
+    ngx_beacon_offset_ident_t  id;
 
     output = NULL;
 
@@ -158,18 +158,18 @@ gen_ident(int argc, char **argv)
         return TOOL_EXIT_USAGE;
     }
 
-    rc = ngx_offset_ident_generate(&id);
-    if (rc != NGX_OFFSET_IDENT_OK) {
+    rc = ngx_beacon_offset_ident_generate(&id);
+    if (rc != NGX_BEACON_OFFSET_IDENT_OK) {
         return fail(output, rc);
     }
 
-    len = ngx_offset_ident_format(buf, sizeof(buf), &id);
-    rc = ngx_offset_write_new_file(output, buf, len);
+    len = ngx_beacon_offset_ident_format(buf, sizeof(buf), &id);
+    rc = ngx_beacon_offset_write_new_file(output, buf, len);
 
     sodium_memzero(buf, sizeof(buf));
     sodium_memzero(&id, sizeof(id));
 
-    if (rc != NGX_OFFSET_IDENT_OK) {
+    if (rc != NGX_BEACON_OFFSET_IDENT_OK) {
         return fail(output, rc);
     }
 
@@ -181,10 +181,10 @@ static int
 relay_ticket(int argc, char **argv)
 {
     int                 i, rc;
-    char                buf[128 + 6 * NGX_OFFSET_MAX_ADDRESS_LEN];
+    char                buf[128 + 6 * NGX_BEACON_OFFSET_MAX_ADDRESS_LEN];
     size_t              len, alen;
     const char         *idfile, *address, *output, *v;
-    ngx_offset_ident_t  id;
+    ngx_beacon_offset_ident_t  id;
 
     idfile = NULL;
     address = NULL;
@@ -225,28 +225,29 @@ relay_ticket(int argc, char **argv)
 
     /* stmgr writes a ticket for "", which no node can connect to */
 
-    if (alen == 0 || alen > NGX_OFFSET_MAX_ADDRESS_LEN) {
+    if (alen == 0 || alen > NGX_BEACON_OFFSET_MAX_ADDRESS_LEN) {
         fprintf(stderr, TOOL_NAME ": relay-ticket: address must be 1 to %d "
-                "bytes (host:port)%s\n", NGX_OFFSET_MAX_ADDRESS_LEN,
+                "bytes (host:port)%s\n", NGX_BEACON_OFFSET_MAX_ADDRESS_LEN,
                 alen == 0 ? "; an empty address, which stmgr accepts, "
                             "gives a ticket no node can use" : "");
         return TOOL_EXIT_USAGE;
     }
 
-    rc = ngx_offset_ident_load(&id, idfile);
-    if (rc != NGX_OFFSET_IDENT_OK) {
+    rc = ngx_beacon_offset_ident_load(&id, idfile);
+    if (rc != NGX_BEACON_OFFSET_IDENT_OK) {
         return fail(idfile, rc);
     }
 
-    len = ngx_offset_ticket_format(buf, sizeof(buf), id.pk, address, alen);
+    len = ngx_beacon_offset_ticket_format(buf, sizeof(buf), id.pk, address,
+        alen);
     sodium_memzero(&id, sizeof(id));
 
     if (len == 0) {
-        return fail(output, NGX_OFFSET_IDENT_ERR_SPACE);
+        return fail(output, NGX_BEACON_OFFSET_IDENT_ERR_SPACE);
     }
 
-    rc = ngx_offset_write_new_file(output, buf, len);
-    if (rc != NGX_OFFSET_IDENT_OK) {
+    rc = ngx_beacon_offset_write_new_file(output, buf, len);
+    if (rc != NGX_BEACON_OFFSET_IDENT_OK) {
         return fail(output, rc);
     }
 
@@ -258,11 +259,11 @@ static int
 show(int argc, char **argv)
 {
     int                   rc, trc;
-    char                  b64[NGX_OFFSET_B64_KEY_LEN + 1];
+    char                  b64[NGX_BEACON_OFFSET_B64_KEY_LEN + 1];
     char                  hex[65];
     const char           *path, *format;
-    ngx_offset_ident_t    id;
-    ngx_offset_ticket_t   t;
+    ngx_beacon_offset_ident_t    id;
+    ngx_beacon_offset_ticket_t   t;
 
     if (argc != 3) {
         usage(stderr);
@@ -271,21 +272,21 @@ show(int argc, char **argv)
 
     path = argv[2];
 
-    rc = ngx_offset_ident_load(&id, path);
+    rc = ngx_beacon_offset_ident_load(&id, path);
 
-    if (rc == NGX_OFFSET_IDENT_OK) {
+    if (rc == NGX_BEACON_OFFSET_IDENT_OK) {
         switch (id.format) {
-        case NGX_OFFSET_IDENT_SEED_PK:
+        case NGX_BEACON_OFFSET_IDENT_SEED_PK:
             format = "seed+public-key (64 bytes)";
             break;
-        case NGX_OFFSET_IDENT_PKCS8:
+        case NGX_BEACON_OFFSET_IDENT_PKCS8:
             format = "legacy PKCS#8 (85 bytes, Offset v0.1.3 - v0.1.10)";
             break;
         default:
             format = "seed (32 bytes)";
         }
 
-        ngx_offset_b64_key(b64, id.pk);
+        ngx_beacon_offset_b64_key(b64, id.pk);
         sodium_bin2hex(hex, sizeof(hex), id.pk, 32);
         sodium_memzero(&id, sizeof(id));
 
@@ -294,14 +295,14 @@ show(int argc, char **argv)
         return 0;
     }
 
-    if (rc != NGX_OFFSET_IDENT_ERR_NO_KEY) {
+    if (rc != NGX_BEACON_OFFSET_IDENT_ERR_NO_KEY) {
         return fail(path, rc);
     }
 
-    trc = ngx_offset_ticket_load(&t, path);
+    trc = ngx_beacon_offset_ticket_load(&t, path);
 
-    if (trc != NGX_OFFSET_IDENT_OK) {
-        if (trc == NGX_OFFSET_IDENT_ERR_NO_KEY) {
+    if (trc != NGX_BEACON_OFFSET_IDENT_OK) {
+        if (trc == NGX_BEACON_OFFSET_IDENT_ERR_NO_KEY) {
             fprintf(stderr, TOOL_NAME ": %s: neither an identity file "
                     "(privateKey) nor a ticket (publicKey)\n", path);
             return TOOL_EXIT_ERROR;
@@ -310,7 +311,7 @@ show(int argc, char **argv)
         return fail(path, trc);
     }
 
-    ngx_offset_b64_key(b64, t.pk);
+    ngx_beacon_offset_b64_key(b64, t.pk);
     sodium_bin2hex(hex, sizeof(hex), t.pk, 32);
 
     printf("type: relay-ticket\npublicKey: %s\npublicKeyHex: %s\n"

@@ -23,8 +23,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "ngx_offset_capnp.h"
-#include "ngx_offset_crypto.h"
+#include "ngx_beacon_offset_capnp.h"
+#include "ngx_beacon_offset_crypto.h"
 
 
 #define NGX_BEACON_OFFSET_PREAUTH_MAX   4096   /* frame cap before auth */
@@ -78,7 +78,7 @@ typedef struct {
     uint8_t                      *unpack_ka;
     uint8_t                      *pack_ka;
     uint8_t                      *pack_ch;
-    uint8_t                       pad[2 * NGX_OFFSET_PADDING_ACCEPT_MAX];
+    uint8_t                       pad[2 * NGX_BEACON_OFFSET_PADDING_ACCEPT_MAX];
     uint32_t                      rnd[1024];
     size_t                        nrnd;
     ngx_beacon_offset_random_pt   random;
@@ -108,7 +108,7 @@ typedef struct {
     const uint8_t                *data;         /* EV_MESSAGE: KaMessage */
     size_t                        len;
     size_t                        msg_len;      /* EV_MESSAGE: its payload */
-    uint8_t                       key[NGX_OFFSET_PK_LEN];   /* EV_REJECT */
+    uint8_t                       key[NGX_BEACON_OFFSET_PK_LEN]; /* REJECT */
 } ngx_beacon_offset_ev_t;
 
 
@@ -121,19 +121,19 @@ typedef struct {
     unsigned                      state;
     unsigned                      step;
 
-    uint8_t                       hdr[NGX_OFFSET_FRAME_HDR_LEN];
+    uint8_t                       hdr[NGX_BEACON_OFFSET_FRAME_HDR_LEN];
     size_t                        hdr_got;
     uint8_t                      *frame;
     size_t                        frame_cap;
     size_t                        frame_len;
     size_t                        frame_got;
 
-    uint8_t                       my_nonce[NGX_OFFSET_RAND_NONCE_LEN];
-    uint8_t                       peer_nonce[NGX_OFFSET_RAND_NONCE_LEN];
-    uint8_t                       peer_pk[NGX_OFFSET_PK_LEN];
-    uint8_t                       target[NGX_OFFSET_PK_LEN];
-    ngx_offset_dh_t               dh;
-    ngx_offset_channel_t          ch;
+    uint8_t                       my_nonce[NGX_BEACON_OFFSET_RAND_NONCE_LEN];
+    uint8_t                       peer_nonce[NGX_BEACON_OFFSET_RAND_NONCE_LEN];
+    uint8_t                       peer_pk[NGX_BEACON_OFFSET_PK_LEN];
+    uint8_t                       target[NGX_BEACON_OFFSET_PK_LEN];
+    ngx_beacon_offset_dh_t               dh;
+    ngx_beacon_offset_channel_t          ch;
 
     ngx_beacon_offset_msec_t      deadline;     /* handshake, init, half */
     ngx_beacon_offset_msec_t      last_in;      /* keepalive-layer only */
@@ -158,7 +158,7 @@ int ngx_beacon_offset_conn_start(ngx_beacon_offset_conn_t *oc,
 /* a connection handed over from another worker, its channel open */
 void ngx_beacon_offset_conn_adopt(ngx_beacon_offset_conn_t *oc,
     const uint8_t *peer_pk, const uint8_t *target,
-    const ngx_offset_channel_t *ch, ngx_beacon_offset_msec_t rekey_in,
+    const ngx_beacon_offset_channel_t *ch, ngx_beacon_offset_msec_t rekey_in,
     ngx_beacon_offset_msec_t now);
 /* frees the frame buffer and wipes the keys */
 void ngx_beacon_offset_conn_free(ngx_beacon_offset_conn_t *oc);

@@ -17,17 +17,17 @@
 
 #include <sodium.h>
 
-#include "ngx_offset_ident.h"
+#include "ngx_beacon_offset_ident.h"
 
 
-#define NGX_OFFSET_JSON_DEPTH  32
-#define NGX_OFFSET_KEY_B64_MAX 256
+#define NGX_BEACON_OFFSET_JSON_DEPTH  32
+#define NGX_BEACON_OFFSET_KEY_B64_MAX 256
 
 
 typedef struct {
     const char              *p;
     const char              *end;
-} ngx_offset_json_t;
+} ngx_beacon_offset_json_t;
 
 
 typedef struct {
@@ -36,60 +36,61 @@ typedef struct {
     size_t                   size;
     size_t                   len;
     int                      found;
-} ngx_offset_json_field_t;
+} ngx_beacon_offset_json_field_t;
 
 
-static const uint8_t  ngx_offset_pkcs8_prefix[16] = {
+static const uint8_t  ngx_beacon_offset_pkcs8_prefix[16] = {
     0x30, 0x53, 0x02, 0x01, 0x01, 0x30, 0x05, 0x06,
     0x03, 0x2b, 0x65, 0x70, 0x04, 0x22, 0x04, 0x20
 };
 
-static const uint8_t  ngx_offset_pkcs8_mid[5] = {
+static const uint8_t  ngx_beacon_offset_pkcs8_mid[5] = {
     0xa1, 0x23, 0x03, 0x21, 0x00
 };
 
 
-static void ngx_offset_json_ws(ngx_offset_json_t *j);
-static int ngx_offset_json_hex4(ngx_offset_json_t *j, unsigned *v);
-static int ngx_offset_json_string(ngx_offset_json_t *j, char *out,
-    size_t size, size_t *len);
-static int ngx_offset_json_skip(ngx_offset_json_t *j, int depth);
-static int ngx_offset_json_object(const char *buf, size_t len,
-    ngx_offset_json_field_t *fields, int n);
-static size_t ngx_offset_json_escape(char *out, size_t size,
+static void ngx_beacon_offset_json_ws(ngx_beacon_offset_json_t *j);
+static int ngx_beacon_offset_json_hex4(ngx_beacon_offset_json_t *j,
+    unsigned *v);
+static int ngx_beacon_offset_json_string(ngx_beacon_offset_json_t *j,
+    char *out, size_t size, size_t *len);
+static int ngx_beacon_offset_json_skip(ngx_beacon_offset_json_t *j, int depth);
+static int ngx_beacon_offset_json_object(const char *buf, size_t len,
+    ngx_beacon_offset_json_field_t *fields, int n);
+static size_t ngx_beacon_offset_json_escape(char *out, size_t size,
     const char *s, size_t len);
 
 
 const char *
-ngx_offset_ident_strerror(int rc)
+ngx_beacon_offset_ident_strerror(int rc)
 {
     switch (rc) {
-    case NGX_OFFSET_IDENT_OK:
+    case NGX_BEACON_OFFSET_IDENT_OK:
         return "ok";
-    case NGX_OFFSET_IDENT_ERR_IO:
+    case NGX_BEACON_OFFSET_IDENT_ERR_IO:
         return "cannot read or write the file";
-    case NGX_OFFSET_IDENT_ERR_TOO_BIG:
+    case NGX_BEACON_OFFSET_IDENT_ERR_TOO_BIG:
         return "file too large";
-    case NGX_OFFSET_IDENT_ERR_JSON:
+    case NGX_BEACON_OFFSET_IDENT_ERR_JSON:
         return "malformed JSON (expected an object of strings)";
-    case NGX_OFFSET_IDENT_ERR_NO_KEY:
+    case NGX_BEACON_OFFSET_IDENT_ERR_NO_KEY:
         return "required key field missing";
-    case NGX_OFFSET_IDENT_ERR_BASE64:
+    case NGX_BEACON_OFFSET_IDENT_ERR_BASE64:
         return "key is not base64url without padding";
-    case NGX_OFFSET_IDENT_ERR_KEY_LEN:
+    case NGX_BEACON_OFFSET_IDENT_ERR_KEY_LEN:
         return "key has the wrong length "
                "(identity: 32, 64 or 85 bytes; public key: 32)";
-    case NGX_OFFSET_IDENT_ERR_PKCS8:
+    case NGX_BEACON_OFFSET_IDENT_ERR_PKCS8:
         return "85-byte key is not a legacy Ed25519 PKCS#8 document";
-    case NGX_OFFSET_IDENT_ERR_MISMATCH:
+    case NGX_BEACON_OFFSET_IDENT_ERR_MISMATCH:
         return "public key in the file does not match the seed";
-    case NGX_OFFSET_IDENT_ERR_ADDRESS:
+    case NGX_BEACON_OFFSET_IDENT_ERR_ADDRESS:
         return "address missing or longer than 256 bytes";
-    case NGX_OFFSET_IDENT_ERR_EXISTS:
+    case NGX_BEACON_OFFSET_IDENT_ERR_EXISTS:
         return "output file already exists";
-    case NGX_OFFSET_IDENT_ERR_SPACE:
+    case NGX_BEACON_OFFSET_IDENT_ERR_SPACE:
         return "output buffer too small";
-    case NGX_OFFSET_IDENT_ERR_CRYPTO:
+    case NGX_BEACON_OFFSET_IDENT_ERR_CRYPTO:
         return "crypto library failure";
     default:
         return "error";
@@ -98,28 +99,29 @@ ngx_offset_ident_strerror(int rc)
 
 
 int
-ngx_offset_ident_from_seed(ngx_offset_ident_t *id, const uint8_t *seed)
+ngx_beacon_offset_ident_from_seed(ngx_beacon_offset_ident_t *id,
+    const uint8_t *seed)
 {
     memcpy(id->seed, seed, 32);
 
     if (crypto_sign_seed_keypair(id->pk, id->sk, seed) != 0) {
-        return NGX_OFFSET_IDENT_ERR_CRYPTO;
+        return NGX_BEACON_OFFSET_IDENT_ERR_CRYPTO;
     }
 
-    id->format = NGX_OFFSET_IDENT_SEED;
+    id->format = NGX_BEACON_OFFSET_IDENT_SEED;
 
-    return NGX_OFFSET_IDENT_OK;
+    return NGX_BEACON_OFFSET_IDENT_OK;
 }
 
 
 int
-ngx_offset_ident_generate(ngx_offset_ident_t *id)
+ngx_beacon_offset_ident_generate(ngx_beacon_offset_ident_t *id)
 {
     int      rc;
     uint8_t  seed[32];
 
     randombytes_buf(seed, sizeof(seed));
-    rc = ngx_offset_ident_from_seed(id, seed);
+    rc = ngx_beacon_offset_ident_from_seed(id, seed);
     sodium_memzero(seed, sizeof(seed));
 
     return rc;
@@ -127,32 +129,33 @@ ngx_offset_ident_generate(ngx_offset_ident_t *id)
 
 
 int
-ngx_offset_ident_parse(ngx_offset_ident_t *id, const char *buf, size_t len)
+ngx_beacon_offset_ident_parse(ngx_beacon_offset_ident_t *id, const char *buf,
+    size_t len)
 {
     int                      rc, format;
-    char                     b64[NGX_OFFSET_KEY_B64_MAX + 1];
+    char                     b64[NGX_BEACON_OFFSET_KEY_B64_MAX + 1];
     size_t                   raw_len;
-    uint8_t                  raw[NGX_OFFSET_KEY_B64_MAX];
+    uint8_t                  raw[NGX_BEACON_OFFSET_KEY_B64_MAX];
     const char              *end;
     const uint8_t           *seed, *pk;
-    ngx_offset_json_field_t  f;
+    ngx_beacon_offset_json_field_t  f;
 
     f.name = "privateKey";
     f.out = b64;
-    f.size = NGX_OFFSET_KEY_B64_MAX;
+    f.size = NGX_BEACON_OFFSET_KEY_B64_MAX;
 
-    rc = ngx_offset_json_object(buf, len, &f, 1);
+    rc = ngx_beacon_offset_json_object(buf, len, &f, 1);
 
-    if (rc == NGX_OFFSET_IDENT_ERR_TOO_BIG) {
-        return NGX_OFFSET_IDENT_ERR_KEY_LEN;
+    if (rc == NGX_BEACON_OFFSET_IDENT_ERR_TOO_BIG) {
+        return NGX_BEACON_OFFSET_IDENT_ERR_KEY_LEN;
     }
 
-    if (rc != NGX_OFFSET_IDENT_OK) {
+    if (rc != NGX_BEACON_OFFSET_IDENT_OK) {
         return rc;
     }
 
     if (!f.found) {
-        return NGX_OFFSET_IDENT_ERR_NO_KEY;
+        return NGX_BEACON_OFFSET_IDENT_ERR_NO_KEY;
     }
 
     if (sodium_base642bin(raw, sizeof(raw), b64, f.len, NULL, &raw_len,
@@ -160,7 +163,7 @@ ngx_offset_ident_parse(ngx_offset_ident_t *id, const char *buf, size_t len)
         != 0 || end != b64 + f.len)
     {
         sodium_memzero(b64, sizeof(b64));
-        return NGX_OFFSET_IDENT_ERR_BASE64;
+        return NGX_BEACON_OFFSET_IDENT_ERR_BASE64;
     }
 
     sodium_memzero(b64, sizeof(b64));
@@ -170,65 +173,66 @@ ngx_offset_ident_parse(ngx_offset_ident_t *id, const char *buf, size_t len)
     switch (raw_len) {
     case 32:
         seed = raw;
-        format = NGX_OFFSET_IDENT_SEED;
+        format = NGX_BEACON_OFFSET_IDENT_SEED;
         break;
 
     case 64:
         seed = raw;
         pk = raw + 32;
-        format = NGX_OFFSET_IDENT_SEED_PK;
+        format = NGX_BEACON_OFFSET_IDENT_SEED_PK;
         break;
 
-    case NGX_OFFSET_LEGACY_LEN:
-        if (memcmp(raw, ngx_offset_pkcs8_prefix, 16) != 0
-            || memcmp(raw + 48, ngx_offset_pkcs8_mid, 5) != 0)
+    case NGX_BEACON_OFFSET_LEGACY_LEN:
+        if (memcmp(raw, ngx_beacon_offset_pkcs8_prefix, 16) != 0
+            || memcmp(raw + 48, ngx_beacon_offset_pkcs8_mid, 5) != 0)
         {
             sodium_memzero(raw, sizeof(raw));
-            return NGX_OFFSET_IDENT_ERR_PKCS8;
+            return NGX_BEACON_OFFSET_IDENT_ERR_PKCS8;
         }
 
-        seed = raw + NGX_OFFSET_LEGACY_SEED_OFF;
-        pk = raw + NGX_OFFSET_LEGACY_PK_OFF;
-        format = NGX_OFFSET_IDENT_PKCS8;
+        seed = raw + NGX_BEACON_OFFSET_LEGACY_SEED_OFF;
+        pk = raw + NGX_BEACON_OFFSET_LEGACY_PK_OFF;
+        format = NGX_BEACON_OFFSET_IDENT_PKCS8;
         break;
 
     default:
         sodium_memzero(raw, sizeof(raw));
-        return NGX_OFFSET_IDENT_ERR_KEY_LEN;
+        return NGX_BEACON_OFFSET_IDENT_ERR_KEY_LEN;
     }
 
-    rc = ngx_offset_ident_from_seed(id, seed);
+    rc = ngx_beacon_offset_ident_from_seed(id, seed);
 
-    if (rc == NGX_OFFSET_IDENT_OK && pk && memcmp(pk, id->pk, 32) != 0) {
-        rc = NGX_OFFSET_IDENT_ERR_MISMATCH;
+    if (rc == NGX_BEACON_OFFSET_IDENT_OK && pk && memcmp(pk, id->pk,
+        32) != 0) {
+        rc = NGX_BEACON_OFFSET_IDENT_ERR_MISMATCH;
     }
 
     sodium_memzero(raw, sizeof(raw));
 
-    if (rc != NGX_OFFSET_IDENT_OK) {
-        sodium_memzero(id, sizeof(ngx_offset_ident_t));
+    if (rc != NGX_BEACON_OFFSET_IDENT_OK) {
+        sodium_memzero(id, sizeof(ngx_beacon_offset_ident_t));
         return rc;
     }
 
     id->format = format;
 
-    return NGX_OFFSET_IDENT_OK;
+    return NGX_BEACON_OFFSET_IDENT_OK;
 }
 
 
 int
-ngx_offset_ident_load(ngx_offset_ident_t *id, const char *path)
+ngx_beacon_offset_ident_load(ngx_beacon_offset_ident_t *id, const char *path)
 {
     int     rc;
     char   *buf;
     size_t  len;
 
-    rc = ngx_offset_read_file(path, &buf, &len);
-    if (rc != NGX_OFFSET_IDENT_OK) {
+    rc = ngx_beacon_offset_read_file(path, &buf, &len);
+    if (rc != NGX_BEACON_OFFSET_IDENT_OK) {
         return rc;
     }
 
-    rc = ngx_offset_ident_parse(id, buf, len);
+    rc = ngx_beacon_offset_ident_parse(id, buf, len);
 
     sodium_memzero(buf, len);
     free(buf);
@@ -238,72 +242,73 @@ ngx_offset_ident_load(ngx_offset_ident_t *id, const char *path)
 
 
 void
-ngx_offset_b64_key(char *out, const uint8_t *key)
+ngx_beacon_offset_b64_key(char *out, const uint8_t *key)
 {
-    sodium_bin2base64(out, NGX_OFFSET_B64_KEY_LEN + 1, key, 32,
+    sodium_bin2base64(out, NGX_BEACON_OFFSET_B64_KEY_LEN + 1, key, 32,
                       sodium_base64_VARIANT_URLSAFE_NO_PADDING);
 }
 
 
 size_t
-ngx_offset_ident_format(char *out, size_t size, const ngx_offset_ident_t *id)
+ngx_beacon_offset_ident_format(char *out, size_t size,
+    const ngx_beacon_offset_ident_t *id)
 {
-    char  b64[NGX_OFFSET_B64_KEY_LEN + 1];
+    char  b64[NGX_BEACON_OFFSET_B64_KEY_LEN + 1];
 
-    if (size < NGX_OFFSET_IDENT_FILE_LEN) {
+    if (size < NGX_BEACON_OFFSET_IDENT_FILE_LEN) {
         return 0;
     }
 
-    ngx_offset_b64_key(b64, id->seed);
+    ngx_beacon_offset_b64_key(b64, id->seed);
 
     memcpy(out, "{\n  \"privateKey\": \"", 19);
-    memcpy(out + 19, b64, NGX_OFFSET_B64_KEY_LEN);
-    memcpy(out + 19 + NGX_OFFSET_B64_KEY_LEN, "\"\n}", 3);
+    memcpy(out + 19, b64, NGX_BEACON_OFFSET_B64_KEY_LEN);
+    memcpy(out + 19 + NGX_BEACON_OFFSET_B64_KEY_LEN, "\"\n}", 3);
 
     sodium_memzero(b64, sizeof(b64));
 
-    return NGX_OFFSET_IDENT_FILE_LEN;
+    return NGX_BEACON_OFFSET_IDENT_FILE_LEN;
 }
 
 
 size_t
-ngx_offset_ticket_format(char *out, size_t size, const uint8_t *pk,
+ngx_beacon_offset_ticket_format(char *out, size_t size, const uint8_t *pk,
     const char *address, size_t address_len)
 {
-    char    b64[NGX_OFFSET_B64_KEY_LEN + 1];
+    char    b64[NGX_BEACON_OFFSET_B64_KEY_LEN + 1];
     size_t  n, e;
 
     static const char  head[] = "{\n  \"publicKey\": \"";
     static const char  mid[] = "\",\n  \"address\": \"";
     static const char  tail[] = "\"\n}";
 
-    if (address_len > NGX_OFFSET_MAX_ADDRESS_LEN) {
+    if (address_len > NGX_BEACON_OFFSET_MAX_ADDRESS_LEN) {
         return 0;
     }
 
-    n = sizeof(head) - 1 + NGX_OFFSET_B64_KEY_LEN + sizeof(mid) - 1
+    n = sizeof(head) - 1 + NGX_BEACON_OFFSET_B64_KEY_LEN + sizeof(mid) - 1
         + sizeof(tail) - 1;
 
     if (size < n) {
         return 0;
     }
 
-    e = ngx_offset_json_escape(NULL, 0, address, address_len);
+    e = ngx_beacon_offset_json_escape(NULL, 0, address, address_len);
 
     if (size - n < e) {
         return 0;
     }
 
-    ngx_offset_b64_key(b64, pk);
+    ngx_beacon_offset_b64_key(b64, pk);
 
     n = 0;
     memcpy(out + n, head, sizeof(head) - 1);
     n += sizeof(head) - 1;
-    memcpy(out + n, b64, NGX_OFFSET_B64_KEY_LEN);
-    n += NGX_OFFSET_B64_KEY_LEN;
+    memcpy(out + n, b64, NGX_BEACON_OFFSET_B64_KEY_LEN);
+    n += NGX_BEACON_OFFSET_B64_KEY_LEN;
     memcpy(out + n, mid, sizeof(mid) - 1);
     n += sizeof(mid) - 1;
-    n += ngx_offset_json_escape(out + n, e, address, address_len);
+    n += ngx_beacon_offset_json_escape(out + n, e, address, address_len);
     memcpy(out + n, tail, sizeof(tail) - 1);
     n += sizeof(tail) - 1;
 
@@ -312,39 +317,40 @@ ngx_offset_ticket_format(char *out, size_t size, const uint8_t *pk,
 
 
 int
-ngx_offset_ticket_parse(ngx_offset_ticket_t *t, const char *buf, size_t len)
+ngx_beacon_offset_ticket_parse(ngx_beacon_offset_ticket_t *t, const char *buf,
+    size_t len)
 {
     int                      rc;
-    char                     b64[NGX_OFFSET_KEY_B64_MAX + 1];
+    char                     b64[NGX_BEACON_OFFSET_KEY_B64_MAX + 1];
     size_t                   raw_len;
-    uint8_t                  raw[NGX_OFFSET_KEY_B64_MAX];
+    uint8_t                  raw[NGX_BEACON_OFFSET_KEY_B64_MAX];
     const char              *end;
-    ngx_offset_json_field_t  f[2];
+    ngx_beacon_offset_json_field_t  f[2];
 
     f[0].name = "publicKey";
     f[0].out = b64;
-    f[0].size = NGX_OFFSET_KEY_B64_MAX;
+    f[0].size = NGX_BEACON_OFFSET_KEY_B64_MAX;
     f[1].name = "address";
     f[1].out = t->address;
-    f[1].size = NGX_OFFSET_MAX_ADDRESS_LEN;
+    f[1].size = NGX_BEACON_OFFSET_MAX_ADDRESS_LEN;
 
-    rc = ngx_offset_json_object(buf, len, f, 2);
+    rc = ngx_beacon_offset_json_object(buf, len, f, 2);
 
-    if (rc == NGX_OFFSET_IDENT_ERR_TOO_BIG) {
-        return f[0].len == (size_t) -1 ? NGX_OFFSET_IDENT_ERR_KEY_LEN
-                                       : NGX_OFFSET_IDENT_ERR_ADDRESS;
+    if (rc == NGX_BEACON_OFFSET_IDENT_ERR_TOO_BIG) {
+        return f[0].len == (size_t) -1 ? NGX_BEACON_OFFSET_IDENT_ERR_KEY_LEN
+                                       : NGX_BEACON_OFFSET_IDENT_ERR_ADDRESS;
     }
 
-    if (rc != NGX_OFFSET_IDENT_OK) {
+    if (rc != NGX_BEACON_OFFSET_IDENT_OK) {
         return rc;
     }
 
     if (!f[0].found) {
-        return NGX_OFFSET_IDENT_ERR_NO_KEY;
+        return NGX_BEACON_OFFSET_IDENT_ERR_NO_KEY;
     }
 
     if (!f[1].found) {
-        return NGX_OFFSET_IDENT_ERR_ADDRESS;
+        return NGX_BEACON_OFFSET_IDENT_ERR_ADDRESS;
     }
 
     t->address_len = f[1].len;
@@ -354,34 +360,34 @@ ngx_offset_ticket_parse(ngx_offset_ticket_t *t, const char *buf, size_t len)
                           &end, sodium_base64_VARIANT_URLSAFE_NO_PADDING)
         != 0 || end != b64 + f[0].len)
     {
-        return NGX_OFFSET_IDENT_ERR_BASE64;
+        return NGX_BEACON_OFFSET_IDENT_ERR_BASE64;
     }
 
     /* serde keeps the first 32 bytes of anything longer; we are strict */
 
     if (raw_len != 32) {
-        return NGX_OFFSET_IDENT_ERR_KEY_LEN;
+        return NGX_BEACON_OFFSET_IDENT_ERR_KEY_LEN;
     }
 
     memcpy(t->pk, raw, 32);
 
-    return NGX_OFFSET_IDENT_OK;
+    return NGX_BEACON_OFFSET_IDENT_OK;
 }
 
 
 int
-ngx_offset_ticket_load(ngx_offset_ticket_t *t, const char *path)
+ngx_beacon_offset_ticket_load(ngx_beacon_offset_ticket_t *t, const char *path)
 {
     int     rc;
     char   *buf;
     size_t  len;
 
-    rc = ngx_offset_read_file(path, &buf, &len);
-    if (rc != NGX_OFFSET_IDENT_OK) {
+    rc = ngx_beacon_offset_read_file(path, &buf, &len);
+    if (rc != NGX_BEACON_OFFSET_IDENT_OK) {
         return rc;
     }
 
-    rc = ngx_offset_ticket_parse(t, buf, len);
+    rc = ngx_beacon_offset_ticket_parse(t, buf, len);
     free(buf);
 
     return rc;
@@ -389,7 +395,7 @@ ngx_offset_ticket_load(ngx_offset_ticket_t *t, const char *path)
 
 
 int
-ngx_offset_read_file(const char *path, char **buf, size_t *len)
+ngx_beacon_offset_read_file(const char *path, char **buf, size_t *len)
 {
     int       fd, err;
     char     *p;
@@ -398,21 +404,21 @@ ngx_offset_read_file(const char *path, char **buf, size_t *len)
 
     fd = open(path, O_RDONLY | O_CLOEXEC);
     if (fd == -1) {
-        return NGX_OFFSET_IDENT_ERR_IO;
+        return NGX_BEACON_OFFSET_IDENT_ERR_IO;
     }
 
-    p = malloc(NGX_OFFSET_MAX_FILE_LEN + 1);
+    p = malloc(NGX_BEACON_OFFSET_MAX_FILE_LEN + 1);
     if (p == NULL) {
         err = errno;
         (void) close(fd);
         errno = err;
-        return NGX_OFFSET_IDENT_ERR_IO;
+        return NGX_BEACON_OFFSET_IDENT_ERR_IO;
     }
 
     n = 0;
 
     for ( ;; ) {
-        r = read(fd, p + n, NGX_OFFSET_MAX_FILE_LEN + 1 - n);
+        r = read(fd, p + n, NGX_BEACON_OFFSET_MAX_FILE_LEN + 1 - n);
 
         if (r == -1) {
             if (errno == EINTR) {
@@ -423,7 +429,7 @@ ngx_offset_read_file(const char *path, char **buf, size_t *len)
             (void) close(fd);
             free(p);
             errno = err;
-            return NGX_OFFSET_IDENT_ERR_IO;
+            return NGX_BEACON_OFFSET_IDENT_ERR_IO;
         }
 
         if (r == 0) {
@@ -432,10 +438,10 @@ ngx_offset_read_file(const char *path, char **buf, size_t *len)
 
         n += (size_t) r;
 
-        if (n > NGX_OFFSET_MAX_FILE_LEN) {
+        if (n > NGX_BEACON_OFFSET_MAX_FILE_LEN) {
             (void) close(fd);
             free(p);
-            return NGX_OFFSET_IDENT_ERR_TOO_BIG;
+            return NGX_BEACON_OFFSET_IDENT_ERR_TOO_BIG;
         }
     }
 
@@ -444,12 +450,13 @@ ngx_offset_read_file(const char *path, char **buf, size_t *len)
     *buf = p;
     *len = n;
 
-    return NGX_OFFSET_IDENT_OK;
+    return NGX_BEACON_OFFSET_IDENT_OK;
 }
 
 
 int
-ngx_offset_write_new_file(const char *path, const char *data, size_t len)
+ngx_beacon_offset_write_new_file(const char *path, const char *data,
+    size_t len)
 {
     int      fd, err;
     size_t   n;
@@ -457,8 +464,8 @@ ngx_offset_write_new_file(const char *path, const char *data, size_t len)
 
     fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
     if (fd == -1) {
-        return errno == EEXIST ? NGX_OFFSET_IDENT_ERR_EXISTS
-                               : NGX_OFFSET_IDENT_ERR_IO;
+        return errno == EEXIST ? NGX_BEACON_OFFSET_IDENT_ERR_EXISTS
+                               : NGX_BEACON_OFFSET_IDENT_ERR_IO;
     }
 
     for (n = 0; n < len; n += (size_t) w) {
@@ -482,10 +489,10 @@ ngx_offset_write_new_file(const char *path, const char *data, size_t len)
         err = errno;
         (void) unlink(path);
         errno = err;
-        return NGX_OFFSET_IDENT_ERR_IO;
+        return NGX_BEACON_OFFSET_IDENT_ERR_IO;
     }
 
-    return NGX_OFFSET_IDENT_OK;
+    return NGX_BEACON_OFFSET_IDENT_OK;
 
 failed:
 
@@ -494,12 +501,12 @@ failed:
     (void) unlink(path);
     errno = err;
 
-    return NGX_OFFSET_IDENT_ERR_IO;
+    return NGX_BEACON_OFFSET_IDENT_ERR_IO;
 }
 
 
 static void
-ngx_offset_json_ws(ngx_offset_json_t *j)
+ngx_beacon_offset_json_ws(ngx_beacon_offset_json_t *j)
 {
     while (j->p < j->end
            && (*j->p == ' ' || *j->p == '\t' || *j->p == '\n'
@@ -511,7 +518,7 @@ ngx_offset_json_ws(ngx_offset_json_t *j)
 
 
 static int
-ngx_offset_json_hex4(ngx_offset_json_t *j, unsigned *v)
+ngx_beacon_offset_json_hex4(ngx_beacon_offset_json_t *j, unsigned *v)
 {
     int       i;
     unsigned  c;
@@ -551,8 +558,8 @@ ngx_offset_json_hex4(ngx_offset_json_t *j, unsigned *v)
  */
 
 static int
-ngx_offset_json_string(ngx_offset_json_t *j, char *out, size_t size,
-    size_t *len)
+ngx_beacon_offset_json_string(ngx_beacon_offset_json_t *j, char *out,
+    size_t size, size_t *len)
 {
     size_t    n, k;
     uint8_t   u[4];
@@ -611,7 +618,7 @@ ngx_offset_json_string(ngx_offset_json_t *j, char *out, size_t size,
                 break;
 
             case 'u':
-                if (ngx_offset_json_hex4(j, &c) != 0) {
+                if (ngx_beacon_offset_json_hex4(j, &c) != 0) {
                     return -1;
                 }
 
@@ -628,7 +635,7 @@ ngx_offset_json_string(ngx_offset_json_t *j, char *out, size_t size,
 
                     j->p += 2;
 
-                    if (ngx_offset_json_hex4(j, &lo) != 0
+                    if (ngx_beacon_offset_json_hex4(j, &lo) != 0
                         || lo < 0xdc00 || lo > 0xdfff)
                     {
                         return -1;
@@ -686,15 +693,15 @@ ngx_offset_json_string(ngx_offset_json_t *j, char *out, size_t size,
 
 
 static int
-ngx_offset_json_skip(ngx_offset_json_t *j, int depth)
+ngx_beacon_offset_json_skip(ngx_beacon_offset_json_t *j, int depth)
 {
     char  close;
 
-    if (depth > NGX_OFFSET_JSON_DEPTH) {
+    if (depth > NGX_BEACON_OFFSET_JSON_DEPTH) {
         return -1;
     }
 
-    ngx_offset_json_ws(j);
+    ngx_beacon_offset_json_ws(j);
 
     if (j->p >= j->end) {
         return -1;
@@ -703,13 +710,13 @@ ngx_offset_json_skip(ngx_offset_json_t *j, int depth)
     switch (*j->p) {
 
     case '"':
-        return ngx_offset_json_string(j, NULL, 0, NULL);
+        return ngx_beacon_offset_json_string(j, NULL, 0, NULL);
 
     case '{':
     case '[':
         close = (*j->p == '{') ? '}' : ']';
         j->p++;
-        ngx_offset_json_ws(j);
+        ngx_beacon_offset_json_ws(j);
 
         if (j->p < j->end && *j->p == close) {
             j->p++;
@@ -718,24 +725,24 @@ ngx_offset_json_skip(ngx_offset_json_t *j, int depth)
 
         for ( ;; ) {
             if (close == '}') {
-                ngx_offset_json_ws(j);
+                ngx_beacon_offset_json_ws(j);
 
-                if (ngx_offset_json_string(j, NULL, 0, NULL) != 0) {
+                if (ngx_beacon_offset_json_string(j, NULL, 0, NULL) != 0) {
                     return -1;
                 }
 
-                ngx_offset_json_ws(j);
+                ngx_beacon_offset_json_ws(j);
 
                 if (j->p >= j->end || *j->p++ != ':') {
                     return -1;
                 }
             }
 
-            if (ngx_offset_json_skip(j, depth + 1) != 0) {
+            if (ngx_beacon_offset_json_skip(j, depth + 1) != 0) {
                 return -1;
             }
 
-            ngx_offset_json_ws(j);
+            ngx_beacon_offset_json_ws(j);
 
             if (j->p >= j->end) {
                 return -1;
@@ -796,13 +803,13 @@ ngx_offset_json_skip(ngx_offset_json_t *j, int depth)
  */
 
 static int
-ngx_offset_json_object(const char *buf, size_t len,
-    ngx_offset_json_field_t *fields, int n)
+ngx_beacon_offset_json_object(const char *buf, size_t len,
+    ngx_beacon_offset_json_field_t *fields, int n)
 {
     int                i, rc;
     char               name[32];
     size_t             name_len;
-    ngx_offset_json_t  j;
+    ngx_beacon_offset_json_t  j;
 
     for (i = 0; i < n; i++) {
         fields[i].found = 0;
@@ -812,13 +819,13 @@ ngx_offset_json_object(const char *buf, size_t len,
     j.p = buf;
     j.end = buf + len;
 
-    ngx_offset_json_ws(&j);
+    ngx_beacon_offset_json_ws(&j);
 
     if (j.p >= j.end || *j.p++ != '{') {
-        return NGX_OFFSET_IDENT_ERR_JSON;
+        return NGX_BEACON_OFFSET_IDENT_ERR_JSON;
     }
 
-    ngx_offset_json_ws(&j);
+    ngx_beacon_offset_json_ws(&j);
 
     if (j.p < j.end && *j.p == '}') {
         j.p++;
@@ -826,12 +833,12 @@ ngx_offset_json_object(const char *buf, size_t len,
     }
 
     for ( ;; ) {
-        ngx_offset_json_ws(&j);
+        ngx_beacon_offset_json_ws(&j);
 
-        rc = ngx_offset_json_string(&j, name, sizeof(name), &name_len);
+        rc = ngx_beacon_offset_json_string(&j, name, sizeof(name), &name_len);
 
         if (rc == -1) {
-            return NGX_OFFSET_IDENT_ERR_JSON;
+            return NGX_BEACON_OFFSET_IDENT_ERR_JSON;
         }
 
         if (rc == -2) {
@@ -839,13 +846,13 @@ ngx_offset_json_object(const char *buf, size_t len,
             name_len = 0;
         }
 
-        ngx_offset_json_ws(&j);
+        ngx_beacon_offset_json_ws(&j);
 
         if (j.p >= j.end || *j.p++ != ':') {
-            return NGX_OFFSET_IDENT_ERR_JSON;
+            return NGX_BEACON_OFFSET_IDENT_ERR_JSON;
         }
 
-        ngx_offset_json_ws(&j);
+        ngx_beacon_offset_json_ws(&j);
 
         for (i = 0; i < n; i++) {
             if (name_len == strlen(fields[i].name)
@@ -857,30 +864,31 @@ ngx_offset_json_object(const char *buf, size_t len,
 
         if (i < n) {
             if (fields[i].found) {
-                return NGX_OFFSET_IDENT_ERR_JSON;
+                return NGX_BEACON_OFFSET_IDENT_ERR_JSON;
             }
 
-            rc = ngx_offset_json_string(&j, fields[i].out, fields[i].size,
+            rc = ngx_beacon_offset_json_string(&j, fields[i].out,
+                fields[i].size,
                                         &fields[i].len);
             if (rc == -2) {
                 fields[i].len = (size_t) -1;
-                return NGX_OFFSET_IDENT_ERR_TOO_BIG;
+                return NGX_BEACON_OFFSET_IDENT_ERR_TOO_BIG;
             }
 
             if (rc != 0) {
-                return NGX_OFFSET_IDENT_ERR_JSON;
+                return NGX_BEACON_OFFSET_IDENT_ERR_JSON;
             }
 
             fields[i].found = 1;
 
-        } else if (ngx_offset_json_skip(&j, 0) != 0) {
-            return NGX_OFFSET_IDENT_ERR_JSON;
+        } else if (ngx_beacon_offset_json_skip(&j, 0) != 0) {
+            return NGX_BEACON_OFFSET_IDENT_ERR_JSON;
         }
 
-        ngx_offset_json_ws(&j);
+        ngx_beacon_offset_json_ws(&j);
 
         if (j.p >= j.end) {
-            return NGX_OFFSET_IDENT_ERR_JSON;
+            return NGX_BEACON_OFFSET_IDENT_ERR_JSON;
         }
 
         if (*j.p == ',') {
@@ -892,25 +900,26 @@ ngx_offset_json_object(const char *buf, size_t len,
             break;
         }
 
-        return NGX_OFFSET_IDENT_ERR_JSON;
+        return NGX_BEACON_OFFSET_IDENT_ERR_JSON;
     }
 
 done:
 
-    ngx_offset_json_ws(&j);
+    ngx_beacon_offset_json_ws(&j);
 
     if (j.p != j.end) {
-        return NGX_OFFSET_IDENT_ERR_JSON;
+        return NGX_BEACON_OFFSET_IDENT_ERR_JSON;
     }
 
-    return NGX_OFFSET_IDENT_OK;
+    return NGX_BEACON_OFFSET_IDENT_OK;
 }
 
 
 /* serde_json's string escaping; out == NULL: just the length */
 
 static size_t
-ngx_offset_json_escape(char *out, size_t size, const char *s, size_t len)
+ngx_beacon_offset_json_escape(char *out, size_t size, const char *s,
+    size_t len)
 {
     size_t         i, n, k;
     char           e[6];

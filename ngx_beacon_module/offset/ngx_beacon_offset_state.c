@@ -21,12 +21,12 @@ typedef struct {
 } ngx_beacon_offset_node_t;
 
 
-typedef struct {
+struct ngx_beacon_offset_sh_s {
     ngx_rbtree_t             listeners;
     ngx_rbtree_node_t        listeners_sentinel;
     ngx_rbtree_t             halves;
     ngx_rbtree_node_t        halves_sentinel;
-} ngx_beacon_offset_sh_t;
+};
 
 
 static ngx_beacon_offset_sh_t *ngx_beacon_offset_sh_locked(
@@ -50,8 +50,7 @@ static ngx_int_t ngx_beacon_offset_remove(ngx_beacon_zone_t *z,
 static ngx_beacon_offset_sh_t *
 ngx_beacon_offset_sh_locked(ngx_beacon_zone_t *z)
 {
-    void                   **anchor;
-    ngx_beacon_offset_sh_t  *osh;
+    ngx_beacon_offset_sh_t  *osh, **anchor;
 
     anchor = ngx_beacon_shm_offset(z);
 

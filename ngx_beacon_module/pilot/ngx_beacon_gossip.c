@@ -32,7 +32,7 @@ typedef struct {
 } ngx_beacon_gsrc_t;
 
 
-typedef struct {
+struct ngx_beacon_gossip_s {
     uint32_t                 bits;
     uint32_t                 nroutes_max;
     uint32_t                 free;
@@ -43,7 +43,7 @@ typedef struct {
     ngx_beacon_gsrc_t        src[NGX_BEACON_GOSSIP_SOURCES];
     ngx_uint_t               ndiscovered;
     ngx_beacon_addr_t        discovered[NGX_BEACON_GOSSIP_DISCOVERED];
-} ngx_beacon_gossip_t;
+};
 
 
 static ngx_beacon_gossip_t *ngx_beacon_gossip_locked(ngx_beacon_zone_t *z);
@@ -64,9 +64,8 @@ static void ngx_beacon_gossip_sweep_locked(ngx_beacon_gossip_t *g,
 static ngx_beacon_gossip_t *
 ngx_beacon_gossip_locked(ngx_beacon_zone_t *z)
 {
-    void                **anchor;
     uint32_t              i;
-    ngx_beacon_gossip_t  *g;
+    ngx_beacon_gossip_t  *g, **anchor;
 
     anchor = ngx_beacon_shm_gossip(z);
 

@@ -115,8 +115,8 @@ struct ngx_beacon_sh_s {
 
     ngx_beacon_claim_t       claims[NGX_BEACON_SLOTS];
 
-    void                    *gossip;         /* ngx_beacon_gossip.c */
-    void                    *offset;         /* ngx_beacon_offset_state.c */
+    ngx_beacon_gossip_t     *gossip;         /* ngx_beacon_gossip.c */
+    ngx_beacon_offset_sh_t  *offset;         /* ngx_beacon_offset_state.c */
 
     ngx_pid_t                lease_pid;
     ngx_msec_t               lease_expires;
@@ -2154,16 +2154,16 @@ ngx_beacon_shm_auth_allowed(ngx_beacon_zone_t *z,
 }
 
 
-/* the gossip state lives in the zone too, owned by ngx_beacon_gossip.c */
+/* the anchors of the tables other rooms own */
 
-void **
+ngx_beacon_gossip_t **
 ngx_beacon_shm_gossip(ngx_beacon_zone_t *z)
 {
     return &z->sh->gossip;
 }
 
 
-void **
+ngx_beacon_offset_sh_t **
 ngx_beacon_shm_offset(ngx_beacon_zone_t *z)
 {
     return &z->sh->offset;

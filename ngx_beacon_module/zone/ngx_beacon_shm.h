@@ -197,7 +197,9 @@ typedef struct {
 } ngx_beacon_rate_t;
 
 
-typedef struct ngx_beacon_sh_s  ngx_beacon_sh_t;
+typedef struct ngx_beacon_sh_s         ngx_beacon_sh_t;
+typedef struct ngx_beacon_gossip_s     ngx_beacon_gossip_t;
+typedef struct ngx_beacon_offset_sh_s  ngx_beacon_offset_sh_t;
 
 
 typedef struct {
@@ -273,10 +275,15 @@ ngx_int_t ngx_beacon_shm_lease(ngx_beacon_zone_t *z, ngx_msec_t ttl);
 void ngx_beacon_shm_release(ngx_beacon_zone_t *z);
 ngx_uint_t ngx_beacon_shm_expire(ngx_beacon_zone_t *z, ngx_uint_t max);
 
-/* the gossip state's anchor in the zone; node presence (lock-free) */
-void **ngx_beacon_shm_gossip(ngx_beacon_zone_t *z);
-/* the Offset relay's pairing tables (ngx_beacon_offset_state.c) */
-void **ngx_beacon_shm_offset(ngx_beacon_zone_t *z);
+/*
+ * Tables owned by other rooms live in the zone too; the zone only keeps
+ * their anchors, each typed, and never looks inside: the gossip peers and
+ * routes (pilot/ngx_beacon_gossip.c), the Offset relay's pairing tables
+ * (offset/ngx_beacon_offset_state.c).
+ */
+ngx_beacon_gossip_t **ngx_beacon_shm_gossip(ngx_beacon_zone_t *z);
+ngx_beacon_offset_sh_t **ngx_beacon_shm_offset(ngx_beacon_zone_t *z);
+/* node presence (lock-free) */
 ngx_int_t ngx_beacon_shm_has_node(ngx_beacon_zone_t *z, uint32_t node_id);
 /* up to max node ids, most recently refreshed first */
 ngx_uint_t ngx_beacon_shm_node_ids(ngx_beacon_zone_t *z, uint32_t *ids,

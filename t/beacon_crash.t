@@ -29,41 +29,10 @@ my $t = Test::Nginx->new()->has(qw/stream udp http beacon/)->plan(13);
 # nginx logs "worker process ... exited on signal 9" at the alert level
 $t->todo_alerts();
 
-$t->write_file_expand('nginx.conf', <<'EOF');
-
-%%TEST_GLOBALS%%
-
-daemon off;
-worker_processes 2;
-
-events {
-}
-
-stream {
-    %%TEST_GLOBALS_STREAM%%
-
-    beacon_zone beacon:2m;
-
-    server {
-        listen 127.0.0.1:%%PORT_8980_UDP%% udp reuseport;
-        beacon on;
-        beacon_reply_limit off;
-        beacon_register_limit off;
-    }
-}
-
-http {
-    %%TEST_GLOBALS_HTTP%%
-
-    server {
-        listen 127.0.0.1:%%PORT_8080%%;
-
-        location = /status {
-            beacon_status;
-        }
-    }
-}
-
+$t->write_file_expand('nginx.conf',
+    beacon_conf(zone => '2m', beacon => <<'EOF'));
+beacon_reply_limit off;
+beacon_register_limit off;
 EOF
 
 $t->run();
@@ -73,28 +42,12 @@ $t->run();
 my $B = '127.0.0.1:' . port(8980, udp => 1);
 my $H = port(8080);
 
-my %node;
-
-for my $i (1 .. 20) {
-    my $s = dgram($B, local => "127.0.0." . (100 + $i));
-    my ($r) = $s->io(discover($i));
-    $node{$i} = $s if defined $r;
-}
+my %node = udp_nodes($B, { map { $_ => '127.0.0.' . (100 + $_) } 1 .. 20 });
 
 my $S = dgram($B, local => '127.0.0.99');
 $S->io(discover(100));
 
-sub reachable {
-    my $n = 0;
-
-    foreach my $i (sort { $a <=> $b } keys %node) {
-        $S->send(relay(100, $i, "to$i"));
-        my ($r) = $node{$i}->recv(1);
-        $n++ if defined $r && $r eq deliver(100, "to$i");
-    }
-
-    return $n;
-}
+sub reachable { return relay_reachable($S, 100, \%node); }
 
 # background traffic: registrations, refreshes, probes, relays to unknown
 # ids, from several sockets, for a bounded time

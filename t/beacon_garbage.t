@@ -26,41 +26,10 @@ select STDOUT; $| = 1;
 
 my $t = Test::Nginx->new()->has(qw/stream udp http beacon/)->plan(10);
 
-$t->write_file_expand('nginx.conf', <<'EOF');
-
-%%TEST_GLOBALS%%
-
-daemon off;
-worker_processes 2;
-
-events {
-}
-
-stream {
-    %%TEST_GLOBALS_STREAM%%
-
-    beacon_zone beacon:4m;
-
-    server {
-        listen 127.0.0.1:%%PORT_8980_UDP%% udp reuseport;
-        beacon on;
-        beacon_punch_grants on;
-        beacon_punch_whitelist all;
-    }
-}
-
-http {
-    %%TEST_GLOBALS_HTTP%%
-
-    server {
-        listen 127.0.0.1:%%PORT_8080%%;
-
-        location = /status {
-            beacon_status;
-        }
-    }
-}
-
+$t->write_file_expand('nginx.conf',
+    beacon_conf(zone => '4m', beacon => <<'EOF'));
+beacon_punch_grants on;
+beacon_punch_whitelist all;
 EOF
 
 $t->run();

@@ -36,58 +36,32 @@ $t->write_file('keys', "# authoritative keys\n"
     . "\n"
     . "9303 " . b64($K2) . "\n");
 
-$t->write_file_expand('nginx.conf', <<'EOF');
+$t->write_file_expand('nginx.conf', beacon_conf(stream => <<'EOF'));
+beacon_zone g1:1m;
+beacon_zone g2:1m;
+beacon_zone g3:1m;
 
-%%TEST_GLOBALS%%
-
-daemon off;
-worker_processes 2;
-
-events {
+server {
+    listen 127.0.0.1:%%PORT_8980_UDP%% udp reuseport;
+    beacon zone=g1;
+    beacon_punch_grants on;
+    beacon_punch_limit global=0 per_ip=0;
 }
 
-stream {
-    %%TEST_GLOBALS_STREAM%%
-
-    beacon_zone g1:1m;
-    beacon_zone g2:1m;
-    beacon_zone g3:1m;
-
-    server {
-        listen 127.0.0.1:%%PORT_8980_UDP%% udp reuseport;
-        beacon zone=g1;
-        beacon_punch_grants on;
-        beacon_punch_limit global=0 per_ip=0;
-    }
-
-    server {
-        listen 127.0.0.1:%%PORT_8981_UDP%% udp reuseport;
-        beacon zone=g2;
-        beacon_punch_grants on max_lifetime=36500d;
-        beacon_punch_limit global=0 per_ip=0;
-    }
-
-    server {
-        listen 127.0.0.1:%%PORT_8982_UDP%% udp reuseport;
-        beacon zone=g3;
-        beacon_punch_grants on max_lifetime=120s;
-        beacon_punch_limit global=0 per_ip=0;
-        beacon_key_file %%TESTDIR%%/keys;
-    }
+server {
+    listen 127.0.0.1:%%PORT_8981_UDP%% udp reuseport;
+    beacon zone=g2;
+    beacon_punch_grants on max_lifetime=36500d;
+    beacon_punch_limit global=0 per_ip=0;
 }
 
-http {
-    %%TEST_GLOBALS_HTTP%%
-
-    server {
-        listen 127.0.0.1:%%PORT_8080%%;
-
-        location = /status {
-            beacon_status;
-        }
-    }
+server {
+    listen 127.0.0.1:%%PORT_8982_UDP%% udp reuseport;
+    beacon zone=g3;
+    beacon_punch_grants on max_lifetime=120s;
+    beacon_punch_limit global=0 per_ip=0;
+    beacon_key_file %%TESTDIR%%/keys;
 }
-
 EOF
 
 $t->run();
@@ -103,12 +77,7 @@ my ($r, $c0, $now);
 
 sub node {
     my ($b, $id, $local, $key) = @_;
-
-    my $s = dgram($b, local => $local);
-    my ($reply) = $s->io(discover($id, $key));
-    die "no reply registering $id\n" unless defined $reply;
-
-    return $s;
+    return udp_node($b, $id, $local, key => $key);
 }
 
 sub nothing {

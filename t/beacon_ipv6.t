@@ -25,48 +25,22 @@ select STDOUT; $| = 1;
 
 my $t = Test::Nginx->new()->has(qw/stream udp http beacon inet6/)->plan(24);
 
-$t->write_file_expand('nginx.conf', <<'EOF');
+$t->write_file_expand('nginx.conf', beacon_conf(stream => <<'EOF'));
+beacon_zone beacon:1m;
+beacon_zone dual:1m;
 
-%%TEST_GLOBALS%%
-
-daemon off;
-worker_processes 2;
-
-events {
+server {
+    listen 127.0.0.1:%%PORT_8980_UDP%% udp reuseport;
+    listen [::1]:%%PORT_8980_UDP%% udp reuseport;
+    beacon zone=beacon;
+    beacon_punch_limit global=0 per_ip=0;
 }
 
-stream {
-    %%TEST_GLOBALS_STREAM%%
-
-    beacon_zone beacon:1m;
-    beacon_zone dual:1m;
-
-    server {
-        listen 127.0.0.1:%%PORT_8980_UDP%% udp reuseport;
-        listen [::1]:%%PORT_8980_UDP%% udp reuseport;
-        beacon zone=beacon;
-        beacon_punch_limit global=0 per_ip=0;
-    }
-
-    server {
-        listen [::]:%%PORT_8981_UDP%% udp reuseport ipv6only=off;
-        beacon zone=dual;
-        beacon_punch_limit global=0 per_ip=0;
-    }
+server {
+    listen [::]:%%PORT_8981_UDP%% udp reuseport ipv6only=off;
+    beacon zone=dual;
+    beacon_punch_limit global=0 per_ip=0;
 }
-
-http {
-    %%TEST_GLOBALS_HTTP%%
-
-    server {
-        listen 127.0.0.1:%%PORT_8080%%;
-
-        location = /status {
-            beacon_status;
-        }
-    }
-}
-
 EOF
 
 $t->run();

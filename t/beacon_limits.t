@@ -26,50 +26,24 @@ select STDOUT; $| = 1;
 
 my $t = Test::Nginx->new()->has(qw/stream udp http beacon/)->plan(20);
 
-$t->write_file_expand('nginx.conf', <<'EOF');
+$t->write_file_expand('nginx.conf', beacon_conf(stream => <<'EOF'));
+beacon_zone la:1m;
+beacon_zone lb:1m;
 
-%%TEST_GLOBALS%%
-
-daemon off;
-worker_processes 2;
-
-events {
+server {
+    listen 127.0.0.1:%%PORT_8980_UDP%% udp reuseport;
+    beacon zone=la;
+    beacon_reply_limit rate=1 burst=20;
+    beacon_register_limit off;
+    beacon_punch_limit global=0 per_ip=0;
 }
 
-stream {
-    %%TEST_GLOBALS_STREAM%%
-
-    beacon_zone la:1m;
-    beacon_zone lb:1m;
-
-    server {
-        listen 127.0.0.1:%%PORT_8980_UDP%% udp reuseport;
-        beacon zone=la;
-        beacon_reply_limit rate=1 burst=20;
-        beacon_register_limit off;
-        beacon_punch_limit global=0 per_ip=0;
-    }
-
-    server {
-        listen 127.0.0.1:%%PORT_8981_UDP%% udp reuseport;
-        beacon zone=lb;
-        beacon_register_limit rate=1 burst=20;
-        beacon_reply_limit off;
-    }
+server {
+    listen 127.0.0.1:%%PORT_8981_UDP%% udp reuseport;
+    beacon zone=lb;
+    beacon_register_limit rate=1 burst=20;
+    beacon_reply_limit off;
 }
-
-http {
-    %%TEST_GLOBALS_HTTP%%
-
-    server {
-        listen 127.0.0.1:%%PORT_8080%%;
-
-        location = /status {
-            beacon_status;
-        }
-    }
-}
-
 EOF
 
 $t->run();

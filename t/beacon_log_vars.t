@@ -27,39 +27,26 @@ select STDOUT; $| = 1;
 
 my $t = Test::Nginx->new()->has(qw/stream udp beacon/)->plan(9);
 
-$t->write_file_expand('nginx.conf', <<'EOF');
+$t->write_file_expand('nginx.conf',
+    beacon_conf(status => 0, stream => <<'EOF'));
+beacon_zone beacon:1m;
 
-%%TEST_GLOBALS%%
+log_format beacon '$remote_addr $beacon_msg_type $beacon_node_id '
+                  '$beacon_dest_id $beacon_action';
 
-daemon off;
-worker_processes 2;
-
-events {
+server {
+    listen 127.0.0.1:%%PORT_8980_UDP%% udp reuseport;
+    beacon on;
+    beacon_datapath sessions;
+    beacon_reply_limit off;
+    access_log %%TESTDIR%%/beacon.log beacon;
 }
 
-stream {
-    %%TEST_GLOBALS_STREAM%%
-
-    beacon_zone beacon:1m;
-
-    log_format beacon '$remote_addr $beacon_msg_type $beacon_node_id '
-                      '$beacon_dest_id $beacon_action';
-
-    server {
-        listen 127.0.0.1:%%PORT_8980_UDP%% udp reuseport;
-        beacon on;
-        beacon_datapath sessions;
-        beacon_reply_limit off;
-        access_log %%TESTDIR%%/beacon.log beacon;
-    }
-
-    server {
-        listen 127.0.0.1:%%PORT_8981_UDP%% udp reuseport;
-        beacon on;
-        access_log %%TESTDIR%%/batched.log beacon;
-    }
+server {
+    listen 127.0.0.1:%%PORT_8981_UDP%% udp reuseport;
+    beacon on;
+    access_log %%TESTDIR%%/batched.log beacon;
 }
-
 EOF
 
 $t->run();

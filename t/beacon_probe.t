@@ -29,40 +29,7 @@ plan(skip_all => "beacon-probe not built: $probe") unless -x $probe;
 
 my $t = Test::Nginx->new()->has(qw/stream udp http beacon/)->plan(22);
 
-$t->write_file_expand('nginx.conf', <<'EOF');
-
-%%TEST_GLOBALS%%
-
-daemon off;
-worker_processes 2;
-
-events {
-}
-
-stream {
-    %%TEST_GLOBALS_STREAM%%
-
-    beacon_zone beacon:1m;
-
-    server {
-        listen 127.0.0.1:%%PORT_8980_UDP%% udp reuseport;
-        beacon on;
-    }
-}
-
-http {
-    %%TEST_GLOBALS_HTTP%%
-
-    server {
-        listen 127.0.0.1:%%PORT_8080%%;
-
-        location = /status {
-            beacon_status;
-        }
-    }
-}
-
-EOF
+$t->write_file_expand('nginx.conf', beacon_conf());
 
 $t->run();
 

@@ -26,42 +26,10 @@ select STDOUT; $| = 1;
 
 my $t = Test::Nginx->new()->has(qw/stream udp http beacon/)->plan(41);
 
-$t->write_file_expand('nginx.conf', <<'EOF');
-
-%%TEST_GLOBALS%%
-
-daemon off;
-worker_processes 2;
-
-events {
-}
-
-stream {
-    %%TEST_GLOBALS_STREAM%%
-
-    beacon_zone beacon:1m;
-
-    server {
-        listen 127.0.0.1:%%PORT_8980_UDP%% udp reuseport;
-        beacon on;
-        beacon_endpoint_throttle 2s;
-        beacon_punch_limit global=10 per_ip=1 burst=1 global_burst=1;
-        beacon_punch_whitelist 127.0.0.5 127.0.0.128/25 10.0.0.0/8;
-    }
-}
-
-http {
-    %%TEST_GLOBALS_HTTP%%
-
-    server {
-        listen 127.0.0.1:%%PORT_8080%%;
-
-        location = /status {
-            beacon_status;
-        }
-    }
-}
-
+$t->write_file_expand('nginx.conf', beacon_conf(beacon => <<'EOF'));
+beacon_endpoint_throttle 2s;
+beacon_punch_limit global=10 per_ip=1 burst=1 global_burst=1;
+beacon_punch_whitelist 127.0.0.5 127.0.0.128/25 10.0.0.0/8;
 EOF
 
 $t->run();
@@ -73,15 +41,7 @@ my $H = port(8080);
 
 my ($r, $ip, $port, $c0);
 
-sub node {
-    my ($id, $local) = @_;
-
-    my $s = dgram($B, local => $local);
-    my ($reply) = $s->io(discover($id));
-    die "no reply registering $id\n" unless defined $reply;
-
-    return $s;
-}
+sub node { return udp_node($B, @_); }
 
 # commands received by a socket within a short time
 

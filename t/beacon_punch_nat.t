@@ -29,41 +29,9 @@ my $t = Test::Nginx->new()->has(qw/stream udp http beacon/)->plan(11);
 
 # the defaults: no beacon_punch_limit; 2 workers share the budgets
 
-$t->write_file_expand('nginx.conf', <<'EOF');
-
-%%TEST_GLOBALS%%
-
-daemon off;
-worker_processes 2;
-
-events {
-}
-
-stream {
-    %%TEST_GLOBALS_STREAM%%
-
-    beacon_zone beacon:1m;
-
-    server {
-        listen 127.0.0.1:%%PORT_8980_UDP%% udp reuseport;
-        beacon on;
-        beacon_reply_limit off;
-        beacon_register_limit off;
-    }
-}
-
-http {
-    %%TEST_GLOBALS_HTTP%%
-
-    server {
-        listen 127.0.0.1:%%PORT_8080%%;
-
-        location = /status {
-            beacon_status;
-        }
-    }
-}
-
+$t->write_file_expand('nginx.conf', beacon_conf(beacon => <<'EOF'));
+beacon_reply_limit off;
+beacon_register_limit off;
 EOF
 
 $t->run();
@@ -73,15 +41,7 @@ $t->run();
 my $B = '127.0.0.1:' . port(8980, udp => 1);
 my $H = port(8080);
 
-sub node {
-    my ($id, $local) = @_;
-
-    my $s = dgram($B, local => $local);
-    my ($reply) = $s->io(discover($id));
-    die "no reply registering $id\n" unless defined $reply;
-
-    return $s;
-}
+sub node { return udp_node($B, @_); }
 
 # the PUNCH_COMMANDs a socket got until it was quiet for a while
 

@@ -26,48 +26,22 @@ select STDOUT; $| = 1;
 
 my $t = Test::Nginx->new()->has(qw/stream udp http beacon/)->plan(38);
 
-$t->write_file_expand('nginx.conf', <<'EOF');
+$t->write_file_expand('nginx.conf', beacon_conf(stream => <<'EOF'));
+beacon_zone r1:1m;
+beacon_zone r2:1m;
 
-%%TEST_GLOBALS%%
-
-daemon off;
-worker_processes 2;
-
-events {
+server {
+    listen 127.0.0.1:%%PORT_8980_UDP%% udp reuseport;
+    beacon zone=r1;
+    beacon_endpoint_throttle 2s;
 }
 
-stream {
-    %%TEST_GLOBALS_STREAM%%
-
-    beacon_zone r1:1m;
-    beacon_zone r2:1m;
-
-    server {
-        listen 127.0.0.1:%%PORT_8980_UDP%% udp reuseport;
-        beacon zone=r1;
-        beacon_endpoint_throttle 2s;
-    }
-
-    server {
-        listen 127.0.0.1:%%PORT_8981_UDP%% udp reuseport;
-        beacon zone=r2;
-        beacon_relay_bind_sender off;
-        beacon_relay_limit 4000;
-    }
+server {
+    listen 127.0.0.1:%%PORT_8981_UDP%% udp reuseport;
+    beacon zone=r2;
+    beacon_relay_bind_sender off;
+    beacon_relay_limit 4000;
 }
-
-http {
-    %%TEST_GLOBALS_HTTP%%
-
-    server {
-        listen 127.0.0.1:%%PORT_8080%%;
-
-        location = /status {
-            beacon_status;
-        }
-    }
-}
-
 EOF
 
 $t->run();
@@ -80,18 +54,8 @@ my $H = port(8080);
 
 my ($r, $ip, $port, $c0);
 
-sub node {
-    my ($b, $id, $local, %o) = @_;
-
-    my $s = dgram($b, local => $local, %o);
-    my ($reply) = $s->io($o{ex} ? discover_ex($id) : discover($id));
-    die "no reply registering $id\n" unless defined $reply;
-
-    return $s;
-}
-
-my $D = node($B1, 20, "127.0.0.60", rcvbuf => 4 * 1024 * 1024);
-my $S = node($B1, 10, '127.0.0.61');
+my $D = udp_node($B1, 20, "127.0.0.60", rcvbuf => 4 * 1024 * 1024);
+my $S = udp_node($B1, 10, '127.0.0.61');
 
 # 18. delivery
 
@@ -148,7 +112,7 @@ ok($D->expect_nothing(), 'unregistered source claiming 10: nothing');
 is(counter_delta($H, 'r1', $c0, 'relay_dropped.sender_mismatch', 1), 1,
     'unregistered source: sender_mismatch');
 
-my $Y = node($B1, 11, '127.0.0.63');
+my $Y = udp_node($B1, 11, '127.0.0.63');
 
 $c0 = counters($H, 'r1');
 $Y->send(relay(10, 20, 'spoof'));
@@ -184,7 +148,7 @@ is($inversions, 0, 'order: no inversions');
 
 # 23. DISCOVER_EX: deliveries carry the destination
 
-my $E = node($B1, 21, '127.0.0.64', ex => 1);
+my $E = udp_node($B1, 21, '127.0.0.64', ex => 1);
 
 $S->send(relay(10, 21, 'hello'));
 is(tohex($E->recv(2)), tohex(hx('09 0000000a 00000015 68656c6c6f')),
@@ -192,7 +156,7 @@ is(tohex($E->recv(2)), tohex(hx('09 0000000a 00000015 68656c6c6f')),
 
 # the mark is only set by a non-throttled write
 
-my $F = node($B1, 22, '127.0.0.65');
+my $F = udp_node($B1, 22, '127.0.0.65');
 my $Z = dgram($B1, local => '127.0.0.66');
 
 ($r) = $Z->io(discover_ex(22));
@@ -215,7 +179,7 @@ is(tohex($E->recv(2)), tohex(deliver_dest(10, 21, 'keep')),
 
 sleep $refreshed + 2.3 - time();
 
-my $G = node($B1, 21, '127.0.0.67');
+my $G = udp_node($B1, 21, '127.0.0.67');
 
 $S->send(relay(10, 21, 'moved'));
 is(tohex($G->recv(2)), tohex(deliver(10, 'moved')),
@@ -236,8 +200,8 @@ is(tohex($E2->recv(2)), tohex(deliver_dest(10, 21, 'ex')),
 # 22. per-source budget (sender binding off: every relay has another
 # sender_id)
 
-my $D1 = node($B2, 30, '127.0.0.70', rcvbuf => 16 * 1024 * 1024);
-my $D2 = node($B2, 31, '127.0.0.71');
+my $D1 = udp_node($B2, 30, '127.0.0.70', rcvbuf => 16 * 1024 * 1024);
+my $D2 = udp_node($B2, 31, '127.0.0.71');
 my $F1 = dgram($B2, local => '127.0.0.72');
 my $S3 = dgram($B2, local => '127.0.0.73');
 

@@ -26,49 +26,11 @@ select STDOUT; $| = 1;
 
 my $t = Test::Nginx->new()->has(qw/stream udp http beacon/)->plan(20);
 
-my $conf = <<'EOF';
-
-%%TEST_GLOBALS%%
-
-daemon off;
-worker_processes 2;
-
-events {
-}
-
-stream {
-    %%TEST_GLOBALS_STREAM%%
-
-    beacon_zone beacon:SIZE;
-
-    server {
-        listen 127.0.0.1:%%PORT_8980_UDP%% udp reuseport;
-        beacon on;
-        beacon_relay_limit LIMIT;
-    }
-}
-
-http {
-    %%TEST_GLOBALS_HTTP%%
-
-    server {
-        listen 127.0.0.1:%%PORT_8080%%;
-
-        location = /status {
-            beacon_status;
-        }
-    }
-}
-
-EOF
-
 sub config {
     my ($size, $limit) = @_;
 
-    (my $c = $conf) =~ s/SIZE/$size/;
-    $c =~ s/LIMIT/$limit/;
-
-    $t->write_file_expand('nginx.conf', $c);
+    $t->write_file_expand('nginx.conf', beacon_conf(zone => $size,
+        beacon => "beacon_relay_limit $limit;"));
 }
 
 config('1m', 4000);
@@ -83,28 +45,12 @@ my ($r, $c0);
 
 # ten nodes from ten addresses (spread over both workers), one sender
 
-my %node;
-
-for my $i (1 .. 10) {
-    my $s = dgram($B, local => "127.0.0." . (80 + $i));
-    ($r) = $s->io(discover($i));
-    $node{$i} = $s if defined $r;
-}
+my %node = udp_nodes($B, { map { $_ => '127.0.0.' . (80 + $_) } 1 .. 10 });
 
 my $S = dgram($B, local => '127.0.0.79');
 $S->io(discover(100));
 
-sub reachable {
-    my $n = 0;
-
-    foreach my $i (sort { $a <=> $b } keys %node) {
-        $S->send(relay(100, $i, "to$i"));
-        my ($r) = $node{$i}->recv(1);
-        $n++ if defined $r && $r eq deliver(100, "to$i");
-    }
-
-    return $n;
-}
+sub reachable { return relay_reachable($S, 100, \%node); }
 
 is(scalar keys %node, 10, 'ten nodes registered');
 is(reachable(), 10, 'all reachable');

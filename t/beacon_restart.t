@@ -39,31 +39,12 @@ my $SLACK = 0.8;
 
 my $t = Test::Nginx->new()->has(qw/stream udp beacon/)->plan(20);
 
-$t->write_file_expand('nginx.conf', <<"EOF");
-
-%%TEST_GLOBALS%%
-
-daemon off;
-worker_processes 2;
-
-events {
-}
-
-stream {
-    %%TEST_GLOBALS_STREAM%%
-
-    beacon_zone beacon:1m;
-
-    server {
-        listen 127.0.0.1:%%PORT_8980_UDP%% udp reuseport;
-        beacon on;
-        beacon_endpoint_throttle ${TH}s;
-        beacon_relay_bind_sender on;
-        beacon_reply_limit off;
-        beacon_register_limit off;
-    }
-}
-
+$t->write_file_expand('nginx.conf',
+    beacon_conf(status => 0, beacon => <<"EOF"));
+beacon_endpoint_throttle ${TH}s;
+beacon_relay_bind_sender on;
+beacon_reply_limit off;
+beacon_register_limit off;
 EOF
 
 $t->run();
@@ -72,15 +53,7 @@ $t->run();
 
 my $B = '127.0.0.1:' . port(8980, udp => 1);
 
-sub node {
-    my ($id, $local) = @_;
-
-    my $s = dgram($B, local => $local);
-    my ($reply) = $s->io(discover($id));
-    die "no reply registering $id\n" unless defined $reply;
-
-    return $s;
-}
+sub node { return udp_node($B, @_); }
 
 # the peer the restarted daemons talk to
 

@@ -30,30 +30,17 @@ my $t = Test::Nginx->new()->has(qw/stream udp beacon/)->plan(25);
 
 my $state = $t->testdir() . '/beacon.state';
 
-$t->write_file_expand('nginx.conf', <<"EOF");
+$t->write_file_expand('nginx.conf',
+    beacon_conf(status => 0, stream => <<"EOF"));
+beacon_zone beacon:1m state=$state;
 
-%%TEST_GLOBALS%%
-
-daemon off;
-worker_processes 2;
-
-events {
+server {
+    listen 127.0.0.1:%%PORT_8980_UDP%% udp reuseport;
+    beacon on;
+    beacon_relay_bind_sender on;
+    beacon_reply_limit off;
+    beacon_register_limit off;
 }
-
-stream {
-    %%TEST_GLOBALS_STREAM%%
-
-    beacon_zone beacon:1m state=$state;
-
-    server {
-        listen 127.0.0.1:%%PORT_8980_UDP%% udp reuseport;
-        beacon on;
-        beacon_relay_bind_sender on;
-        beacon_reply_limit off;
-        beacon_register_limit off;
-    }
-}
-
 EOF
 
 # the workers write the file (user nobody when started as root)

@@ -28,40 +28,27 @@ select STDOUT; $| = 1;
 
 my $t = Test::Nginx->new()->has(qw/stream udp beacon/);
 
-$t->write_file_expand('nginx.conf', <<'EOF2');
+$t->write_file_expand('nginx.conf',
+    beacon_conf(status => 0, stream => <<'EOF2'));
+beacon_zone stun:1m;
 
-%%TEST_GLOBALS%%
-
-daemon off;
-worker_processes 2;
-
-events {
+server {
+    listen 127.0.0.1:%%PORT_8983_UDP%% udp reuseport;
+    listen 127.0.0.1:%%PORT_8984_UDP%% udp reuseport;
+    listen 127.0.0.2:%%PORT_8983_UDP%% udp reuseport;
+    listen 127.0.0.2:%%PORT_8984_UDP%% udp reuseport;
+    beacon on;
+    beacon_stun only;
+    beacon_stun_rfc5780 127.0.0.1:%%PORT_8983_UDP%%
+                        127.0.0.2:%%PORT_8984_UDP%%;
 }
 
-stream {
-    %%TEST_GLOBALS_STREAM%%
-
-    beacon_zone stun:1m;
-
-    server {
-        listen 127.0.0.1:%%PORT_8983_UDP%% udp reuseport;
-        listen 127.0.0.1:%%PORT_8984_UDP%% udp reuseport;
-        listen 127.0.0.2:%%PORT_8983_UDP%% udp reuseport;
-        listen 127.0.0.2:%%PORT_8984_UDP%% udp reuseport;
-        beacon on;
-        beacon_stun only;
-        beacon_stun_rfc5780 127.0.0.1:%%PORT_8983_UDP%%
-                            127.0.0.2:%%PORT_8984_UDP%%;
-    }
-
-    # one address only: CHANGE-REQUEST refused
-    server {
-        listen 127.0.0.1:%%PORT_8985_UDP%% udp reuseport;
-        beacon on;
-        beacon_stun only;
-    }
+# one address only: CHANGE-REQUEST refused
+server {
+    listen 127.0.0.1:%%PORT_8985_UDP%% udp reuseport;
+    beacon on;
+    beacon_stun only;
 }
-
 EOF2
 
 $t->run()->plan(16);

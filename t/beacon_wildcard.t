@@ -26,48 +26,22 @@ select STDOUT; $| = 1;
 
 my $t = Test::Nginx->new()->has(qw/stream udp http beacon/)->plan(24);
 
-$t->write_file_expand('nginx.conf', <<'EOF');
+$t->write_file_expand('nginx.conf', beacon_conf(stream => <<'EOF'));
+beacon_zone w:1m;
+beacon_zone e:1m;
 
-%%TEST_GLOBALS%%
-
-daemon off;
-worker_processes 2;
-
-events {
+server {
+    listen 0.0.0.0:%%PORT_8980_UDP%% udp reuseport;
+    beacon zone=w;
+    beacon_punch_limit global=0 per_ip=0;
 }
 
-stream {
-    %%TEST_GLOBALS_STREAM%%
-
-    beacon_zone w:1m;
-    beacon_zone e:1m;
-
-    server {
-        listen 0.0.0.0:%%PORT_8980_UDP%% udp reuseport;
-        beacon zone=w;
-        beacon_punch_limit global=0 per_ip=0;
-    }
-
-    server {
-        listen 127.0.0.1:%%PORT_8981_UDP%% udp reuseport;
-        listen 127.0.0.2:%%PORT_8981_UDP%% udp reuseport;
-        beacon zone=e;
-        beacon_punch_limit global=0 per_ip=0;
-    }
+server {
+    listen 127.0.0.1:%%PORT_8981_UDP%% udp reuseport;
+    listen 127.0.0.2:%%PORT_8981_UDP%% udp reuseport;
+    beacon zone=e;
+    beacon_punch_limit global=0 per_ip=0;
 }
-
-http {
-    %%TEST_GLOBALS_HTTP%%
-
-    server {
-        listen 127.0.0.1:%%PORT_8080%%;
-
-        location = /status {
-            beacon_status;
-        }
-    }
-}
-
 EOF
 
 $t->run();

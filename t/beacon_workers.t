@@ -28,50 +28,15 @@ select STDOUT; $| = 1;
 
 my $t = Test::Nginx->new()->has(qw/stream udp http beacon/)->plan(16);
 
-my $conf = <<'EOF';
-
-%%TEST_GLOBALS%%
-
-daemon off;
-worker_processes WORKERS;
-
-events {
-}
-
-stream {
-    %%TEST_GLOBALS_STREAM%%
-
-    beacon_zone beacon:1m;
-
-    server {
-        listen 127.0.0.1:%%PORT_8980_UDP%% udp reuseport;
-        beacon on;
-        beacon_punch_limit global=0 per_ip=0;
-        beacon_reply_limit off;
-    }
-}
-
-http {
-    %%TEST_GLOBALS_HTTP%%
-
-    server {
-        listen 127.0.0.1:%%PORT_8080%%;
-
-        location = /status {
-            beacon_status;
-        }
-    }
-}
-
-EOF
-
 my $B = '127.0.0.1:' . port(8980, udp => 1);
 my $H = port(8080);
 
 foreach my $workers (4, 1) {
-    (my $c = $conf) =~ s/WORKERS/$workers/;
-
-    $t->write_file_expand('nginx.conf', $c);
+    $t->write_file_expand('nginx.conf', beacon_conf(workers => $workers,
+        beacon => <<~'EOF'));
+        beacon_punch_limit global=0 per_ip=0;
+        beacon_reply_limit off;
+        EOF
     $t->run();
 
     run_checks($workers);

@@ -27,49 +27,23 @@ select STDOUT; $| = 1;
 
 my $t = Test::Nginx->new()->has(qw/stream udp http beacon/)->plan(24);
 
-$t->write_file_expand('nginx.conf', <<'EOF');
+$t->write_file_expand('nginx.conf', beacon_conf(stream => <<'EOF'));
+beacon_zone full:1m max_nodes=64 node_ttl=2s;
+beacon_zone tiny:256k node_ttl=2s;
 
-%%TEST_GLOBALS%%
-
-daemon off;
-worker_processes 2;
-
-events {
+server {
+    listen 127.0.0.1:%%PORT_8980_UDP%% udp reuseport;
+    beacon zone=full;
+    beacon_register_limit off;
+    beacon_reply_limit off;
 }
 
-stream {
-    %%TEST_GLOBALS_STREAM%%
-
-    beacon_zone full:1m max_nodes=64 node_ttl=2s;
-    beacon_zone tiny:256k node_ttl=2s;
-
-    server {
-        listen 127.0.0.1:%%PORT_8980_UDP%% udp reuseport;
-        beacon zone=full;
-        beacon_register_limit off;
-        beacon_reply_limit off;
-    }
-
-    server {
-        listen 127.0.0.1:%%PORT_8981_UDP%% udp reuseport;
-        beacon zone=tiny;
-        beacon_register_limit off;
-        beacon_reply_limit off;
-    }
+server {
+    listen 127.0.0.1:%%PORT_8981_UDP%% udp reuseport;
+    beacon zone=tiny;
+    beacon_register_limit off;
+    beacon_reply_limit off;
 }
-
-http {
-    %%TEST_GLOBALS_HTTP%%
-
-    server {
-        listen 127.0.0.1:%%PORT_8080%%;
-
-        location = /status {
-            beacon_status;
-        }
-    }
-}
-
 EOF
 
 $t->run();

@@ -38,53 +38,8 @@ my ($crt, $key) = make_cert($t);
 my %S = map { $_ => seed_for($_) } 3001;
 write_keyfile($t, 'keys', \%S);
 
-$t->write_file_expand('nginx.conf', <<"EOF");
-
-%%TEST_GLOBALS%%
-
-daemon off;
-worker_processes 4;
-
-events {
-}
-
-stream {
-    %%TEST_GLOBALS_STREAM%%
-
-    beacon_zone beacon:4m;
-
-    server {
-        listen 127.0.0.1:%%PORT_8980_UDP%% udp reuseport;
-        beacon on;
-        beacon_reply_limit off;
-        beacon_register_limit off;
-    }
-}
-
-http {
-    %%TEST_GLOBALS_HTTP%%
-
-    beacon_compat_key_file %%TESTDIR%%/keys;
-
-    server {
-        listen 127.0.0.1:%%PORT_8443%% ssl reuseport;
-
-        ssl_certificate $crt;
-        ssl_certificate_key $key;
-
-        location = /v1/compat { beacon_compat; }
-    }
-
-    server {
-        listen 127.0.0.1:%%PORT_8080%%;
-
-        location = /status {
-            beacon_status;
-        }
-    }
-}
-
-EOF
+$t->write_file_expand('nginx.conf', compat_conf(cert => [ $crt, $key ],
+    workers => 4, listen => 'reuseport'));
 
 $t->run();
 
@@ -99,9 +54,8 @@ my $B = '127.0.0.1:' . port(8980, udp => 1);
 my @S;
 
 for my $i (1 .. 12) {
-    my $s = dgram($B, local => '127.0.0.' . (40 + $i));
-    my ($r) = $s->io(discover(100 + $i));
-    push @S, [$s, 100 + $i] if defined $r;
+    my $s = udp_node($B, 100 + $i, '127.0.0.' . (40 + $i), try => 1);
+    push @S, [$s, 100 + $i] if defined $s;
 }
 
 my $W = ws_login($P, 3001, $S{3001});

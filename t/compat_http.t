@@ -38,88 +38,63 @@ write_keyfile($t, 'keys', { 4242 => seed_for(4242), 4243 => seed_for(4243) });
 mkdir $t->testdir() . '/www';
 $t->write_file('www/index.html', "hello website\n");
 
-$t->write_file_expand('nginx.conf', <<"EOF");
+$t->write_file_expand('nginx.conf',
+    beacon_conf(stream => <<"EOF", http => <<"EOF2"));
+beacon_zone beacon:4m;
+beacon_zone cap:1m;
 
-%%TEST_GLOBALS%%
-
-daemon off;
-worker_processes 2;
-
-events {
+server {
+    listen 127.0.0.1:%%PORT_8980_UDP%% udp reuseport;
+    beacon zone=beacon;
+    beacon_reply_limit off;
+    beacon_register_limit off;
 }
 
-stream {
-    %%TEST_GLOBALS_STREAM%%
-
-    beacon_zone beacon:4m;
-    beacon_zone cap:1m;
-
-    server {
-        listen 127.0.0.1:%%PORT_8980_UDP%% udp reuseport;
-        beacon zone=beacon;
-        beacon_reply_limit off;
-        beacon_register_limit off;
-    }
-
-    server {
-        listen 127.0.0.1:%%PORT_8981_UDP%% udp reuseport;
-        beacon zone=cap;
-    }
+server {
+    listen 127.0.0.1:%%PORT_8981_UDP%% udp reuseport;
+    beacon zone=cap;
 }
-
-http {
-    %%TEST_GLOBALS_HTTP%%
-
-    beacon_compat_key_file %%TESTDIR%%/keys;
-
-    server {
-        listen 127.0.0.1:%%PORT_8443%% ssl;
-        server_name localhost;
-
-        ssl_certificate $crt;
-        ssl_certificate_key $key;
-
-        location = /v1/compat {
-            beacon_compat zone=beacon;
-        }
-
-        location = /health {
-            beacon_compat_health;
-        }
-
-        location / {
-            root %%TESTDIR%%/www;
-        }
-    }
-
-    server {
-        listen 127.0.0.1:%%PORT_8444%% ssl;
-        server_name localhost;
-
-        ssl_certificate $crt;
-        ssl_certificate_key $key;
-
-        beacon_compat_max_peers 1;
-
-        location = /v1/compat {
-            beacon_compat zone=cap;
-        }
-
-        location / {
-            root %%TESTDIR%%/www;
-        }
-    }
-
-    server {
-        listen 127.0.0.1:%%PORT_8080%%;
-
-        location = /status {
-            beacon_status;
-        }
-    }
-}
-
 EOF
+beacon_compat_key_file %%TESTDIR%%/keys;
+
+server {
+    listen 127.0.0.1:%%PORT_8443%% ssl;
+    server_name localhost;
+
+    ssl_certificate $crt;
+    ssl_certificate_key $key;
+
+    location = /v1/compat {
+        beacon_compat zone=beacon;
+    }
+
+    location = /health {
+        beacon_compat_health;
+    }
+
+    location / {
+        root %%TESTDIR%%/www;
+    }
+}
+
+server {
+    listen 127.0.0.1:%%PORT_8444%% ssl;
+    server_name localhost;
+
+    ssl_certificate $crt;
+    ssl_certificate_key $key;
+
+    beacon_compat_max_peers 1;
+
+    location = /v1/compat {
+        beacon_compat zone=cap;
+    }
+
+    location / {
+        root %%TESTDIR%%/www;
+    }
+}
+EOF2
 
 $t->run();
 

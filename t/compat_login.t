@@ -74,19 +74,8 @@ my $tls = <<"EOF";
         ssl_certificate_key $key;
 EOF
 
-$t->write_file_expand('nginx.conf', <<"EOF");
-
-%%TEST_GLOBALS%%
-
-daemon off;
-worker_processes 2;
-
-events {
-}
-
-stream {
-    %%TEST_GLOBALS_STREAM%%
-
+$t->write_file_expand('nginx.conf',
+    beacon_conf(stream => <<"EOF", http => <<"EOF2"));
     beacon_zone beacon:4m;
 
     server {
@@ -102,11 +91,7 @@ stream {
 $tls
         proxy_pass 127.0.0.1:$RPORT;
     }
-}
-
-http {
-    %%TEST_GLOBALS_HTTP%%
-
+EOF
     beacon_compat_auth_fail_limit 1000;
     beacon_compat_auth_timeout 5s;
 
@@ -187,17 +172,7 @@ $tls
 
         location = /v1/compat { beacon_compat; }
     }
-
-    server {
-        listen 127.0.0.1:%%PORT_8080%%;
-
-        location = /status {
-            beacon_status;
-        }
-    }
-}
-
-EOF
+EOF2
 
 $t->run();
 

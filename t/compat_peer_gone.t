@@ -46,51 +46,14 @@ my ($crt, $key) = make_cert($t);
 my %S = map { $_ => seed_for($_) } 5001 .. 5030;
 write_keyfile($t, 'keys', \%S);
 
-$t->write_file_expand('nginx.conf', <<"EOF");
+$t->write_file_expand('nginx.conf', compat_conf(cert => [ $crt, $key ],
+    http => 'beacon_compat_auth_fail_limit 0;', stream => <<'EOF'));
+beacon_zone beacon:1m;
 
-%%TEST_GLOBALS%%
-
-daemon off;
-worker_processes 2;
-
-events {
+server {
+    listen 127.0.0.1:%%PORT_8980_UDP%% udp;
+    beacon on;
 }
-
-stream {
-    %%TEST_GLOBALS_STREAM%%
-
-    beacon_zone beacon:1m;
-
-    server {
-        listen 127.0.0.1:%%PORT_8980_UDP%% udp;
-        beacon on;
-    }
-}
-
-http {
-    %%TEST_GLOBALS_HTTP%%
-
-    beacon_compat_key_file %%TESTDIR%%/keys;
-    beacon_compat_auth_fail_limit 0;
-
-    server {
-        listen 127.0.0.1:%%PORT_8443%% ssl;
-
-        ssl_certificate $crt;
-        ssl_certificate_key $key;
-
-        location = /v1/compat { beacon_compat; }
-    }
-
-    server {
-        listen 127.0.0.1:%%PORT_8080%%;
-
-        location = /status {
-            beacon_status;
-        }
-    }
-}
-
 EOF
 
 $t->run();

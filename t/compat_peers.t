@@ -43,44 +43,29 @@ my $tls = <<"EOF";
         ssl_certificate_key $key;
 EOF
 
-$t->write_file_expand('nginx.conf', <<"EOF");
+$t->write_file_expand('nginx.conf',
+    beacon_conf(workers => 4, stream => <<"EOF", http => <<"EOF2"));
+beacon_zone beacon:4m;
+beacon_zone cap:1m;
+beacon_zone ip:1m;
 
-%%TEST_GLOBALS%%
-
-daemon off;
-worker_processes 4;
-
-events {
+server {
+    listen 127.0.0.1:%%PORT_8980_UDP%% udp reuseport;
+    beacon zone=beacon;
+    beacon_reply_limit off;
+    beacon_register_limit off;
 }
 
-stream {
-    %%TEST_GLOBALS_STREAM%%
-
-    beacon_zone beacon:4m;
-    beacon_zone cap:1m;
-    beacon_zone ip:1m;
-
-    server {
-        listen 127.0.0.1:%%PORT_8980_UDP%% udp reuseport;
-        beacon zone=beacon;
-        beacon_reply_limit off;
-        beacon_register_limit off;
-    }
-
-    server {
-        listen 127.0.0.1:%%PORT_8981_UDP%% udp reuseport;
-        beacon zone=cap;
-    }
-
-    server {
-        listen 127.0.0.1:%%PORT_8982_UDP%% udp reuseport;
-        beacon zone=ip;
-    }
+server {
+    listen 127.0.0.1:%%PORT_8981_UDP%% udp reuseport;
+    beacon zone=cap;
 }
 
-http {
-    %%TEST_GLOBALS_HTTP%%
-
+server {
+    listen 127.0.0.1:%%PORT_8982_UDP%% udp reuseport;
+    beacon zone=ip;
+}
+EOF
     beacon_compat_key_file %%TESTDIR%%/keys;
 
     server {
@@ -116,17 +101,7 @@ $tls
 
         location = /v1/compat { beacon_compat zone=ip; }
     }
-
-    server {
-        listen 127.0.0.1:%%PORT_8080%%;
-
-        location = /status {
-            beacon_status;
-        }
-    }
-}
-
-EOF
+EOF2
 
 $t->run();
 
@@ -141,38 +116,7 @@ my $B = '127.0.0.1:' . port(8980, udp => 1);
 
 my ($c, $r, $m, $u, $c0);
 
-sub node {
-    my ($id, $local, %o) = @_;
-
-    my $s = dgram($B, local => $local, %o);
-    my ($reply) = $s->io(discover($id));
-    die "no reply registering $id\n" unless defined $reply;
-
-    return $s;
-}
-
-# a connection (not yet upgraded) owned by a worker other than $avoid
-
-sub connect_other_worker {
-    my ($port, $avoid) = @_;
-
-    for my $try (1 .. 16) {
-        my $c = ws();
-        $c->connect($port) or next;
-
-        my $pid = conn_worker($t, $c->local_addr());
-
-        if (defined $avoid && defined $pid && $pid == $avoid && $try < 16) {
-            $c->quit();
-            next;
-        }
-
-        $c->{pid} = $pid;
-        return $c;
-    }
-
-    return undef;
-}
+sub node { return udp_node($B, @_); }
 
 my $S = node(9999, '127.0.0.61');
 
@@ -184,7 +128,7 @@ my $A = ws_login($P, 4242, $S{4242});
 ok(!$A->{failed}, 'replace: first login');
 $A->{pid} = conn_worker($t, $A->local_addr());
 
-my $Bc = connect_other_worker($P, $A->{pid});
+my $Bc = ws_connect_avoiding($t, $P, $A->{pid});
 $u = $Bc->upgrade();
 $r = $Bc->auth($S{4242}, 4242);
 ok($r->{ok}, 'replace: second login for the same id');

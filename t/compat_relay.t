@@ -39,53 +39,8 @@ my ($crt, $key) = make_cert($t);
 my %S = map { $_ => seed_for($_) } 1001 .. 1004, 2000 .. 2015;
 write_keyfile($t, 'keys', \%S);
 
-$t->write_file_expand('nginx.conf', <<"EOF");
-
-%%TEST_GLOBALS%%
-
-daemon off;
-worker_processes 4;
-
-events {
-}
-
-stream {
-    %%TEST_GLOBALS_STREAM%%
-
-    beacon_zone beacon:4m;
-
-    server {
-        listen 127.0.0.1:%%PORT_8980_UDP%% udp reuseport;
-        beacon on;
-        beacon_reply_limit off;
-        beacon_register_limit off;
-    }
-}
-
-http {
-    %%TEST_GLOBALS_HTTP%%
-
-    beacon_compat_key_file %%TESTDIR%%/keys;
-
-    server {
-        listen 127.0.0.1:%%PORT_8443%% ssl reuseport;
-
-        ssl_certificate $crt;
-        ssl_certificate_key $key;
-
-        location = /v1/compat { beacon_compat; }
-    }
-
-    server {
-        listen 127.0.0.1:%%PORT_8080%%;
-
-        location = /status {
-            beacon_status;
-        }
-    }
-}
-
-EOF
+$t->write_file_expand('nginx.conf', compat_conf(cert => [ $crt, $key ],
+    workers => 4, listen => 'reuseport'));
 
 $t->run();
 
@@ -97,45 +52,13 @@ my $B = '127.0.0.1:' . port(8980, udp => 1);
 
 my ($r, $m, $c0, $ip, $port, $c);
 
-sub node {
-    my ($id, $local, %o) = @_;
-
-    my $s = dgram($B, local => $local, %o);
-    my ($reply) = $s->io(discover($id));
-    die "no reply registering $id\n" unless defined $reply;
-
-    return $s;
-}
+sub node { return udp_node($B, @_); }
 
 # a logged in peer on a worker other than those of @avoid (pids)
 
 sub peer_on_other_worker {
     my ($id, @avoid) = @_;
-
-    my %avoid = map { $_ => 1 } grep { defined } @avoid;
-
-    for my $try (1 .. 16) {
-        my $c = ws();
-        $c->connect($P) or next;
-
-        my $pid = conn_worker($t, $c->local_addr());
-
-        if (defined $pid && $avoid{$pid} && $try < 16) {
-            $c->quit();
-            next;
-        }
-
-        my $u = $c->upgrade();
-        next unless $u->{upgraded};
-
-        my $a = $c->auth($S{$id}, $id);
-        next unless $a->{ok};
-
-        $c->{pid} = $pid;
-        return $c;
-    }
-
-    return undef;
+    return ws_login_avoiding($t, $P, $id, $S{$id}, @avoid);
 }
 
 my $D = node(20, '127.0.0.60', rcvbuf => 4 * 1024 * 1024);

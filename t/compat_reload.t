@@ -41,60 +41,12 @@ write_keyfile($t, 'keys', \%S);
 mkdir $t->testdir() . '/www';
 $t->write_file('www/index.html', "hello website\n");
 
-my $conf = <<"EOF";
-
-%%TEST_GLOBALS%%
-
-daemon off;
-worker_processes 2;
-
-events {
-}
-
-stream {
-    %%TEST_GLOBALS_STREAM%%
-
-    beacon_zone beacon:4m;
-
-    server {
-        listen 127.0.0.1:%%PORT_8980_UDP%% udp reuseport;
-        beacon on;
-        beacon_reply_limit off;
-        beacon_register_limit off;
-        beacon_relay_limit LIMIT;
-    }
-}
-
-http {
-    %%TEST_GLOBALS_HTTP%%
-
-    beacon_compat_key_file %%TESTDIR%%/keys;
-
-    server {
-        listen 127.0.0.1:%%PORT_8443%% ssl;
-
-        ssl_certificate $crt;
-        ssl_certificate_key $key;
-
-        location = /v1/compat { beacon_compat; }
-        location / { root %%TESTDIR%%/www; }
-    }
-
-    server {
-        listen 127.0.0.1:%%PORT_8080%%;
-
-        location = /status {
-            beacon_status;
-        }
-    }
-}
-
-EOF
-
 sub config {
     my ($limit) = @_;
-    (my $c = $conf) =~ s/LIMIT/$limit/;
-    $t->write_file_expand('nginx.conf', $c);
+
+    $t->write_file_expand('nginx.conf', compat_conf(cert => [ $crt, $key ],
+        beacon => "beacon_relay_limit $limit;",
+        server => 'location / { root %%TESTDIR%%/www; }'));
 }
 
 config(4000);

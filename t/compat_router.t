@@ -42,55 +42,8 @@ my ($crt, $key) = make_cert($t);
 my %S = map { $_ => seed_for($_) } 1001 .. 1002;
 write_keyfile($t, 'keys', \%S);
 
-$t->write_file_expand('nginx.conf', <<"EOF");
-
-%%TEST_GLOBALS%%
-
-error_log %%TESTDIR%%/debug.log debug;
-
-daemon off;
-worker_processes 2;
-
-events {
-}
-
-stream {
-    %%TEST_GLOBALS_STREAM%%
-
-    beacon_zone beacon:4m;
-
-    server {
-        listen 127.0.0.1:%%PORT_8980_UDP%% udp reuseport;
-        beacon on;
-        beacon_reply_limit off;
-        beacon_register_limit off;
-    }
-}
-
-http {
-    %%TEST_GLOBALS_HTTP%%
-
-    beacon_compat_key_file %%TESTDIR%%/keys;
-
-    server {
-        listen 127.0.0.1:%%PORT_8443%% ssl;
-
-        ssl_certificate $crt;
-        ssl_certificate_key $key;
-
-        location = /v1/compat { beacon_compat; }
-    }
-
-    server {
-        listen 127.0.0.1:%%PORT_8080%%;
-
-        location = /status {
-            beacon_status;
-        }
-    }
-}
-
-EOF
+$t->write_file_expand('nginx.conf', compat_conf(cert => [ $crt, $key ],
+    main => 'error_log %%TESTDIR%%/debug.log debug;'));
 
 $t->run();
 

@@ -1,8 +1,9 @@
 package Test::Nginx::Beacon;
 
-# Helpers for Pilot Protocol beacon tests: UDP client sockets, message
-# builders and decoders, an HTTP GET client for the status page, Ed25519
-# signing through the openssl command line tool.  Written for this project.
+# Helpers for Pilot Protocol beacon tests: the nginx.conf they share, UDP
+# client sockets and registered nodes, message builders and decoders, an
+# HTTP GET client for the status page, Ed25519 signing through the openssl
+# command line tool.  Written for this project.
 #
 # All traffic goes to loopback addresses only.
 
@@ -11,7 +12,8 @@ use strict;
 
 use Exporter qw/ import /;
 our @EXPORT = qw/
-    dgram expect_nothing hx tohex
+    beacon_conf
+    dgram udp_node udp_nodes relay_reachable expect_nothing hx tohex
     discover discover_ex punch relay deliver deliver_dest addr_msg sync
     decode_addr_msg decode_reply reply_for command_for
     http_get status status_doc counters counter_delta worker_of map_workers
@@ -37,6 +39,90 @@ use constant RFC_PUB =>
     'd75a980182b10ab7d54bfed3c964073a0ee172f3daa62325af021a68f707511a';
 use constant RFC_SEED2 =>
     '4ccd089b28ff96da9db6c346ec114e0f5b8a319f35aba624da8cf6ed4fb8a6fb';
+
+###############################################################################
+# nginx.conf
+
+# beacon_conf(%o): the text of an nginx.conf (for write_file_expand) with
+# what the beacon tests share: the globals, "daemon off", worker_processes,
+# events, a stream block, and an http block with the status page.
+#
+#   workers => N     worker_processes (default 2)
+#   main => text     more lines of the main context (e.g. error_log)
+#   stream => text   the lines of the stream block (zones, servers); without
+#                    it the usual one: "beacon_zone beacon:<zone>" and one
+#                    server listening on 127.0.0.1, UDP port 8980
+#                    (reuseport), with "beacon on;" and then
+#   beacon => text   more directives of that server (none by default)
+#   zone => size     the size of that zone (default 1m)
+#   http => text     lines of the http block before the status server
+#   status => 0      no http block at all (by default one, with a server on
+#                    port 8080: location = /status { beacon_status; })
+#
+# Each text is re-indented: its common leading white space gives way to the
+# indentation of the block it goes in.
+
+sub beacon_conf {
+    my (%o) = @_;
+
+    my $workers = defined $o{workers} ? $o{workers} : 2;
+    my $stream = $o{stream};
+
+    if (!defined $stream) {
+        my $zone = defined $o{zone} ? $o{zone} : '1m';
+        my $beacon = _indent($o{beacon}, 4);
+
+        $stream = <<"EOF";
+beacon_zone beacon:$zone;
+
+server {
+    listen 127.0.0.1:%%PORT_8980_UDP%% udp reuseport;
+    beacon on;
+$beacon}
+EOF
+    }
+
+    my $conf = "\n%%TEST_GLOBALS%%\n\n";
+    $conf .= _indent($o{main}, 0) . "\n" if defined $o{main};
+    $conf .= "daemon off;\nworker_processes $workers;\n\nevents {\n}\n\n";
+    $conf .= "stream {\n    %%TEST_GLOBALS_STREAM%%\n\n"
+        . _indent($stream, 4) . "}\n\n";
+
+    if (!defined $o{status} || $o{status}) {
+        $conf .= "http {\n    %%TEST_GLOBALS_HTTP%%\n\n";
+        $conf .= _indent($o{http}, 4) . "\n" if defined $o{http};
+        $conf .= <<'EOF';
+    server {
+        listen 127.0.0.1:%%PORT_8080%%;
+
+        location = /status {
+            beacon_status;
+        }
+    }
+}
+
+EOF
+    }
+
+    return $conf;
+}
+
+# the lines of $text (none for undef) with their common leading white space
+# replaced by $n spaces; blank lines stay empty, the text ends in a newline
+
+sub _indent {
+    my ($text, $n) = @_;
+
+    return '' unless defined $text && $text =~ /\S/;
+
+    my @l = split /\n/, $text;
+    my ($min) = sort { $a <=> $b }
+        map { /^( *)/; length $1 } grep { /\S/ } @l;
+
+    return join('', map {
+        /\S/ ? (' ' x $n) . substr($_, $min) . "\n" : "\n"
+    } @l);
+}
 
 ###############################################################################
 # hex
@@ -203,6 +289,62 @@ sub _sockaddr {
     }
 
     return pack_sockaddr_in($port, inet_pton(AF_INET, $host));
+}
+
+# udp_node($beacon, $id, $local, %o): a node registered with the beacon at
+# 'ip:port': a socket (dgram($beacon, local => $local, %o)) that sent a
+# DISCOVER for $id and got a reply.  Options besides dgram's: key => the
+# node's public key (sent in the DISCOVER), ex => 1 (DISCOVER_EX instead),
+# try => 1 (undef instead of dying when no reply came).
+
+sub udp_node {
+    my ($peer, $id, $local, %o) = @_;
+
+    my %d = map { $_ => $o{$_} } grep { !/^(key|ex|try)$/ } keys %o;
+
+    my $s = dgram($peer, defined $local ? (local => $local) : (), %d);
+    my ($reply) = $s->io($o{ex} ? discover_ex($id, $o{key})
+        : discover($id, $o{key}));
+
+    return $s if defined $reply;
+    return undef if $o{try};
+
+    die "no reply registering $id\n";
+}
+
+# udp_nodes($beacon, { id => local address, ... }): the list (id => socket,
+# ...) of the nodes that registered, in the order of their ids (udp_node
+# with try => 1); the others are left out
+
+sub udp_nodes {
+    my ($peer, $locals) = @_;
+
+    my %node;
+
+    foreach my $id (sort { $a <=> $b } keys %$locals) {
+        my $s = udp_node($peer, $id, $locals->{$id}, try => 1);
+        $node{$id} = $s if defined $s;
+    }
+
+    return %node;
+}
+
+# relay_reachable($sender, $sender_id, { id => socket }, $timeout): how many
+# of the nodes, in the order of their ids, got a RELAY from $sender (to
+# "to<id>") as the DELIVER it should be, each within $timeout s (default 1)
+
+sub relay_reachable {
+    my ($sender, $sender_id, $nodes, $timeout) = @_;
+
+    my $n = 0;
+
+    foreach my $id (sort { $a <=> $b } keys %$nodes) {
+        $sender->send(relay($sender_id, $id, "to$id"));
+        my ($r) = $nodes->{$id}->recv(defined $timeout ? $timeout : 1);
+        $n++ if defined $r && $r eq deliver($sender_id, "to$id");
+    }
+
+    return $n;
 }
 
 sub expect_nothing {

@@ -1,7 +1,8 @@
 package Test::Nginx::Compat;
 
 # Helpers for the compat bridge (WebSocket over TLS) tests of
-# ngx_beacon_module: the wsc client (t/tools/wsc.c) driven line by line,
+# ngx_beacon_module: the nginx.conf they share, the wsc client
+# (t/tools/wsc.c) driven line by line, logins on a chosen worker,
 # a self-signed certificate, Ed25519 seeds and key files, the fake registry
 # (t/tools/fake_registry.pl), nested status counters, and the nginx worker
 # that owns a TCP connection.  Written for this project.
@@ -18,8 +19,9 @@ use strict;
 
 use Exporter qw/ import /;
 our @EXPORT = qw/
+    compat_conf
     wsc_binary has_wsc make_cert seed_for pubkey_of write_keyfile
-    ws ws_login https_get
+    ws ws_login ws_connect_avoiding ws_login_avoiding https_get
     start_registry registry_lookups registry_table
     ccounters cdelta cwait conn_worker
 /;
@@ -34,9 +36,53 @@ use Test::More qw//;
 use Time::HiRes qw/ sleep time /;
 
 use Test::Nginx qw//;
-use Test::Nginx::Beacon qw/ status /;
+use Test::Nginx::Beacon qw/ status beacon_conf /;
 
 our $VERBOSE = $ENV{TEST_NGINX_VERBOSE};
+
+###############################################################################
+# nginx.conf
+
+# compat_conf(cert => [ crt, key ], %o): the nginx.conf text of a bridge test
+# (beacon_conf): a zone "beacon" (zone => size, default 4m) and its UDP
+# server on port 8980 with the reply and register limits off and then the
+# directives in beacon => text (or a whole stream => text instead); in http
+# the key file %%TESTDIR%%/keys, more directives in http => text, and the
+# bridge: a TLS server on port 8443 with the certificate and
+# location = /v1/compat { beacon_compat; }, then the lines in
+# server => text.  listen => text adds flags to its listen (e.g.
+# reuseport); workers, main and status are those of beacon_conf.
+
+sub compat_conf {
+    my (%o) = @_;
+
+    my ($crt, $key) = @{$o{cert} || die "compat_conf: no cert\n"};
+    my $listen = defined $o{listen} ? " $o{listen}" : '';
+    my $http = Test::Nginx::Beacon::_indent($o{http}, 0);
+    my $server = Test::Nginx::Beacon::_indent($o{server}, 4);
+
+    my $beacon = "beacon_reply_limit off;\nbeacon_register_limit off;\n"
+        . Test::Nginx::Beacon::_indent($o{beacon}, 0);
+
+    $http = <<"EOF";
+beacon_compat_key_file %%TESTDIR%%/keys;
+$http
+server {
+    listen 127.0.0.1:%%PORT_8443%% ssl$listen;
+
+    ssl_certificate $crt;
+    ssl_certificate_key $key;
+
+    location = /v1/compat { beacon_compat; }
+$server}
+EOF
+
+    my %b = map { $_ => $o{$_} } grep { defined $o{$_} }
+        qw/ workers main stream status /;
+
+    return beacon_conf(zone => defined $o{zone} ? $o{zone} : '4m',
+        beacon => $beacon, %b, http => $http);
+}
 
 ###############################################################################
 # the wsc binary
@@ -191,6 +237,54 @@ sub ws_login {
         $c->{failed} = 1;
         $c;
     };
+}
+
+# ws_connect_avoiding($t, $port, @avoid): a client connected (TLS, not yet
+# upgraded) to $port whose connection is owned by a worker other than the
+# pids in @avoid (undef ones ignored), with that worker's pid in
+# $c->{pid}; up to 16 connections are tried, the last one is kept whatever
+# its worker; undef when none connected
+
+sub ws_connect_avoiding {
+    my ($t, $port, @avoid) = @_;
+    return _ws_avoiding($t, $port, undef, @avoid);
+}
+
+# ws_login_avoiding($t, $port, $id, $seed, @avoid): the same, logged in as
+# $id (upgrade and auth); a try whose upgrade or auth fails is dropped and
+# counts as one of the 16
+
+sub ws_login_avoiding {
+    my ($t, $port, $id, $seed, @avoid) = @_;
+    return _ws_avoiding($t, $port, [ $id, $seed ], @avoid);
+}
+
+sub _ws_avoiding {
+    my ($t, $port, $login, @avoid) = @_;
+
+    my %avoid = map { $_ => 1 } grep { defined } @avoid;
+
+    for my $try (1 .. 16) {
+        my $c = ws();
+        $c->connect($port) or next;
+
+        my $pid = conn_worker($t, $c->local_addr());
+
+        if (defined $pid && $avoid{$pid} && $try < 16) {
+            $c->quit();
+            next;
+        }
+
+        if ($login) {
+            next unless $c->upgrade()->{upgraded};
+            next unless $c->auth($login->[1], $login->[0])->{ok};
+        }
+
+        $c->{pid} = $pid;
+        return $c;
+    }
+
+    return undef;
 }
 
 # (code, { lc header => value }, body) of one HTTPS request

@@ -28,15 +28,11 @@ use Time::HiRes qw/ sleep time /;
 select STDERR; $| = 1;
 select STDOUT; $| = 1;
 
-my $t = Test::Nginx->new()
-    ->has(qw/stream udp http http_ssl_module beacon openssl/);
-has_wsc($t);
-$t->plan(10)->todo_alerts();
+my $t = compat_nginx(10)->todo_alerts();
 
 my ($crt, $key) = make_cert($t);
 
-my %S = map { $_ => seed_for($_) } 3001;
-write_keyfile($t, 'keys', \%S);
+my %S = compat_keys($t, 3001);
 
 $t->write_file_expand('nginx.conf', compat_conf(cert => [ $crt, $key ],
     workers => 4, listen => 'reuseport'));

@@ -28,15 +28,11 @@ use Time::HiRes qw/ sleep time /;
 select STDERR; $| = 1;
 select STDOUT; $| = 1;
 
-my $t = Test::Nginx->new()
-    ->has(qw/stream udp http http_ssl_module beacon openssl/);
-has_wsc($t);
-$t->plan(54);
+my $t = compat_nginx(54);
 
 my ($crt, $key) = make_cert($t);
 
-my %S = map { $_ => seed_for($_) } 4242 .. 4249;
-write_keyfile($t, 'keys', \%S);
+my %S = compat_keys($t, 4242 .. 4249);
 
 $t->write_file_expand('nginx.conf', compat_conf(cert => [ $crt, $key ],
     http => 'beacon_compat_idle_timeout 2s;'));

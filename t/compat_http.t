@@ -26,14 +26,11 @@ use Time::HiRes qw/ sleep time /;
 select STDERR; $| = 1;
 select STDOUT; $| = 1;
 
-my $t = Test::Nginx->new()
-    ->has(qw/stream udp http http_ssl_module beacon openssl/);
-has_wsc($t);
-$t->plan(78);
+my $t = compat_nginx(78);
 
 my ($crt, $key) = make_cert($t);
 
-write_keyfile($t, 'keys', { 4242 => seed_for(4242), 4243 => seed_for(4243) });
+compat_keys($t, 4242, 4243);
 
 mkdir $t->testdir() . '/www';
 $t->write_file('www/index.html', "hello website\n");

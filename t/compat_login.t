@@ -31,10 +31,7 @@ use Time::HiRes qw/ sleep time /;
 select STDERR; $| = 1;
 select STDOUT; $| = 1;
 
-my $t = Test::Nginx->new()
-    ->has(qw/stream udp http http_ssl_module stream_ssl_module beacon openssl/);
-has_wsc($t);
-$t->plan(94);
+my $t = compat_nginx(94, 'stream_ssl_module');
 
 my ($crt, $key) = make_cert($t);
 

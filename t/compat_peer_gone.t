@@ -36,15 +36,11 @@ use Test::Nginx::Compat;
 select STDERR; $| = 1;
 select STDOUT; $| = 1;
 
-my $t = Test::Nginx->new()
-    ->has(qw/stream udp http http_ssl_module beacon openssl/);
-has_wsc($t);
-$t->plan(8);
+my $t = compat_nginx(8);
 
 my ($crt, $key) = make_cert($t);
 
-my %S = map { $_ => seed_for($_) } 5001 .. 5030;
-write_keyfile($t, 'keys', \%S);
+my %S = compat_keys($t, 5001 .. 5030);
 
 $t->write_file_expand('nginx.conf', compat_conf(cert => [ $crt, $key ],
     http => 'beacon_compat_auth_fail_limit 0;', stream => <<'EOF'));

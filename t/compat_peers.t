@@ -27,16 +27,11 @@ use Time::HiRes qw/ sleep time /;
 select STDERR; $| = 1;
 select STDOUT; $| = 1;
 
-my $t = Test::Nginx->new()
-    ->has(qw/stream udp http http_ssl_module beacon openssl/);
-has_wsc($t);
-$t->plan(45);
+my $t = compat_nginx(45);
 
 my ($crt, $key) = make_cert($t);
 
-my %S = map { $_ => seed_for($_) }
-    (1001, 1002, 4242 .. 4249, 4300, 4301, 5000 .. 5015);
-write_keyfile($t, 'keys', \%S);
+my %S = compat_keys($t, 1001, 1002, 4242 .. 4249, 4300, 4301, 5000 .. 5015);
 
 my $tls = <<"EOF";
         ssl_certificate $crt;

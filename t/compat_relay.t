@@ -29,15 +29,11 @@ use Time::HiRes qw/ sleep time /;
 select STDERR; $| = 1;
 select STDOUT; $| = 1;
 
-my $t = Test::Nginx->new()
-    ->has(qw/stream udp http http_ssl_module beacon openssl/);
-has_wsc($t);
-$t->plan(55);
+my $t = compat_nginx(55);
 
 my ($crt, $key) = make_cert($t);
 
-my %S = map { $_ => seed_for($_) } 1001 .. 1004, 2000 .. 2015;
-write_keyfile($t, 'keys', \%S);
+my %S = compat_keys($t, 1001 .. 1004, 2000 .. 2015);
 
 $t->write_file_expand('nginx.conf', compat_conf(cert => [ $crt, $key ],
     workers => 4, listen => 'reuseport'));

@@ -28,15 +28,11 @@ use Time::HiRes qw/ sleep time /;
 select STDERR; $| = 1;
 select STDOUT; $| = 1;
 
-my $t = Test::Nginx->new()
-    ->has(qw/stream udp http http_ssl_module beacon openssl/);
-has_wsc($t);
-$t->plan(37);
+my $t = compat_nginx(37);
 
 my ($crt, $key) = make_cert($t);
 
-my %S = map { $_ => seed_for($_) } 1001 .. 1004;
-write_keyfile($t, 'keys', \%S);
+my %S = compat_keys($t, 1001 .. 1004);
 
 mkdir $t->testdir() . '/www';
 $t->write_file('www/index.html', "hello website\n");

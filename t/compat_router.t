@@ -39,8 +39,7 @@ $t->plan(21);
 
 my ($crt, $key) = make_cert($t);
 
-my %S = map { $_ => seed_for($_) } 1001 .. 1002;
-write_keyfile($t, 'keys', \%S);
+my %S = compat_keys($t, 1001 .. 1002);
 
 $t->write_file_expand('nginx.conf', compat_conf(cert => [ $crt, $key ],
     main => 'error_log %%TESTDIR%%/debug.log debug;'));

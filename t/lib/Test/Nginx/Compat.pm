@@ -19,7 +19,7 @@ use strict;
 
 use Exporter qw/ import /;
 our @EXPORT = qw/
-    compat_conf
+    compat_nginx compat_keys compat_conf
     wsc_binary has_wsc make_cert seed_for pubkey_of write_keyfile
     ws ws_login ws_connect_avoiding ws_login_avoiding https_get
     start_registry registry_lookups registry_table
@@ -39,6 +39,35 @@ use Test::Nginx qw//;
 use Test::Nginx::Beacon qw/ status beacon_conf /;
 
 our $VERBOSE = $ENV{TEST_NGINX_VERBOSE};
+
+###############################################################################
+# test setup
+
+# compat_nginx($plan, @modules): the Test::Nginx object of a bridge test,
+# with $plan tests; the file is skipped without stream, udp, http,
+# http_ssl_module, beacon, openssl, @modules, or without wsc
+
+sub compat_nginx {
+    my ($plan, @modules) = @_;
+
+    my $t = Test::Nginx->new()
+        ->has(qw/stream udp http http_ssl_module beacon openssl/, @modules);
+    has_wsc($t);
+
+    return $t->plan($plan);
+}
+
+# compat_keys($t, @ids): a seed (seed_for) for each node id, written to the
+# key file "keys" of the test; returns the list (id => seed, ...)
+
+sub compat_keys {
+    my ($t, @ids) = @_;
+
+    my %seeds = map { $_ => seed_for($_) } @ids;
+    write_keyfile($t, 'keys', \%seeds);
+
+    return %seeds;
+}
 
 ###############################################################################
 # nginx.conf

@@ -79,16 +79,22 @@ static const uint8_t  ip_v6[16] = {
 };
 
 
-/* parsed from an exact-size copy, so that sanitizers catch overreads */
+/*
+ * parsed from an exact-size copy, so that sanitizers catch overreads; the
+ * message points into it (SOFTWARE, USERNAME), so the copy lives until the
+ * next parse
+ */
 
 static int
 parse(const char *hex, ngx_beacon_stun_msg_t *m)
 {
-    int       rc;
-    size_t    n;
-    uint8_t   buf[1024], *p;
+    size_t          n;
+    uint8_t         buf[1024];
+    static uint8_t *p;
 
     n = unhex(buf, sizeof(buf), hex);
+
+    free(p);
 
     p = malloc(n ? n : 1);
     if (p == NULL) {
@@ -96,10 +102,8 @@ parse(const char *hex, ngx_beacon_stun_msg_t *m)
     }
 
     memcpy(p, buf, n);
-    rc = ngx_beacon_stun_parse(p, n, m);
-    free(p);
 
-    return rc;
+    return ngx_beacon_stun_parse(p, n, m);
 }
 
 

@@ -89,6 +89,7 @@ typedef struct {
 
 struct ngx_beacon_sh_s {
     uint32_t                 magic;
+    uint32_t                 counters;       /* the counters' signature */
     uint32_t                 generation;
     uint32_t                 expire_cursor;  /* the lease holder's */
     uint32_t                 draining;       /* W15, atomic */
@@ -167,6 +168,7 @@ static ngx_int_t ngx_beacon_lim_alloc(ngx_slab_pool_t *shpool,
 static ngx_int_t ngx_beacon_cmp_u64(const void *a, const void *b);
 static void ngx_beacon_state_load(ngx_beacon_zone_t *z, ngx_log_t *log);
 static void ngx_beacon_state_save(ngx_beacon_zone_t *z);
+static uint32_t ngx_beacon_counters_signature(void);
 
 
 ngx_int_t
@@ -184,7 +186,9 @@ ngx_beacon_shm_init_zone(ngx_shm_zone_t *shm_zone, void *data)
     shpool = (ngx_slab_pool_t *) shm_zone->shm.addr;
 
     if (ozone) {
-        if (ozone->sh->magic != NGX_BEACON_ZONE_MAGIC) {
+        if (ozone->sh->magic != NGX_BEACON_ZONE_MAGIC
+            || ozone->sh->counters != ngx_beacon_counters_signature())
+        {
             ngx_log_error(NGX_LOG_EMERG, shm_zone->shm.log, 0,
                           "beacon zone \"%V\" has an incompatible layout",
                           &shm_zone->shm.name);
@@ -318,6 +322,7 @@ ngx_beacon_shm_init_zone(ngx_shm_zone_t *shm_zone, void *data)
     shpool->log_nomem = 0;
 
     sh->magic = NGX_BEACON_ZONE_MAGIC;
+    sh->counters = ngx_beacon_counters_signature();
 
     if (zone->state.len) {
         ngx_beacon_state_load(zone, shm_zone->shm.log);
@@ -1527,6 +1532,64 @@ ngx_beacon_shm_expire(ngx_beacon_zone_t *z, ngx_uint_t max)
     }
 
     return n;
+}
+
+
+/* the counters the rooms register (ngx_beacon_counters.h) */
+
+#define NGX_BEACON_GROUP_DESC(group, json, total, metric, label, help)       \
+    { json, total, metric, label, help },
+
+const ngx_beacon_counter_group_t  ngx_beacon_counter_groups[] = {
+    NGX_BEACON_COUNTER_GROUPS(NGX_BEACON_GROUP_DESC)
+    { NULL, 0, NULL, NULL, NULL }
+};
+
+#undef NGX_BEACON_GROUP_DESC
+
+
+#define NGX_BEACON_COUNTER_DESC(counter, group, key, metric, help)           \
+    { NGX_BEACON_G_##group, #counter, key, metric, help },
+
+const ngx_beacon_counter_t  ngx_beacon_counters[] = {
+    NGX_BEACON_COUNTERS(NGX_BEACON_COUNTER_DESC)
+    { NGX_BEACON_G_LAST, NULL, NULL, NULL, NULL }
+};
+
+#undef NGX_BEACON_COUNTER_DESC
+
+
+/*
+ * The counters' names in their order: a zone kept across a reload onto a
+ * module that counts other counters, or the same in another order, would
+ * show the old values under new names, so it is refused like any other
+ * change of layout.
+ */
+
+static uint32_t
+ngx_beacon_counters_signature(void)
+{
+    uint32_t         crc;
+    ngx_uint_t       i;
+    const char      *name;
+    static uint32_t  sig;
+
+    if (sig) {
+        return sig;
+    }
+
+    ngx_crc32_init(crc);
+
+    for (i = 0; i < NGX_BEACON_C_LAST; i++) {
+        name = ngx_beacon_counters[i].name;
+        ngx_crc32_update(&crc, (u_char *) name, ngx_strlen(name) + 1);
+    }
+
+    ngx_crc32_final(crc);
+
+    sig = crc ? crc : 1;
+
+    return sig;
 }
 
 

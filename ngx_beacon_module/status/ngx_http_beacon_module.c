@@ -803,7 +803,9 @@ ngx_http_beacon_group_json(u_char *p, u_char *last,
         total = 0;
 
         for (i = 0; i < NGX_BEACON_C_LAST; i++) {
-            if (ngx_beacon_counters[i].group == g) {
+            if (ngx_beacon_counters[i].group == g
+                && ngx_beacon_counters[i].key)
+            {
                 total += snap->st.c[i];
             }
         }

@@ -37,8 +37,9 @@ DEB_PACKAGES := nginx libnginx-mod-stream nginx-dev libsodium-dev libpcre2-dev \
                 libssl-dev zlib1g-dev pkg-config gcc make perl clang \
                 libclang-rt-14-dev iproute2 procps openssl ca-certificates curl
 
-# for the tests only: promtool checks the Prometheus page
-TEST_PACKAGES := prometheus
+# for the tests only: promtool checks the Prometheus page; gdb writes the
+# counters of a running worker (t/status_counters.t)
+TEST_PACKAGES := prometheus gdb
 
 # STUN clients the STUN tests drive (t/stun_clients.t, t/stun_browser.t)
 # and coturn for the STUN benchmark; aioice comes from PyPI into a venv
@@ -204,7 +205,7 @@ test-deps: deps stun-deps
 	@if ! dpkg -s $(TEST_PACKAGES) >/dev/null 2>&1; then \
 	    DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y \
 	        --no-install-recommends $(TEST_PACKAGES) || \
-	    echo "note: $(TEST_PACKAGES) not installed; promtool checks will be skipped"; \
+	    echo "note: $(TEST_PACKAGES) not installed; promtool and gdb checks will be skipped"; \
 	fi
 
 # the STUN clients: Debian packages, and aioice in $(PYENV) (the tests look

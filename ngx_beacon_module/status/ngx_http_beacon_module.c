@@ -32,6 +32,7 @@
 #define NGX_HTTP_BEACON_ZONE_JSON_LEN                                        \
     (6144 + NGX_BEACON_SLOTS * 64 + NGX_BEACON_GOSSIP_SOURCES * 160)
 #define NGX_HTTP_BEACON_MAX_ZONES       64
+#define NGX_HTTP_BEACON_JSON_DEPTH      4
 #define NGX_HTTP_BEACON_BUF_SIZE        16384
 
 /* the values of a zone that are not counters (ngx_beacon_counter_e) */
@@ -56,9 +57,10 @@ typedef struct {
 
 
 /*
- * One value of a zone: its JSON field (or, in a labelled family, its label
- * value) and, for a counter of its own, the Prometheus family and help.
- * A new counter is one line here and appears in both formats.
+ * One gauge of a zone: its JSON field (or, in a labelled family, its label
+ * value) and, for a family of its own, the Prometheus family and help.
+ * Counters are not listed here: the rooms register them
+ * (zone/ngx_beacon_counters.h).
  */
 typedef struct {
     const char                   *name;
@@ -89,6 +91,14 @@ typedef struct {
 } ngx_http_beacon_snap_t;
 
 
+/* where the JSON writer is: the objects open, a field written in each */
+typedef struct {
+    const char                   *path;       /* a group's json, "" */
+    ngx_uint_t                    depth;
+    ngx_uint_t                    first[NGX_HTTP_BEACON_JSON_DEPTH];
+} ngx_http_beacon_json_t;
+
+
 /* the Prometheus page is written into a chain of buffers */
 typedef struct {
     ngx_http_request_t           *r;
@@ -112,11 +122,23 @@ static ngx_chain_t *ngx_http_beacon_json(ngx_http_request_t *r,
     ngx_http_beacon_snap_t *snaps, ngx_uint_t n, off_t *size);
 static u_char *ngx_http_beacon_zone_json(u_char *p, u_char *last,
     ngx_http_beacon_snap_t *snap, ngx_uint_t first_zone);
+static size_t ngx_http_beacon_counters_json_len(void);
+static u_char *ngx_http_beacon_group_json(u_char *p, u_char *last,
+    ngx_http_beacon_json_t *js, ngx_http_beacon_snap_t *snap,
+    ngx_beacon_counter_group_e g);
+static u_char *ngx_http_beacon_json_object(u_char *p, u_char *last,
+    ngx_http_beacon_json_t *js, const char *path);
+static size_t ngx_http_beacon_json_name(const char *path);
+static u_char *ngx_http_beacon_json_field(u_char *p, u_char *last,
+    ngx_http_beacon_json_t *js, const char *key, uint64_t v);
 static u_char *ngx_http_beacon_fields_json(u_char *p, u_char *last,
-    ngx_http_beacon_snap_t *snap, ngx_http_beacon_field_t *fields,
-    ngx_uint_t first);
+    ngx_http_beacon_json_t *js, ngx_http_beacon_snap_t *snap,
+    ngx_http_beacon_field_t *fields);
 static ngx_chain_t *ngx_http_beacon_prometheus(ngx_http_request_t *r,
     ngx_http_beacon_snap_t *snaps, ngx_uint_t n, off_t *size);
+static ngx_int_t ngx_http_beacon_prom_group(ngx_http_beacon_out_t *out,
+    ngx_http_beacon_snap_t *snaps, ngx_uint_t n,
+    ngx_beacon_counter_group_e g);
 static ngx_int_t ngx_http_beacon_prom_fields(ngx_http_beacon_out_t *out,
     ngx_http_beacon_snap_t *snaps, ngx_uint_t n,
     ngx_http_beacon_field_t *fields, const char *type);
@@ -178,108 +200,17 @@ static char  *ngx_http_beacon_pages[] = {
 };
 
 
-static ngx_http_beacon_field_t  ngx_http_beacon_fields[] = {
-    { "datagrams", NGX_BEACON_C_DATAGRAMS, "datagrams_total",
-      "Datagrams received." },
-    { "malformed", NGX_BEACON_C_MALFORMED, "datagrams_malformed_total",
-      "Datagrams dropped as too short or truncated." },
-    { "unknown_type", NGX_BEACON_C_UNKNOWN_TYPE,
-      "datagrams_unknown_type_total",
-      "Datagrams dropped for a message type the beacon does not accept." },
-    { "discover", NGX_BEACON_C_DISCOVER, "discover_total",
-      "DISCOVER and DISCOVER_EX received." },
-    { "discover_replies", NGX_BEACON_C_DISCOVER_REPLIES,
-      "discover_replies_total", "DISCOVER_REPLY sent." },
-    { "discover_throttled", NGX_BEACON_C_DISCOVER_THROTTLED,
-      "discover_throttled_total",
-      "Endpoint changes refused by the endpoint throttle." },
-    { "probes", NGX_BEACON_C_PROBES, "probes_total",
-      "DISCOVER for node 0, answered and never registered." },
-    { "refused_capacity", NGX_BEACON_C_REFUSED_CAPACITY,
-      "refused_capacity_total",
-      "New nodes refused: max_nodes reached or zone memory exhausted." },
-    { "register_rate_limited", NGX_BEACON_C_REGISTER_RATE_LIMITED,
-      "register_rate_limited_total",
-      "New registrations dropped by beacon_register_limit." },
-    { "reply_rate_limited", NGX_BEACON_C_REPLY_RATE_LIMITED,
-      "reply_rate_limited_total",
-      "DISCOVER and PUNCH_REQUEST dropped by beacon_reply_limit." },
-    { "expired", NGX_BEACON_C_EXPIRED, "expired_total",
-      "Nodes removed after node_ttl without a refresh." },
-    { "punch_requests", NGX_BEACON_C_PUNCH_REQUESTS, "punch_requests_total",
-      "PUNCH_REQUEST received." },
-    { "punch_coordinated", NGX_BEACON_C_PUNCH_COORDINATED,
-      "punch_coordinated_total", "Pairs of PUNCH_COMMAND sent." },
-    { "punch_rate_limited", NGX_BEACON_C_PUNCH_RATE_LIMITED,
-      "punch_rate_limited_total",
-      "PUNCH_REQUEST dropped by beacon_punch_limit." },
-    { "punch_grant_rejected", NGX_BEACON_C_PUNCH_GRANT_REJECTED,
-      "punch_grant_rejected_total",
-      "PUNCH_REQUEST dropped for a missing or invalid punch grant." },
-    { "punch_not_found", NGX_BEACON_C_PUNCH_NOT_FOUND,
-      "punch_not_found_total",
-      "PUNCH_REQUEST dropped for an unknown node." },
-    { "punch_endpoint_mismatch", NGX_BEACON_C_PUNCH_MISMATCH,
-      "punch_endpoint_mismatch_total",
-      "PUNCH_REQUEST dropped: source is not the requester's endpoint." },
-    { "sync_received", NGX_BEACON_C_SYNC_RECEIVED, "sync_received_total",
-      "SYNC received from peer beacons." },
-    { "sync_rejected", NGX_BEACON_C_SYNC_REJECTED, "sync_rejected_total",
-      "SYNC refused: not a configured peer, bad signature, or invalid." },
-    { "sync_sent", NGX_BEACON_C_SYNC_SENT, "sync_sent_total",
-      "SYNC sent to peer beacons." },
-    { "routes_full", NGX_BEACON_C_ROUTES_FULL, "routes_full_total",
-      "SYNC whose routes did not all fit in the route table." },
-    { "relay_received", NGX_BEACON_C_RELAY_RECEIVED, "relay_received_total",
-      "RELAY received." },
-    { "relay_forwarded", NGX_BEACON_C_RELAY_FORWARDED,
-      "relay_forwarded_total", "Relay deliveries accepted by the kernel." },
-    { "relay_not_found", NGX_BEACON_C_RELAY_NOT_FOUND,
-      "relay_not_found_total", "RELAY for an unknown destination." },
-    { "relay_peer_forwarded", NGX_BEACON_C_RELAY_PEER_FORWARDED,
-      "relay_peer_forwarded_total",
-      "RELAY forwarded to the peer beacon that announced the destination." },
-    { "relay_loop", NGX_BEACON_C_RELAY_LOOP, "relay_loop_total",
-      "RELAY from a peer beacon for a node not registered here, dropped." },
-    { "registry_rounds", NGX_BEACON_C_REGISTRY_ROUNDS,
-      "registry_rounds_total",
-      "Registry discovery rounds started (beacon_register, beacon_list)." },
-    { "registry_errors", NGX_BEACON_C_REGISTRY_ERRORS,
-      "registry_errors_total",
-      "Registry rounds that failed or were refused; the peer set was kept." },
-    { "send_errors", NGX_BEACON_C_SEND_ERRORS, "send_errors_total",
-      "Datagrams the kernel refused to send." },
-    { NULL, 0, NULL, NULL }
-};
+/*
+ * The counters are registered by the rooms that count them
+ * (zone/ngx_beacon_counters.h) and printed group by group; what this file
+ * adds are the gauges: those of the zone (first on the Prometheus page),
+ * those a group's JSON object starts with, and the gossip and worker
+ * values.
+ */
 
-
-static ngx_http_beacon_field_t  ngx_http_beacon_compat_fields[] = {
-    { "upgrade_ok", NGX_BEACON_C_WS_UPGRADE_OK, "compat_upgrade_ok_total",
-      "Compat bridge: WebSocket upgrades accepted (101)." },
-    { "upgrade_fail", NGX_BEACON_C_WS_UPGRADE_FAIL,
-      "compat_upgrade_fail_total",
-      "Compat bridge: upgrades refused (4xx, 503)." },
-    { "auth_ok", NGX_BEACON_C_WS_AUTH_OK, "compat_auth_ok_total",
-      "Compat bridge: logins." },
-    { "auth_fail", NGX_BEACON_C_WS_AUTH_FAIL, "compat_auth_fail_total",
-      "Compat bridge: failed logins." },
-    { "auth_rate_limited", NGX_BEACON_C_WS_AUTH_RATE_LIMITED,
-      "compat_auth_rate_limited_total",
-      "Compat bridge: upgrades refused with 429 after failed logins." },
-    { "frames_in", NGX_BEACON_C_WS_FRAMES_IN, "compat_frames_in_total",
-      "Compat bridge: binary datagrams received." },
-    { "frames_out", NGX_BEACON_C_WS_FRAMES_OUT, "compat_frames_out_total",
-      "Compat bridge: deliveries queued to peers." },
-    { "idle_disconnects", NGX_BEACON_C_WS_IDLE_DISCONNECTS,
-      "compat_idle_disconnects_total",
-      "Compat bridge: peers closed for silence." },
-    { "replaced", NGX_BEACON_C_WS_REPLACED, "compat_replaced_total",
-      "Compat bridge: connections replaced by a newer login." },
-    { "key_lookups", NGX_BEACON_C_WS_KEY_LOOKUPS,
-      "compat_key_lookups_total", "Compat bridge: registry key lookups." },
-    { "key_cache_hits", NGX_BEACON_C_WS_KEY_CACHE_HITS,
-      "compat_key_cache_hits_total",
-      "Compat bridge: keys taken from the zone cache." },
+static ngx_http_beacon_field_t  ngx_http_beacon_compat_gauges[] = {
+    { "active_peers", NGX_HTTP_BEACON_V_WS_PEERS, NULL, NULL },
+    { "connections", NGX_HTTP_BEACON_V_WS_CONNS, NULL, NULL },
     { NULL, 0, NULL, NULL }
 };
 
@@ -301,127 +232,6 @@ static ngx_http_beacon_field_t  ngx_http_beacon_offset_gauges[] = {
       "Offset relay: Connects waiting for the listener's Accept." },
     { "tunnels", NGX_HTTP_BEACON_V_OFFSET + NGX_BEACON_OG_TUNNELS,
       "offset_tunnels", "Offset relay: spliced tunnels." },
-    { NULL, 0, NULL, NULL }
-};
-
-
-static ngx_http_beacon_field_t  ngx_http_beacon_offset_fields[] = {
-    { "connections_total", NGX_BEACON_C_OFFSET_CONNECTIONS,
-      "offset_connections_total",
-      "Offset relay: TCP connections accepted." },
-    { "handshakes_ok", NGX_BEACON_C_OFFSET_HANDSHAKES_OK,
-      "offset_handshakes_ok_total",
-      "Offset relay: secure-channel handshakes completed." },
-    { "handshakes_failed", NGX_BEACON_C_OFFSET_HANDSHAKES_FAILED,
-      "offset_handshakes_failed_total",
-      "Offset relay: admitted connections closed before the handshake "
-      "completed." },
-    { "listens", NGX_BEACON_C_OFFSET_LISTENS, "offset_listens_total",
-      "Offset relay: Listen received." },
-    { "connects", NGX_BEACON_C_OFFSET_CONNECTS, "offset_connects_total",
-      "Offset relay: Connect received." },
-    { "accepts", NGX_BEACON_C_OFFSET_ACCEPTS, "offset_accepts_total",
-      "Offset relay: Accept received." },
-    { "tunnels_total", NGX_BEACON_C_OFFSET_TUNNELS, "offset_tunnels_total",
-      "Offset relay: tunnels spliced." },
-    { "bytes_spliced", NGX_BEACON_C_OFFSET_BYTES,
-      "offset_bytes_spliced_total",
-      "Offset relay: tunnel payload bytes forwarded." },
-    { "messages_spliced", NGX_BEACON_C_OFFSET_MESSAGES,
-      "offset_messages_spliced_total",
-      "Offset relay: tunnel messages forwarded." },
-    { "rejects", NGX_BEACON_C_OFFSET_REJECTS, "offset_rejects_total",
-      "Offset relay: RejectConnection received." },
-    { "expired", NGX_BEACON_C_OFFSET_EXPIRED, "offset_expired_total",
-      "Offset relay: half-tunnels closed after "
-      "beacon_offset_half_tunnel_timeout." },
-    { "unpaired", NGX_BEACON_C_OFFSET_UNPAIRED, "offset_unpaired_total",
-      "Offset relay: Connect with no reachable listener, Accept with "
-      "nothing pending, or a duplicate." },
-    { "limit_hits", NGX_BEACON_C_OFFSET_LIMIT_HITS,
-      "offset_limit_hits_total",
-      "Offset relay: connections refused by beacon_offset_handshakes, "
-      "beacon_offset_connections, beacon_offset_connections_per_ip or a "
-      "full zone." },
-    { "handoffs", NGX_BEACON_C_OFFSET_HANDOFFS, "offset_handoffs_total",
-      "Offset relay: accepting sockets moved to the connector's worker." },
-    { "handoff_failed", NGX_BEACON_C_OFFSET_HANDOFF_FAILED,
-      "offset_handoff_failed_total",
-      "Offset relay: socket handoffs to the connector's worker that "
-      "failed." },
-    { "listen_replaced", NGX_BEACON_C_OFFSET_LISTEN_REPLACED,
-      "offset_listen_replaced_total",
-      "Offset relay: listeners closed for a newer Listen of the same key." },
-    { "listen_refused", NGX_BEACON_C_OFFSET_LISTEN_REFUSED,
-      "offset_listen_refused_total",
-      "Offset relay: Listen refused by beacon_offset_listen_allow." },
-    { "bad_frames", NGX_BEACON_C_OFFSET_BAD_FRAMES,
-      "offset_bad_frames_total",
-      "Offset relay: connections closed for an oversized, short or "
-      "undecodable frame." },
-    { "timeouts", NGX_BEACON_C_OFFSET_TIMEOUTS, "offset_timeouts_total",
-      "Offset relay: connections closed by a handshake, init or idle "
-      "timeout." },
-    { "rekeys", NGX_BEACON_C_OFFSET_REKEYS, "offset_rekeys_total",
-      "Offset relay: secure-channel rekeys completed." },
-    { NULL, 0, NULL, NULL }
-};
-
-
-/* STUN Binding (beacon_stun): "stun" */
-
-static ngx_http_beacon_field_t  ngx_http_beacon_stun_fields[] = {
-    { "requests", NGX_BEACON_C_STUN_REQUESTS, "stun_requests_total",
-      "STUN: well-formed requests received." },
-    { "responses", NGX_BEACON_C_STUN_RESPONSES, "stun_responses_total",
-      "STUN: Binding success responses sent." },
-    { "indications", NGX_BEACON_C_STUN_INDICATIONS, "stun_indications_total",
-      "STUN: Binding indications received (never answered)." },
-    { "rate_limited", NGX_BEACON_C_STUN_RATE_LIMITED,
-      "stun_rate_limited_total",
-      "STUN: requests left unanswered by beacon_reply_limit." },
-    { NULL, 0, NULL, NULL }
-};
-
-
-/* labelled families: the names are the JSON fields and the label values */
-
-static ngx_http_beacon_field_t  ngx_http_beacon_stun_error_fields[] = {
-    { "400", NGX_BEACON_C_STUN_ERROR_400, NULL, NULL },
-    { "420", NGX_BEACON_C_STUN_ERROR_420, NULL, NULL },
-    { NULL, 0, NULL, NULL }
-};
-
-
-static ngx_http_beacon_field_t  ngx_http_beacon_stun_drop_fields[] = {
-    { "short", NGX_BEACON_C_STUN_DROP_SHORT, NULL, NULL },
-    { "not_stun", NGX_BEACON_C_STUN_DROP_NOT_STUN, NULL, NULL },
-    { "bad_length", NGX_BEACON_C_STUN_DROP_BAD_LENGTH, NULL, NULL },
-    { "attr_overrun", NGX_BEACON_C_STUN_DROP_ATTR_OVERRUN, NULL, NULL },
-    { "bad_fingerprint", NGX_BEACON_C_STUN_DROP_BAD_FINGERPRINT, NULL, NULL },
-    { "bad_attribute", NGX_BEACON_C_STUN_DROP_BAD_ATTRIBUTE, NULL, NULL },
-    { "wrong_class", NGX_BEACON_C_STUN_DROP_WRONG_CLASS, NULL, NULL },
-    { NULL, 0, NULL, NULL }
-};
-
-
-static ngx_http_beacon_field_t  ngx_http_beacon_compat_drop_fields[] = {
-    { "oversize", NGX_BEACON_C_WS_DROP_OVERSIZE, NULL, NULL },
-    { "queue_full", NGX_BEACON_C_WS_DROP_QUEUE_FULL, NULL, NULL },
-    { "channel_full", NGX_BEACON_C_WS_DROP_CHANNEL_FULL, NULL, NULL },
-    { "stale_owner", NGX_BEACON_C_WS_DROP_STALE_OWNER, NULL, NULL },
-    { "write_timeout", NGX_BEACON_C_WS_DROP_WRITE_TIMEOUT, NULL, NULL },
-    { "not_allowed", NGX_BEACON_C_WS_DROP_NOT_ALLOWED, NULL, NULL },
-    { NULL, 0, NULL, NULL }
-};
-
-
-static ngx_http_beacon_field_t  ngx_http_beacon_drop_fields[] = {
-    { "rate_limited", NGX_BEACON_C_RELAY_RATE_LIMITED, NULL, NULL },
-    { "oversize", NGX_BEACON_C_RELAY_OVERSIZE, NULL, NULL },
-    { "malformed", NGX_BEACON_C_RELAY_MALFORMED, NULL, NULL },
-    { "sender_mismatch", NGX_BEACON_C_RELAY_SENDER_MISMATCH, NULL, NULL },
-    { "send_failed", NGX_BEACON_C_RELAY_SEND_FAILED, NULL, NULL },
     { NULL, 0, NULL, NULL }
 };
 
@@ -846,7 +656,8 @@ ngx_http_beacon_json(ngx_http_request_t *r, ngx_http_beacon_snap_t *snaps,
           + sizeof(NGX_BEACON_VERSION);
 
     for (i = 0; i < n; i++) {
-        len += NGX_HTTP_BEACON_ZONE_JSON_LEN + snaps[i].name.len;
+        len += NGX_HTTP_BEACON_ZONE_JSON_LEN
+               + ngx_http_beacon_counters_json_len() + snaps[i].name.len;
     }
 
     b = ngx_create_temp_buf(r->pool, len);
@@ -881,10 +692,9 @@ static u_char *
 ngx_http_beacon_zone_json(u_char *p, u_char *last,
     ngx_http_beacon_snap_t *snap, ngx_uint_t first_zone)
 {
-    uint64_t                  total;
-    ngx_uint_t                i, first;
-    ngx_beacon_stats_t       *st;
-    ngx_http_beacon_field_t  *f;
+    ngx_uint_t               i, first;
+    ngx_beacon_stats_t      *st;
+    ngx_http_beacon_json_t   js;
 
     st = &snap->st;
 
@@ -897,44 +707,17 @@ ngx_http_beacon_zone_json(u_char *p, u_char *last,
                      st->nodes, snap->zone->max_nodes, snap->zone->ttl,
                      st->draining ? "true" : "false");
 
-    p = ngx_http_beacon_fields_json(p, last, snap, ngx_http_beacon_fields, 0);
+    js.path = "";
+    js.depth = 0;
+    js.first[0] = 0;
 
-    total = 0;
-
-    for (f = ngx_http_beacon_drop_fields; f->name; f++) {
-        total += ngx_http_beacon_value(snap, f->value);
+    for (i = 0; i < NGX_BEACON_G_LAST; i++) {
+        p = ngx_http_beacon_group_json(p, last, &js, snap, i);
     }
 
-    p = ngx_slprintf(p, last, ",\"relay_dropped\":{\"total\":%uL", total);
-    p = ngx_http_beacon_fields_json(p, last, snap,
-                                    ngx_http_beacon_drop_fields, 0);
+    p = ngx_http_beacon_json_object(p, last, &js, "");
 
-    p = ngx_slprintf(p, last, "},\"compat\":{\"active_peers\":%ui,"
-                     "\"connections\":%ui", st->ws_peers, st->ws_connections);
-    p = ngx_http_beacon_fields_json(p, last, snap,
-                                    ngx_http_beacon_compat_fields, 0);
-
-    p = ngx_slprintf(p, last, ",\"dropped\":{");
-    p = ngx_http_beacon_fields_json(p, last, snap,
-                                    ngx_http_beacon_compat_drop_fields, 1);
-
-    p = ngx_slprintf(p, last, "}},\"offset\":{");
-    p = ngx_http_beacon_fields_json(p, last, snap,
-                                    ngx_http_beacon_offset_gauges, 1);
-    p = ngx_http_beacon_fields_json(p, last, snap,
-                                    ngx_http_beacon_offset_fields, 0);
-
-    p = ngx_slprintf(p, last, "},\"stun\":{");
-    p = ngx_http_beacon_fields_json(p, last, snap,
-                                    ngx_http_beacon_stun_fields, 1);
-    p = ngx_slprintf(p, last, "},\"stun_errors\":{");
-    p = ngx_http_beacon_fields_json(p, last, snap,
-                                    ngx_http_beacon_stun_error_fields, 1);
-    p = ngx_slprintf(p, last, "},\"stun_dropped\":{");
-    p = ngx_http_beacon_fields_json(p, last, snap,
-                                    ngx_http_beacon_stun_drop_fields, 1);
-
-    p = ngx_slprintf(p, last, "},\"gossip\":{\"routes\":%ui,\"peers\":[",
+    p = ngx_slprintf(p, last, ",\"gossip\":{\"routes\":%ui,\"peers\":[",
                      snap->routes);
 
     for (i = 0; i < snap->npeers; i++) {
@@ -968,17 +751,180 @@ ngx_http_beacon_zone_json(u_char *p, u_char *last,
 }
 
 
+/* the room the registered counters take, beyond the fixed part */
+
+static size_t
+ngx_http_beacon_counters_json_len(void)
+{
+    ngx_uint_t     i;
+    static size_t  len;
+
+    if (len) {
+        return len;
+    }
+
+    for (i = 0; i < NGX_BEACON_G_LAST; i++) {
+        len += sizeof(",\"\":{}\"total\":") + NGX_INT64_LEN
+               + 2 * ngx_strlen(ngx_beacon_counter_groups[i].json);
+    }
+
+    for (i = 0; i < NGX_BEACON_C_LAST; i++) {
+        if (ngx_beacon_counters[i].key) {
+            len += sizeof(",\"\":") + NGX_INT64_LEN
+                   + ngx_strlen(ngx_beacon_counters[i].key);
+        }
+    }
+
+    return len;
+}
+
+
+/*
+ * A group's counters in its object: "total" first if the group asks, the
+ * gauges the object starts with (this file's), then every counter of the
+ * group that has a key, in the order registered.
+ */
+
+static u_char *
+ngx_http_beacon_group_json(u_char *p, u_char *last,
+    ngx_http_beacon_json_t *js, ngx_http_beacon_snap_t *snap,
+    ngx_beacon_counter_group_e g)
+{
+    uint64_t                           total;
+    ngx_uint_t                         i;
+    const ngx_beacon_counter_t        *c;
+    const ngx_beacon_counter_group_t  *grp;
+
+    grp = &ngx_beacon_counter_groups[g];
+
+    p = ngx_http_beacon_json_object(p, last, js, grp->json);
+
+    if (grp->total) {
+        total = 0;
+
+        for (i = 0; i < NGX_BEACON_C_LAST; i++) {
+            if (ngx_beacon_counters[i].group == g
+                && ngx_beacon_counters[i].key)
+            {
+                total += snap->st.c[i];
+            }
+        }
+
+        p = ngx_http_beacon_json_field(p, last, js, "total", total);
+    }
+
+    if (g == NGX_BEACON_G_COMPAT) {
+        p = ngx_http_beacon_fields_json(p, last, js, snap,
+                                        ngx_http_beacon_compat_gauges);
+
+    } else if (g == NGX_BEACON_G_OFFSET) {
+        p = ngx_http_beacon_fields_json(p, last, js, snap,
+                                        ngx_http_beacon_offset_gauges);
+    }
+
+    for (i = 0; i < NGX_BEACON_C_LAST; i++) {
+        c = &ngx_beacon_counters[i];
+
+        if (c->group == g && c->key) {
+            p = ngx_http_beacon_json_field(p, last, js, c->key,
+                                           snap->st.c[i]);
+        }
+    }
+
+    return p;
+}
+
+
+/*
+ * Moves the writer into the object of path ("" the zone's, "a.b" one
+ * nested in "a"): closes the open objects path does not share, opens the
+ * rest.
+ */
+
+static u_char *
+ngx_http_beacon_json_object(u_char *p, u_char *last,
+    ngx_http_beacon_json_t *js, const char *path)
+{
+    size_t       la, lb;
+    ngx_uint_t   common;
+    const char  *a, *b;
+
+    a = js->path;
+    b = path;
+    common = 0;
+
+    while (*a && *b) {
+        la = ngx_http_beacon_json_name(a);
+        lb = ngx_http_beacon_json_name(b);
+
+        if (la != lb || ngx_strncmp(a, b, la) != 0) {
+            break;
+        }
+
+        common++;
+        a += la + (a[la] == '.');
+        b += lb + (b[lb] == '.');
+    }
+
+    while (js->depth > common) {
+        p = ngx_slprintf(p, last, "}");
+        js->depth--;
+    }
+
+    while (*b && js->depth < NGX_HTTP_BEACON_JSON_DEPTH - 1) {
+        lb = ngx_http_beacon_json_name(b);
+
+        p = ngx_slprintf(p, last, "%s\"%*s\":{",
+                         js->first[js->depth] ? "" : ",", lb, b);
+
+        js->first[js->depth] = 0;
+        js->first[++js->depth] = 1;
+
+        b += lb + (b[lb] == '.');
+    }
+
+    js->path = path;
+
+    return p;
+}
+
+
+/* the length of a path's first name */
+
+static size_t
+ngx_http_beacon_json_name(const char *path)
+{
+    size_t  n;
+
+    for (n = 0; path[n] && path[n] != '.'; n++) { /* void */ }
+
+    return n;
+}
+
+
+static u_char *
+ngx_http_beacon_json_field(u_char *p, u_char *last,
+    ngx_http_beacon_json_t *js, const char *key, uint64_t v)
+{
+    p = ngx_slprintf(p, last, "%s\"%s\":%uL",
+                     js->first[js->depth] ? "" : ",", key, v);
+
+    js->first[js->depth] = 0;
+
+    return p;
+}
+
+
 static u_char *
 ngx_http_beacon_fields_json(u_char *p, u_char *last,
-    ngx_http_beacon_snap_t *snap, ngx_http_beacon_field_t *fields,
-    ngx_uint_t first)
+    ngx_http_beacon_json_t *js, ngx_http_beacon_snap_t *snap,
+    ngx_http_beacon_field_t *fields)
 {
     ngx_http_beacon_field_t  *f;
 
     for (f = fields; f->name; f++) {
-        p = ngx_slprintf(p, last, "%s\"%s\":%uL", first ? "" : ",", f->name,
-                         ngx_http_beacon_value(snap, f->value));
-        first = 0;
+        p = ngx_http_beacon_json_field(p, last, js, f->name,
+                                       ngx_http_beacon_value(snap, f->value));
     }
 
     return p;
@@ -994,6 +940,7 @@ static ngx_chain_t *
 ngx_http_beacon_prometheus(ngx_http_request_t *r,
     ngx_http_beacon_snap_t *snaps, ngx_uint_t n, off_t *size)
 {
+    ngx_uint_t                i;
     ngx_chain_t              *cl;
     ngx_http_beacon_out_t     out;
     ngx_http_beacon_gauge_t  *g;
@@ -1013,47 +960,30 @@ ngx_http_beacon_prometheus(ngx_http_request_t *r,
         }
     }
 
-    if (ngx_http_beacon_prom_fields(&out, snaps, n, ngx_http_beacon_fields,
-                                    "counter")
-        != NGX_OK
-        || ngx_http_beacon_prom_family(&out, snaps, n, "relay_dropped_total",
-                                       "counter", "RELAY dropped, by reason.",
-                                       "reason", ngx_http_beacon_drop_fields,
-                                       0)
-           != NGX_OK
-        || ngx_http_beacon_prom_workers(&out, snaps, n) != NGX_OK
-        || ngx_http_beacon_prom_gossip(&out, snaps, n) != NGX_OK
-        || ngx_http_beacon_prom_fields(&out, snaps, n,
-                                       ngx_http_beacon_compat_fields,
-                                       "counter")
-           != NGX_OK
-        || ngx_http_beacon_prom_family(&out, snaps, n, "compat_dropped_total",
-                                       "counter", "Compat bridge: messages "
-                                       "dropped, by reason.", "reason",
-                                       ngx_http_beacon_compat_drop_fields, 0)
-           != NGX_OK
-        || ngx_http_beacon_prom_fields(&out, snaps, n,
-                                       ngx_http_beacon_offset_gauges, "gauge")
-           != NGX_OK
-        || ngx_http_beacon_prom_fields(&out, snaps, n,
-                                       ngx_http_beacon_offset_fields,
-                                       "counter")
-           != NGX_OK
-        || ngx_http_beacon_prom_fields(&out, snaps, n,
-                                       ngx_http_beacon_stun_fields, "counter")
-           != NGX_OK
-        || ngx_http_beacon_prom_family(&out, snaps, n, "stun_errors_total",
-                                       "counter", "STUN: error responses "
-                                       "sent, by code.", "code",
-                                       ngx_http_beacon_stun_error_fields, 0)
-           != NGX_OK
-        || ngx_http_beacon_prom_family(&out, snaps, n, "stun_dropped_total",
-                                       "counter", "STUN: datagrams dropped "
-                                       "unanswered, by reason.", "reason",
-                                       ngx_http_beacon_stun_drop_fields, 0)
-           != NGX_OK)
-    {
-        return NULL;
+    for (i = 0; i < NGX_BEACON_G_LAST; i++) {
+
+        /* the gauges that go before a group's families */
+
+        if (i == NGX_BEACON_G_COMPAT) {
+            if (ngx_http_beacon_prom_workers(&out, snaps, n) != NGX_OK
+                || ngx_http_beacon_prom_gossip(&out, snaps, n) != NGX_OK)
+            {
+                return NULL;
+            }
+
+        } else if (i == NGX_BEACON_G_OFFSET) {
+            if (ngx_http_beacon_prom_fields(&out, snaps, n,
+                                            ngx_http_beacon_offset_gauges,
+                                            "gauge")
+                != NGX_OK)
+            {
+                return NULL;
+            }
+        }
+
+        if (ngx_http_beacon_prom_group(&out, snaps, n, i) != NGX_OK) {
+            return NULL;
+        }
     }
 
     *size = 0;
@@ -1063,6 +993,73 @@ ngx_http_beacon_prometheus(ngx_http_request_t *r,
     }
 
     return out.first;
+}
+
+
+/*
+ * A group's counters: one labelled family with a sample per zone and
+ * counter, or a family of its own for every counter with a metric.
+ */
+
+static ngx_int_t
+ngx_http_beacon_prom_group(ngx_http_beacon_out_t *out,
+    ngx_http_beacon_snap_t *snaps, ngx_uint_t n, ngx_beacon_counter_group_e g)
+{
+    ngx_str_t                          lv;
+    ngx_uint_t                         i, j;
+    const ngx_beacon_counter_t        *c;
+    const ngx_beacon_counter_group_t  *grp;
+
+    grp = &ngx_beacon_counter_groups[g];
+
+    if (grp->metric == NULL) {
+
+        for (j = 0; j < NGX_BEACON_C_LAST; j++) {
+            c = &ngx_beacon_counters[j];
+
+            if (c->group != g || c->key == NULL || c->metric == NULL) {
+                continue;
+            }
+
+            if (ngx_http_beacon_prom_family(out, snaps, n, c->metric,
+                                            "counter", c->help, NULL, NULL,
+                                            j)
+                != NGX_OK)
+            {
+                return NGX_ERROR;
+            }
+        }
+
+        return NGX_OK;
+    }
+
+    if (ngx_http_beacon_prom_head(out, grp->metric, "counter", grp->help)
+        != NGX_OK)
+    {
+        return NGX_ERROR;
+    }
+
+    for (i = 0; i < n; i++) {
+        for (j = 0; j < NGX_BEACON_C_LAST; j++) {
+            c = &ngx_beacon_counters[j];
+
+            if (c->group != g || c->key == NULL) {
+                continue;
+            }
+
+            lv.data = (u_char *) c->key;
+            lv.len = ngx_strlen(c->key);
+
+            if (ngx_http_beacon_prom_sample(out, grp->metric, &snaps[i].name,
+                                            grp->label, &lv, snaps[i].st.c[j])
+                != NGX_OK)
+            {
+                return NGX_ERROR;
+            }
+        }
+    }
+
+    return NGX_OK;
 }
 
 

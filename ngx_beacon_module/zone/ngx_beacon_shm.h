@@ -6,6 +6,14 @@
  * locks.  Callers ask questions and get plain values back; nobody holds
  * a lock or a pointer into the zone across a syscall.  Node lookups take
  * no lock, node writes one of 128 stripes (ngx_beacon_ntab.h).
+ *
+ * Each table has one owner file, which alone touches its memory and its
+ * locks (ngx_beacon_zone.h, included by the zone's files only, lays the
+ * zone out member by member): the sections below are grouped by it.  The
+ * counters are registered by the rooms that count them
+ * (ngx_beacon_counters.h); the gossip routes and the Offset relay's
+ * pairing tables are owned by their rooms, which reach them through the
+ * typed anchors.
  */
 
 
@@ -17,9 +25,10 @@
 #include <ngx_core.h>
 
 #include "ngx_beacon_proto.h"
+#include "ngx_beacon_counters.h"
 
 
-#define NGX_BEACON_ZONE_MAGIC        0x6e626335   /* "nbc5" */
+#define NGX_BEACON_ZONE_MAGIC        0x6e626336   /* "nbc6" */
 
 #define NGX_BEACON_SLOTS             64           /* per-worker counter slots */
 
@@ -62,96 +71,7 @@ typedef enum {
 } ngx_beacon_punch_e;
 
 
-/* counters: one array per worker slot, summed by the status page */
-typedef enum {
-    NGX_BEACON_C_DATAGRAMS = 0,
-    NGX_BEACON_C_MALFORMED,
-    NGX_BEACON_C_UNKNOWN_TYPE,
-    NGX_BEACON_C_TRUNCATED,
-    NGX_BEACON_C_DISCOVER,
-    NGX_BEACON_C_DISCOVER_REPLIES,
-    NGX_BEACON_C_DISCOVER_THROTTLED,
-    NGX_BEACON_C_PROBES,
-    NGX_BEACON_C_REFUSED_CAPACITY,
-    NGX_BEACON_C_REGISTER_RATE_LIMITED,
-    NGX_BEACON_C_REPLY_RATE_LIMITED,
-    NGX_BEACON_C_PUNCH_REQUESTS,
-    NGX_BEACON_C_PUNCH_COORDINATED,
-    NGX_BEACON_C_PUNCH_RATE_LIMITED,
-    NGX_BEACON_C_PUNCH_GRANT_REJECTED,
-    NGX_BEACON_C_PUNCH_NOT_FOUND,
-    NGX_BEACON_C_PUNCH_MISMATCH,
-    NGX_BEACON_C_RELAY_RECEIVED,
-    NGX_BEACON_C_RELAY_FORWARDED,
-    NGX_BEACON_C_RELAY_NOT_FOUND,
-    NGX_BEACON_C_RELAY_RATE_LIMITED,
-    NGX_BEACON_C_RELAY_OVERSIZE,
-    NGX_BEACON_C_RELAY_MALFORMED,
-    NGX_BEACON_C_RELAY_SENDER_MISMATCH,
-    NGX_BEACON_C_RELAY_SEND_FAILED,
-    NGX_BEACON_C_SEND_ERRORS,
-    NGX_BEACON_C_EXPIRED,
-    NGX_BEACON_C_WS_UPGRADE_OK,
-    NGX_BEACON_C_WS_UPGRADE_FAIL,
-    NGX_BEACON_C_WS_AUTH_OK,
-    NGX_BEACON_C_WS_AUTH_FAIL,
-    NGX_BEACON_C_WS_AUTH_RATE_LIMITED,
-    NGX_BEACON_C_WS_FRAMES_IN,
-    NGX_BEACON_C_WS_FRAMES_OUT,
-    NGX_BEACON_C_WS_IDLE_DISCONNECTS,
-    NGX_BEACON_C_WS_REPLACED,
-    NGX_BEACON_C_WS_KEY_LOOKUPS,
-    NGX_BEACON_C_WS_KEY_CACHE_HITS,
-    NGX_BEACON_C_WS_DROP_OVERSIZE,
-    NGX_BEACON_C_WS_DROP_QUEUE_FULL,
-    NGX_BEACON_C_WS_DROP_CHANNEL_FULL,
-    NGX_BEACON_C_WS_DROP_STALE_OWNER,
-    NGX_BEACON_C_WS_DROP_WRITE_TIMEOUT,
-    NGX_BEACON_C_WS_DROP_NOT_ALLOWED,
-    NGX_BEACON_C_SYNC_RECEIVED,
-    NGX_BEACON_C_SYNC_REJECTED,
-    NGX_BEACON_C_SYNC_SENT,
-    NGX_BEACON_C_ROUTES_FULL,
-    NGX_BEACON_C_RELAY_PEER_FORWARDED,
-    NGX_BEACON_C_RELAY_LOOP,
-    NGX_BEACON_C_REGISTRY_ROUNDS,
-    NGX_BEACON_C_REGISTRY_ERRORS,
-    NGX_BEACON_C_OFFSET_CONNECTIONS,
-    NGX_BEACON_C_OFFSET_HANDSHAKES_OK,
-    NGX_BEACON_C_OFFSET_HANDSHAKES_FAILED,
-    NGX_BEACON_C_OFFSET_LISTENS,
-    NGX_BEACON_C_OFFSET_CONNECTS,
-    NGX_BEACON_C_OFFSET_ACCEPTS,
-    NGX_BEACON_C_OFFSET_TUNNELS,
-    NGX_BEACON_C_OFFSET_BYTES,
-    NGX_BEACON_C_OFFSET_MESSAGES,
-    NGX_BEACON_C_OFFSET_REJECTS,
-    NGX_BEACON_C_OFFSET_EXPIRED,
-    NGX_BEACON_C_OFFSET_UNPAIRED,
-    NGX_BEACON_C_OFFSET_LIMIT_HITS,
-    NGX_BEACON_C_OFFSET_HANDOFFS,
-    NGX_BEACON_C_OFFSET_HANDOFF_FAILED,
-    NGX_BEACON_C_OFFSET_LISTEN_REPLACED,
-    NGX_BEACON_C_OFFSET_LISTEN_REFUSED,
-    NGX_BEACON_C_OFFSET_BAD_FRAMES,
-    NGX_BEACON_C_OFFSET_TIMEOUTS,
-    NGX_BEACON_C_OFFSET_REKEYS,
-    NGX_BEACON_C_STUN_REQUESTS,
-    NGX_BEACON_C_STUN_RESPONSES,
-    NGX_BEACON_C_STUN_INDICATIONS,
-    NGX_BEACON_C_STUN_RATE_LIMITED,
-    NGX_BEACON_C_STUN_ERROR_400,
-    NGX_BEACON_C_STUN_ERROR_420,
-    /* in the order of the parser's results, NGX_BEACON_STUN_SHORT first */
-    NGX_BEACON_C_STUN_DROP_SHORT,
-    NGX_BEACON_C_STUN_DROP_NOT_STUN,
-    NGX_BEACON_C_STUN_DROP_BAD_LENGTH,
-    NGX_BEACON_C_STUN_DROP_ATTR_OVERRUN,
-    NGX_BEACON_C_STUN_DROP_BAD_FINGERPRINT,
-    NGX_BEACON_C_STUN_DROP_BAD_ATTRIBUTE,
-    NGX_BEACON_C_STUN_DROP_WRONG_CLASS,
-    NGX_BEACON_C_LAST
-} ngx_beacon_counter_e;
+/* the counters, ngx_beacon_counter_e: ngx_beacon_counters.h */
 
 
 typedef struct {
@@ -230,66 +150,15 @@ typedef struct {
 } ngx_beacon_reg_t;
 
 
+/*
+ * ngx_beacon_shm.c: the zone, its counters and stats, drain, the reaping
+ * lease, the worker claims and connection admission (one lock, per
+ * connection or per second), the anchors of other rooms' tables
+ */
+
 ngx_int_t ngx_beacon_shm_init_zone(ngx_shm_zone_t *shm_zone, void *data);
 
-ngx_beacon_reg_e ngx_beacon_shm_register(ngx_beacon_zone_t *z,
-    ngx_beacon_reg_t *reg);
-ngx_beacon_relay_e ngx_beacon_shm_relay(ngx_beacon_zone_t *z,
-    uint32_t sender, uint32_t dest, const ngx_beacon_addr_t *src,
-    ngx_uint_t bind_sender, ngx_uint_t limit, ngx_beacon_ep_t *ep);
-/* frees this worker's relay budgets (exit_process) */
-void ngx_beacon_shm_budget_free(ngx_beacon_zone_t *z);
-
-/* the relay budget alone, for relays leaving through a peer beacon */
-ngx_int_t ngx_beacon_shm_relay_budget(ngx_beacon_zone_t *z,
-    const ngx_beacon_addr_t *src, ngx_uint_t limit);
-ngx_beacon_punch_e ngx_beacon_shm_punch(ngx_beacon_zone_t *z,
-    ngx_beacon_reg_t *requester, uint32_t target, ngx_beacon_ep_t *req_ep,
-    ngx_beacon_ep_t *tgt_ep);
-ngx_int_t ngx_beacon_shm_get_key(ngx_beacon_zone_t *z, uint32_t node_id,
-    uint8_t *key);
-ngx_int_t ngx_beacon_shm_lookup(ngx_beacon_zone_t *z, uint32_t node_id,
-    ngx_beacon_ep_t *ep);
-
-/* per-IP (IPv6: /64) token bucket; NGX_OK or NGX_BUSY */
-ngx_int_t ngx_beacon_shm_reply_allowed(ngx_beacon_zone_t *z,
-    const ngx_beacon_addr_t *dst, ngx_beacon_rate_t *rate);
-/*
- * punch budgets, token buckets of "burst" requests refilled at the rate
- * per second: per source IP, then global; NGX_OK or NGX_BUSY
- */
-ngx_int_t ngx_beacon_shm_punch_ip_allowed(ngx_beacon_zone_t *z,
-    const ngx_beacon_addr_t *src, ngx_uint_t per_ip, ngx_uint_t burst);
-ngx_int_t ngx_beacon_shm_punch_global_allowed(ngx_beacon_zone_t *z,
-    ngx_uint_t global, ngx_uint_t burst);
-/* records a grant; NGX_OK the first time, NGX_DECLINED when replayed */
-ngx_int_t ngx_beacon_shm_grant_once(ngx_beacon_zone_t *z,
-    const uint8_t *sig, int64_t expiry);
-
-/*
- * reaping: only the lease holder does it; it also writes the state file
- * (state=) every NGX_BEACON_STATE_INTERVAL and when it exits (release)
- */
-#define NGX_BEACON_STATE_INTERVAL    10000
-ngx_int_t ngx_beacon_shm_lease(ngx_beacon_zone_t *z, ngx_msec_t ttl);
-void ngx_beacon_shm_release(ngx_beacon_zone_t *z);
-ngx_uint_t ngx_beacon_shm_expire(ngx_beacon_zone_t *z, ngx_uint_t max);
-
-/*
- * Tables owned by other rooms live in the zone too; the zone only keeps
- * their anchors, each typed, and never looks inside: the gossip peers and
- * routes (pilot/ngx_beacon_gossip.c), the Offset relay's pairing tables
- * (offset/ngx_beacon_offset_state.c).
- */
-ngx_beacon_gossip_t **ngx_beacon_shm_gossip(ngx_beacon_zone_t *z);
-ngx_beacon_offset_sh_t **ngx_beacon_shm_offset(ngx_beacon_zone_t *z);
-/* node presence (lock-free) */
-ngx_int_t ngx_beacon_shm_has_node(ngx_beacon_zone_t *z, uint32_t node_id);
-/* up to max node ids, most recently refreshed first */
-ngx_uint_t ngx_beacon_shm_node_ids(ngx_beacon_zone_t *z, uint32_t *ids,
-    ngx_uint_t max);
-
-/* counters */
+/* counters (ngx_beacon_counters.h): this worker's slot, atomic */
 void ngx_beacon_count(ngx_beacon_zone_t *z, ngx_beacon_counter_e c);
 void ngx_beacon_count_n(ngx_beacon_zone_t *z, ngx_beacon_counter_e c,
     ngx_atomic_int_t n);
@@ -317,6 +186,77 @@ void ngx_beacon_shm_stats(ngx_beacon_zone_t *z, ngx_beacon_stats_t *st);
 ngx_uint_t ngx_beacon_shm_drain(ngx_beacon_zone_t *z, ngx_uint_t draining);
 ngx_uint_t ngx_beacon_shm_draining(ngx_beacon_zone_t *z);
 
+/*
+ * reaping: only the lease holder does it (ngx_beacon_shm_expire()); it
+ * also writes the state file (state=) every NGX_BEACON_STATE_INTERVAL and
+ * when it exits (release)
+ */
+#define NGX_BEACON_STATE_INTERVAL    10000
+ngx_int_t ngx_beacon_shm_lease(ngx_beacon_zone_t *z, ngx_msec_t ttl);
+void ngx_beacon_shm_release(ngx_beacon_zone_t *z);
+
+/*
+ * Worker claims: each worker process holds one slot, keyed by its pid, in
+ * which it counts its bridge connections; a dead worker's slot is taken
+ * over (and its counts dropped) by the next worker that starts.
+ */
+ngx_int_t ngx_beacon_shm_claim(ngx_beacon_zone_t *z);
+void ngx_beacon_shm_unclaim(ngx_beacon_zone_t *z);
+/* admits one more bridge connection from addr: NGX_OK or NGX_BUSY */
+ngx_int_t ngx_beacon_shm_ws_admit(ngx_beacon_zone_t *z,
+    const ngx_beacon_addr_t *addr, ngx_uint_t max_total, ngx_uint_t max_ip);
+void ngx_beacon_shm_ws_leave(ngx_beacon_zone_t *z,
+    const ngx_beacon_addr_t *addr);
+void ngx_beacon_shm_ws_peers(ngx_beacon_zone_t *z, ngx_int_t delta);
+
+/*
+ * The Offset relay's admission (W4, W5): one more TCP connection from
+ * addr, also holding a handshake slot.  Limits are over all workers; 0 is
+ * no limit.  NGX_OK, or NGX_BUSY (nothing taken).
+ */
+ngx_int_t ngx_beacon_shm_offset_admit(ngx_beacon_zone_t *z,
+    const ngx_beacon_addr_t *addr, ngx_uint_t max_total, ngx_uint_t max_ip,
+    ngx_uint_t max_handshakes);
+void ngx_beacon_shm_offset_leave(ngx_beacon_zone_t *z,
+    const ngx_beacon_addr_t *addr);
+/* this worker's gauges; they go with its claim */
+void ngx_beacon_shm_offset_gauge(ngx_beacon_zone_t *z, ngx_beacon_gauge_e g,
+    ngx_int_t delta);
+
+/*
+ * Tables owned by other rooms live in the zone too; the zone only keeps
+ * their anchors, each typed, and never looks inside: the gossip peers and
+ * routes (pilot/ngx_beacon_gossip.c), the Offset relay's pairing tables
+ * (offset/ngx_beacon_offset_state.c).
+ */
+ngx_beacon_gossip_t **ngx_beacon_shm_gossip(ngx_beacon_zone_t *z);
+ngx_beacon_offset_sh_t **ngx_beacon_shm_offset(ngx_beacon_zone_t *z);
+
+
+/*
+ * ngx_beacon_nodes.c: the node table.  Lookups take no lock; writes take
+ * the node's stripe (one of 128).
+ */
+
+ngx_beacon_reg_e ngx_beacon_shm_register(ngx_beacon_zone_t *z,
+    ngx_beacon_reg_t *reg);
+ngx_beacon_relay_e ngx_beacon_shm_relay(ngx_beacon_zone_t *z,
+    uint32_t sender, uint32_t dest, const ngx_beacon_addr_t *src,
+    ngx_uint_t bind_sender, ngx_uint_t limit, ngx_beacon_ep_t *ep);
+ngx_beacon_punch_e ngx_beacon_shm_punch(ngx_beacon_zone_t *z,
+    ngx_beacon_reg_t *requester, uint32_t target, ngx_beacon_ep_t *req_ep,
+    ngx_beacon_ep_t *tgt_ep);
+ngx_int_t ngx_beacon_shm_get_key(ngx_beacon_zone_t *z, uint32_t node_id,
+    uint8_t *key);
+ngx_int_t ngx_beacon_shm_lookup(ngx_beacon_zone_t *z, uint32_t node_id,
+    ngx_beacon_ep_t *ep);
+/* node presence (lock-free) */
+ngx_int_t ngx_beacon_shm_has_node(ngx_beacon_zone_t *z, uint32_t node_id);
+/* up to max node ids, most recently refreshed first */
+ngx_uint_t ngx_beacon_shm_node_ids(ngx_beacon_zone_t *z, uint32_t *ids,
+    ngx_uint_t max);
+/* the lease holder's reaping, up to max nodes */
+ngx_uint_t ngx_beacon_shm_expire(ngx_beacon_zone_t *z, ngx_uint_t max);
 
 /*
  * The compat bridge.  A node's live WebSocket is an owner record in its
@@ -334,44 +274,45 @@ void ngx_beacon_shm_ws_detach(ngx_beacon_zone_t *z, uint32_t node_id,
 ngx_int_t ngx_beacon_shm_ws_present(ngx_beacon_zone_t *z, uint32_t node_id,
     ngx_beacon_owner_t *owner);
 
-/* key cache: NGX_OK (key), NGX_DECLINED (known absent), NGX_AGAIN (miss) */
+
+/*
+ * ngx_beacon_limits.c: the limiters, each set under one of 128 limiter
+ * stripes, and this worker's relay budgets (no lock)
+ */
+
+/* per-IP (IPv6: /64) token bucket; NGX_OK or NGX_BUSY */
+ngx_int_t ngx_beacon_shm_reply_allowed(ngx_beacon_zone_t *z,
+    const ngx_beacon_addr_t *dst, ngx_beacon_rate_t *rate);
+/*
+ * punch budgets, token buckets of "burst" requests refilled at the rate
+ * per second: per source IP, then global; NGX_OK or NGX_BUSY
+ */
+ngx_int_t ngx_beacon_shm_punch_ip_allowed(ngx_beacon_zone_t *z,
+    const ngx_beacon_addr_t *src, ngx_uint_t per_ip, ngx_uint_t burst);
+ngx_int_t ngx_beacon_shm_punch_global_allowed(ngx_beacon_zone_t *z,
+    ngx_uint_t global, ngx_uint_t burst);
+/* records a grant; NGX_OK the first time, NGX_DECLINED when replayed */
+ngx_int_t ngx_beacon_shm_grant_once(ngx_beacon_zone_t *z,
+    const uint8_t *sig, int64_t expiry);
+/* auth failures per source IP: NGX_OK or NGX_BUSY (no budget left) */
+ngx_int_t ngx_beacon_shm_auth_allowed(ngx_beacon_zone_t *z,
+    const ngx_beacon_addr_t *addr, ngx_uint_t per_minute, ngx_uint_t fail);
+/* the relay budget alone, for relays leaving through a peer beacon */
+ngx_int_t ngx_beacon_shm_relay_budget(ngx_beacon_zone_t *z,
+    const ngx_beacon_addr_t *src, ngx_uint_t limit);
+/* frees this worker's relay budgets (exit_process) */
+void ngx_beacon_shm_budget_free(ngx_beacon_zone_t *z);
+
+
+/*
+ * ngx_beacon_keycache.c: the bridge's key cache.  NGX_OK (key),
+ * NGX_DECLINED (known absent), NGX_AGAIN (miss).
+ */
+
 ngx_int_t ngx_beacon_shm_key_get(ngx_beacon_zone_t *z, uint32_t node_id,
     uint8_t *key);
 void ngx_beacon_shm_key_put(ngx_beacon_zone_t *z, uint32_t node_id,
     const uint8_t *key, time_t ttl);
-
-/*
- * Worker claims: each worker process holds one slot, keyed by its pid, in
- * which it counts its bridge connections; a dead worker's slot is taken
- * over (and its counts dropped) by the next worker that starts.
- */
-ngx_int_t ngx_beacon_shm_claim(ngx_beacon_zone_t *z);
-void ngx_beacon_shm_unclaim(ngx_beacon_zone_t *z);
-/* admits one more bridge connection from addr: NGX_OK or NGX_BUSY */
-ngx_int_t ngx_beacon_shm_ws_admit(ngx_beacon_zone_t *z,
-    const ngx_beacon_addr_t *addr, ngx_uint_t max_total, ngx_uint_t max_ip);
-void ngx_beacon_shm_ws_leave(ngx_beacon_zone_t *z,
-    const ngx_beacon_addr_t *addr);
-void ngx_beacon_shm_ws_peers(ngx_beacon_zone_t *z, ngx_int_t delta);
-/* auth failures per source IP: NGX_OK or NGX_BUSY (no budget left) */
-ngx_int_t ngx_beacon_shm_auth_allowed(ngx_beacon_zone_t *z,
-    const ngx_beacon_addr_t *addr, ngx_uint_t per_minute, ngx_uint_t fail);
-
-
-
-/*
- * The Offset relay's admission (W4, W5): one more TCP connection from
- * addr, also holding a handshake slot.  Limits are over all workers; 0 is
- * no limit.  NGX_OK, or NGX_BUSY (nothing taken).
- */
-ngx_int_t ngx_beacon_shm_offset_admit(ngx_beacon_zone_t *z,
-    const ngx_beacon_addr_t *addr, ngx_uint_t max_total, ngx_uint_t max_ip,
-    ngx_uint_t max_handshakes);
-void ngx_beacon_shm_offset_leave(ngx_beacon_zone_t *z,
-    const ngx_beacon_addr_t *addr);
-/* this worker's gauges; they go with its claim */
-void ngx_beacon_shm_offset_gauge(ngx_beacon_zone_t *z, ngx_beacon_gauge_e g,
-    ngx_int_t delta);
 
 
 #endif /* _NGX_BEACON_SHM_H_INCLUDED_ */

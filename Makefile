@@ -137,8 +137,9 @@ $(B)/unit_compat: t/unit/compat_session_test.c t/unit/tap.h $(COMPAT_SRCS) ngx_b
 	$(CC) $(TEST_CFLAGS) -o $@ t/unit/compat_session_test.c $(COMPAT_SRCS) \
 	    -lsodium -lcrypto
 
-OFFSET_SRCS := ngx_beacon_module/offset/ngx_beacon_offset_crypto.c ngx_beacon_module/offset/ngx_beacon_offset_ident.c
-OFFSET_DEPS := $(OFFSET_SRCS) ngx_beacon_module/offset/ngx_beacon_offset_crypto.h ngx_beacon_module/offset/ngx_beacon_offset_ident.h
+# the identity reader reads its JSON with the module's one JSON reader
+OFFSET_SRCS := ngx_beacon_module/offset/ngx_beacon_offset_crypto.c ngx_beacon_module/offset/ngx_beacon_offset_ident.c ngx_beacon_module/core/ngx_beacon_json.c
+OFFSET_DEPS := $(OFFSET_SRCS) ngx_beacon_module/offset/ngx_beacon_offset_crypto.h ngx_beacon_module/offset/ngx_beacon_offset_ident.h ngx_beacon_module/core/ngx_beacon_json.h
 
 $(B)/unit_offset_crypto: t/unit/offset_crypto_test.c t/unit/tap.h $(OFFSET_DEPS)
 	mkdir -p $(B)

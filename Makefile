@@ -37,8 +37,9 @@ DEB_PACKAGES := nginx libnginx-mod-stream nginx-dev libsodium-dev libpcre2-dev \
                 libssl-dev zlib1g-dev pkg-config gcc make perl clang \
                 libclang-rt-14-dev iproute2 procps openssl ca-certificates curl
 
-# for the tests only: promtool checks the Prometheus page
-TEST_PACKAGES := prometheus
+# for the tests only: promtool checks the Prometheus page; gdb stops and
+# kills a worker inside an Offset pairing stripe (t/offset_dead_holder.t)
+TEST_PACKAGES := prometheus gdb
 
 # STUN clients the STUN tests drive (t/stun_clients.t, t/stun_browser.t)
 # and coturn for the STUN benchmark; aioice comes from PyPI into a venv

@@ -25,7 +25,8 @@
  * If the dead holder was changing a tree (st->writing), the stripe's
  * trees are emptied: its listeners and pending Connects are forgotten
  * (their entries are lost to the slab until the zone goes), an alert
- * says so; Listen again and Connect again work as usual.
+ * says so; a listener in a live worker is not found until it Listens
+ * again, a Connect pending there ends at its half-tunnel timeout.
  *
  * Who may touch what: only the functions below, from the Offset stream
  * module (offset/ngx_stream_beacon_offset_module.c), in worker processes;

@@ -137,9 +137,10 @@ ngx_beacon_offset_sh(ngx_beacon_zone_t *z)
             *vanchor = osh;
 
         } else {
-            ngx_log_error(NGX_LOG_ALERT, ngx_cycle->log, 0,
-                          "beacon zone \"%V\": no room for the Offset "
-                          "pairing tables", &z->name);
+            /* the caller counts a limit hit and logs "beacon zone full" */
+            ngx_log_debug1(NGX_LOG_DEBUG_STREAM, ngx_cycle->log, 0,
+                           "beacon offset: no room for the pairing tables "
+                           "in zone \"%V\"", &z->name);
         }
     }
 

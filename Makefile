@@ -38,7 +38,8 @@ DEB_PACKAGES := nginx libnginx-mod-stream nginx-dev libsodium-dev libpcre2-dev \
                 libclang-rt-14-dev iproute2 procps openssl ca-certificates curl
 
 # for the tests only: promtool checks the Prometheus page; gdb writes the
-# counters of a running worker (t/status_counters.t)
+# counters of a running worker (t/status_counters.t) and stops and kills a
+# worker inside an Offset pairing stripe (t/offset_dead_holder.t)
 TEST_PACKAGES := prometheus gdb
 
 # STUN clients the STUN tests drive (t/stun_clients.t, t/stun_browser.t)
@@ -138,8 +139,9 @@ $(B)/unit_compat: t/unit/compat_session_test.c t/unit/tap.h $(COMPAT_SRCS) ngx_b
 	$(CC) $(TEST_CFLAGS) -o $@ t/unit/compat_session_test.c $(COMPAT_SRCS) \
 	    -lsodium -lcrypto
 
-OFFSET_SRCS := ngx_beacon_module/offset/ngx_beacon_offset_crypto.c ngx_beacon_module/offset/ngx_beacon_offset_ident.c
-OFFSET_DEPS := $(OFFSET_SRCS) ngx_beacon_module/offset/ngx_beacon_offset_crypto.h ngx_beacon_module/offset/ngx_beacon_offset_ident.h
+# the identity reader reads its JSON with the module's one JSON reader
+OFFSET_SRCS := ngx_beacon_module/offset/ngx_beacon_offset_crypto.c ngx_beacon_module/offset/ngx_beacon_offset_ident.c ngx_beacon_module/core/ngx_beacon_json.c
+OFFSET_DEPS := $(OFFSET_SRCS) ngx_beacon_module/offset/ngx_beacon_offset_crypto.h ngx_beacon_module/offset/ngx_beacon_offset_ident.h ngx_beacon_module/core/ngx_beacon_json.h
 
 $(B)/unit_offset_crypto: t/unit/offset_crypto_test.c t/unit/tap.h $(OFFSET_DEPS)
 	mkdir -p $(B)

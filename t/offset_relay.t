@@ -47,6 +47,8 @@ my @fast = (
     [ 'dup-connect', 'duplicate Connect: the second closed (21)' ],
     [ 'teardown', 'teardown from either side (22)' ],
     [ 'listener-gone', 'listener gone: tunnel lives, new Connect closed (23)' ],
+    [ 'listener-leaves', 'a listener that leaves takes its pending Connects '
+        . '(3.6.2), not another listener\'s' ],
 );
 
 my $per_pass = @fast + 7 + 5 + 2;

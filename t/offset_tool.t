@@ -193,6 +193,14 @@ my @bad = (
 		. '", "address": "a:1"}', qr/wrong length/],
 	['ticket-noaddr', '{"publicKey": "' . $v2_b64 . '"}',
 		qr/address missing/],
+	# read by ngx_beacon_json.c: JSON text must be UTF-8 (RFC 8259)
+	['utf8-key', qq({"privateKey": "ERER\xff"}), qr/not valid UTF-8/],
+	['utf8-other', '{"note": "caf' . "\xc3" . '", "privateKey": "'
+		. b64id($seed) . '"}', qr/not valid UTF-8/],
+	['utf8-addr', '{"publicKey": "' . $v2_b64 . qq(", "address": "h\xc0\xaf:1"}),
+		qr/not valid UTF-8/],
+	['lone-surrogate', '{"publicKey": "' . $v2_b64
+		. '", "address": "h\\udc00:1"}', qr/malformed JSON/],
 );
 
 for my $b (@bad) {
@@ -259,6 +267,20 @@ is(slurp("$dir/esc.json"), qq({\n  "publicKey": "$v2_b64",\n)
 	. qq(  "address": "x\\"y\\\\z:1"\n}), 'address JSON-escaped');
 ($rc, $out, $err) = tool('show', "$dir/esc.json");
 like($out, qr/^address: x"y\\z:1$/m, 'escaped address read back');
+
+# UTF-8 addresses: written and read back; a non-UTF-8 one is refused
+# (no reader of the ticket would take it)
+
+($rc, $out, $err) = tool('relay-ticket', '-i', $v1, '-a', "r\xc3\xa9lais:1",
+	'-o', "$dir/utf8.json");
+is($rc, 0, 'UTF-8 address accepted') or diag($err);
+($rc, $out, $err) = tool('show', "$dir/utf8.json");
+like($out, qr/^address: r\xc3\xa9lais:1$/m, 'UTF-8 address read back');
+($rc, $out, $err) = tool('relay-ticket', '-i', $v1, '-a', "r\xe9lais:1",
+	'-o', "$dir/latin1.json");
+is($rc, 2, 'non-UTF-8 address refused');
+like($err, qr/address is not valid UTF-8/, 'non-UTF-8 address message');
+ok(!-e "$dir/latin1.json", 'non-UTF-8 address: no ticket written');
 
 # an empty address: stmgr writes such a ticket, this tool refuses it (a
 # deviation, README); a ticket with one, from stmgr, is still read

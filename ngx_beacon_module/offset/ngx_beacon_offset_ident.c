@@ -3,8 +3,10 @@
  * Copyright (C) 2026 the ngx_beacon_module authors
  *
  * Offset identity files and relay tickets (spec offset-relay.md 2.1,
- * 2.2): a small JSON reader (objects of strings, other values skipped)
- * and writers that reproduce serde_json's pretty printer byte for byte.
+ * 2.2): read with the module's one JSON reader (core/ngx_beacon_json.c,
+ * strict RFC 8259 with UTF-8 checked; the named fields must be strings,
+ * other values are skipped), written by writers that reproduce
+ * serde_json's pretty printer byte for byte.
  */
 
 
@@ -17,17 +19,11 @@
 
 #include <sodium.h>
 
+#include "ngx_beacon_json.h"
 #include "ngx_beacon_offset_ident.h"
 
 
-#define NGX_BEACON_OFFSET_JSON_DEPTH  32
 #define NGX_BEACON_OFFSET_KEY_B64_MAX 256
-
-
-typedef struct {
-    const char              *p;
-    const char              *end;
-} ngx_beacon_offset_json_t;
 
 
 typedef struct {
@@ -49,12 +45,6 @@ static const uint8_t  ngx_beacon_offset_pkcs8_mid[5] = {
 };
 
 
-static void ngx_beacon_offset_json_ws(ngx_beacon_offset_json_t *j);
-static int ngx_beacon_offset_json_hex4(ngx_beacon_offset_json_t *j,
-    unsigned *v);
-static int ngx_beacon_offset_json_string(ngx_beacon_offset_json_t *j,
-    char *out, size_t size, size_t *len);
-static int ngx_beacon_offset_json_skip(ngx_beacon_offset_json_t *j, int depth);
 static int ngx_beacon_offset_json_object(const char *buf, size_t len,
     ngx_beacon_offset_json_field_t *fields, int n);
 static size_t ngx_beacon_offset_json_escape(char *out, size_t size,
@@ -92,6 +82,8 @@ ngx_beacon_offset_ident_strerror(int rc)
         return "output buffer too small";
     case NGX_BEACON_OFFSET_IDENT_ERR_CRYPTO:
         return "crypto library failure";
+    case NGX_BEACON_OFFSET_IDENT_ERR_UTF8:
+        return "not valid UTF-8 (JSON text must be UTF-8, RFC 8259)";
     default:
         return "error";
     }
@@ -505,409 +497,74 @@ failed:
 }
 
 
-static void
-ngx_beacon_offset_json_ws(ngx_beacon_offset_json_t *j)
-{
-    while (j->p < j->end
-           && (*j->p == ' ' || *j->p == '\t' || *j->p == '\n'
-               || *j->p == '\r'))
-    {
-        j->p++;
-    }
-}
-
-
-static int
-ngx_beacon_offset_json_hex4(ngx_beacon_offset_json_t *j, unsigned *v)
-{
-    int       i;
-    unsigned  c;
-
-    if (j->end - j->p < 4) {
-        return -1;
-    }
-
-    *v = 0;
-
-    for (i = 0; i < 4; i++) {
-        c = (unsigned char) *j->p++;
-
-        if (c >= '0' && c <= '9') {
-            c -= '0';
-
-        } else if (c >= 'a' && c <= 'f') {
-            c -= 'a' - 10;
-
-        } else if (c >= 'A' && c <= 'F') {
-            c -= 'A' - 10;
-
-        } else {
-            return -1;
-        }
-
-        *v = (*v << 4) | c;
-    }
-
-    return 0;
-}
-
-
 /*
- * At an opening quote: decodes the string into out (NULL: skip).
- * Returns 0, -1 (malformed) or -2 (longer than size).
- */
-
-static int
-ngx_beacon_offset_json_string(ngx_beacon_offset_json_t *j, char *out,
-    size_t size, size_t *len)
-{
-    size_t    n, k;
-    uint8_t   u[4];
-    unsigned  c, lo;
-
-    if (j->p >= j->end || *j->p != '"') {
-        return -1;
-    }
-
-    j->p++;
-    n = 0;
-
-    for ( ;; ) {
-        if (j->p >= j->end) {
-            return -1;
-        }
-
-        c = (unsigned char) *j->p++;
-
-        if (c == '"') {
-            break;
-        }
-
-        if (c < 0x20) {
-            return -1;
-        }
-
-        k = 1;
-        u[0] = (uint8_t) c;
-
-        if (c == '\\') {
-            if (j->p >= j->end) {
-                return -1;
-            }
-
-            c = (unsigned char) *j->p++;
-
-            switch (c) {
-            case '"': case '\\': case '/':
-                u[0] = (uint8_t) c;
-                break;
-            case 'b':
-                u[0] = '\b';
-                break;
-            case 'f':
-                u[0] = '\f';
-                break;
-            case 'n':
-                u[0] = '\n';
-                break;
-            case 'r':
-                u[0] = '\r';
-                break;
-            case 't':
-                u[0] = '\t';
-                break;
-
-            case 'u':
-                if (ngx_beacon_offset_json_hex4(j, &c) != 0) {
-                    return -1;
-                }
-
-                if (c >= 0xdc00 && c <= 0xdfff) {
-                    return -1;
-                }
-
-                if (c >= 0xd800 && c <= 0xdbff) {
-                    if (j->end - j->p < 6 || j->p[0] != '\\'
-                        || j->p[1] != 'u')
-                    {
-                        return -1;
-                    }
-
-                    j->p += 2;
-
-                    if (ngx_beacon_offset_json_hex4(j, &lo) != 0
-                        || lo < 0xdc00 || lo > 0xdfff)
-                    {
-                        return -1;
-                    }
-
-                    c = 0x10000 + ((c - 0xd800) << 10) + (lo - 0xdc00);
-                }
-
-                if (c < 0x80) {
-                    u[0] = (uint8_t) c;
-
-                } else if (c < 0x800) {
-                    u[0] = (uint8_t) (0xc0 | (c >> 6));
-                    u[1] = (uint8_t) (0x80 | (c & 0x3f));
-                    k = 2;
-
-                } else if (c < 0x10000) {
-                    u[0] = (uint8_t) (0xe0 | (c >> 12));
-                    u[1] = (uint8_t) (0x80 | ((c >> 6) & 0x3f));
-                    u[2] = (uint8_t) (0x80 | (c & 0x3f));
-                    k = 3;
-
-                } else {
-                    u[0] = (uint8_t) (0xf0 | (c >> 18));
-                    u[1] = (uint8_t) (0x80 | ((c >> 12) & 0x3f));
-                    u[2] = (uint8_t) (0x80 | ((c >> 6) & 0x3f));
-                    u[3] = (uint8_t) (0x80 | (c & 0x3f));
-                    k = 4;
-                }
-
-                break;
-
-            default:
-                return -1;
-            }
-        }
-
-        if (out) {
-            if (size - n < k) {
-                return -2;
-            }
-
-            memcpy(out + n, u, k);
-        }
-
-        n += k;
-    }
-
-    if (len) {
-        *len = n;
-    }
-
-    return 0;
-}
-
-
-static int
-ngx_beacon_offset_json_skip(ngx_beacon_offset_json_t *j, int depth)
-{
-    char  close;
-
-    if (depth > NGX_BEACON_OFFSET_JSON_DEPTH) {
-        return -1;
-    }
-
-    ngx_beacon_offset_json_ws(j);
-
-    if (j->p >= j->end) {
-        return -1;
-    }
-
-    switch (*j->p) {
-
-    case '"':
-        return ngx_beacon_offset_json_string(j, NULL, 0, NULL);
-
-    case '{':
-    case '[':
-        close = (*j->p == '{') ? '}' : ']';
-        j->p++;
-        ngx_beacon_offset_json_ws(j);
-
-        if (j->p < j->end && *j->p == close) {
-            j->p++;
-            return 0;
-        }
-
-        for ( ;; ) {
-            if (close == '}') {
-                ngx_beacon_offset_json_ws(j);
-
-                if (ngx_beacon_offset_json_string(j, NULL, 0, NULL) != 0) {
-                    return -1;
-                }
-
-                ngx_beacon_offset_json_ws(j);
-
-                if (j->p >= j->end || *j->p++ != ':') {
-                    return -1;
-                }
-            }
-
-            if (ngx_beacon_offset_json_skip(j, depth + 1) != 0) {
-                return -1;
-            }
-
-            ngx_beacon_offset_json_ws(j);
-
-            if (j->p >= j->end) {
-                return -1;
-            }
-
-            if (*j->p == ',') {
-                j->p++;
-                continue;
-            }
-
-            if (*j->p++ == close) {
-                return 0;
-            }
-
-            return -1;
-        }
-
-    default:
-        break;
-    }
-
-    if (j->end - j->p >= 4 && memcmp(j->p, "true", 4) == 0) {
-        j->p += 4;
-        return 0;
-    }
-
-    if (j->end - j->p >= 5 && memcmp(j->p, "false", 5) == 0) {
-        j->p += 5;
-        return 0;
-    }
-
-    if (j->end - j->p >= 4 && memcmp(j->p, "null", 4) == 0) {
-        j->p += 4;
-        return 0;
-    }
-
-    if (*j->p != '-' && (*j->p < '0' || *j->p > '9')) {
-        return -1;
-    }
-
-    j->p++;
-
-    while (j->p < j->end
-           && ((*j->p >= '0' && *j->p <= '9') || *j->p == '.'
-               || *j->p == 'e' || *j->p == 'E' || *j->p == '+'
-               || *j->p == '-'))
-    {
-        j->p++;
-    }
-
-    return 0;
-}
-
-
-/*
- * One top-level object; the named fields must be strings, others are
- * skipped; a duplicate named field is an error, as with serde.
+ * One top-level object (ngx_beacon_json.c reads it: RFC 8259, strings
+ * UTF-8); the named fields must be strings, unescaped into their
+ * buffers, others are skipped; a duplicate named field is an error, as
+ * with serde.  A named field longer than its buffer: ERR_TOO_BIG, its len
+ * set to (size_t) -1.
  */
 
 static int
 ngx_beacon_offset_json_object(const char *buf, size_t len,
     ngx_beacon_offset_json_field_t *fields, int n)
 {
-    int                i, rc;
-    char               name[32];
-    size_t             name_len;
-    ngx_beacon_offset_json_t  j;
+    int                      i, rc;
+    ngx_beacon_json_val_t    top, key, v;
+    ngx_beacon_json_iter_t   it;
 
     for (i = 0; i < n; i++) {
         fields[i].found = 0;
         fields[i].len = 0;
     }
 
-    j.p = buf;
-    j.end = buf + len;
+    if (!ngx_beacon_json_utf8_valid((const unsigned char *) buf, len)) {
+        return NGX_BEACON_OFFSET_IDENT_ERR_UTF8;
+    }
 
-    ngx_beacon_offset_json_ws(&j);
-
-    if (j.p >= j.end || *j.p++ != '{') {
+    if (ngx_beacon_json_parse((const unsigned char *) buf, len, &top)
+        != NGX_BEACON_JSON_OK
+        || ngx_beacon_json_iter_init(&it, &top) != NGX_BEACON_JSON_OK
+        || top.type != NGX_BEACON_JSON_OBJECT)
+    {
         return NGX_BEACON_OFFSET_IDENT_ERR_JSON;
     }
 
-    ngx_beacon_offset_json_ws(&j);
-
-    if (j.p < j.end && *j.p == '}') {
-        j.p++;
-        goto done;
-    }
-
-    for ( ;; ) {
-        ngx_beacon_offset_json_ws(&j);
-
-        rc = ngx_beacon_offset_json_string(&j, name, sizeof(name), &name_len);
-
-        if (rc == -1) {
-            return NGX_BEACON_OFFSET_IDENT_ERR_JSON;
-        }
-
-        if (rc == -2) {
-            /* a long name is none of ours */
-            name_len = 0;
-        }
-
-        ngx_beacon_offset_json_ws(&j);
-
-        if (j.p >= j.end || *j.p++ != ':') {
-            return NGX_BEACON_OFFSET_IDENT_ERR_JSON;
-        }
-
-        ngx_beacon_offset_json_ws(&j);
-
+    while ((rc = ngx_beacon_json_iter_next(&it, &key, &v))
+           == NGX_BEACON_JSON_OK)
+    {
         for (i = 0; i < n; i++) {
-            if (name_len == strlen(fields[i].name)
-                && memcmp(name, fields[i].name, name_len) == 0)
-            {
+            if (ngx_beacon_json_string_eq(&key, fields[i].name)) {
                 break;
             }
         }
 
-        if (i < n) {
-            if (fields[i].found) {
-                return NGX_BEACON_OFFSET_IDENT_ERR_JSON;
-            }
-
-            rc = ngx_beacon_offset_json_string(&j, fields[i].out,
-                fields[i].size,
-                                        &fields[i].len);
-            if (rc == -2) {
-                fields[i].len = (size_t) -1;
-                return NGX_BEACON_OFFSET_IDENT_ERR_TOO_BIG;
-            }
-
-            if (rc != 0) {
-                return NGX_BEACON_OFFSET_IDENT_ERR_JSON;
-            }
-
-            fields[i].found = 1;
-
-        } else if (ngx_beacon_offset_json_skip(&j, 0) != 0) {
-            return NGX_BEACON_OFFSET_IDENT_ERR_JSON;
-        }
-
-        ngx_beacon_offset_json_ws(&j);
-
-        if (j.p >= j.end) {
-            return NGX_BEACON_OFFSET_IDENT_ERR_JSON;
-        }
-
-        if (*j.p == ',') {
-            j.p++;
+        if (i == n) {
             continue;
         }
 
-        if (*j.p++ == '}') {
-            break;
+        if (fields[i].found) {
+            return NGX_BEACON_OFFSET_IDENT_ERR_JSON;
         }
 
-        return NGX_BEACON_OFFSET_IDENT_ERR_JSON;
+        /* the buffers hold size bytes and a NUL */
+
+        rc = ngx_beacon_json_string(&v, (unsigned char *) fields[i].out,
+                                    fields[i].size + 1, &fields[i].len);
+
+        if (rc == NGX_BEACON_JSON_RANGE) {
+            fields[i].len = (size_t) -1;
+            return NGX_BEACON_OFFSET_IDENT_ERR_TOO_BIG;
+        }
+
+        if (rc != NGX_BEACON_JSON_OK) {
+            return NGX_BEACON_OFFSET_IDENT_ERR_JSON;
+        }
+
+        fields[i].found = 1;
     }
 
-done:
-
-    ngx_beacon_offset_json_ws(&j);
-
-    if (j.p != j.end) {
+    if (rc != NGX_BEACON_JSON_END) {
         return NGX_BEACON_OFFSET_IDENT_ERR_JSON;
     }
 

@@ -5,8 +5,10 @@
  * The Offset relay's shared state: which worker holds the Listen
  * connection of a public key, and which holds each pending Connect
  * (half-tunnel), so that a Listen, a Connect and an Accept landing on
- * three different workers still meet.  Two red-black trees in the beacon
- * zone's slab pool, under its lock; callers get plain values back.
+ * three different workers still meet.  Two red-black trees in each of
+ * 64 stripes in the beacon zone's slab pool, each stripe under a lock of
+ * its own (ngx_beacon_offset_state.c says who may touch what); callers get
+ * plain values back.
  */
 
 

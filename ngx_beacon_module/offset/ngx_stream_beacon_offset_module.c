@@ -109,6 +109,10 @@ struct ngx_stream_beacon_oc_s {
 
     ngx_event_t                   timer;
 
+    /* forwarded from this side: the tunnel's close line (debug) */
+    uint64_t                      bytes;
+    uint64_t                      messages;
+
     unsigned                      admitted:1;
     unsigned                      in_hs:1;
     unsigned                      paused:1;
@@ -181,6 +185,11 @@ static void ngx_stream_beacon_offset_close_owner(ngx_beacon_zone_t *z,
 static ngx_stream_beacon_oc_t *ngx_stream_beacon_offset_find(uint64_t serial);
 static ngx_int_t ngx_stream_beacon_offset_scratch(size_t frame_max);
 static void ngx_stream_beacon_offset_fp(u_char *out, const u_char *pk);
+static u_char *ngx_stream_beacon_offset_log_error(ngx_log_t *log, u_char *buf,
+    size_t len);
+#if (NGX_DEBUG)
+static u_char *ngx_stream_beacon_offset_dfp(const u_char *pk);
+#endif
 
 static void *ngx_stream_beacon_offset_create_srv_conf(ngx_conf_t *cf);
 static char *ngx_stream_beacon_offset_merge_srv_conf(ngx_conf_t *cf,
@@ -198,6 +207,13 @@ static void ngx_stream_beacon_offset_wipe(void *data);
 
 
 static ngx_stream_beacon_offset_worker_t  *ngx_stream_beacon_offset_w;
+
+#if (NGX_DEBUG)
+/* NGX_BEACON_OFFSET_HANDSHAKE ... NGX_BEACON_OFFSET_GONE, for the debug log */
+static const char  *ngx_stream_beacon_offset_states[] = {
+    "handshake", "init", "listen", "half-tunnel", "tunnel", "gone"
+};
+#endif
 static size_t  ngx_stream_beacon_offset_frame_max;
 
 
@@ -369,6 +385,10 @@ ngx_stream_beacon_offset_handler(ngx_stream_session_t *s)
         != NGX_OK)
     {
         ngx_beacon_count(oc->zone, NGX_BEACON_C_OFFSET_LIMIT_HITS);
+        ngx_log_debug3(NGX_LOG_DEBUG_STREAM, c->log, 0,
+                       "beacon offset connection refused: limit hit "
+                       "(connections %ui, per_ip %ui, handshakes %ui)",
+                       conf->connections, conf->per_ip, conf->handshakes);
         ngx_log_error(NGX_LOG_INFO, c->log, 0,
                       "offset relay: connection refused, limit reached");
         ngx_stream_beacon_offset_close(oc, NULL);
@@ -377,6 +397,12 @@ ngx_stream_beacon_offset_handler(ngx_stream_session_t *s)
 
     oc->admitted = 1;
     oc->in_hs = 1;
+
+    c->log->action = "handshaking with an Offset node";
+
+    ngx_log_debug1(NGX_LOG_DEBUG_STREAM, c->log, 0,
+                   "beacon offset connection %uA admitted, handshake",
+                   c->number);
 
     /* our version frame and ExchangeRandNonce */
 
@@ -602,6 +628,9 @@ ngx_stream_beacon_offset_event(ngx_stream_beacon_oc_t *oc,
 
     case NGX_BEACON_OFFSET_EV_REKEY:
         ngx_beacon_count(oc->zone, NGX_BEACON_C_OFFSET_REKEYS);
+        ngx_log_debug1(NGX_LOG_DEBUG_STREAM, oc->c->log, 0,
+                       "beacon offset rekey of the hop to %s",
+                       ngx_stream_beacon_offset_dfp(oc->core.peer_pk));
         return NGX_OK;
 
     case NGX_BEACON_OFFSET_EV_CLOSE:
@@ -610,14 +639,22 @@ ngx_stream_beacon_offset_event(ngx_stream_beacon_oc_t *oc,
 
         case NGX_BEACON_OFFSET_COUNT_BAD:
             ngx_beacon_count(oc->zone, NGX_BEACON_C_OFFSET_BAD_FRAMES);
+            ngx_log_debug1(NGX_LOG_DEBUG_STREAM, oc->c->log, 0,
+                           "beacon offset bad frame: %s", ev->why);
             break;
 
         case NGX_BEACON_OFFSET_COUNT_TIMEOUT:
             ngx_beacon_count(oc->zone, NGX_BEACON_C_OFFSET_TIMEOUTS);
+            ngx_log_debug2(NGX_LOG_DEBUG_STREAM, oc->c->log, 0,
+                           "beacon offset timeout in state %s: %s",
+                           ngx_stream_beacon_offset_states[oc->core.state],
+                           ev->why);
             break;
 
         case NGX_BEACON_OFFSET_COUNT_EXPIRED:
             ngx_beacon_count(oc->zone, NGX_BEACON_C_OFFSET_EXPIRED);
+            ngx_log_debug1(NGX_LOG_DEBUG_STREAM, oc->c->log, 0,
+                           "beacon offset half-tunnel expired: %s", ev->why);
             break;
         }
 
@@ -645,7 +682,11 @@ ngx_stream_beacon_offset_handshake_done(ngx_stream_beacon_oc_t *oc)
 
     ngx_stream_beacon_offset_arm(oc);
 
+    oc->c->log->action = "waiting for an Offset request";
+
     ngx_stream_beacon_offset_fp(fp, oc->core.peer_pk);
+    ngx_log_debug1(NGX_LOG_DEBUG_STREAM, oc->c->log, 0,
+                   "beacon offset handshake done with %s", fp);
     ngx_log_error(NGX_LOG_INFO, oc->c->log, 0,
                   "offset relay: handshake with %s", fp);
 }
@@ -673,6 +714,10 @@ ngx_stream_beacon_offset_listen(ngx_stream_beacon_oc_t *oc)
 
         if (i == oc->conf->allow->nelts) {
             ngx_beacon_count(oc->zone, NGX_BEACON_C_OFFSET_LISTEN_REFUSED);
+            ngx_log_debug1(NGX_LOG_DEBUG_STREAM, oc->c->log, 0,
+                           "beacon offset listen %s refused: not in "
+                           "beacon_offset_allow", ngx_stream_beacon_offset_dfp(
+                                                       oc->core.peer_pk));
             ngx_stream_beacon_offset_close(oc, "key may not listen");
             return NGX_DONE;
         }
@@ -685,9 +730,14 @@ ngx_stream_beacon_offset_listen(ngx_stream_beacon_oc_t *oc)
         != NGX_OK)
     {
         ngx_beacon_count(oc->zone, NGX_BEACON_C_OFFSET_LIMIT_HITS);
+        ngx_log_debug1(NGX_LOG_DEBUG_STREAM, oc->c->log, 0,
+                       "beacon offset listen %s refused: limit hit, zone "
+                       "full", ngx_stream_beacon_offset_dfp(oc->core.peer_pk));
         ngx_stream_beacon_offset_close(oc, "beacon zone full");
         return NGX_DONE;
     }
+
+    oc->c->log->action = "holding an Offset Listen";
 
     ngx_beacon_count(oc->zone, NGX_BEACON_C_OFFSET_LISTENS);
     ngx_beacon_shm_offset_gauge(oc->zone, NGX_BEACON_OG_LISTENERS, 1);
@@ -701,6 +751,10 @@ ngx_stream_beacon_offset_listen(ngx_stream_beacon_oc_t *oc)
     if (prev.pid) {
         /* the newest authenticated Listen wins (W8) */
         ngx_beacon_count(oc->zone, NGX_BEACON_C_OFFSET_LISTEN_REPLACED);
+        ngx_log_debug5(NGX_LOG_DEBUG_STREAM, oc->c->log, 0,
+                       "beacon offset listen %s registered, connection "
+                       "%P/%uL, replaces %P/%uL", fp, ngx_pid, oc->serial,
+                       prev.pid, prev.conn);
         ngx_log_error(NGX_LOG_INFO, oc->c->log, 0,
                       "offset relay: %s listens, replacing its older "
                       "connection", fp);
@@ -708,6 +762,9 @@ ngx_stream_beacon_offset_listen(ngx_stream_beacon_oc_t *oc)
                                              "replaced by a newer Listen");
 
     } else {
+        ngx_log_debug3(NGX_LOG_DEBUG_STREAM, oc->c->log, 0,
+                       "beacon offset listen %s registered, connection "
+                       "%P/%uL", fp, ngx_pid, oc->serial);
         ngx_log_error(NGX_LOG_INFO, oc->c->log, 0,
                       "offset relay: %s listens", fp);
     }
@@ -733,6 +790,9 @@ ngx_stream_beacon_offset_connect(ngx_stream_beacon_oc_t *oc)
         != NGX_OK)
     {
         ngx_beacon_count(oc->zone, NGX_BEACON_C_OFFSET_UNPAIRED);
+        ngx_log_debug2(NGX_LOG_DEBUG_STREAM, oc->c->log, 0,
+                       "beacon offset connect %s -> %s unpaired: no "
+                       "listener", fp, tfp);
         ngx_log_error(NGX_LOG_INFO, oc->c->log, 0,
                       "offset relay: %s connects to %s, which does not "
                       "listen", fp, tfp);
@@ -757,6 +817,10 @@ ngx_stream_beacon_offset_connect(ngx_stream_beacon_oc_t *oc)
             why = "beacon zone full";
         }
 
+        ngx_log_debug3(NGX_LOG_DEBUG_STREAM, oc->c->log, 0,
+                       "beacon offset connect %s -> %s unpaired: %s",
+                       fp, tfp, why);
+
         ngx_stream_beacon_offset_close(oc, why);
         return NGX_DONE;
     }
@@ -766,6 +830,12 @@ ngx_stream_beacon_offset_connect(ngx_stream_beacon_oc_t *oc)
     ngx_beacon_shm_offset_gauge(oc->zone, NGX_BEACON_OG_HALF_TUNNELS, 1);
     ngx_stream_beacon_offset_arm(oc);
 
+    oc->c->log->action = "waiting for an Offset Accept";
+
+    ngx_log_debug6(NGX_LOG_DEBUG_STREAM, oc->c->log, 0,
+                   "beacon offset connect %s -> %s pending, connection "
+                   "%P/%uL, listener %P/%uL", fp, tfp, ngx_pid, oc->serial,
+                   lowner.pid, lowner.conn);
     ngx_log_error(NGX_LOG_INFO, oc->c->log, 0,
                   "offset relay: %s connects to %s", fp, tfp);
 
@@ -797,6 +867,12 @@ ngx_stream_beacon_offset_connect(ngx_stream_beacon_oc_t *oc)
         }
     }
 
+    ngx_log_debug4(NGX_LOG_DEBUG_STREAM, oc->c->log, 0,
+                   "beacon offset connect %s -> %s: listener notified %s: "
+                   "%s", fp, tfp,
+                   lowner.pid == ngx_pid ? "in this worker" : "by IPC",
+                   rc == NGX_OK ? "ok" : "failed, unpaired");
+
     if (rc != NGX_OK) {
         /* never a silent drop (W9): the connector learns it at once */
         ngx_beacon_count(oc->zone, NGX_BEACON_C_OFFSET_UNPAIRED);
@@ -818,11 +894,18 @@ ngx_stream_beacon_offset_notify(ngx_stream_beacon_oc_t *l,
 {
     if (l == NULL || l->core.state != NGX_BEACON_OFFSET_LISTEN ||
         l->flushing) {
+        ngx_log_debug1(NGX_LOG_DEBUG_STREAM, ngx_cycle->log, 0,
+                       "beacon offset notify of %s failed: the listener "
+                       "is gone", ngx_stream_beacon_offset_dfp(connector));
         return NGX_DECLINED;
     }
 
     if (l->out_bytes >= l->conf->buffer) {
         /* a listener that does not read: the Connect is refused */
+        ngx_log_debug2(NGX_LOG_DEBUG_STREAM, l->c->log, 0,
+                       "beacon offset notify of %s failed: limit hit, the "
+                       "listener does not read (%uz bytes queued)",
+                       ngx_stream_beacon_offset_dfp(connector), l->out_bytes);
         return NGX_BUSY;
     }
 
@@ -835,10 +918,17 @@ ngx_stream_beacon_offset_notify(ngx_stream_beacon_oc_t *l,
          * Closed from its own write handler: closing the listener here
          * would drop the pending Connect that is asking, under its feet.
          */
+        ngx_log_debug1(NGX_LOG_DEBUG_STREAM, l->c->log, 0,
+                       "beacon offset notify of %s failed: write error",
+                       ngx_stream_beacon_offset_dfp(connector));
         l->c->write->error = 1;
         ngx_post_event(l->c->write, &ngx_posted_events);
         return NGX_ERROR;
     }
+
+    ngx_log_debug1(NGX_LOG_DEBUG_STREAM, l->c->log, 0,
+                   "beacon offset notify of %s sent to the listener",
+                   ngx_stream_beacon_offset_dfp(connector));
 
     return NGX_OK;
 }
@@ -863,6 +953,9 @@ ngx_stream_beacon_offset_accept(ngx_stream_beacon_oc_t *oc)
            != NGX_OK)
     {
         ngx_beacon_count(oc->zone, NGX_BEACON_C_OFFSET_UNPAIRED);
+        ngx_log_debug2(NGX_LOG_DEBUG_STREAM, oc->c->log, 0,
+                       "beacon offset accept %s <- %s unpaired: nothing "
+                       "pending", fp, tfp);
         ngx_log_error(NGX_LOG_INFO, oc->c->log, 0,
                       "offset relay: %s accepts %s, but nothing is pending",
                       fp, tfp);
@@ -870,6 +963,9 @@ ngx_stream_beacon_offset_accept(ngx_stream_beacon_oc_t *oc)
         return NGX_DONE;
     }
 
+    ngx_log_debug4(NGX_LOG_DEBUG_STREAM, oc->c->log, 0,
+                   "beacon offset accept %s <- %s paired with connection "
+                   "%P/%uL", fp, tfp, cowner.pid, cowner.conn);
     ngx_log_error(NGX_LOG_INFO, oc->c->log, 0,
                   "offset relay: %s accepts %s", fp, tfp);
 
@@ -880,6 +976,9 @@ ngx_stream_beacon_offset_accept(ngx_stream_beacon_oc_t *oc)
     a = ngx_stream_beacon_offset_find(cowner.conn);
 
     if (a == NULL || a->core.state != NGX_BEACON_OFFSET_HALF) {
+        ngx_log_debug2(NGX_LOG_DEBUG_STREAM, oc->c->log, 0,
+                       "beacon offset accept %s <- %s unpaired: the "
+                       "connector is gone", fp, tfp);
         ngx_beacon_count(oc->zone, NGX_BEACON_C_OFFSET_UNPAIRED);
         ngx_stream_beacon_offset_close(oc, "the connector is gone");
         return NGX_DONE;
@@ -899,8 +998,18 @@ ngx_stream_beacon_offset_reject(ngx_stream_beacon_oc_t *oc, const u_char *key)
     if (ngx_beacon_offset_half_take(oc->zone, oc->core.peer_pk, key, &cowner)
         != NGX_OK)
     {
+        ngx_log_debug2(NGX_LOG_DEBUG_STREAM, oc->c->log, 0,
+                       "beacon offset reject by %s of %s: nothing pending",
+                       ngx_stream_beacon_offset_dfp(oc->core.peer_pk),
+                       ngx_stream_beacon_offset_dfp(key));
         return NGX_OK;
     }
+
+    ngx_log_debug4(NGX_LOG_DEBUG_STREAM, oc->c->log, 0,
+                   "beacon offset reject by %s of %s: closing connection "
+                   "%P/%uL", ngx_stream_beacon_offset_dfp(oc->core.peer_pk),
+                   ngx_stream_beacon_offset_dfp(key), cowner.pid,
+                   cowner.conn);
 
     ngx_beacon_count(oc->zone, NGX_BEACON_C_OFFSET_REJECTS);
     ngx_stream_beacon_offset_close_owner(oc->zone, &cowner,
@@ -924,6 +1033,9 @@ ngx_stream_beacon_offset_forward(ngx_stream_beacon_oc_t *oc,
 
     ngx_beacon_count(oc->zone, NGX_BEACON_C_OFFSET_MESSAGES);
     ngx_beacon_count_n(oc->zone, NGX_BEACON_C_OFFSET_BYTES, ev->msg_len);
+
+    oc->messages++;
+    oc->bytes += ev->msg_len;
 
     /* forwarded frames go out together, after the read loop */
 
@@ -968,8 +1080,14 @@ ngx_stream_beacon_offset_splice(ngx_stream_beacon_oc_t *a,
     ngx_stream_beacon_offset_arm(a);
     ngx_stream_beacon_offset_arm(b);
 
+    a->c->log->action = "relaying an Offset tunnel";
+    b->c->log->action = "relaying an Offset tunnel";
+
     ngx_stream_beacon_offset_fp(afp, a->core.peer_pk);
     ngx_stream_beacon_offset_fp(bfp, b->core.peer_pk);
+    ngx_log_debug4(NGX_LOG_DEBUG_STREAM, b->c->log, 0,
+                   "beacon offset tunnel %s -> %s spliced, connections "
+                   "%uL and %uL", afp, bfp, a->serial, b->serial);
     ngx_log_error(NGX_LOG_INFO, b->c->log, 0,
                   "offset relay: tunnel %s -> %s spliced", afp, bfp);
 
@@ -997,6 +1115,8 @@ ngx_stream_beacon_offset_handoff(ngx_stream_beacon_oc_t *oc,
     ngx_stream_beacon_handoff_t   h;
 
     c = oc->c;
+
+    c->log->action = "handing an Offset tunnel to another worker";
 
     if (oc->out_bytes > NGX_BEACON_IPC_MAX - sizeof(h)) {
         rc = NGX_ERROR;
@@ -1059,11 +1179,21 @@ ngx_stream_beacon_offset_handoff(ngx_stream_beacon_oc_t *oc,
 failed:
 
     if (rc != NGX_OK) {
+        ngx_log_debug4(NGX_LOG_DEBUG_STREAM, c->log, 0,
+                       "beacon offset handoff to %P/%uL failed: %s, "
+                       "%uz bytes queued", owner->pid, owner->conn,
+                       rc == NGX_DECLINED ? "the worker is gone"
+                       : "IPC error or too much queued", oc->out_bytes);
         ngx_beacon_count(oc->zone, NGX_BEACON_C_OFFSET_HANDOFF_FAILED);
         ngx_stream_beacon_offset_close(oc, "could not hand the connection "
                                            "to the connector's worker");
         return NGX_DONE;
     }
+
+    ngx_log_debug4(NGX_LOG_DEBUG_STREAM, c->log, 0,
+                   "beacon offset handoff of connection %uL to %P/%uL "
+                   "sent, %uz bytes queued", oc->serial, owner->pid,
+                   owner->conn, oc->out_bytes);
 
     ngx_beacon_count(oc->zone, NGX_BEACON_C_OFFSET_HANDOFFS);
 
@@ -1090,12 +1220,29 @@ ngx_stream_beacon_offset_ipc(ngx_uint_t type, uint64_t conn,
             && ngx_memcmp(oc->core.peer_pk, payload + NGX_BEACON_OFFSET_PK_LEN,
                           NGX_BEACON_OFFSET_PK_LEN) == 0)
         {
+            ngx_log_debug2(NGX_LOG_DEBUG_STREAM, oc->c->log, 0,
+                           "beacon offset notify of %s for connection %uL "
+                           "received", ngx_stream_beacon_offset_dfp(payload),
+                           conn);
+
             (void) ngx_stream_beacon_offset_notify(oc, payload);
+
+        } else {
+            ngx_log_debug1(NGX_LOG_DEBUG_STREAM, ngx_cycle->log, 0,
+                           "beacon offset notify for connection %uL "
+                           "dropped: no such listener here", conn);
         }
 
         break;
 
     case NGX_BEACON_OFFSET_IPC_CLOSE:
+
+        ngx_log_debug2(NGX_LOG_DEBUG_STREAM, ngx_cycle->log, 0,
+                       "beacon offset close request for connection %uL "
+                       "received%s", conn,
+                       oc && (oc->core.state == NGX_BEACON_OFFSET_LISTEN
+                              || oc->core.state == NGX_BEACON_OFFSET_HALF)
+                       ? "" : ", ignored: not a Listen or pending Connect");
 
         if (oc && (oc->core.state == NGX_BEACON_OFFSET_LISTEN ||
             oc->core.state == NGX_BEACON_OFFSET_HALF)) {
@@ -1112,6 +1259,12 @@ ngx_stream_beacon_offset_ipc(ngx_uint_t type, uint64_t conn,
             oc->flushing
             || fd == (ngx_socket_t) -1)
         {
+            ngx_log_debug2(NGX_LOG_DEBUG_STREAM, ngx_cycle->log, 0,
+                           "beacon offset handoff for connection %uL "
+                           "received, failed: %s", conn,
+                           fd == (ngx_socket_t) -1 ? "no socket"
+                           : "the connector is gone");
+
             if (oc) {
                 ngx_beacon_count(oc->zone,
                                  NGX_BEACON_C_OFFSET_HANDOFF_FAILED);
@@ -1119,6 +1272,10 @@ ngx_stream_beacon_offset_ipc(ngx_uint_t type, uint64_t conn,
 
             break;
         }
+
+        ngx_log_debug2(NGX_LOG_DEBUG_STREAM, oc->c->log, 0,
+                       "beacon offset handoff for connection %uL received, "
+                       "socket %d", conn, fd);
 
         ngx_stream_beacon_offset_adopt(oc, payload, plen, fd);
         return;
@@ -1167,6 +1324,9 @@ ngx_stream_beacon_offset_adopt(ngx_stream_beacon_oc_t *a,
 
     b = ngx_stream_beacon_offset_create(c, a->conf);
     if (b == NULL) {
+        ngx_log_debug1(NGX_LOG_DEBUG_STREAM, a->c->log, 0,
+                       "beacon offset handoff for connection %uL failed: "
+                       "out of memory", a->serial);
         ngx_close_connection(c);
         sodium_memzero(&h, sizeof(h));
         ngx_beacon_count(a->zone, NGX_BEACON_C_OFFSET_HANDOFF_FAILED);
@@ -1175,6 +1335,9 @@ ngx_stream_beacon_offset_adopt(ngx_stream_beacon_oc_t *a,
 
     b->log = *ngx_cycle->log;
     b->log.connection = c->number;
+    b->log.action = "relaying an Offset tunnel";
+    b->log.handler = ngx_stream_beacon_offset_log_error;
+    b->log.data = b;
     c->log = &b->log;
     c->read->log = &b->log;
     c->write->log = &b->log;
@@ -1213,6 +1376,10 @@ ngx_stream_beacon_offset_adopt(ngx_stream_beacon_oc_t *a,
     return;
 
 failed:
+
+    ngx_log_debug1(NGX_LOG_DEBUG_STREAM, a->c->log, 0,
+                   "beacon offset handoff for connection %uL failed: bad "
+                   "handoff message", a->serial);
 
     sodium_memzero(&h, sizeof(h));
     ngx_beacon_count(a->zone, NGX_BEACON_C_OFFSET_HANDOFF_FAILED);
@@ -1450,12 +1617,29 @@ ngx_stream_beacon_offset_close(ngx_stream_beacon_oc_t *oc, const char *why)
     owner.pid = ngx_pid;
     owner.conn = oc->serial;
 
+    c->log->action = "closing an Offset connection";
+
     if (oc->in_hs) {
         ngx_beacon_shm_offset_gauge(oc->zone, NGX_BEACON_OG_HANDSHAKES, -1);
 
         if (oc->admitted) {
             ngx_beacon_count(oc->zone, NGX_BEACON_C_OFFSET_HANDSHAKES_FAILED);
+            ngx_log_debug1(NGX_LOG_DEBUG_STREAM, c->log, 0,
+                           "beacon offset handshake failed: %s",
+                           why ? why : "closed by the node");
         }
+
+    } else if (oc->core.state == NGX_BEACON_OFFSET_HANDSHAKE) {
+        ngx_log_debug1(NGX_LOG_DEBUG_STREAM, c->log, 0,
+                       "beacon offset close before the handshake: %s",
+                       why ? why : "refused");
+
+    } else {
+        ngx_log_debug3(NGX_LOG_DEBUG_STREAM, c->log, 0,
+                       "beacon offset close %s in state %s: %s",
+                       ngx_stream_beacon_offset_dfp(oc->core.peer_pk),
+                       ngx_stream_beacon_offset_states[oc->core.state],
+                       why ? why : "closed by the node");
     }
 
     switch (oc->core.state) {
@@ -1490,6 +1674,14 @@ ngx_stream_beacon_offset_close(ngx_stream_beacon_oc_t *oc, const char *why)
 
         if (peer) {
             /* one side ends the tunnel; the other gets its output first */
+
+            ngx_log_debug5(NGX_LOG_DEBUG_STREAM, c->log, 0,
+                           "beacon offset tunnel closed by %s: %uL bytes "
+                           "in %uL messages from it, %uL bytes in %uL "
+                           "messages to it",
+                           ngx_stream_beacon_offset_dfp(oc->core.peer_pk),
+                           oc->bytes, oc->messages, peer->bytes,
+                           peer->messages);
 
             ngx_beacon_shm_offset_gauge(oc->zone, NGX_BEACON_OG_TUNNELS, -1);
 
@@ -1549,6 +1741,10 @@ ngx_stream_beacon_offset_close_owner(ngx_beacon_zone_t *z,
 {
     ngx_stream_beacon_oc_t  *oc;
 
+    ngx_log_debug3(NGX_LOG_DEBUG_STREAM, ngx_cycle->log, 0,
+                   "beacon offset closing connection %P/%uL: %s",
+                   owner->pid, owner->conn, why);
+
     if (owner->pid != ngx_pid) {
         (void) ngx_beacon_ipc_send_fd(owner->pid, NGX_BEACON_OFFSET_IPC_CLOSE,
                                       owner->conn, NULL, 0, (u_char *) why,
@@ -1601,6 +1797,50 @@ ngx_stream_beacon_offset_scratch(size_t frame_max)
     }
 
     return NGX_OK;
+}
+
+
+#if (NGX_DEBUG)
+
+/*
+ * A fingerprint for a debug line, from a ring of buffers (a line may
+ * show two keys); only good until the line is written.
+ */
+
+static u_char *
+ngx_stream_beacon_offset_dfp(const u_char *pk)
+{
+    static ngx_uint_t  i;
+    static u_char      ring[4][16];
+
+    i = (i + 1) % 4;
+    ngx_stream_beacon_offset_fp(ring[i], pk);
+
+    return ring[i];
+}
+
+#endif
+
+
+/*
+ * The log handler of an adopted connection (handed over by another
+ * worker): its action, and that it came from another worker.
+ */
+
+static u_char *
+ngx_stream_beacon_offset_log_error(ngx_log_t *log, u_char *buf, size_t len)
+{
+    u_char  *p;
+
+    p = buf;
+
+    if (log->action) {
+        p = ngx_snprintf(buf, len, " while %s", log->action);
+        len -= p - buf;
+        buf = p;
+    }
+
+    return ngx_snprintf(buf, len, ", handed over by another worker");
 }
 
 

@@ -13,7 +13,8 @@
  *   beacon-offset-tool show FILE
  *
  * An empty --address is refused (stmgr writes such a ticket; no node can
- * connect to it); show reads one.
+ * connect to it); show reads one.  So is an address that is not UTF-8
+ * (the ticket could not be read back).
  */
 
 
@@ -24,6 +25,7 @@
 
 #include <sodium.h>
 
+#include "ngx_beacon_json.h"
 #include "ngx_beacon_offset_ident.h"
 
 
@@ -230,6 +232,14 @@ relay_ticket(int argc, char **argv)
                 "bytes (host:port)%s\n", NGX_BEACON_OFFSET_MAX_ADDRESS_LEN,
                 alen == 0 ? "; an empty address, which stmgr accepts, "
                             "gives a ticket no node can use" : "");
+        return TOOL_EXIT_USAGE;
+    }
+
+    /* a ticket is JSON: its reader refuses what is not UTF-8 */
+
+    if (!ngx_beacon_json_utf8_valid((const unsigned char *) address, alen)) {
+        fprintf(stderr, TOOL_NAME ": relay-ticket: address is not valid "
+                "UTF-8\n");
         return TOOL_EXIT_USAGE;
     }
 

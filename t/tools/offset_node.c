@@ -4026,6 +4026,94 @@ done:
 }
 
 
+/*
+ * 3.6.2: a listener that leaves takes its pending Connects with it (they
+ * are closed at once, not at the half-tunnel timeout); a Connect pending
+ * for another listener stays.
+ */
+static void
+sc_listener_leaves(void)
+{
+    int                 i;
+    sess_t              s;
+    conn_t             *l, *l2, *a[3], *a2;
+    char                err[300], name[64];
+    ngx_beacon_offset_ident_t  ida[3], ida2, idb, idc;
+    double              t0;
+
+    memset(&s, 0, sizeof(s));
+    ident_random(&idb);
+    ident_random(&idc);
+    ident_random(&ida2);
+
+    l = node(&s, "B.listen", &idb, NGX_BEACON_OFFSET_INIT_LISTEN, NULL,
+             until(10), err, sizeof(err));
+    if (l == NULL) {
+        check(0, err, "B listens");
+        goto done;
+    }
+
+    l2 = node(&s, "C.listen", &idc, NGX_BEACON_OFFSET_INIT_LISTEN, NULL,
+              until(10), err, sizeof(err));
+    if (l2 == NULL) {
+        check(0, err, "C listens");
+        goto done;
+    }
+
+    for (i = 0; i < 3; i++) {
+        ident_random(&ida[i]);
+        snprintf(name, sizeof(name), "A%d.connect", i + 1);
+
+        a[i] = node(&s, name, &ida[i], NGX_BEACON_OFFSET_INIT_CONNECT, idb.pk,
+                    until(10), err, sizeof(err));
+        if (a[i] == NULL) {
+            check(0, err, "A%d connects to B", i + 1);
+            goto done;
+        }
+
+        if (!check(expect_incoming(l, ida[i].pk, until(10), err,
+                                   sizeof(err)),
+                   err, "B notified of A%d", i + 1))
+        {
+            goto done;
+        }
+    }
+
+    a2 = node(&s, "D.connect", &ida2, NGX_BEACON_OFFSET_INIT_CONNECT, idc.pk,
+              until(10), err, sizeof(err));
+    if (a2 == NULL) {
+        check(0, err, "D connects to C");
+        goto done;
+    }
+
+    if (!check(expect_incoming(l2, ida2.pk, until(10), err, sizeof(err)),
+               err, "C notified of D"))
+    {
+        goto done;
+    }
+
+    conn_close(l, 0);
+    t0 = now();
+
+    for (i = 0; i < 3; i++) {
+        snprintf(name, sizeof(name), "B leaves: A%d's Connect is closed",
+                 i + 1);
+        /* well before any half-tunnel timeout (the tests' is 3 s) */
+        expect_closed(a[i], t0, 1.0, name);
+    }
+
+    /* a wrong drop would have closed D with the others (one close of B) */
+    sess_sleep(&s, 0.3);
+
+    check(!a2->closed && !l2->closed, closed_how(a2),
+          "D's Connect to C and C's Listen stay");
+
+done:
+
+    sess_free(&s);
+}
+
+
 /* W18: a connector that leaves while pending is noticed at once */
 static void
 sc_connector_leaves(void)
@@ -5497,6 +5585,7 @@ static const scenario_t  scenarios[] = {
     { "reject",             sc_reject,                1 },
     { "half-expiry",        sc_half_expiry,           1 },
     { "connector-leaves",   sc_connector_leaves,      1 },
+    { "listener-leaves",    sc_listener_leaves,       1 },
     { "accept-nothing",     sc_accept_nothing,        1 },
     { "dup-listen",         sc_dup_listen,            1 },
     { "dup-connect",        sc_dup_connect,           1 },

@@ -713,11 +713,20 @@ test_padding(void)
 }
 
 
+/* a string literal and its length */
+#define LIT_LEN(s)  s, sizeof(s) - 1
+
+/* V1's seed and V2, base64url; the seed less its last character */
+#define V1_B64      "ERERERERERERERERERERERERERERERERERERERERERE"
+#define V1_B64_42   "ERERERERERERERERERERERERERERERERERERERERER"
+#define V2_B64      "0EqyMnQrtKs6E2i9RhXk5tAiSrcaAWuvhSCjMsl3hzc"
+
+
 static void
 test_ident(void)
 {
     int                  rc;
-    char                 file[256], b64[200];
+    char                 file[256], b64[200], big[400], fillc[300];
     size_t               n;
     uint8_t              raw[85], seed[32];
     ngx_beacon_offset_ident_t   id;
@@ -813,6 +822,101 @@ test_ident(void)
        == NGX_BEACON_OFFSET_IDENT_ERR_JSON, "unterminated object");
     ok(ngx_beacon_offset_ident_parse(&id, "{\"privateKey\":1}", 16)
        == NGX_BEACON_OFFSET_IDENT_ERR_JSON, "non-string key");
+
+    /* the JSON is read by ngx_beacon_json.c: UTF-8 checked, strict */
+
+    ok(ngx_beacon_offset_ident_parse(&id,
+           LIT_LEN("{\"privateKey\":\"" V1_B64_42 "\xff\"}"))
+       == NGX_BEACON_OFFSET_IDENT_ERR_UTF8, "0xff in privateKey: not UTF-8");
+    ok(ngx_beacon_offset_ident_parse(&id,
+           LIT_LEN("{\"note\":\"\xc0\xaf\",\"privateKey\":"
+           "\"" V1_B64 "\"}"))
+       == NGX_BEACON_OFFSET_IDENT_ERR_UTF8,
+       "overlong UTF-8 in an ignored field refused");
+    ok(ngx_beacon_offset_ident_parse(&id,
+           LIT_LEN("{\"privateKey\":\"" V1_B64 "\","
+           "\"n\":\"\xed\xa0\x80\"}"))
+       == NGX_BEACON_OFFSET_IDENT_ERR_UTF8, "UTF-8 encoded surrogate refused");
+    ok(ngx_beacon_offset_ident_parse(&id,
+           LIT_LEN("{\"privateKey\":\"" V1_B64 "\","
+           "\"n\":\"\xe2\x82\"}"))
+       == NGX_BEACON_OFFSET_IDENT_ERR_UTF8, "truncated UTF-8 sequence refused");
+    ok(ngx_beacon_offset_ident_parse(&id,
+           LIT_LEN("{\"privateKey\":\"" V1_B64 "\","
+           "\"n\":\"\xe2\x82\xac \xf0\x9f\x94\x91\"}"))
+       == NGX_BEACON_OFFSET_IDENT_OK, "valid multi-byte UTF-8 accepted");
+    ok(strstr(ngx_beacon_offset_ident_strerror(
+                  NGX_BEACON_OFFSET_IDENT_ERR_UTF8), "UTF-8") != NULL,
+       "the UTF-8 error says so");
+    ok(ngx_beacon_offset_ident_parse(&id,
+           LIT_LEN("{\"privateKey\":\"" V1_B64 "\","
+           "\"privateKey\":\"" V1_B64 "\"}"))
+       == NGX_BEACON_OFFSET_IDENT_ERR_JSON, "duplicate privateKey refused");
+    ok(ngx_beacon_offset_ident_parse(&id,
+           LIT_LEN("{\"privateKey\":\"" V1_B64 "\"} x"))
+       == NGX_BEACON_OFFSET_IDENT_ERR_JSON, "trailing garbage refused");
+    ok(ngx_beacon_offset_ident_parse(&id,
+           LIT_LEN("[\"" V1_B64 "\"]"))
+       == NGX_BEACON_OFFSET_IDENT_ERR_JSON, "top level not an object");
+    ok(ngx_beacon_offset_ident_parse(&id,
+           LIT_LEN("{\"n\":01,\"privateKey\":"
+           "\"" V1_B64 "\"}"))
+       == NGX_BEACON_OFFSET_IDENT_ERR_JSON, "leading zero in a number refused");
+    ok(ngx_beacon_offset_ident_parse(&id,
+           LIT_LEN("{\"privateKey\":\"" V1_B64_42 "\\u0045\"}"))
+       == NGX_BEACON_OFFSET_IDENT_OK
+       && id.format == NGX_BEACON_OFFSET_IDENT_SEED && eqhex(id.pk, 32, v2),
+       "escaped character in privateKey unescaped");
+    ok(ngx_beacon_offset_ident_parse(&id,
+           LIT_LEN("{\"private\\u004bey\":"
+           "\"" V1_B64 "\"}"))
+       == NGX_BEACON_OFFSET_IDENT_OK, "member names compared unescaped");
+
+    memset(fillc, 'A', sizeof(fillc));
+    snprintf(file, sizeof(file), "{\"privateKey\":\"%.*s\"}", 190, fillc);
+    ok(ngx_beacon_offset_ident_parse(&id, file, strlen(file))
+       == NGX_BEACON_OFFSET_IDENT_ERR_KEY_LEN, "190-character key: length");
+
+    ok(ngx_beacon_offset_ticket_parse(&t,
+           LIT_LEN("{\"publicKey\":\"" V2_B64 "\","
+           "\"address\":\"h\xfe:1\"}"))
+       == NGX_BEACON_OFFSET_IDENT_ERR_UTF8, "ticket address not UTF-8");
+    ok(ngx_beacon_offset_ticket_parse(&t,
+           LIT_LEN("{\"publicKey\":\"" V2_B64 "\","
+           "\"address\":\"h\\ud800:1\"}"))
+       == NGX_BEACON_OFFSET_IDENT_ERR_JSON, "lone surrogate escape refused");
+    rc = ngx_beacon_offset_ticket_parse(&t,
+           LIT_LEN("{\"publicKey\":\"" V2_B64 "\","
+           "\"address\":\"r\xc3\xa9lais\\ud83d\\udd11:1\"}"));
+    ok(rc == NGX_BEACON_OFFSET_IDENT_OK && t.address_len == 13
+       && memcmp(t.address, "r\xc3\xa9lais\xf0\x9f\x94\x91:1", 13) == 0,
+       "ticket address: UTF-8 and a surrogate pair escape");
+    ok(ngx_beacon_offset_ticket_parse(&t,
+           LIT_LEN("{\"publicKey\":\"" V2_B64 "\","
+           "\"address\":\"a\",\"address\":\"b\"}"))
+       == NGX_BEACON_OFFSET_IDENT_ERR_JSON, "duplicate address refused");
+    ok(ngx_beacon_offset_ticket_parse(&t,
+           LIT_LEN("{\"publicKey\":\"" V2_B64 "\"}"))
+       == NGX_BEACON_OFFSET_IDENT_ERR_ADDRESS, "ticket without address");
+
+    memset(fillc, 'a', sizeof(fillc));
+    snprintf(big, sizeof(big), "{\"publicKey\":"
+             "\"" V2_B64 "\","
+             "\"address\":\"%.*s\"}", 256, fillc);
+    ok(ngx_beacon_offset_ticket_parse(&t, big, strlen(big))
+       == NGX_BEACON_OFFSET_IDENT_OK && t.address_len == 256,
+       "256-byte address accepted");
+
+    snprintf(big, sizeof(big), "{\"publicKey\":"
+             "\"" V2_B64 "\","
+             "\"address\":\"%.*s\"}", 257, fillc);
+    ok(ngx_beacon_offset_ticket_parse(&t, big, strlen(big))
+       == NGX_BEACON_OFFSET_IDENT_ERR_ADDRESS, "257-byte address refused");
+
+    snprintf(big, sizeof(big), "{\"publicKey\":\"%.*s\","
+             "\"address\":\"x:1\"}", 257, fillc);
+    ok(ngx_beacon_offset_ticket_parse(&t, big, strlen(big))
+       == NGX_BEACON_OFFSET_IDENT_ERR_KEY_LEN, "257-character publicKey");
 
     n = ngx_beacon_offset_ticket_format(file, sizeof(file), id.pk,
         "a\"\\\n\x01", 5);

@@ -57,6 +57,224 @@ static ngx_uint_t ngx_beacon_gossip_listed_locked(ngx_beacon_gossip_t *g,
     const ngx_beacon_addr_t *addr);
 static void ngx_beacon_gossip_sweep_locked(ngx_beacon_gossip_t *g,
     ngx_uint_t max, uint32_t now);
+static ngx_uint_t ngx_beacon_gossip_configured(ngx_beacon_gossip_conf_t *gc,
+    const ngx_beacon_addr_t *addr);
+
+
+/* this worker's SYNC scratch: a round's ids, one datagram, the peers */
+static uint32_t           *ngx_beacon_gossip_ids;
+static u_char             *ngx_beacon_gossip_buf;
+static ngx_beacon_addr_t   ngx_beacon_gossip_peers[2 * 64];
+
+
+ngx_int_t
+ngx_beacon_gossip_init_worker(ngx_cycle_t *cycle)
+{
+    ngx_beacon_gossip_ids = ngx_palloc(cycle->pool,
+                                       NGX_BEACON_GOSSIP_CHUNKS
+                                       * NGX_BEACON_GOSSIP_MAX_IDS
+                                       * sizeof(uint32_t));
+    ngx_beacon_gossip_buf = ngx_palloc(cycle->pool,
+                                       NGX_BEACON_SYNC_HDR_LEN
+                                       + 4 * NGX_BEACON_GOSSIP_MAX_IDS
+                                       + NGX_BEACON_SYNC_AUTH_LEN);
+
+    if (ngx_beacon_gossip_ids == NULL || ngx_beacon_gossip_buf == NULL) {
+        return NGX_ERROR;
+    }
+
+    return NGX_OK;
+}
+
+
+/*
+ * The zone's node ids (bridged ones included) to every peer of the
+ * server.  One SYNC holds 16375 ids at most (W9); a server with several
+ * listeners sends the next 16375 from its next listener, and so on: a
+ * reference receiver takes each source address as its own gossip source
+ * (no chunk replaces another) and forwards relays for those ids to the
+ * listener that announced them.
+ */
+
+void
+ngx_beacon_gossip_round(ngx_beacon_gossip_conf_t *gc, ngx_beacon_zone_t *z,
+    ngx_beacon_sock_t *bs)
+{
+    size_t              len;
+    ngx_uint_t          j, k, c, n, total, nsocks, nf;
+    ngx_beacon_ep_t     ep;
+    ngx_beacon_addr_t  *peers;
+    ngx_beacon_sock_t  *socks, *from[NGX_BEACON_GOSSIP_CHUNKS];
+
+    if (ngx_beacon_gossip_ids == NULL) {
+        return;
+    }
+
+    socks = ngx_beacon_udp_socks(&nsocks);
+
+    total = ngx_beacon_shm_node_ids(z, ngx_beacon_gossip_ids,
+                                    NGX_BEACON_GOSSIP_CHUNKS
+                                    * NGX_BEACON_GOSSIP_MAX_IDS);
+
+    /* the static peers, then those the registry lists (W16) */
+
+    peers = ngx_beacon_gossip_peers;
+    n = 0;
+
+    if (gc->peers) {
+        n = ngx_min(gc->peers->nelts, NGX_BEACON_GOSSIP_DISCOVERED);
+        ngx_memcpy(peers, gc->peers->elts, n * sizeof(ngx_beacon_addr_t));
+    }
+
+    n += ngx_beacon_gossip_discovered(z, peers + n,
+                                      NGX_BEACON_GOSSIP_DISCOVERED);
+
+    for (k = 0; k < n; k++) {
+
+        for (j = 0; j < k; j++) {
+            if (peers[j].port == peers[k].port
+                && ngx_memcmp(peers[j].ip, peers[k].ip, 16) == 0)
+            {
+                break;
+            }
+        }
+
+        if (j < k) {
+            continue;
+        }
+
+        /* this server's listeners of the peer's family, in order */
+
+        nf = 0;
+
+        for (j = 0; j < nsocks && nf < NGX_BEACON_GOSSIP_CHUNKS; j++) {
+            if (socks[j].conf == bs->conf
+                && (socks[j].family == AF_INET)
+                   == ngx_beacon_addr_is_v4(&peers[k]))
+            {
+                from[nf++] = &socks[j];
+            }
+        }
+
+        if (nf == 0) {
+            ngx_memzero(&ep, sizeof(ngx_beacon_ep_t));
+            ep.local = bs->local;
+            ep.flags = ngx_beacon_addr_is_v4(&peers[k])
+                       ? 0 : NGX_BEACON_NODE_LV6;
+            from[0] = ngx_beacon_udp_sock_for(&ep);
+
+            if (from[0] == NULL) {
+                continue;
+            }
+
+            nf = 1;
+        }
+
+        for (c = 0;
+             c == 0 || (c < nf && c * NGX_BEACON_GOSSIP_MAX_IDS < total);
+             c++)
+        {
+            len = ngx_beacon_encode_sync(ngx_beacon_gossip_buf,
+                                         NGX_BEACON_SYNC_HDR_LEN
+                                         + 4 * NGX_BEACON_GOSSIP_MAX_IDS,
+                                         (uint32_t) gc->beacon_id,
+                                         ngx_beacon_gossip_ids
+                                         + c * NGX_BEACON_GOSSIP_MAX_IDS,
+                                         (uint16_t) ngx_min(total
+                                             - c * NGX_BEACON_GOSSIP_MAX_IDS,
+                                             NGX_BEACON_GOSSIP_MAX_IDS));
+
+            if (gc->key) {
+                len += ngx_beacon_sync_auth(ngx_beacon_gossip_buf + len,
+                                            ngx_beacon_gossip_buf, len,
+                                            gc->key, (int64_t) ngx_time());
+            }
+
+            ngx_beacon_udp_send(z, NGX_BEACON_OUT_REPLY, from[c], &peers[k],
+                                NULL, ngx_beacon_gossip_buf,
+                                NGX_BEACON_SYNC_HDR_LEN,
+                                ngx_beacon_gossip_buf
+                                + NGX_BEACON_SYNC_HDR_LEN,
+                                len - NGX_BEACON_SYNC_HDR_LEN);
+            ngx_beacon_udp_flush();
+            ngx_beacon_count(z, NGX_BEACON_C_SYNC_SENT);
+        }
+    }
+}
+
+
+ngx_int_t
+ngx_beacon_gossip_receive(ngx_beacon_gossip_conf_t *gc, ngx_beacon_zone_t *z,
+    const ngx_beacon_msg_t *msg, const ngx_beacon_addr_t *src,
+    const u_char *buf, size_t len)
+{
+    ngx_beacon_count(z, NGX_BEACON_C_SYNC_RECEIVED);
+
+    /* strict: only configured peers, IP and port both (W7) */
+
+    if (gc->strict && !ngx_beacon_gossip_configured(gc, src)) {
+        ngx_beacon_count(z, NGX_BEACON_C_SYNC_REJECTED);
+        return NGX_DECLINED;
+    }
+
+    if (ngx_beacon_sync_check(buf, len, msg, gc->key, (int64_t) ngx_time(),
+                              NGX_BEACON_GOSSIP_SYNC_WINDOW)
+        != 0)
+    {
+        ngx_beacon_count(z, NGX_BEACON_C_SYNC_REJECTED);
+        return NGX_DECLINED;
+    }
+
+    if (ngx_beacon_gossip_sync(z, src, msg->beacon_id, msg->ids, msg->count)
+        != NGX_OK)
+    {
+        ngx_beacon_count(z, NGX_BEACON_C_SYNC_REJECTED);
+        return NGX_DECLINED;
+    }
+
+    return NGX_OK;
+}
+
+
+ngx_uint_t
+ngx_beacon_gossip_is_peer(void *data, ngx_beacon_zone_t *z,
+    const ngx_beacon_addr_t *src, ngx_uint_t any_source)
+{
+    ngx_beacon_gossip_conf_t  *gc = data;
+
+    if (ngx_beacon_gossip_configured(gc, src)) {
+        return 1;
+    }
+
+    return any_source ? ngx_beacon_gossip_is_source(z, src)
+                      : ngx_beacon_gossip_is_discovered(z, src);
+}
+
+
+/* a configured peer (beacon_peers), IP and port both */
+
+static ngx_uint_t
+ngx_beacon_gossip_configured(ngx_beacon_gossip_conf_t *gc,
+    const ngx_beacon_addr_t *addr)
+{
+    ngx_uint_t          i;
+    ngx_beacon_addr_t  *p;
+
+    if (gc->peers == NULL) {
+        return 0;
+    }
+
+    p = gc->peers->elts;
+
+    for (i = 0; i < gc->peers->nelts; i++) {
+        if (p[i].port == addr->port && ngx_memcmp(p[i].ip, addr->ip, 16) == 0)
+        {
+            return 1;
+        }
+    }
+
+    return 0;
+}
 
 
 /* made on first use, so zones that never gossip pay nothing */

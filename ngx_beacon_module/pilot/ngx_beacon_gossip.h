@@ -25,10 +25,11 @@
 #include "ngx_beacon_shm.h"
 #include "ngx_beacon_udp.h"
 #include "ngx_beacon_registry.h"
+#include "ngx_beacon_gtab.h"
 
 
-#define NGX_BEACON_GOSSIP_SOURCES     64
-#define NGX_BEACON_GOSSIP_TTL         90000     /* ms */
+#define NGX_BEACON_GOSSIP_SOURCES     NGX_BEACON_GT_SOURCES
+#define NGX_BEACON_GOSSIP_TTL         NGX_BEACON_GT_TTL
 #define NGX_BEACON_GOSSIP_MAX_IDS     16375     /* one datagram (W9) */
 #define NGX_BEACON_GOSSIP_INTERVAL    10000     /* ms, between SYNC rounds */
 #define NGX_BEACON_GOSSIP_SYNC_WINDOW 60        /* s, a trailer's age */
@@ -84,10 +85,6 @@ ngx_uint_t ngx_beacon_gossip_is_peer(void *data, ngx_beacon_zone_t *z,
 
 /* the route table */
 
-/* NGX_OK; NGX_BUSY when no source slot is free */
-ngx_int_t ngx_beacon_gossip_sync(ngx_beacon_zone_t *z,
-    const ngx_beacon_addr_t *src, uint32_t beacon_id, const u_char *ids,
-    ngx_uint_t n);
 /* the peer beacon a node is reachable through: NGX_OK or NGX_DECLINED */
 ngx_int_t ngx_beacon_gossip_route(ngx_beacon_zone_t *z, uint32_t node_id,
     ngx_beacon_addr_t *peer, ngx_uint_t *slot);
@@ -102,10 +99,11 @@ ngx_uint_t ngx_beacon_gossip_is_source(ngx_beacon_zone_t *z,
 /* the live sources, for the status page; returns how many */
 ngx_uint_t ngx_beacon_gossip_sources(ngx_beacon_zone_t *z,
     ngx_beacon_gossip_source_t *out, ngx_uint_t max, ngx_uint_t *routes);
+/* frees the dead routes of up to max buckets (the lease holder's reaper) */
 void ngx_beacon_gossip_sweep(ngx_beacon_zone_t *z, ngx_uint_t max);
 
 /* the peer set from registry discovery, shared by every worker */
-#define NGX_BEACON_GOSSIP_DISCOVERED  64
+#define NGX_BEACON_GOSSIP_DISCOVERED  NGX_BEACON_GT_LISTED
 
 ngx_int_t ngx_beacon_gossip_set_discovered(ngx_beacon_zone_t *z,
     ngx_beacon_addr_t *peers, ngx_uint_t n);

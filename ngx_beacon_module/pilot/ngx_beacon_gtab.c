@@ -33,6 +33,7 @@ static int ngx_beacon_gt_copy_route(ngx_beacon_groute_t *r,
     ngx_beacon_groute_t *out);
 static int ngx_beacon_gt_copy_src(ngx_beacon_gsource_t *s,
     ngx_beacon_gsource_t *out);
+static int ngx_beacon_gt_speaks(ngx_beacon_gsource_t *s, uint32_t now);
 static int ngx_beacon_gt_live(ngx_beacon_gsource_t *s, uint32_t tag,
     uint32_t now);
 static int ngx_beacon_gt_tag_live(ngx_beacon_gtab_t *gt, uint32_t tag,
@@ -193,13 +194,7 @@ ngx_beacon_gt_copy_route(ngx_beacon_groute_t *r, ngx_beacon_groute_t *out)
     __atomic_thread_fence(__ATOMIC_ACQUIRE);
     s2 = __atomic_load_n(&r->seq, __ATOMIC_RELAXED);
 
-#if (NGX_BEACON_GT_BROKEN)
-    /* for the stress test's self check only: no re-check */
-    (void) s2;
-    return 1;
-#else
     return s1 == s2;
-#endif
 }
 
 
@@ -219,12 +214,20 @@ ngx_beacon_gt_copy_src(ngx_beacon_gsource_t *s, ngx_beacon_gsource_t *out)
     __atomic_thread_fence(__ATOMIC_ACQUIRE);
     s2 = __atomic_load_n(&s->seq, __ATOMIC_RELAXED);
 
-#if (NGX_BEACON_GT_BROKEN)
-    (void) s2;
-    return 1;
-#else
     return s1 == s2;
-#endif
+}
+
+
+/*
+ * A source speaks when its last SYNC is less than the TTL old; "now" of
+ * one worker may lag another's by a little, so a SYNC stamped later than
+ * now is recent, not 49 days old.
+ */
+
+static int
+ngx_beacon_gt_speaks(ngx_beacon_gsource_t *s, uint32_t now)
+{
+    return (int32_t) (now - s->last) < NGX_BEACON_GT_TTL;
 }
 
 
@@ -234,7 +237,7 @@ static int
 ngx_beacon_gt_live(ngx_beacon_gsource_t *s, uint32_t tag, uint32_t now)
 {
     return s->used && s->gen == ngx_beacon_gt_tag_gen(tag)
-           && (uint32_t) (now - s->last) < NGX_BEACON_GT_TTL;
+           && ngx_beacon_gt_speaks(s, now);
 }
 
 
@@ -418,7 +421,7 @@ ngx_beacon_gt_is_source(ngx_beacon_gtab_t *gt, const ngx_beacon_addr_t *addr,
             ngx_beacon_gt_unlock(gt);
         }
 
-        if (s.used && (uint32_t) (now - s.last) < NGX_BEACON_GT_TTL
+        if (s.used && ngx_beacon_gt_speaks(&s, now)
             && ngx_beacon_gt_addr_eq(&s.addr, addr))
         {
             return 1;
@@ -548,7 +551,7 @@ ngx_beacon_gt_sources(ngx_beacon_gtab_t *gt, ngx_beacon_gsource_info_t *out,
 
         if (tries == NGX_BEACON_GT_READ_TRIES
             || !s.used
-            || (uint32_t) (now - s.last) >= NGX_BEACON_GT_TTL)
+            || !ngx_beacon_gt_speaks(&s, now))
         {
             continue;
         }
@@ -562,13 +565,38 @@ ngx_beacon_gt_sources(ngx_beacon_gtab_t *gt, ngx_beacon_gsource_info_t *out,
         out[n].addr = s.addr;
         out[n].beacon_id = s.beacon_id;
         out[n].routes = s.routes;
-        out[n].age = (uint32_t) (now - s.last);
+        out[n].age = (int32_t) (now - s.last) > 0 ? now - s.last : 0;
         out[n].forwarded = __atomic_load_n(&gt->forwarded[i],
                                            __ATOMIC_RELAXED);
         n++;
     }
 
     return n;
+}
+
+
+void
+ngx_beacon_gt_source(ngx_beacon_gtab_t *gt, uint32_t slot,
+    ngx_beacon_gsource_info_t *out)
+{
+    uint32_t              tries;
+    ngx_beacon_gsource_t  s;
+
+    for (tries = 0; tries < NGX_BEACON_GT_READ_TRIES; tries++) {
+        if (ngx_beacon_gt_copy_src(&gt->src[slot], &s)) {
+            break;
+        }
+
+        ngx_beacon_gt_pause();
+    }
+
+    memset(out, 0, sizeof(ngx_beacon_gsource_info_t));
+
+    if (tries < NGX_BEACON_GT_READ_TRIES) {
+        out->addr = s.addr;
+        out->beacon_id = s.beacon_id;
+        out->routes = s.routes;
+    }
 }
 
 
@@ -607,7 +635,7 @@ ngx_beacon_gt_begin(ngx_beacon_gtab_t *gt, const ngx_beacon_addr_t *addr,
     if (s == NULL) {
         for (i = 0; i < NGX_BEACON_GT_SOURCES; i++) {
             if (!gt->src[i].used
-                || (uint32_t) (now - gt->src[i].last) >= NGX_BEACON_GT_TTL)
+                || !ngx_beacon_gt_speaks(&gt->src[i], now))
             {
                 s = &gt->src[i];
                 break;
@@ -626,7 +654,7 @@ ngx_beacon_gt_begin(ngx_beacon_gtab_t *gt, const ngx_beacon_addr_t *addr,
     ngx_beacon_gt_wbegin(&s->seq);
 
     if (s->used && ngx_beacon_gt_addr_eq(&s->addr, addr)) {
-        if ((uint32_t) (now - s->last) < NGX_BEACON_GT_TTL) {
+        if (ngx_beacon_gt_speaks(s, now)) {
             gs->withdrawn = s->routes;
             gs->was_live = 1;
         }
@@ -639,6 +667,10 @@ ngx_beacon_gt_begin(ngx_beacon_gtab_t *gt, const ngx_beacon_addr_t *addr,
         gs->new_source = 1;
     }
 
+#if (NGX_BEACON_GT_BROKEN)
+    /* for the stress test's self check only: a new address, same gen */
+    if (!gs->new_source)
+#endif
     s->gen = (s->gen + 1) & NGX_BEACON_GT_GEN_MASK;
     s->last = now;
     s->beacon_id = beacon_id;
@@ -662,7 +694,7 @@ ngx_beacon_gt_install(ngx_beacon_gtab_t *gt, ngx_beacon_gsync_t *gs,
     const uint32_t *ids, uint32_t n, uint32_t now, uint64_t pid)
 {
     int                    rc;
-    uint32_t               i, id, b, idx, tag, old, prev;
+    uint32_t               i, id, b, idx, tag, old, oslot, prev;
     ngx_beacon_groute_t   *r;
     ngx_beacon_gsource_t  *s;
 
@@ -704,6 +736,17 @@ ngx_beacon_gt_install(ngx_beacon_gtab_t *gt, ngx_beacon_gsync_t *gs,
                 continue;                           /* a duplicate id */
             }
 
+            /* a source counts the routes of its current generation */
+
+            oslot = ngx_beacon_gt_tag_slot(old);
+
+            if (old && oslot < NGX_BEACON_GT_SOURCES
+                && gt->src[oslot].used
+                && gt->src[oslot].gen == ngx_beacon_gt_tag_gen(old))
+            {
+                gt->src[oslot].routes--;
+            }
+
             if (gs->was_live
                 && old == ngx_beacon_gt_tag((gs->gen - 1)
                                             & NGX_BEACON_GT_GEN_MASK,
@@ -713,7 +756,6 @@ ngx_beacon_gt_install(ngx_beacon_gtab_t *gt, ngx_beacon_gsync_t *gs,
 
             } else if (ngx_beacon_gt_tag_live(gt, old, now)) {
                 gs->replaced++;
-                gt->src[ngx_beacon_gt_tag_slot(old)].routes--;
 
             } else {
                 gs->learned++;
@@ -788,7 +830,7 @@ ngx_beacon_gt_sweep(ngx_beacon_gtab_t *gt, uint32_t max, uint32_t now,
         s = &gt->src[i];
 
         if (s->used && !s->expired
-            && (uint32_t) (now - s->last) >= NGX_BEACON_GT_TTL)
+            && !ngx_beacon_gt_speaks(s, now))
         {
             gt->wsrc = i + 1;
             ngx_beacon_gt_wbegin(&s->seq);
@@ -811,7 +853,7 @@ ngx_beacon_gt_sweep(ngx_beacon_gtab_t *gt, uint32_t max, uint32_t now,
 static uint32_t
 ngx_beacon_gt_sweep_locked(ngx_beacon_gtab_t *gt, uint32_t max, uint32_t now)
 {
-    uint32_t              *link, idx, b, n, freed, mask, prev;
+    uint32_t              *link, idx, b, n, freed, mask, prev, oslot;
     ngx_beacon_groute_t   *r, *p;
 
     mask = ((uint32_t) 1 << gt->bits) - 1;
@@ -849,6 +891,15 @@ ngx_beacon_gt_sweep_locked(ngx_beacon_gtab_t *gt, uint32_t max, uint32_t now)
 
             } else {
                 __atomic_store_n(link, r->hnext, __ATOMIC_RELEASE);
+            }
+
+            oslot = ngx_beacon_gt_tag_slot(r->tag);
+
+            if (r->tag && oslot < NGX_BEACON_GT_SOURCES
+                && gt->src[oslot].used
+                && gt->src[oslot].gen == ngx_beacon_gt_tag_gen(r->tag))
+            {
+                gt->src[oslot].routes--;    /* of a silent source */
             }
 
             gt->wrec = idx;

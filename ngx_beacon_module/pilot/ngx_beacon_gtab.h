@@ -153,6 +153,9 @@ uint32_t ngx_beacon_gt_listed(ngx_beacon_gtab_t *gt, ngx_beacon_addr_t *out,
 uint32_t ngx_beacon_gt_sources(ngx_beacon_gtab_t *gt,
     ngx_beacon_gsource_info_t *out, uint32_t max, uint32_t now,
     uint32_t *routes);
+/* one source slot, live or not (for the log) */
+void ngx_beacon_gt_source(ngx_beacon_gtab_t *gt, uint32_t slot,
+    ngx_beacon_gsource_info_t *out);
 void ngx_beacon_gt_forwarded(ngx_beacon_gtab_t *gt, uint32_t slot);
 
 /* writers: each takes and releases the table lock */

@@ -541,12 +541,22 @@ ngx_beacon_registry_round(ngx_beacon_gossip_conf_t *gc, ngx_beacon_zone_t *z,
 
     ngx_beacon_count(z, NGX_BEACON_C_REGISTRY_ROUNDS);
 
+    ngx_log_debug3(NGX_LOG_DEBUG_STREAM, log, 0,
+                   "beacon registry %V: round started, beacon %i of "
+                   "zone \"%V\"", &gc->registry->addr->name, gc->beacon_id,
+                   &z->name);
+
     if (ngx_beacon_rpc_start(gc->registry, NULL, 0,
                              ngx_beacon_registry_round_reply,
                              ngx_beacon_registry_round_connected, rd, log)
         != NGX_OK)
     {
         ngx_beacon_count(z, NGX_BEACON_C_REGISTRY_ERRORS);
+
+        ngx_log_debug1(NGX_LOG_DEBUG_STREAM, log, 0,
+                       "beacon registry %V: error, cannot connect, "
+                       "the peer set stays", &gc->registry->addr->name);
+
         ngx_free(rd);
     }
 }
@@ -625,6 +635,13 @@ ngx_beacon_registry_round_reply(ngx_beacon_rpc_t *rpc, u_char *json,
     if (json == NULL) {
         /* unreachable, timed out, garbled: the peer set stays */
         ngx_beacon_count(rd->zone, NGX_BEACON_C_REGISTRY_ERRORS);
+
+        ngx_log_debug2(NGX_LOG_DEBUG_STREAM, ngx_cycle->log, 0,
+                       "beacon registry %V: error during %s (connect, TLS, "
+                       "timeout or framing), the peer set stays",
+                       rpc->pc.name,
+                       rd->step ? "beacon_list" : "beacon_register");
+
         ngx_free(rd);
         return NGX_OK;
     }
@@ -633,7 +650,12 @@ ngx_beacon_registry_round_reply(ngx_beacon_rpc_t *rpc, u_char *json,
 
         /* the registration's answer is checked (W16), not trusted blindly */
 
-        if (!ngx_beacon_registry_register_ok(json, len)) {
+        if (ngx_beacon_registry_register_ok(json, len)) {
+            ngx_log_debug1(NGX_LOG_DEBUG_STREAM, ngx_cycle->log, 0,
+                           "beacon registry %V: beacon_register ok",
+                           rpc->pc.name);
+
+        } else {
             ngx_beacon_count(rd->zone, NGX_BEACON_C_REGISTRY_ERRORS);
             n = ngx_min(len, 200);
             p = (u_char *) ngx_escape_json(esc, json, n);
@@ -677,12 +699,29 @@ ngx_beacon_registry_round_list(ngx_beacon_registry_round_t *rd, u_char *json,
                                         peers, NGX_BEACON_GOSSIP_DISCOVERED);
 
     if (n < 0) {
+        ngx_log_debug1(NGX_LOG_DEBUG_STREAM, ngx_cycle->log, 0,
+                       "beacon registry %V: error, garbled beacon_list, "
+                       "the peer set stays", &rd->conf->registry->addr->name);
         return NGX_ERROR;
     }
 
     if (n == 0) {
+        ngx_log_debug1(NGX_LOG_DEBUG_STREAM, ngx_cycle->log, 0,
+                       "beacon registry %V: beacon_list empty, "
+                       "the peer set stays", &rd->conf->registry->addr->name);
         return NGX_DECLINED;
     }
 
-    return ngx_beacon_gossip_set_discovered(rd->zone, peers, n);
+    if (ngx_beacon_gossip_set_discovered(rd->zone, peers, n) != NGX_OK) {
+        ngx_log_debug1(NGX_LOG_DEBUG_STREAM, ngx_cycle->log, 0,
+                       "beacon registry %V: error, no room in the zone "
+                       "for the peer set", &rd->conf->registry->addr->name);
+        return NGX_ERROR;
+    }
+
+    ngx_log_debug2(NGX_LOG_DEBUG_STREAM, ngx_cycle->log, 0,
+                   "beacon registry %V: beacon_list, %d peers: "
+                   "the new peer set", &rd->conf->registry->addr->name, n);
+
+    return NGX_OK;
 }

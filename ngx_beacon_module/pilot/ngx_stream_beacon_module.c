@@ -3,7 +3,9 @@
  * Copyright (C) 2026 the ngx_beacon_module authors
  *
  * The Pilot Protocol beacon as an nginx stream module: configuration,
- * the datagram dispatcher, and the periodic reaper.
+ * the datagram dispatcher, the periodic reaper, and the timers that run
+ * the rounds of the gossip and registry rooms (ngx_beacon_gossip.h,
+ * ngx_beacon_registry.h).
  */
 
 

@@ -62,7 +62,10 @@ static ngx_uint_t ngx_beacon_gossip_configured(ngx_beacon_gossip_conf_t *gc,
     const ngx_beacon_addr_t *addr);
 
 
-/* this worker's SYNC scratch: a round's ids, one datagram, the peers */
+/*
+ * This worker's SYNC scratch: a round's ids, one datagram, the peers (the
+ * configured ones, at most 64, and the 64 the registry lists).
+ */
 static uint32_t           *ngx_beacon_gossip_ids;
 static u_char             *ngx_beacon_gossip_buf;
 static ngx_beacon_addr_t   ngx_beacon_gossip_peers[2 * 64];

@@ -56,8 +56,10 @@ static ngx_beacon_gossip_t *ngx_beacon_gossip_get(ngx_beacon_zone_t *z);
 static ngx_beacon_gossip_t *ngx_beacon_gossip_create(ngx_beacon_zone_t *z);
 static const char *ngx_beacon_gossip_install(ngx_beacon_zone_t *z,
     const ngx_beacon_msg_t *msg, const ngx_beacon_addr_t *src);
+#if (NGX_DEBUG)
 static char *ngx_beacon_gossip_text(const ngx_beacon_addr_t *addr,
     u_char *buf);
+#endif
 static ngx_uint_t ngx_beacon_gossip_configured(ngx_beacon_gossip_conf_t *gc,
     const ngx_beacon_addr_t *addr);
 
@@ -270,6 +272,8 @@ rejected:
 }
 
 
+#if (NGX_DEBUG)
+
 /* "a.b.c.d:port" or "[v6]:port", NUL-terminated, for the debug log */
 
 static char *
@@ -282,6 +286,8 @@ ngx_beacon_gossip_text(const ngx_beacon_addr_t *addr, u_char *buf)
 
     return (char *) buf;
 }
+
+#endif
 
 
 ngx_uint_t
@@ -676,5 +682,6 @@ ngx_beacon_gossip_sweep(ngx_beacon_zone_t *z, ngx_uint_t max)
     }
 #else
     (void) i;
+    (void) bits;
 #endif
 }

@@ -221,13 +221,14 @@ ngx_beacon_gt_copy_src(ngx_beacon_gsource_t *s, ngx_beacon_gsource_t *out)
 /*
  * A source speaks when its last SYNC is less than the TTL old; "now" of
  * one worker may lag another's by a little, so a SYNC stamped later than
- * now is recent, not 49 days old.
+ * now is recent, not 49 days old.  Once the sweep found it silent, it is
+ * silent until its next SYNC, however far the clock turns.
  */
 
 static int
 ngx_beacon_gt_speaks(ngx_beacon_gsource_t *s, uint32_t now)
 {
-    return (int32_t) (now - s->last) < NGX_BEACON_GT_TTL;
+    return !s->expired && (int32_t) (now - s->last) < NGX_BEACON_GT_TTL;
 }
 
 

@@ -77,7 +77,8 @@ tools: $(B)/unit_proto $(B)/unit_ws $(B)/unit_json $(B)/wsc \
        $(B)/unit_offset_crypto $(B)/beacon-offset-tool $(B)/unit_capnp \
        $(B)/offset_node $(B)/beacon-probe $(B)/unit_stun $(B)/unit_reply \
        $(B)/unit_compat $(B)/unit_offset_conn $(B)/ntab_stress \
-       $(B)/ntab_stress_broken $(B)/unit_state
+       $(B)/ntab_stress_broken $(B)/unit_state $(B)/gtab_stress \
+       $(B)/gtab_stress_broken
 
 TEST_CFLAGS := -O1 -g -Wall -Wextra -Werror $(BEACON_INCS)
 
@@ -100,6 +101,21 @@ $(B)/ntab_stress_broken: $(NTAB_DEPS)
 	$(CC) -O2 -g -Wall -Wextra -Werror -DNGX_BEACON_NT_BROKEN=1 \
 	    $(BEACON_INCS) -o $@ \
 	    t/unit/ntab_stress.c ngx_beacon_module/zone/ngx_beacon_ntab.c
+
+# the gossip route table under many processes (t/gossip_stress.t); the
+# broken build gives a slot to a new address without a new generation,
+# to show the checker sees routes that lead to the wrong peer
+GTAB_DEPS := t/unit/gtab_stress.c ngx_beacon_module/pilot/ngx_beacon_gtab.c ngx_beacon_module/pilot/ngx_beacon_gtab.h $(NTAB_DEPS)
+GTAB_SRCS := t/unit/gtab_stress.c ngx_beacon_module/pilot/ngx_beacon_gtab.c ngx_beacon_module/zone/ngx_beacon_ntab.c
+
+$(B)/gtab_stress: $(GTAB_DEPS)
+	mkdir -p $(B)
+	$(CC) -O2 -g -Wall -Wextra -Werror $(BEACON_INCS) -o $@ $(GTAB_SRCS)
+
+$(B)/gtab_stress_broken: $(GTAB_DEPS)
+	mkdir -p $(B)
+	$(CC) -O2 -g -Wall -Wextra -Werror -DNGX_BEACON_GT_BROKEN=1 \
+	    $(BEACON_INCS) -o $@ $(GTAB_SRCS)
 
 $(B)/unit_proto: t/unit/proto_test.c t/unit/tap.h ngx_beacon_module/core/ngx_beacon_proto.c ngx_beacon_module/core/ngx_beacon_proto.h
 	mkdir -p $(B)

@@ -3,7 +3,8 @@
 # Tests for ngx_beacon_module: gossip routes of a source silent for 90 s
 # are dead (spec 6.2, scenario 29), at once and not at the next reap, and
 # the source stops being a peer beacon.  A source that keeps sending SYNCs
-# keeps its routes.  This file takes about 95 seconds.
+# keeps its routes.  With error_log at debug, the silence is explained
+# (when nginx is built --with-debug).  This file takes about 95 seconds.
 
 ###############################################################################
 
@@ -26,11 +27,13 @@ use Time::HiRes qw/ sleep time /;
 select STDERR; $| = 1;
 select STDOUT; $| = 1;
 
-my $t = Test::Nginx->new()->has(qw/stream udp http beacon/)->plan(14);
+my $t = Test::Nginx->new()->has(qw/stream udp http beacon/)->plan(15);
 
 $t->write_file_expand('nginx.conf', <<'EOF');
 
 %%TEST_GLOBALS%%
+
+error_log %%TESTDIR%%/debug.log debug;
 
 daemon off;
 worker_processes 2;
@@ -157,5 +160,18 @@ is(fwd(relay(10, 100, 'f'), $A), tohex(relay(10, 100, 'f')),
     'source back: old id announced again');
 
 ok(time() - $t0 < 95, 'timing held (' . int(time() - $t0) . ' s)');
+
+# the reaper found the source silent and said so, once
+
+SKIP: {
+    skip 'nginx built without --with-debug', 1
+        unless `$Test::Nginx::NGINX -V 2>&1` =~ /--with-debug/;
+
+    my $addr = quotemeta($A->sockhost() . ':' . $A->sockport());
+    my $re = qr/beacon gossip source $addr beacon 1: silent for 90 s, its routes expired/;
+
+    ok(wait_for(sub { $t->read_file('debug.log') =~ $re }),
+        'debug: silent source, its routes expired');
+}
 
 ###############################################################################

@@ -104,7 +104,16 @@ while (1) {
     $peer->recv(my $old, 70000);
 }
 
-while (!$from{$p2} && time() < $deadline) {
+# a round that began before the other worker had registered the last
+# nodes (possible on a loaded machine) is followed by another within 10 s:
+# the first round after the registrations is the one checked
+
+while (time() < $deadline) {
+    if ($from{$p2}) {
+        last if keys %ids == 20000 || $deadline - time() < 11;
+        (%from, %ids) = ();
+    }
+
     my $rin = '';
     vec($rin, fileno($peer), 1) = 1;
     last unless select($rin, undef, undef, $deadline - time());

@@ -10,7 +10,18 @@
 #include <ngx_event_connect.h>
 
 #include "ngx_beacon_registry.h"
+#include "ngx_beacon_registry_reply.h"
+#include "ngx_beacon_gossip.h"
 #include "ngx_beacon_json.h"
+
+
+/* one registry round of one beacon server */
+typedef struct {
+    ngx_beacon_gossip_conf_t     *conf;
+    ngx_beacon_zone_t            *zone;
+    ngx_beacon_addr_t             listen;
+    ngx_uint_t                    step;
+} ngx_beacon_registry_round_t;
 
 
 static void ngx_beacon_rpc_handler(ngx_event_t *ev);
@@ -18,6 +29,11 @@ static void ngx_beacon_rpc_dummy(ngx_event_t *ev);
 static ngx_int_t ngx_beacon_rpc_tls(ngx_beacon_rpc_t *rpc);
 static void ngx_beacon_rpc_tls_done(ngx_connection_t *c);
 static void ngx_beacon_rpc_finish(ngx_beacon_rpc_t *rpc, ngx_uint_t failed);
+static ngx_int_t ngx_beacon_registry_round_connected(ngx_beacon_rpc_t *rpc);
+static ngx_int_t ngx_beacon_registry_round_reply(ngx_beacon_rpc_t *rpc,
+    u_char *json, size_t len);
+static ngx_int_t ngx_beacon_registry_round_list(
+    ngx_beacon_registry_round_t *rd, u_char *json, size_t len);
 
 
 char *
@@ -499,4 +515,213 @@ ngx_beacon_rpc_finish(ngx_beacon_rpc_t *rpc, ngx_uint_t failed)
 
     ngx_free(rpc->in);
     ngx_free(rpc);
+}
+
+
+/*
+ * Registry discovery (spec 6.3), every 30 s, by the zone's lease holder:
+ * beacon_register, then beacon_list, whose peers join the static ones.
+ * An error, a garbled or an empty list keeps the previous set (W16).
+ */
+
+void
+ngx_beacon_registry_round(ngx_beacon_gossip_conf_t *gc, ngx_beacon_zone_t *z,
+    ngx_beacon_sock_t *bs, ngx_log_t *log)
+{
+    ngx_beacon_registry_round_t  *rd;
+
+    rd = ngx_calloc(sizeof(ngx_beacon_registry_round_t), log);
+    if (rd == NULL) {
+        return;
+    }
+
+    rd->conf = gc;
+    rd->zone = z;
+    rd->listen = bs->local;
+
+    ngx_beacon_count(z, NGX_BEACON_C_REGISTRY_ROUNDS);
+
+    ngx_log_debug3(NGX_LOG_DEBUG_STREAM, log, 0,
+                   "beacon registry %V: round started, beacon %i of "
+                   "zone \"%V\"", &gc->registry->addr->name, gc->beacon_id,
+                   &z->name);
+
+    if (ngx_beacon_rpc_start(gc->registry, NULL, 0,
+                             ngx_beacon_registry_round_reply,
+                             ngx_beacon_registry_round_connected, rd, log)
+        != NGX_OK)
+    {
+        ngx_beacon_count(z, NGX_BEACON_C_REGISTRY_ERRORS);
+
+        ngx_log_debug1(NGX_LOG_DEBUG_STREAM, log, 0,
+                       "beacon registry %V: error, cannot connect, "
+                       "the peer set stays", &gc->registry->addr->name);
+
+        ngx_free(rd);
+    }
+}
+
+
+static ngx_int_t
+ngx_beacon_registry_round_connected(ngx_beacon_rpc_t *rpc)
+{
+    u_char                        buf[1024], addr[NGX_SOCKADDR_STRLEN + 8];
+    u_char                       *p, *last;
+    size_t                        alen;
+    socklen_t                     len;
+    ngx_sockaddr_t                sa;
+    ngx_beacon_addr_t             local;
+    ngx_beacon_registry_round_t  *rd;
+
+    rd = rpc->data;
+
+    /* the advertised address, else ours, with the registry connection's
+     * local IP when we listen on a wildcard (scenario 35) */
+
+    if (rd->conf->advertise.len) {
+        alen = ngx_min(rd->conf->advertise.len, sizeof(addr));
+        ngx_memcpy(addr, rd->conf->advertise.data, alen);
+
+    } else {
+        local = rd->listen;
+
+        if (ngx_memcmp(local.ip, "\0\0\0\0\0\0\0\0\0\0\xff\xff\0\0\0\0", 16)
+               == 0
+            || ngx_memcmp(local.ip, "\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0", 16)
+               == 0)
+        {
+            if (ngx_beacon_rpc_local(rpc, &sa, &len) != NGX_OK
+                || ngx_beacon_addr_from_sockaddr(&local, &sa.sockaddr) != 0)
+            {
+                return NGX_ERROR;
+            }
+
+            local.port = rd->listen.port;
+        }
+
+        alen = ngx_beacon_addr_print((char *) addr, &local, 1);
+    }
+
+    p = buf + 4;
+    last = buf + sizeof(buf);
+
+    p = ngx_slprintf(p, last, "{\"type\":\"beacon_register\","
+                     "\"beacon_id\":%i,\"addr\":\"%*s\"",
+                     rd->conf->beacon_id, alen, addr);
+
+    if (rd->conf->registry_token.len) {
+        p = ngx_slprintf(p, last, ",\"admin_token\":\"%V\"",
+                         &rd->conf->registry_token);
+    }
+
+    p = ngx_slprintf(p, last, "}");
+
+    ngx_beacon_registry_put_len(buf, (uint32_t) (p - buf - 4));
+
+    return ngx_beacon_rpc_next(rpc, buf, p - buf);
+}
+
+
+static ngx_int_t
+ngx_beacon_registry_round_reply(ngx_beacon_rpc_t *rpc, u_char *json,
+    size_t len)
+{
+    u_char                        list[32], esc[6 * 200], *p;
+    size_t                        n;
+    ngx_beacon_registry_round_t  *rd;
+
+    rd = rpc->data;
+
+    if (json == NULL) {
+        /* unreachable, timed out, garbled: the peer set stays */
+        ngx_beacon_count(rd->zone, NGX_BEACON_C_REGISTRY_ERRORS);
+
+        ngx_log_debug2(NGX_LOG_DEBUG_STREAM, ngx_cycle->log, 0,
+                       "beacon registry %V: error during %s (connect, TLS, "
+                       "timeout or framing), the peer set stays",
+                       rpc->pc.name,
+                       rd->step ? "beacon_list" : "beacon_register");
+
+        ngx_free(rd);
+        return NGX_OK;
+    }
+
+    if (rd->step++ == 0) {
+
+        /* the registration's answer is checked (W16), not trusted blindly */
+
+        if (ngx_beacon_registry_register_ok(json, len)) {
+            ngx_log_debug1(NGX_LOG_DEBUG_STREAM, ngx_cycle->log, 0,
+                           "beacon registry %V: beacon_register ok",
+                           rpc->pc.name);
+
+        } else {
+            ngx_beacon_count(rd->zone, NGX_BEACON_C_REGISTRY_ERRORS);
+            n = ngx_min(len, 200);
+            p = (u_char *) ngx_escape_json(esc, json, n);
+
+            ngx_log_error(NGX_LOG_WARN, ngx_cycle->log, 0,
+                          "beacon registry %V refused beacon_register: "
+                          "%*s", rpc->pc.name, p - esc, esc);
+        }
+
+        n = sizeof("{\"type\":\"beacon_list\"}") - 1;
+        ngx_memcpy(list + 4, "{\"type\":\"beacon_list\"}", n);
+        ngx_beacon_registry_put_len(list, (uint32_t) n);
+
+        if (ngx_beacon_rpc_next(rpc, list, n + 4) != NGX_OK) {
+            ngx_free(rd);
+            return NGX_ERROR;
+        }
+
+        return NGX_AGAIN;
+    }
+
+    if (ngx_beacon_registry_round_list(rd, json, len) != NGX_OK) {
+        ngx_beacon_count(rd->zone, NGX_BEACON_C_REGISTRY_ERRORS);
+    }
+
+    ngx_free(rd);
+
+    return NGX_OK;
+}
+
+
+static ngx_int_t
+ngx_beacon_registry_round_list(ngx_beacon_registry_round_t *rd, u_char *json,
+    size_t len)
+{
+    int                n;
+    ngx_beacon_addr_t  peers[NGX_BEACON_GOSSIP_DISCOVERED];
+
+    n = ngx_beacon_registry_beacon_list(json, len,
+                                        (uint32_t) rd->conf->beacon_id,
+                                        peers, NGX_BEACON_GOSSIP_DISCOVERED);
+
+    if (n < 0) {
+        ngx_log_debug1(NGX_LOG_DEBUG_STREAM, ngx_cycle->log, 0,
+                       "beacon registry %V: error, garbled beacon_list, "
+                       "the peer set stays", &rd->conf->registry->addr->name);
+        return NGX_ERROR;
+    }
+
+    if (n == 0) {
+        ngx_log_debug1(NGX_LOG_DEBUG_STREAM, ngx_cycle->log, 0,
+                       "beacon registry %V: beacon_list empty, "
+                       "the peer set stays", &rd->conf->registry->addr->name);
+        return NGX_DECLINED;
+    }
+
+    if (ngx_beacon_gossip_set_discovered(rd->zone, peers, n) != NGX_OK) {
+        ngx_log_debug1(NGX_LOG_DEBUG_STREAM, ngx_cycle->log, 0,
+                       "beacon registry %V: error, no room in the zone "
+                       "for the peer set", &rd->conf->registry->addr->name);
+        return NGX_ERROR;
+    }
+
+    ngx_log_debug2(NGX_LOG_DEBUG_STREAM, ngx_cycle->log, 0,
+                   "beacon registry %V: beacon_list, %d peers: "
+                   "the new peer set", &rd->conf->registry->addr->name, n);
+
+    return NGX_OK;
 }

@@ -2,10 +2,13 @@
 /*
  * Copyright (C) 2026 the ngx_beacon_module authors
  *
- * A client of the Pilot registry's length-prefixed JSON protocol over TCP
- * (spec 6.3), optionally over TLS with the registry's certificate
- * verified: a few request/reply exchanges on one connection, all inside
- * the worker's event loop, bounded by one deadline.
+ * The registry room.  A client of the Pilot registry's length-prefixed
+ * JSON protocol over TCP (spec 6.3), optionally over TLS with the
+ * registry's certificate verified: a few request/reply exchanges on one
+ * connection, all inside the worker's event loop, bounded by one
+ * deadline (the compat bridge looks keys up with it).  And the beacon's
+ * registry rounds: beacon_register, then beacon_list, whose peers become
+ * the gossip room's discovered peer set.
  */
 
 
@@ -18,8 +21,16 @@
 #include <ngx_event.h>
 #include <ngx_event_connect.h>
 
+#include "ngx_beacon_shm.h"
+#include "ngx_beacon_udp.h"
+
 
 #define NGX_BEACON_REGISTRY_MAX_REPLY   (1024 * 1024)
+#define NGX_BEACON_REGISTRY_INTERVAL    30000     /* ms, between rounds */
+
+
+/* ngx_beacon_gossip.h */
+typedef struct ngx_beacon_gossip_conf_s  ngx_beacon_gossip_conf_t;
 
 
 typedef struct {
@@ -81,6 +92,14 @@ ngx_int_t ngx_beacon_rpc_local(ngx_beacon_rpc_t *rpc, ngx_sockaddr_t *sa,
 /* queues the next request (copied); for handlers returning NGX_AGAIN */
 ngx_int_t ngx_beacon_rpc_next(ngx_beacon_rpc_t *rpc, u_char *out,
     size_t out_len);
+
+/*
+ * One registry round of one beacon server (spec 6.3), by the worker that
+ * leads its zone: bs is the server's first socket in this worker, whose
+ * address is registered unless beacon_advertise says otherwise.
+ */
+void ngx_beacon_registry_round(ngx_beacon_gossip_conf_t *gc,
+    ngx_beacon_zone_t *z, ngx_beacon_sock_t *bs, ngx_log_t *log);
 
 
 #endif /* _NGX_BEACON_REGISTRY_H_INCLUDED_ */

@@ -137,9 +137,18 @@ ngx_beacon_relay_route(ngx_beacon_relay_face_t *f, const ngx_beacon_msg_t *msg,
                                      NGX_BEACON_ROUTE_RATE_LIMITED);
     }
 
-    ngx_log_debug3(f->debug, f->log, 0,
-                   "beacon relay %uD -> %uD: forwarded to peer beacon #%ui",
-                   msg->sender, msg->dest, slot);
+#if (NGX_DEBUG)
+    if (f->log->log_level & f->debug) {
+        u_char  text[NGX_SOCKADDR_STRLEN];
+        size_t  n;
+
+        n = ngx_beacon_addr_print((char *) text, &peer, 1);
+
+        ngx_log_debug5(f->debug, f->log, 0,
+                       "beacon relay %uD -> %uD: forwarded to peer beacon "
+                       "#%ui %*s", msg->sender, msg->dest, slot, n, text);
+    }
+#endif
 
     ngx_beacon_gossip_forwarded(z, slot);
     ngx_beacon_relay_forward(z, f->sock, &peer, buf, len);

@@ -3,7 +3,9 @@
  * Copyright (C) 2026 the ngx_beacon_module authors
  *
  * The Pilot Protocol beacon as an nginx stream module: configuration,
- * the datagram dispatcher, and the periodic reaper.
+ * the datagram dispatcher, the periodic reaper, and the timers that run
+ * the rounds of the gossip and registry rooms (ngx_beacon_gossip.h,
+ * ngx_beacon_registry.h).
  */
 
 
@@ -24,9 +26,7 @@
 #include "ngx_beacon_relay.h"
 #include "ngx_beacon_gossip.h"
 #include "ngx_beacon_registry.h"
-#include "ngx_beacon_json.h"
 #include "ngx_beacon_stun.h"
-#include "ngx_beacon_registry_reply.h"
 
 
 #define NGX_STREAM_BEACON_BATCHED    0
@@ -39,10 +39,6 @@
 #define NGX_STREAM_BEACON_REAP_INTERVAL   1000
 #define NGX_STREAM_BEACON_LEASE_TTL       5000
 #define NGX_STREAM_BEACON_REAP_MAX        20000
-#define NGX_STREAM_BEACON_GOSSIP_INTERVAL 10000
-#define NGX_STREAM_BEACON_SYNC_WINDOW     60
-#define NGX_STREAM_BEACON_REGISTRY_INTERVAL  30000
-#define NGX_STREAM_BEACON_CHUNKS          8     /* listeners a SYNC spans */
 
 
 /* what the last datagram was and what became of it, for the log */
@@ -60,9 +56,6 @@ typedef struct {
     ngx_event_t                   reap_event;
     ngx_event_t                   gossip_event;
     ngx_event_t                   registry_event;
-    uint32_t                     *ids;        /* SYNC scratch, per worker */
-    u_char                       *sync;
-    ngx_beacon_addr_t             peers[2 * 64];
 } ngx_stream_beacon_main_conf_t;
 
 
@@ -73,7 +66,6 @@ typedef struct {
     u_char                       *file;
     ngx_uint_t                    line;
 
-    ngx_int_t                     beacon_id;
     ngx_msec_t                    throttle;
     ngx_int_t                     relay_limit;
     ngx_flag_t                    bind_sender;
@@ -95,24 +87,11 @@ typedef struct {
     ngx_beacon_addr_t             stun_primary;    /* beacon_stun_rfc5780 */
     ngx_beacon_addr_t             stun_alternate;
 
-    ngx_array_t                  *peers;      /* ngx_beacon_addr_t */
-    ngx_flag_t                    gossip_strict;
-    u_char                       *gossip_key; /* SHA-256 of the secret */
     ngx_int_t                     peer_relay_limit;
 
-    ngx_beacon_registry_t        *registry;
-    ngx_str_t                     registry_token;
-    ngx_str_t                     advertise;
+    /* beacon_id, the peers, the secret, the registry: the gossip room's */
+    ngx_beacon_gossip_conf_t      gossip;
 } ngx_stream_beacon_srv_conf_t;
-
-
-/* one registry round of one beacon server */
-typedef struct {
-    ngx_stream_beacon_srv_conf_t *conf;
-    ngx_beacon_zone_t            *zone;
-    ngx_beacon_addr_t             listen;
-    ngx_uint_t                    step;
-} ngx_stream_beacon_round_t;
 
 
 static void ngx_stream_beacon_handler(ngx_stream_session_t *s);
@@ -153,23 +132,12 @@ static ngx_uint_t ngx_stream_beacon_whitelisted(
     ngx_stream_beacon_srv_conf_t *bscf, ngx_beacon_addr_t *src);
 static void ngx_stream_beacon_refused(ngx_beacon_zone_t *z);
 static void ngx_stream_beacon_reap_handler(ngx_event_t *ev);
-static void ngx_stream_beacon_sync(ngx_stream_beacon_srv_conf_t *bscf,
-    ngx_beacon_zone_t *z, ngx_beacon_msg_t *msg, ngx_beacon_addr_t *src,
-    u_char *buf, size_t len);
-static ngx_uint_t ngx_stream_beacon_is_peer(void *data,
-    ngx_beacon_zone_t *z, const ngx_beacon_addr_t *src,
-    ngx_uint_t any_source);
 static void ngx_stream_beacon_gossip_handler(ngx_event_t *ev);
 static ngx_beacon_zone_t *ngx_stream_beacon_lead(ngx_beacon_sock_t *socks,
     ngx_uint_t i);
 static char *ngx_stream_beacon_peers(ngx_conf_t *cf, ngx_command_t *cmd,
     void *conf);
 static void ngx_stream_beacon_registry_handler(ngx_event_t *ev);
-static ngx_int_t ngx_stream_beacon_round_connected(ngx_beacon_rpc_t *rpc);
-static ngx_int_t ngx_stream_beacon_round_reply(ngx_beacon_rpc_t *rpc,
-    u_char *json, size_t len);
-static ngx_int_t ngx_stream_beacon_round_list(ngx_stream_beacon_round_t *rd,
-    u_char *json, size_t len);
 static ngx_int_t ngx_stream_beacon_parse_peer(u_char *p, size_t len,
     ngx_beacon_addr_t *addr);
 static char *ngx_stream_beacon_registry(ngx_conf_t *cf, ngx_command_t *cmd,
@@ -236,7 +204,7 @@ static ngx_command_t  ngx_stream_beacon_commands[] = {
       NGX_STREAM_MAIN_CONF|NGX_STREAM_SRV_CONF|NGX_CONF_TAKE1,
       ngx_conf_set_num_slot,
       NGX_STREAM_SRV_CONF_OFFSET,
-      offsetof(ngx_stream_beacon_srv_conf_t, beacon_id),
+      offsetof(ngx_stream_beacon_srv_conf_t, gossip.beacon_id),
       &ngx_stream_beacon_id_bounds },
 
     { ngx_string("beacon_endpoint_throttle"),
@@ -341,7 +309,7 @@ static ngx_command_t  ngx_stream_beacon_commands[] = {
       NGX_STREAM_MAIN_CONF|NGX_STREAM_SRV_CONF|NGX_CONF_FLAG,
       ngx_conf_set_flag_slot,
       NGX_STREAM_SRV_CONF_OFFSET,
-      offsetof(ngx_stream_beacon_srv_conf_t, gossip_strict),
+      offsetof(ngx_stream_beacon_srv_conf_t, gossip.strict),
       NULL },
 
     { ngx_string("beacon_gossip_secret"),
@@ -362,14 +330,14 @@ static ngx_command_t  ngx_stream_beacon_commands[] = {
       NGX_STREAM_MAIN_CONF|NGX_STREAM_SRV_CONF|NGX_CONF_TAKE1,
       ngx_conf_set_str_slot,
       NGX_STREAM_SRV_CONF_OFFSET,
-      offsetof(ngx_stream_beacon_srv_conf_t, registry_token),
+      offsetof(ngx_stream_beacon_srv_conf_t, gossip.registry_token),
       NULL },
 
     { ngx_string("beacon_advertise"),
       NGX_STREAM_MAIN_CONF|NGX_STREAM_SRV_CONF|NGX_CONF_TAKE1,
       ngx_conf_set_str_slot,
       NGX_STREAM_SRV_CONF_OFFSET,
-      offsetof(ngx_stream_beacon_srv_conf_t, advertise),
+      offsetof(ngx_stream_beacon_srv_conf_t, gossip.advertise),
       NULL },
 
     { ngx_string("beacon_peer_relay_limit"),
@@ -560,8 +528,13 @@ ngx_stream_beacon_process(ngx_stream_beacon_srv_conf_t *bscf,
         ngx_stream_beacon_relay(bscf, z, bs, &msg, &src, buf, len);
         break;
 
-    default: /* NGX_BEACON_SYNC */
-        ngx_stream_beacon_sync(bscf, z, &msg, &src, buf, len);
+    default: /* NGX_BEACON_SYNC: the gossip room's */
+        if (ngx_beacon_gossip_receive(&bscf->gossip, z, &msg, &src, buf, len)
+            != NGX_OK)
+        {
+            ngx_stream_beacon_note.action = "rejected";
+        }
+
         break;
     }
 
@@ -993,8 +966,8 @@ ngx_stream_beacon_relay(ngx_stream_beacon_srv_conf_t *bscf,
     f.src = src;
     f.log = ngx_cycle->log;
     f.debug = NGX_LOG_DEBUG_STREAM;
-    f.is_peer = ngx_stream_beacon_is_peer;
-    f.data = bscf;
+    f.is_peer = ngx_beacon_gossip_is_peer;
+    f.data = &bscf->gossip;
     f.relay_limit = (ngx_uint_t) bscf->relay_limit;
     f.peer_relay_limit = (ngx_uint_t) bscf->peer_relay_limit;
     f.bind_sender = bscf->bind_sender;
@@ -1004,84 +977,6 @@ ngx_stream_beacon_relay(ngx_stream_beacon_srv_conf_t *bscf,
     rc = ngx_beacon_relay_route(&f, msg, buf, len);
 
     ngx_stream_beacon_note.action = ngx_beacon_relay_action(rc);
-}
-
-
-/*
- * A configured or registry-listed peer; with any_source, also any live
- * gossip source (for loop prevention, not for trust).
- */
-
-static ngx_uint_t
-ngx_stream_beacon_is_peer(void *data, ngx_beacon_zone_t *z,
-    const ngx_beacon_addr_t *src, ngx_uint_t any_source)
-{
-    ngx_uint_t                     i;
-    ngx_beacon_addr_t             *p;
-    ngx_stream_beacon_srv_conf_t  *bscf;
-
-    bscf = data;
-
-    if (bscf->peers) {
-        p = bscf->peers->elts;
-
-        for (i = 0; i < bscf->peers->nelts; i++) {
-            if (p[i].port == src->port
-                && ngx_memcmp(p[i].ip, src->ip, 16) == 0)
-            {
-                return 1;
-            }
-        }
-    }
-
-    return any_source ? ngx_beacon_gossip_is_source(z, src)
-                      : ngx_beacon_gossip_is_discovered(z, src);
-}
-
-
-static void
-ngx_stream_beacon_sync(ngx_stream_beacon_srv_conf_t *bscf,
-    ngx_beacon_zone_t *z, ngx_beacon_msg_t *msg, ngx_beacon_addr_t *src,
-    u_char *buf, size_t len)
-{
-    ngx_uint_t          i;
-    ngx_beacon_addr_t  *p;
-
-    ngx_beacon_count(z, NGX_BEACON_C_SYNC_RECEIVED);
-
-    /* strict: only configured peers, IP and port both (W7) */
-
-    if (bscf->gossip_strict) {
-        p = bscf->peers ? bscf->peers->elts : NULL;
-
-        for (i = 0; p && i < bscf->peers->nelts; i++) {
-            if (p[i].port == src->port
-                && ngx_memcmp(p[i].ip, src->ip, 16) == 0)
-            {
-                break;
-            }
-        }
-
-        if (p == NULL || i == bscf->peers->nelts) {
-            ngx_stream_beacon_act(z, NGX_BEACON_C_SYNC_REJECTED, "rejected");
-            return;
-        }
-    }
-
-    if (ngx_beacon_sync_check(buf, len, msg, bscf->gossip_key,
-                              (int64_t) ngx_time(),
-                              NGX_STREAM_BEACON_SYNC_WINDOW)
-        != 0)
-    {
-        ngx_stream_beacon_act(z, NGX_BEACON_C_SYNC_REJECTED, "rejected");
-        return;
-    }
-
-    if (ngx_beacon_gossip_sync(z, src, msg->beacon_id, msg->ids, msg->count)
-        != NGX_OK)
-    {
-        ngx_stream_beacon_act(z, NGX_BEACON_C_SYNC_REJECTED, "rejected");
-    }
 }
 
 
@@ -1315,7 +1210,7 @@ ngx_stream_beacon_create_srv_conf(ngx_conf_t *cf)
      */
 
     bscf->enable = NGX_CONF_UNSET;
-    bscf->beacon_id = NGX_CONF_UNSET;
+    bscf->gossip.beacon_id = NGX_CONF_UNSET;
     bscf->throttle = NGX_CONF_UNSET_MSEC;
     bscf->relay_limit = NGX_CONF_UNSET;
     bscf->bind_sender = NGX_CONF_UNSET;
@@ -1334,11 +1229,11 @@ ngx_stream_beacon_create_srv_conf(ngx_conf_t *cf)
     bscf->datapath = NGX_CONF_UNSET_UINT;
     bscf->stun = NGX_CONF_UNSET_UINT;
     bscf->stun_rfc5780 = NGX_CONF_UNSET;
-    bscf->peers = NGX_CONF_UNSET_PTR;
-    bscf->gossip_strict = NGX_CONF_UNSET;
-    bscf->gossip_key = NGX_CONF_UNSET_PTR;
+    bscf->gossip.peers = NGX_CONF_UNSET_PTR;
+    bscf->gossip.strict = NGX_CONF_UNSET;
+    bscf->gossip.key = NGX_CONF_UNSET_PTR;
     bscf->peer_relay_limit = NGX_CONF_UNSET;
-    bscf->registry = NGX_CONF_UNSET_PTR;
+    bscf->gossip.registry = NGX_CONF_UNSET_PTR;
 
     return bscf;
 }
@@ -1350,10 +1245,11 @@ ngx_stream_beacon_merge_srv_conf(ngx_conf_t *cf, void *parent, void *child)
     ngx_stream_beacon_srv_conf_t *prev = parent;
     ngx_stream_beacon_srv_conf_t *conf = child;
 
-    ngx_uint_t  i;
+    ngx_str_t   *token;
+    ngx_uint_t   i;
 
     ngx_conf_merge_value(conf->enable, prev->enable, 0);
-    ngx_conf_merge_value(conf->beacon_id, prev->beacon_id, 0);
+    ngx_conf_merge_value(conf->gossip.beacon_id, prev->gossip.beacon_id, 0);
     ngx_conf_merge_msec_value(conf->throttle, prev->throttle, 30000);
     ngx_conf_merge_value(conf->relay_limit, prev->relay_limit, 4000);
     ngx_conf_merge_value(conf->bind_sender, prev->bind_sender, 1);
@@ -1397,19 +1293,24 @@ ngx_stream_beacon_merge_srv_conf(ngx_conf_t *cf, void *parent, void *child)
         conf->stun_primary = prev->stun_primary;
         conf->stun_alternate = prev->stun_alternate;
     }
-    ngx_conf_merge_ptr_value(conf->peers, prev->peers, NULL);
-    ngx_conf_merge_value(conf->gossip_strict, prev->gossip_strict, 0);
-    ngx_conf_merge_ptr_value(conf->gossip_key, prev->gossip_key, NULL);
+    ngx_conf_merge_ptr_value(conf->gossip.peers, prev->gossip.peers, NULL);
+    ngx_conf_merge_value(conf->gossip.strict, prev->gossip.strict, 0);
+    ngx_conf_merge_ptr_value(conf->gossip.key, prev->gossip.key, NULL);
     ngx_conf_merge_value(conf->peer_relay_limit, prev->peer_relay_limit, 0);
-    ngx_conf_merge_ptr_value(conf->registry, prev->registry, NULL);
-    ngx_conf_merge_str_value(conf->registry_token, prev->registry_token, "");
-    ngx_conf_merge_str_value(conf->advertise, prev->advertise, "");
+    ngx_conf_merge_ptr_value(conf->gossip.registry, prev->gossip.registry,
+                             NULL);
+    ngx_conf_merge_str_value(conf->gossip.registry_token,
+                             prev->gossip.registry_token, "");
+    ngx_conf_merge_str_value(conf->gossip.advertise, prev->gossip.advertise,
+                             "");
 
-    for (i = 0; i < conf->registry_token.len; i++) {
-        if (conf->registry_token.data[i] < 0x21
-            || conf->registry_token.data[i] > 0x7e
-            || conf->registry_token.data[i] == '"'
-            || conf->registry_token.data[i] == '\\')
+    token = &conf->gossip.registry_token;
+
+    for (i = 0; i < token->len; i++) {
+        if (token->data[i] < 0x21
+            || token->data[i] > 0x7e
+            || token->data[i] == '"'
+            || token->data[i] == '\\')
         {
             ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
                                "\"beacon_registry_token\" must be printable "
@@ -1418,14 +1319,14 @@ ngx_stream_beacon_merge_srv_conf(ngx_conf_t *cf, void *parent, void *child)
         }
     }
 
-    if (conf->advertise.len
-        && ngx_stream_beacon_parse_peer(conf->advertise.data,
-                                        conf->advertise.len, NULL)
+    if (conf->gossip.advertise.len
+        && ngx_stream_beacon_parse_peer(conf->gossip.advertise.data,
+                                        conf->gossip.advertise.len, NULL)
            != NGX_OK)
     {
         ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
                            "\"beacon_advertise\" expects ip:port, got \"%V\"",
-                           &conf->advertise);
+                           &conf->gossip.advertise);
         return NGX_CONF_ERROR;
     }
 
@@ -1676,15 +1577,7 @@ ngx_stream_beacon_init_process(ngx_cycle_t *cycle)
         }
     }
 
-    bmcf->ids = ngx_palloc(cycle->pool, NGX_STREAM_BEACON_CHUNKS
-                                        * NGX_BEACON_GOSSIP_MAX_IDS
-                                        * sizeof(uint32_t));
-    bmcf->sync = ngx_palloc(cycle->pool,
-                            NGX_BEACON_SYNC_HDR_LEN
-                            + 4 * NGX_BEACON_GOSSIP_MAX_IDS
-                            + NGX_BEACON_SYNC_AUTH_LEN);
-
-    if (bmcf->ids == NULL || bmcf->sync == NULL) {
+    if (ngx_beacon_gossip_init_worker(cycle) != NGX_OK) {
         return NGX_ERROR;
     }
 
@@ -2365,153 +2258,49 @@ ngx_stream_beacon_lead(ngx_beacon_sock_t *socks, ngx_uint_t i)
 }
 
 
-/*
- * Every 10 s the lease holder of a zone sends the zone's node ids (bridged
- * ones included) to every peer of every beacon server.  One SYNC holds
- * 16375 ids at most (W9); a server with several listeners sends the next
- * 16375 from its next listener, and so on: a reference receiver takes each
- * source address as its own gossip source (no chunk replaces another) and
- * forwards relays for those ids to the listener that announced them.
- */
+/* the rounds: the gossip and the registry rooms', once per server */
 
 static void
 ngx_stream_beacon_gossip_handler(ngx_event_t *ev)
 {
-    size_t                          len;
-    ngx_uint_t                      i, j, k, c, n, total, nsocks, nf;
-    ngx_beacon_ep_t                 ep;
-    ngx_beacon_addr_t              *peers;
-    ngx_beacon_zone_t              *z;
-    ngx_beacon_sock_t              *socks, *from[NGX_STREAM_BEACON_CHUNKS];
-    ngx_stream_beacon_srv_conf_t   *bscf;
-    ngx_stream_beacon_main_conf_t  *bmcf;
-
-    bmcf = ev->data;
+    ngx_uint_t                     i, n;
+    ngx_beacon_zone_t             *z;
+    ngx_beacon_sock_t             *socks;
+    ngx_stream_beacon_srv_conf_t  *bscf;
 
     if (ngx_exiting || ngx_terminate || ngx_quit) {
         return;
     }
 
-    socks = ngx_beacon_udp_socks(&nsocks);
+    socks = ngx_beacon_udp_socks(&n);
 
-    for (i = 0; i < nsocks; i++) {
+    for (i = 0; i < n; i++) {
         bscf = socks[i].conf;
 
-        if (bscf == NULL || (bscf->peers == NULL && bscf->registry == NULL)) {
+        if (bscf == NULL
+            || (bscf->gossip.peers == NULL && bscf->gossip.registry == NULL))
+        {
             continue;
         }
 
         z = ngx_stream_beacon_lead(socks, i);
-        if (z == NULL) {
-            continue;
-        }
 
-        total = ngx_beacon_shm_node_ids(z, bmcf->ids,
-                                        NGX_STREAM_BEACON_CHUNKS
-                                        * NGX_BEACON_GOSSIP_MAX_IDS);
-
-        /* the static peers, then those the registry lists (W16) */
-
-        n = 0;
-
-        if (bscf->peers) {
-            n = ngx_min(bscf->peers->nelts, NGX_BEACON_GOSSIP_DISCOVERED);
-            ngx_memcpy(bmcf->peers, bscf->peers->elts,
-                       n * sizeof(ngx_beacon_addr_t));
-        }
-
-        n += ngx_beacon_gossip_discovered(z, bmcf->peers + n,
-                                          NGX_BEACON_GOSSIP_DISCOVERED);
-        peers = bmcf->peers;
-
-        for (k = 0; k < n; k++) {
-
-            for (j = 0; j < k; j++) {
-                if (peers[j].port == peers[k].port
-                    && ngx_memcmp(peers[j].ip, peers[k].ip, 16) == 0)
-                {
-                    break;
-                }
-            }
-
-            if (j < k) {
-                continue;
-            }
-
-            /* this server's listeners of the peer's family, in order */
-
-            nf = 0;
-
-            for (j = 0; j < nsocks && nf < NGX_STREAM_BEACON_CHUNKS; j++) {
-                if (socks[j].conf == bscf
-                    && (socks[j].family == AF_INET)
-                       == ngx_beacon_addr_is_v4(&peers[k]))
-                {
-                    from[nf++] = &socks[j];
-                }
-            }
-
-            if (nf == 0) {
-                ngx_memzero(&ep, sizeof(ngx_beacon_ep_t));
-                ep.local = socks[i].local;
-                ep.flags = ngx_beacon_addr_is_v4(&peers[k])
-                           ? 0 : NGX_BEACON_NODE_LV6;
-                from[0] = ngx_beacon_udp_sock_for(&ep);
-
-                if (from[0] == NULL) {
-                    continue;
-                }
-
-                nf = 1;
-            }
-
-            for (c = 0; c == 0 || (c < nf && c * NGX_BEACON_GOSSIP_MAX_IDS
-                                             < total); c++)
-            {
-                len = ngx_beacon_encode_sync(bmcf->sync,
-                                   NGX_BEACON_SYNC_HDR_LEN
-                                   + 4 * NGX_BEACON_GOSSIP_MAX_IDS,
-                                   (uint32_t) bscf->beacon_id,
-                                   bmcf->ids + c * NGX_BEACON_GOSSIP_MAX_IDS,
-                                   (uint16_t) ngx_min(total
-                                              - c * NGX_BEACON_GOSSIP_MAX_IDS,
-                                              NGX_BEACON_GOSSIP_MAX_IDS));
-
-                if (bscf->gossip_key) {
-                    len += ngx_beacon_sync_auth(bmcf->sync + len, bmcf->sync,
-                                                len, bscf->gossip_key,
-                                                (int64_t) ngx_time());
-                }
-
-                ngx_beacon_udp_send(z, NGX_BEACON_OUT_REPLY, from[c],
-                                    &peers[k], NULL, bmcf->sync,
-                                    NGX_BEACON_SYNC_HDR_LEN,
-                                    bmcf->sync + NGX_BEACON_SYNC_HDR_LEN,
-                                    len - NGX_BEACON_SYNC_HDR_LEN);
-                ngx_beacon_udp_flush();
-                ngx_beacon_count(z, NGX_BEACON_C_SYNC_SENT);
-            }
+        if (z) {
+            ngx_beacon_gossip_round(&bscf->gossip, z, &socks[i]);
         }
     }
 
-    ngx_add_timer(ev, NGX_STREAM_BEACON_GOSSIP_INTERVAL);
+    ngx_add_timer(ev, NGX_BEACON_GOSSIP_INTERVAL);
 }
 
-
-/*
- * Registry discovery (spec 6.3), every 30 s, by the zone's lease holder:
- * beacon_register, then beacon_list, whose peers join the static ones.
- * An error, a garbled or an empty list keeps the previous set (W16).
- */
 
 static void
 ngx_stream_beacon_registry_handler(ngx_event_t *ev)
 {
-    ngx_uint_t                      i, n;
-    ngx_beacon_zone_t              *z;
-    ngx_beacon_sock_t              *socks;
-    ngx_stream_beacon_round_t      *rd;
-    ngx_stream_beacon_srv_conf_t   *bscf;
+    ngx_uint_t                     i, n;
+    ngx_beacon_zone_t             *z;
+    ngx_beacon_sock_t             *socks;
+    ngx_stream_beacon_srv_conf_t  *bscf;
 
     if (ngx_exiting || ngx_terminate || ngx_quit) {
         return;
@@ -2524,173 +2313,21 @@ ngx_stream_beacon_registry_handler(ngx_event_t *ev)
 
         /* a standalone beacon (id 0) does not register (scenario 36) */
 
-        if (bscf == NULL || bscf->registry == NULL || bscf->beacon_id == 0) {
+        if (bscf == NULL
+            || bscf->gossip.registry == NULL
+            || bscf->gossip.beacon_id == 0)
+        {
             continue;
         }
 
         z = ngx_stream_beacon_lead(socks, i);
-        if (z == NULL) {
-            continue;
-        }
 
-        rd = ngx_calloc(sizeof(ngx_stream_beacon_round_t), ev->log);
-        if (rd == NULL) {
-            continue;
-        }
-
-        rd->conf = bscf;
-        rd->zone = z;
-        rd->listen = socks[i].local;
-
-        ngx_beacon_count(z, NGX_BEACON_C_REGISTRY_ROUNDS);
-
-        if (ngx_beacon_rpc_start(bscf->registry, NULL, 0,
-                                 ngx_stream_beacon_round_reply,
-                                 ngx_stream_beacon_round_connected, rd,
-                                 ev->log)
-            != NGX_OK)
-        {
-            ngx_beacon_count(z, NGX_BEACON_C_REGISTRY_ERRORS);
-            ngx_free(rd);
+        if (z) {
+            ngx_beacon_registry_round(&bscf->gossip, z, &socks[i], ev->log);
         }
     }
 
-    ngx_add_timer(ev, NGX_STREAM_BEACON_REGISTRY_INTERVAL);
-}
-
-
-static ngx_int_t
-ngx_stream_beacon_round_connected(ngx_beacon_rpc_t *rpc)
-{
-    u_char                      buf[1024], addr[NGX_SOCKADDR_STRLEN + 8];
-    u_char                     *p, *last;
-    size_t                      alen;
-    socklen_t                   len;
-    ngx_sockaddr_t              sa;
-    ngx_beacon_addr_t           local;
-    ngx_stream_beacon_round_t  *rd;
-
-    rd = rpc->data;
-
-    /* the advertised address, else ours, with the registry connection's
-     * local IP when we listen on a wildcard (scenario 35) */
-
-    if (rd->conf->advertise.len) {
-        alen = ngx_min(rd->conf->advertise.len, sizeof(addr));
-        ngx_memcpy(addr, rd->conf->advertise.data, alen);
-
-    } else {
-        local = rd->listen;
-
-        if (ngx_memcmp(local.ip, "\0\0\0\0\0\0\0\0\0\0\xff\xff\0\0\0\0", 16)
-               == 0
-            || ngx_memcmp(local.ip, "\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0", 16)
-               == 0)
-        {
-            if (ngx_beacon_rpc_local(rpc, &sa, &len) != NGX_OK
-                || ngx_beacon_addr_from_sockaddr(&local, &sa.sockaddr) != 0)
-            {
-                return NGX_ERROR;
-            }
-
-            local.port = rd->listen.port;
-        }
-
-        alen = ngx_beacon_addr_print((char *) addr, &local, 1);
-    }
-
-    p = buf + 4;
-    last = buf + sizeof(buf);
-
-    p = ngx_slprintf(p, last, "{\"type\":\"beacon_register\","
-                     "\"beacon_id\":%i,\"addr\":\"%*s\"",
-                     rd->conf->beacon_id, alen, addr);
-
-    if (rd->conf->registry_token.len) {
-        p = ngx_slprintf(p, last, ",\"admin_token\":\"%V\"",
-                         &rd->conf->registry_token);
-    }
-
-    p = ngx_slprintf(p, last, "}");
-
-    ngx_beacon_registry_put_len(buf, (uint32_t) (p - buf - 4));
-
-    return ngx_beacon_rpc_next(rpc, buf, p - buf);
-}
-
-
-static ngx_int_t
-ngx_stream_beacon_round_reply(ngx_beacon_rpc_t *rpc, u_char *json,
-    size_t len)
-{
-    u_char                      list[32], esc[6 * 200], *p;
-    size_t                      n;
-    ngx_stream_beacon_round_t  *rd;
-
-    rd = rpc->data;
-
-    if (json == NULL) {
-        /* unreachable, timed out, garbled: the peer set stays */
-        ngx_beacon_count(rd->zone, NGX_BEACON_C_REGISTRY_ERRORS);
-        ngx_free(rd);
-        return NGX_OK;
-    }
-
-    if (rd->step++ == 0) {
-
-        /* the registration's answer is checked (W16), not trusted blindly */
-
-        if (!ngx_beacon_registry_register_ok(json, len)) {
-            ngx_beacon_count(rd->zone, NGX_BEACON_C_REGISTRY_ERRORS);
-            n = ngx_min(len, 200);
-            p = (u_char *) ngx_escape_json(esc, json, n);
-
-            ngx_log_error(NGX_LOG_WARN, ngx_cycle->log, 0,
-                          "beacon registry %V refused beacon_register: "
-                          "%*s", rpc->pc.name, p - esc, esc);
-        }
-
-        n = sizeof("{\"type\":\"beacon_list\"}") - 1;
-        ngx_memcpy(list + 4, "{\"type\":\"beacon_list\"}", n);
-        ngx_beacon_registry_put_len(list, (uint32_t) n);
-
-        if (ngx_beacon_rpc_next(rpc, list, n + 4) != NGX_OK) {
-            ngx_free(rd);
-            return NGX_ERROR;
-        }
-
-        return NGX_AGAIN;
-    }
-
-    if (ngx_stream_beacon_round_list(rd, json, len) != NGX_OK) {
-        ngx_beacon_count(rd->zone, NGX_BEACON_C_REGISTRY_ERRORS);
-    }
-
-    ngx_free(rd);
-
-    return NGX_OK;
-}
-
-
-static ngx_int_t
-ngx_stream_beacon_round_list(ngx_stream_beacon_round_t *rd, u_char *json,
-    size_t len)
-{
-    int                n;
-    ngx_beacon_addr_t  peers[NGX_BEACON_GOSSIP_DISCOVERED];
-
-    n = ngx_beacon_registry_beacon_list(json, len, rd->conf->beacon_id,
-                                        peers, NGX_BEACON_GOSSIP_DISCOVERED);
-
-    if (n < 0) {
-        return NGX_ERROR;
-    }
-
-    if (n == 0) {
-        return NGX_DECLINED;
-    }
-
-    return ngx_beacon_gossip_set_discovered(rd->zone, peers, n);
+    ngx_add_timer(ev, NGX_BEACON_REGISTRY_INTERVAL);
 }
 
 
@@ -2720,14 +2357,15 @@ ngx_stream_beacon_registry(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
 
     ngx_str_t  *value;
 
-    if (bscf->registry != NGX_CONF_UNSET_PTR) {
+    if (bscf->gossip.registry != NGX_CONF_UNSET_PTR) {
         return "is duplicate";
     }
 
     value = cf->args->elts;
 
     return ngx_beacon_registry_conf(cf, &cmd->name, &value[1],
-                                    cf->args->nelts - 1, &bscf->registry);
+                                    cf->args->nelts - 1,
+                                    &bscf->gossip.registry);
 }
 
 static char *
@@ -2740,12 +2378,13 @@ ngx_stream_beacon_peers(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
     ngx_uint_t          i, j;
     ngx_beacon_addr_t  *a;
 
-    if (bscf->peers != NGX_CONF_UNSET_PTR) {
+    if (bscf->gossip.peers != NGX_CONF_UNSET_PTR) {
         return "is duplicate";
     }
 
-    bscf->peers = ngx_array_create(cf->pool, 4, sizeof(ngx_beacon_addr_t));
-    if (bscf->peers == NULL) {
+    bscf->gossip.peers = ngx_array_create(cf->pool, 4,
+                                          sizeof(ngx_beacon_addr_t));
+    if (bscf->gossip.peers == NULL) {
         return NGX_CONF_ERROR;
     }
 
@@ -2765,7 +2404,7 @@ ngx_stream_beacon_peers(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
         }
 
         for (j = 0; j < u.naddrs; j++) {
-            a = ngx_array_push(bscf->peers);
+            a = ngx_array_push(bscf->gossip.peers);
             if (a == NULL) {
                 return NGX_CONF_ERROR;
             }
@@ -2786,7 +2425,7 @@ ngx_stream_beacon_gossip_secret(ngx_conf_t *cf, ngx_command_t *cmd,
 
     ngx_str_t  *value;
 
-    if (bscf->gossip_key != NGX_CONF_UNSET_PTR) {
+    if (bscf->gossip.key != NGX_CONF_UNSET_PTR) {
         return "is duplicate";
     }
 
@@ -2798,12 +2437,12 @@ ngx_stream_beacon_gossip_secret(ngx_conf_t *cf, ngx_command_t *cmd,
         return NGX_CONF_ERROR;
     }
 
-    bscf->gossip_key = ngx_pnalloc(cf->pool, crypto_hash_sha256_BYTES);
-    if (bscf->gossip_key == NULL) {
+    bscf->gossip.key = ngx_pnalloc(cf->pool, crypto_hash_sha256_BYTES);
+    if (bscf->gossip.key == NULL) {
         return NGX_CONF_ERROR;
     }
 
-    (void) crypto_hash_sha256(bscf->gossip_key, value[1].data, value[1].len);
+    (void) crypto_hash_sha256(bscf->gossip.key, value[1].data, value[1].len);
 
     return NGX_CONF_OK;
 }

@@ -144,8 +144,8 @@ ngx_beacon_lim_get(ngx_beacon_sh_t *sh, ngx_beacon_lim_t *lim,
 
         if (victim == NULL
             || (victim->used
-                && (uint32_t) (now - set[i].stamp)
-                   > (uint32_t) (now - victim->stamp)))
+                && ngx_beacon_age(now, set[i].stamp)
+                   > ngx_beacon_age(now, victim->stamp)))
         {
             victim = &set[i];
         }
@@ -194,7 +194,7 @@ ngx_beacon_bucket_level(uint32_t tokens, uint32_t stamp, ngx_uint_t fresh,
         return burst * 1000;
     }
 
-    elapsed = (uint32_t) (now - stamp);
+    elapsed = ngx_beacon_age(now, stamp);
     t = tokens + elapsed * rate / per;
 
     if (t > (uint64_t) burst * 1000) {

@@ -372,7 +372,7 @@ ngx_beacon_expire_bucket_locked(ngx_beacon_zone_t *z, uint32_t b,
         next = n->hnext;
 
         if (n->node_id == 0                   /* left by a dead writer */
-            || (uint32_t) (now - n->last_seen) < ttl)
+            || ngx_beacon_age(now, n->last_seen) < ttl)
         {
             continue;
         }
@@ -602,7 +602,7 @@ ngx_beacon_upsert_locked(ngx_beacon_zone_t *z, ngx_beacon_nstripe_t *st,
         }
 
     } else if (reg->throttle
-               && (uint32_t) (now - n->last_write) < reg->throttle)
+               && ngx_beacon_age(now, n->last_write) < reg->throttle)
     {
         /* refused now, applied when the window ends (unless refreshed) */
 
@@ -874,7 +874,7 @@ ngx_beacon_shm_node_ids(ngx_beacon_zone_t *z, uint32_t *ids, ngx_uint_t max)
 
     for (idx = 1; idx <= used; idx++) {
         if (ngx_beacon_nt_read_idx(nt, idx, &r) && r.node_id) {
-            all[n++] = ((uint64_t) (uint32_t) (now - r.last_seen) << 32)
+            all[n++] = ((uint64_t) ngx_beacon_age(now, r.last_seen) << 32)
                        | r.node_id;
         }
     }
@@ -1150,7 +1150,7 @@ ngx_beacon_nodes_state_save(ngx_beacon_zone_t *z)
             continue;
         }
 
-        age = now - r.last_seen;
+        age = ngx_beacon_age(now, r.last_seen);
 
         if (age >= ttl) {
             continue;
@@ -1158,7 +1158,7 @@ ngx_beacon_nodes_state_save(ngx_beacon_zone_t *z)
 
         nodes[n].node_id = r.node_id;
         nodes[n].ttl_left = ttl - age;
-        nodes[n].write_age = now - r.last_write;
+        nodes[n].write_age = ngx_beacon_age(now, r.last_write);
         nodes[n].flags = r.flags & NGX_BEACON_STATE_KEEP;
         nodes[n].port = r.port;
         nodes[n].lport = r.lport;

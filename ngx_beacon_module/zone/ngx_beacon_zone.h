@@ -157,4 +157,21 @@ ngx_int_t ngx_beacon_keycache_init(ngx_beacon_sh_t *sh,
     ngx_slab_pool_t *shpool, size_t size);
 
 
+/*
+ * The age of a stamp another worker may have written: each worker has its
+ * own cached clock (ngx_current_msec, updated once per event loop pass),
+ * so a stamp can be a little ahead of this worker's "now".  Such a stamp
+ * is fresh (age 0), never 2^32 - a few milliseconds old.
+ */
+static ngx_inline uint32_t
+ngx_beacon_age(uint32_t now, uint32_t stamp)
+{
+    int32_t  d;
+
+    d = (int32_t) (now - stamp);
+
+    return d > 0 ? (uint32_t) d : 0;
+}
+
+
 #endif /* _NGX_BEACON_ZONE_H_INCLUDED_ */

@@ -1237,11 +1237,9 @@ is($reload_failed, 0, 'every reload replaced the four workers');
 # a moment a fault explains: from 0.25 s before a reload's HUP or the kill
 # until 1 s after the new workers are all up (the old workers close the
 # bridge connections at once, the peers log in again); the loss each fault
-# explains is reported.  Under the sanitizers 2 s: a sanitizer run on a
-# loaded 2-core machine once lost one burst of every UDP flow 1.0 - 1.3 s
-# after a reload's new workers were up (inside 1 s before it, nowhere else)
+# explains is reported
 
-my ($BEFORE, $AFTER) = (0.25, $ENV{TEST_BEACON_SANITIZE} ? 2.0 : 1.0);
+my ($BEFORE, $AFTER) = (0.25, 1.0);
 my %blame;
 
 sub explained {
